@@ -1,0 +1,125 @@
+"""Forewarn: a multi-tenant change-announcement portal that enforces notice windows."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from portal.config import INSECURE_SECRET_KEYS, Defaults
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    """Build the application. Builds only: no database writes, no network, no prompts."""
+    app = Flask(
+        __name__,
+        instance_path=os.environ.get("PORTAL_INSTANCE_PATH") or str(ROOT / "instance"),
+        instance_relative_config=True,
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+    )
+    configure(app, test_config)
+    register_extensions(app)
+    register_blueprints(app)
+    register_errorhandlers(app)
+    register_template_helpers(app)
+    register_commands(app)
+    return app
+
+
+def configure(app: Flask, test_config: dict[str, Any] | None) -> None:
+    """Layer the configuration: defaults, instance file, PORTAL_* env, then the test mapping."""
+    app.config.from_object(Defaults)
+    app.config.from_pyfile("config.py", silent=True)
+    app.config.from_prefixed_env("PORTAL")
+    if test_config:
+        app.config.update(test_config)
+
+    if app.config.get("DEMO") or app.config.get("TESTING"):
+        # Demo and tests run on plain http://127.0.0.1.
+        app.config.setdefault("SESSION_COOKIE_SECURE", False)
+        app.config["SESSION_COOKIE_SECURE"] = False
+        app.config["REMEMBER_COOKIE_SECURE"] = False
+
+    url = app.config.get("DATABASE_URL") or app.config.get("SQLALCHEMY_DATABASE_URI")
+    if not url:
+        Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+        url = f"sqlite:///{Path(app.instance_path) / 'forewarn.sqlite3'}"
+    app.config["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(url)
+
+    key = app.config.get("SECRET_KEY")
+    if not key or key in INSECURE_SECRET_KEYS or len(str(key)) < 32:
+        if app.config.get("TESTING"):
+            app.config["SECRET_KEY"] = secrets.token_hex(32)
+        elif app.config.get("DEMO"):
+            app.config["SECRET_KEY"] = demo_secret_key(app)
+        else:
+            raise RuntimeError(
+                "PORTAL_SECRET_KEY is missing or too weak (need 32+ random characters); "
+                "generate one with: python -c 'import secrets; print(secrets.token_hex(32))'"
+            )
+
+
+def normalise_database_url(url: str) -> str:
+    """Accept plain postgres:// URLs and select the psycopg 3 driver for them."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def demo_secret_key(app: Flask) -> str:
+    """The demo makes its own key once and keeps it in the instance folder."""
+    path = Path(app.instance_path) / "demo-secret-key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def register_extensions(app: Flask) -> None:
+    from portal import models  # noqa: F401  (registers every model on the metadata)
+    from portal.clock import SystemClock
+    from portal.extensions import csrf, db, limiter, login_manager, mail, migrate
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message_category = "info"
+    mail.init_app(app)
+    csrf.init_app(app)
+    app.config.setdefault("RATELIMIT_ENABLED", not app.config.get("TESTING"))
+    limiter.init_app(app)
+    app.extensions.setdefault("forewarn.clock", SystemClock(travel=bool(app.config.get("DEMO"))))
+
+
+def register_blueprints(app: Flask) -> None:
+    from portal.blueprints import BLUEPRINTS
+
+    for bp in BLUEPRINTS():
+        app.register_blueprint(bp)
+
+
+def register_errorhandlers(app: Flask) -> None:
+    from portal.errors import init_app
+
+    init_app(app)
+
+
+def register_template_helpers(app: Flask) -> None:
+    from portal.templating import init_app
+
+    init_app(app)
+
+
+def register_commands(app: Flask) -> None:
+    from portal.cli import init_app
+
+    init_app(app)

@@ -1,0 +1,27 @@
+"""The list of blueprints the app registers, one or two per feature package."""
+
+from __future__ import annotations
+
+from importlib import import_module
+
+# (module, attribute). Feature API blueprints are built with ``portal.api.base.api_blueprint``.
+BLUEPRINT_PATHS = [
+    ("portal.web.routes", "bp"),
+    ("portal.auth.routes", "bp"),
+    ("portal.tenants.routes", "bp"),
+    ("portal.catalog.routes", "bp"),
+    ("portal.ledger.routes", "bp"),
+    ("portal.mailbox.routes", "bp"),
+    ("portal.changes.routes", "bp"),
+    ("portal.notify.routes", "bp"),
+    ("portal.feeds.routes", "bp"),
+    ("portal.acks.routes", "bp"),
+    ("portal.api.routes", "bp"),
+    ("portal.api.openapi", "spec_bp"),
+    ("portal.changes.api", "bp"),
+    ("portal.acks.api", "bp"),
+]
+
+
+def BLUEPRINTS():  # noqa: N802  (reads like the constant it stands for)
+    return [getattr(import_module(mod), attr) for mod, attr in BLUEPRINT_PATHS]

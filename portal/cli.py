@@ -1,0 +1,36 @@
+"""Command-line entry points: ``flask --app portal …`` and, identically, ``forewarn …``.
+
+Commands stay thin: parse, call a service, commit, report. Each feature registers its own
+commands through ``register`` functions listed in ``COMMAND_MODULES``.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+
+import click
+from flask import Flask
+from flask.cli import FlaskGroup
+
+COMMAND_MODULES = [
+    "portal.ledger.cli",
+    "portal.tenants.cli",
+    "portal.demo.cli",
+]
+
+
+def init_app(app: Flask) -> None:
+    for name in COMMAND_MODULES:
+        import_module(name).register(app)
+
+
+def _create_app():
+    from portal import create_app
+
+    return create_app()
+
+
+@click.group(cls=FlaskGroup, create_app=_create_app, add_version_option=False,
+             add_default_commands=True)
+def main():
+    """Forewarn: change announcements with enforced notice windows."""

@@ -1,0 +1,53 @@
+"""Configuration defaults.
+
+Layers, later ones winning: these defaults; ``instance/config.py``; ``PORTAL_*`` environment
+variables (``PORTAL_DATABASE_URL``, ``PORTAL_MAIL_SERVER`` …, values parsed as JSON where they
+can be); the mapping given to ``create_app`` by tests. See the configuration table in README.md.
+"""
+
+from __future__ import annotations
+
+# Values that must never reach production.
+INSECURE_SECRET_KEYS = {"", "dev", "change-me", "secret", "test"}
+
+
+class Defaults:
+    # Database: SQLite in the instance folder unless DATABASE_URL is set.
+    DATABASE_URL: str | None = None
+    SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True}
+
+    SECRET_KEY: str | None = None
+    DEMO = False
+    # Public base URL used in emails and feeds (no trailing slash).
+    BASE_URL = "http://127.0.0.1:5000"
+    DEFAULT_TIME_ZONE = "UTC"
+
+    # Sessions and cookies.
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_SECURE = True
+    REMEMBER_COOKIE_SECURE = True
+    WTF_CSRF_TIME_LIMIT = None  # tokens live as long as the session
+
+    # Login rate limit (Flask-Limiter); use a Redis URL when running several workers.
+    RATELIMIT_STORAGE_URI = "memory://"
+    LOGIN_RATE_LIMIT = "10 per minute"
+
+    # Mail (Flask-Mail). Production points these at an SMTP relay.
+    MAIL_SERVER = "127.0.0.1"
+    MAIL_PORT = 8025
+    MAIL_USE_TLS = False
+    MAIL_USE_SSL = False
+    MAIL_USERNAME: str | None = None
+    MAIL_PASSWORD: str | None = None
+    MAIL_DEFAULT_SENDER = "Forewarn <notices@forewarn.example>"
+    MAIL_TIMEOUT_SECONDS = 30
+
+    # Notice window (DESIGN.md "The notice window, exactly").
+    DISPATCH_MARGIN_SECONDS = 3600
+
+    # API tokens: lifetime in days (0 = no expiry).
+    API_TOKEN_DEFAULT_DAYS = 365
+
+    # Pagination.
+    PAGE_SIZE = 50

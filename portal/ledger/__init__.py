@@ -1,0 +1,1 @@
+"""The tamper-evident, hash-chained ledger (DESIGN.md "Proof")."""

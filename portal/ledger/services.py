@@ -1,0 +1,193 @@
+"""Appending to and verifying the ledger.
+
+``record`` is called by services in the same transaction as the state change it records;
+the caller commits. Appends are serialised by locking the single ``ledger_head`` row
+(``SELECT … FOR UPDATE`` on PostgreSQL; SQLite serialises writers itself), which keeps the
+chain linear across any number of web processes and workers.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select, update
+
+from portal.extensions import db
+from portal.ledger.models import LedgerEntry, LedgerHead
+
+GENESIS = "0" * 64
+
+
+def canonical_json(data: Any) -> str:
+    """Deterministic JSON: sorted keys, no whitespace, datetimes as ISO-8601 UTC."""
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      default=_json_default)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:
+            raise ValueError("naive datetime in ledger payload")
+        return value.astimezone(dt.UTC).isoformat()
+    if isinstance(value, dt.timedelta):
+        return value.total_seconds()
+    if isinstance(value, (set, frozenset)):
+        return sorted(value)
+    raise TypeError(f"cannot put {type(value).__name__} in the ledger")
+
+
+def entry_hash(entry: LedgerEntry) -> str:
+    """SHA-256 over every recorded field of the entry and the previous hash."""
+    body = canonical_json({
+        "seq": entry.seq,
+        "at": entry.at.astimezone(dt.UTC).isoformat(),
+        "action": entry.action,
+        "actor_id": entry.actor_id,
+        "actor": entry.actor_label,
+        "subject": [entry.subject_type, entry.subject_id],
+        "tenant_id": entry.tenant_id,
+        "change_id": entry.change_id,
+        "payload": entry.payload,
+        "prev": entry.prev_hash,
+    })
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Fact:
+    """One thing to record; see ``record``."""
+
+    action: str
+    subject_type: str
+    subject_id: Any
+    payload: dict
+    tenant_id: int | None = None
+    change_id: int | None = None
+
+
+def _lock_head() -> LedgerHead:
+    head = db.session.execute(
+        select(LedgerHead).where(LedgerHead.id == 1).with_for_update()
+    ).scalar_one_or_none()
+    if head is None:
+        head = LedgerHead(id=1, seq=0, hash=GENESIS)
+        db.session.add(head)
+        db.session.flush()
+    elif db.engine.dialect.name == "sqlite":
+        # Take SQLite's write lock now, so the head we read cannot go stale before we write.
+        db.session.execute(update(LedgerHead).where(LedgerHead.id == 1).values(seq=head.seq))
+    return head
+
+
+def record_many(facts: Iterable[Fact], *, actor, now: dt.datetime) -> list[LedgerEntry]:
+    """Append several facts in order under one lock. Flushes; the caller commits."""
+    facts = list(facts)
+    if not facts:
+        return []
+    head = _lock_head()
+    actor_id, actor_label = _actor(actor)
+    entries = []
+    seq, prev = head.seq, head.hash
+    for fact in facts:
+        seq += 1
+        entry = LedgerEntry(
+            seq=seq, at=now, action=fact.action, actor_id=actor_id, actor_label=actor_label,
+            subject_type=fact.subject_type, subject_id=str(fact.subject_id),
+            tenant_id=fact.tenant_id, change_id=fact.change_id,
+            payload=canonical_json(fact.payload), prev_hash=prev,
+        )
+        entry.hash = entry_hash(entry)
+        prev = entry.hash
+        entries.append(entry)
+    db.session.add_all(entries)
+    head.seq, head.hash = seq, prev
+    db.session.flush()
+    return entries
+
+
+def record(action: str, *, subject_type: str, subject_id: Any, payload: dict | None = None,
+           actor=None, now: dt.datetime, tenant_id: int | None = None,
+           change_id: int | None = None) -> LedgerEntry:
+    """Append one fact to the ledger. Flushes; the caller commits with its own state change."""
+    fact = Fact(action, subject_type, subject_id, payload or {}, tenant_id, change_id)
+    return record_many([fact], actor=actor, now=now)[0]
+
+
+def _actor(actor) -> tuple[int | None, str]:
+    """Who did it: a User, or a string naming a system actor (e.g. "dispatcher")."""
+    if actor is None:
+        return None, "system"
+    if isinstance(actor, str):
+        return None, actor
+    return actor.id, f"{actor.name} <{actor.email}>"
+
+
+@dataclass
+class Verification:
+    ok: bool
+    entries: int
+    head_hash: str
+    broken_seq: int | None = None
+    reason: str = ""
+
+    def as_dict(self) -> dict:
+        return {"ok": self.ok, "entries": self.entries, "head_hash": self.head_hash,
+                "broken_seq": self.broken_seq, "reason": self.reason}
+
+
+def _iter_entries(batch: int = 5000) -> Iterator[LedgerEntry]:
+    last = 0
+    while True:
+        rows = db.session.execute(
+            select(LedgerEntry).where(LedgerEntry.seq > last).order_by(LedgerEntry.seq).limit(batch)
+        ).scalars().all()
+        if not rows:
+            return
+        yield from rows
+        last = rows[-1].seq
+        db.session.expunge_all()
+
+
+def verify(progress=None) -> Verification:
+    """Walk the whole chain; report the first entry that was edited, removed or moved."""
+    prev, expected_seq, count = GENESIS, 1, 0
+    for entry in _iter_entries():
+        if entry.seq != expected_seq:
+            return Verification(False, count, prev, expected_seq,
+                                f"entry {expected_seq} is missing (next found is {entry.seq})")
+        if entry.prev_hash != prev:
+            return Verification(False, count, prev, entry.seq,
+                                f"entry {entry.seq} does not follow entry {entry.seq - 1} "
+                                "(removed, reordered or edited)")
+        if entry_hash(entry) != entry.hash:
+            return Verification(False, count, prev, entry.seq,
+                                f"entry {entry.seq} was altered: its content no longer matches "
+                                "its hash")
+        prev, expected_seq, count = entry.hash, expected_seq + 1, count + 1
+        if progress:
+            progress(1)
+    head = db.session.get(LedgerHead, 1)
+    head_seq, head_hash = (head.seq, head.hash) if head else (0, GENESIS)
+    if head_seq != count or head_hash != prev:
+        return Verification(False, count, prev, count + 1,
+                            f"the chain ends at entry {count} but the head records entry "
+                            f"{head_seq}: entries after {count} were removed")
+    return Verification(True, count, prev)
+
+
+def entries_for(*, change_id: int | None = None, tenant_id: int | None = None,
+                actions: Iterable[str] | None = None) -> list[LedgerEntry]:
+    """Ledger entries about a change and/or tenant, oldest first (for certificates)."""
+    q = select(LedgerEntry).order_by(LedgerEntry.seq)
+    if change_id is not None:
+        q = q.where(LedgerEntry.change_id == change_id)
+    if tenant_id is not None:
+        q = q.where((LedgerEntry.tenant_id == tenant_id) | (LedgerEntry.tenant_id.is_(None)))
+    if actions is not None:
+        q = q.where(LedgerEntry.action.in_(list(actions)))
+    return list(db.session.execute(q).scalars())

@@ -1,0 +1,30 @@
+"""A tiny key/value table for runtime state shared across processes (e.g. demo time offset)."""
+
+from __future__ import annotations
+
+from sqlalchemy import String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from portal.extensions import db
+
+
+class AppSetting(db.Model):
+    __tablename__ = "app_settings"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+def get_setting(key: str, default: str | None = None) -> str | None:
+    row = db.session.get(AppSetting, key)
+    return row.value if row is not None else default
+
+
+def set_setting(key: str, value: str) -> None:
+    """Upsert a setting; the caller commits."""
+    row = db.session.get(AppSetting, key)
+    if row is None:
+        db.session.add(AppSetting(key=key, value=value))
+    else:
+        row.value = value
+    db.session.flush()

@@ -1,0 +1,113 @@
+"""Time zones: validating names, parsing zoned input, and showing times to a viewer.
+
+All times are stored in UTC and shown in the viewer's zone (their own setting, else their
+tenant's, else the portal default). Inputs must carry an explicit zone: a naive time is refused,
+never guessed. Arithmetic is done in UTC (aware datetimes in one zone subtract as wall time).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from functools import lru_cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+from portal.errors import InvalidInput
+
+
+@lru_cache(maxsize=1)
+def zone_names() -> tuple[str, ...]:
+    return tuple(sorted(available_timezones()))
+
+
+def get_zone(name: str | None, field: str = "time_zone") -> ZoneInfo:
+    """A ZoneInfo for an IANA name; an unknown name is a 400 naming the field."""
+    if not name:
+        raise InvalidInput("a time zone is required", field=field)
+    try:
+        if name not in zone_names() and name != "UTC":
+            raise ZoneInfoNotFoundError(name)
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InvalidInput(f"unknown time zone {name!r}", field=field) from None
+
+
+def is_zone(name: str | None) -> bool:
+    try:
+        get_zone(name)
+    except InvalidInput:
+        return False
+    return True
+
+
+def parse_aware(value: str, field: str, zone: str | None = None) -> dt.datetime:
+    """Parse ISO-8601 input into aware UTC.
+
+    ``value`` must carry an offset (``2026-03-29T01:30:00+01:00`` or ``…Z``), unless ``zone``
+    names the zone the wall-clock time is in (the UI sends the zone as a separate field).
+    Wall times that do not exist (spring-forward gap) or are ambiguous (fall-back overlap) in
+    that zone are refused with a message saying so.
+    """
+    if not value or not isinstance(value, str):
+        raise InvalidInput("a date and time is required", field=field)
+    text = value.strip().replace(" ", "T")
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    try:
+        parsed = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise InvalidInput(f"{value!r} is not an ISO-8601 date and time", field=field) from None
+    if parsed.tzinfo is not None:
+        if zone:
+            raise InvalidInput("give either an offset or a time zone, not both", field=field)
+        return parsed.astimezone(dt.UTC)
+    if not zone:
+        raise InvalidInput(
+            "the time has no zone: add an offset (e.g. +02:00 or Z) or a time zone", field=field
+        )
+    tz = get_zone(zone, field=f"{field}_zone" if field else "time_zone")
+    return localise(parsed, tz, field)
+
+
+def localise(naive: dt.datetime, tz: ZoneInfo, field: str) -> dt.datetime:
+    """Attach ``tz`` to a wall-clock time, refusing times that DST makes missing or doubled."""
+    first = naive.replace(tzinfo=tz, fold=0)
+    second = naive.replace(tzinfo=tz, fold=1)
+    if first.utcoffset() != second.utcoffset():
+        # Round trip tells a gap (time does not exist) from an overlap (it exists twice).
+        back = first.astimezone(dt.UTC).astimezone(tz).replace(tzinfo=None)
+        if back != naive:
+            raise InvalidInput(
+                f"{naive:%Y-%m-%d %H:%M} does not exist in {tz.key} (clocks go forward)",
+                field=field)
+        raise InvalidInput(
+            f"{naive:%Y-%m-%d %H:%M} happens twice in {tz.key} (clocks go back); "
+            "give an explicit offset", field=field)
+    return first.astimezone(dt.UTC)
+
+
+def viewer_zone_name(user, default: str = "UTC") -> str:
+    """The zone a user sees times in: their setting, their tenant's, else the default."""
+    if user is not None and getattr(user, "is_authenticated", False):
+        if user.time_zone:
+            return user.time_zone
+        if user.tenant is not None and user.tenant.time_zone:
+            return user.tenant.time_zone
+    return default
+
+
+def format_in_zone(when: dt.datetime | None, zone: str, fmt: str = "%a %d %b %Y %H:%M %Z") -> str:
+    if when is None:
+        return "—"
+    return when.astimezone(get_zone(zone)).strftime(fmt)
+
+
+def format_duration(seconds: float | int) -> str:
+    """72 h, 30 days, 1 h 30 min — the way people state notice periods."""
+    seconds = int(seconds)
+    if seconds % 86400 == 0 and seconds >= 7 * 86400:
+        return f"{seconds // 86400} days"
+    if seconds % 3600 == 0:
+        return f"{seconds // 3600} h"
+    hours, rest = divmod(seconds, 3600)
+    minutes = rest // 60
+    return f"{hours} h {minutes} min" if hours else f"{minutes} min"

@@ -1,0 +1,52 @@
+"""The landing page per role and the demo's time-travel control."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+
+from portal.auth.forms import EmptyForm
+from portal.clock import get_clock
+from portal.extensions import db
+
+bp = Blueprint("web", __name__)
+
+TRAVEL_STEPS = {"1h": dt.timedelta(hours=1), "6h": dt.timedelta(hours=6),
+                "1d": dt.timedelta(days=1), "3d": dt.timedelta(days=3)}
+
+
+@bp.get("/")
+def home():
+    if not current_user.is_authenticated:
+        return redirect(url_for("auth.login"))
+    return render_template("web/home.html")
+
+
+@bp.get("/healthz")
+def healthz():
+    """Liveness for load balancers: the app answers and the database is reachable."""
+    db.session.execute(db.text("SELECT 1"))
+    return {"status": "ok"}
+
+
+@bp.post("/demo/time-travel")
+@login_required
+def time_travel():
+    """Move the demo's clock forward so a user can watch a notice window elapse."""
+    if not current_app.config.get("DEMO"):
+        abort(404)
+    form = EmptyForm()
+    step = TRAVEL_STEPS.get(request.form.get("step", ""))
+    if not form.validate_on_submit() or step is None:
+        abort(400, description="unknown time-travel step")
+    new_now = get_clock().travel_by(step)
+    db.session.commit()
+    flash(f"Demo time moved forward; it is now {new_now:%Y-%m-%d %H:%M} UTC.", "info")
+    target = request.referrer or url_for("web.home")
+    from portal.auth.services import is_safe_next
+    from urllib.parse import urlsplit
+
+    path = urlsplit(target)._replace(scheme="", netloc="").geturl()
+    return redirect(path if is_safe_next(path) else url_for("web.home"))
