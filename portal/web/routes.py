@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from portal.auth.forms import EmptyForm
+from portal.auth.services import is_safe_next
 from portal.clock import get_clock
 from portal.extensions import db
 
@@ -45,8 +47,5 @@ def time_travel():
     db.session.commit()
     flash(f"Demo time moved forward; it is now {new_now:%Y-%m-%d %H:%M} UTC.", "info")
     target = request.referrer or url_for("web.home")
-    from portal.auth.services import is_safe_next
-    from urllib.parse import urlsplit
-
     path = urlsplit(target)._replace(scheme="", netloc="").geturl()
     return redirect(path if is_safe_next(path) else url_for("web.home"))
