@@ -1,1 +1,134 @@
-"""Models of the feeds feature."""
+"""Models of the feeds feature: feed tokens, fetch receipts, rendered feed bodies, upstream feeds.
+
+- ``FeedToken``: a tenant's secret for its private feeds; only a SHA-256 of it is stored.
+- ``FeedReceipt``: evidence that a token fetched given content (which change revisions), one
+  row per distinct content, bumped (count, last time) while the content stays the same.
+- ``FeedBody``: the last rendered body of one feed, keyed by its ETag, shared by every web
+  worker through the database (nothing is cached in process memory).
+- ``UpstreamFeed`` / ``UpstreamEntry``: a supplier changelog a platform team imports into
+  draft changes, and the entries already imported (deduplication).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Boolean, ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from portal.clock import utcnow
+from portal.extensions import db
+from portal.sqltypes import UTCDateTime
+
+if TYPE_CHECKING:
+    from portal.auth.models import User
+    from portal.catalog.models import PlatformTeam
+    from portal.tenants.models import Tenant
+
+
+class FeedToken(db.Model):
+    """A named, revocable secret that opens one tenant's private feeds."""
+
+    __tablename__ = "feed_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # First characters of the secret, so people can tell their tokens apart.
+    prefix: Mapped[str] = mapped_column(String(16))
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+    tenant: Mapped[Tenant] = relationship()
+    created_by: Mapped[User | None] = relationship()
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None
+
+
+class FeedReceipt(db.Model):
+    """Proof that a token's reader received given content: the change revisions it contained."""
+
+    __tablename__ = "feed_receipts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_id: Mapped[int] = mapped_column(
+        ForeignKey("feed_tokens.id", ondelete="CASCADE"), index=True
+    )
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    # Formats (rss, atom, ics) that served this content, comma-separated.
+    formats: Mapped[str] = mapped_column(String(32))
+    first_fetched_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    last_fetched_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    fetch_count: Mapped[int] = mapped_column(Integer, default=1)
+    user_agent: Mapped[str] = mapped_column(String(300), default="")
+    # Fingerprint of the content (the format-independent part of the feeds' ETags).
+    etag: Mapped[str] = mapped_column(String(64))
+    # Canonical JSON list of [change_id, revision_number] the content contained.
+    revisions: Mapped[str] = mapped_column(Text)
+    ledger_seq: Mapped[int | None] = mapped_column(Integer)
+
+    token: Mapped[FeedToken] = relationship()
+
+    def revision_pairs(self) -> list[tuple[int, int]]:
+        return [(int(c), int(r)) for c, r in json.loads(self.revisions)]
+
+
+class FeedBody(db.Model):
+    """The latest rendered body of one feed (scope + format), valid while its ETag holds."""
+
+    __tablename__ = "feed_bodies"
+    __table_args__ = (UniqueConstraint("scope", "format"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # "tenant:<id>" or "service:<id>".
+    scope: Mapped[str] = mapped_column(String(40))
+    format: Mapped[str] = mapped_column(String(8))
+    etag: Mapped[str] = mapped_column(String(80))
+    revisions: Mapped[str] = mapped_column(Text)
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+    built_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class UpstreamFeed(db.Model):
+    """A supplier's changelog feed a platform team imports into draft changes."""
+
+    __tablename__ = "upstream_feeds"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    team_id: Mapped[int] = mapped_column(
+        ForeignKey("platform_teams.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(200))
+    url: Mapped[str] = mapped_column(String(2000))
+    # The engineer who registered it becomes the author of the drafts it creates.
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    last_checked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    last_result: Mapped[str] = mapped_column(String(500), default="")
+
+    team: Mapped[PlatformTeam] = relationship()
+    created_by: Mapped[User | None] = relationship()
+
+
+class UpstreamEntry(db.Model):
+    """An upstream entry already imported (by a hash of its id), and the draft it became."""
+
+    __tablename__ = "upstream_entries"
+    __table_args__ = (UniqueConstraint("upstream_feed_id", "entry_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    upstream_feed_id: Mapped[int] = mapped_column(
+        ForeignKey("upstream_feeds.id", ondelete="CASCADE"), index=True
+    )
+    entry_key: Mapped[str] = mapped_column(String(64))
+    entry_id: Mapped[str] = mapped_column(String(500))
+    change_id: Mapped[int | None] = mapped_column(ForeignKey("changes.id", ondelete="SET NULL"))
+    imported_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
