@@ -1,0 +1,78 @@
+"""Fixtures for the acks tests: published changes with their notice rows, and the cast of
+DESIGN.md's story (Tapai, third-party; Ptu, first-party; their users and account managers)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from types import SimpleNamespace
+
+import pytest
+
+from portal.changes.models import ChangeTenant, Revision
+from portal.extensions import db
+from tests.conftest import T0
+
+HOUR = 3600
+
+
+def publish_rows(change, tenants, *, at=T0, notice_hours=72, delivered_at=None):
+    """Mark a draft change published at ``at`` with one notice row per tenant (revision 1)."""
+    change.status = "scheduled"
+    change.revision_number = change.material_revision_number = 1
+    change.published_at = at
+    db.session.add(Revision(change_id=change.id, number=1, kind="publish", material=True,
+                            summary="published", snapshot="{}", author_id=change.author_id,
+                            created_at=at))
+    for tenant in tenants:
+        db.session.add(ChangeTenant(
+            change_id=change.id, tenant_id=tenant.id,
+            required_notice_seconds=notice_hours * HOUR,
+            notice_basis=json.dumps([{"source": "policy", "impact": change.impact,
+                                      "seconds": notice_hours * HOUR}]),
+            clock_revision=1, notice_given_at=delivered_at, active=True))
+    db.session.flush()
+    return change
+
+
+def revise_materially(change, *, at):
+    """A material revision: every notice row's clock restarts at the new revision."""
+    number = change.revision_number + 1
+    change.revision_number = change.material_revision_number = number
+    db.session.add(Revision(change_id=change.id, number=number, kind="update", material=True,
+                            summary="start moved earlier", snapshot="{}",
+                            author_id=change.author_id, created_at=at))
+    for ct in db.session.query(ChangeTenant).filter_by(change_id=change.id):
+        ct.clock_revision, ct.notice_given_at, ct.waived_at = number, None, None
+    db.session.flush()
+    return number
+
+
+@pytest.fixture
+def story(make_tenant, make_user, make_team, make_service, make_usage, make_change):
+    """Tapai (third-party) and Ptu (first-party) use Face Fusion API; a change is published."""
+    team = make_team("face-fusion", "Face Fusion")
+    service = make_service(team, "face-fusion-api", "Face Fusion API")
+    tapai = make_tenant("tapai", "Tapai", contacts=2)
+    ptu = make_tenant("ptu", "Ptu", first_party=True)
+    other = make_tenant("other", "Other Co")
+    for t in (tapai, ptu, other):
+        make_usage(t, service)
+    engineer = make_user("eng@provider.example", name="Erin Engineer", teams=[team])
+    change = make_change(services=[service], author=engineer,
+                         starts_at=T0 + dt.timedelta(days=4))
+    publish_rows(change, [tapai, ptu])
+    db.session.commit()
+    return SimpleNamespace(
+        team=team, service=service, tapai=tapai, ptu=ptu, other=other, engineer=engineer,
+        change=change,
+        tapai_user=make_user("tom@tapai.example", name="Tom Tapai", tenant=tapai),
+        tapai_admin=make_user("ann@tapai.example", name="Ann Admin", tenant=tapai,
+                              is_tenant_admin=True),
+        ptu_user=make_user("pat@ptu.example", name="Pat Ptu", tenant=ptu),
+        other_user=make_user("olga@other.example", name="Olga Other", tenant=other),
+        am=make_user("am@provider.example", name="Amy Manager", is_account_manager=True,
+                     manages=[tapai]),
+        other_am=make_user("am2@provider.example", name="Bob Manager",
+                           is_account_manager=True, manages=[other]),
+    )
