@@ -189,3 +189,55 @@ class ChangeTenant(db.Model):
 
     change: Mapped[Change] = relationship()
     tenant: Mapped[Tenant] = relationship()
+
+
+class EmergencyRequest(db.Model):
+    """A request to publish a change inside its notice window (DESIGN.md "Emergency path").
+
+    The author writes the justification; a different engineer with the approver right on the
+    owning team decides. ``decision`` is NULL while pending, then "approved" or "rejected".
+    """
+
+    __tablename__ = "emergency_requests"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    change_id: Mapped[int] = mapped_column(ForeignKey("changes.id", ondelete="CASCADE"), index=True)
+    justification: Mapped[str] = mapped_column(Text)
+    requested_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"))
+    requested_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    decision: Mapped[str | None] = mapped_column(String(16))
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    decided_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    decision_reason: Mapped[str] = mapped_column(Text, default="")
+
+    change: Mapped[Change] = relationship()
+    requested_by: Mapped[User | None] = relationship(foreign_keys=[requested_by_id])
+    decided_by: Mapped[User | None] = relationship(foreign_keys=[decided_by_id])
+
+
+class NoticeBreach(db.Model):
+    """A tenant given less notice than it is owed, by an approved emergency change.
+
+    Read by account managers' screens and the notice certificate.
+    """
+
+    __tablename__ = "notice_breaches"
+    __table_args__ = (UniqueConstraint("change_id", "tenant_id", "revision_number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    change_id: Mapped[int] = mapped_column(ForeignKey("changes.id", ondelete="CASCADE"), index=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    revision_number: Mapped[int] = mapped_column(Integer)
+    emergency_request_id: Mapped[int | None] = mapped_column(
+        ForeignKey("emergency_requests.id", ondelete="SET NULL"))
+    required_notice_seconds: Mapped[int] = mapped_column(Integer)
+    # Notice the tenant could get at most: start minus publish time.
+    given_notice_seconds: Mapped[int] = mapped_column(Integer)
+    justification: Mapped[str] = mapped_column(Text, default="")
+    approved_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+    change: Mapped[Change] = relationship()
+    tenant: Mapped[Tenant] = relationship()
+    approved_by: Mapped[User | None] = relationship()

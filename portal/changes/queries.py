@@ -1,0 +1,65 @@
+"""Which changes a user may see, and loading one or answering 404.
+
+- admin: every change;
+- platform engineer: the changes of their teams (drafts included);
+- account manager: published changes affecting a tenant they look after;
+- customer user: published changes with an active affected row for their own tenant.
+Drafts and changes awaiting emergency approval are never shown to any tenant, first-party
+ones included. Public visibility does not show other tenants' affected-only changes.
+"""
+
+from __future__ import annotations
+
+from flask import abort
+from sqlalchemy import Select, and_, exists, false, or_, select
+
+from portal.access import tenant_ids_visible_to
+from portal.catalog.models import TeamMembership
+from portal.changes.models import PUBLISHED_STATUSES, Change, ChangeTenant
+from portal.extensions import db
+
+
+def visibility_clause(user):
+    """A WHERE clause on ``changes`` limiting rows to what ``user`` may see."""
+    if user.is_admin:
+        return Change.id.is_not(None)
+    clauses = []
+    if user.is_staff and user.memberships:
+        clauses.append(Change.team_id.in_(
+            select(TeamMembership.team_id).where(TeamMembership.user_id == user.id)))
+    if user.is_customer or user.is_account_manager:
+        tenant_ids = tenant_ids_visible_to(user)
+        clauses.append(and_(
+            Change.status.in_(PUBLISHED_STATUSES), Change.published_at.is_not(None),
+            exists().where(ChangeTenant.change_id == Change.id, ChangeTenant.active.is_(True),
+                           ChangeTenant.tenant_id.in_(tenant_ids))))
+    return or_(*clauses) if clauses else false()
+
+
+def visible_changes(user) -> Select:
+    """SELECT of the changes ``user`` may see."""
+    return select(Change).where(visibility_clause(user))
+
+
+def get_change_or_404(change_id: int, user) -> Change:
+    """The change if ``user`` may see it, else 404 (never 403: existence does not leak)."""
+    change = db.session.execute(
+        visible_changes(user).where(Change.id == change_id)).scalar_one_or_none()
+    if change is None:
+        abort(404)
+    return change
+
+
+def can_manage(user, change: Change) -> bool:
+    """Engineers of the owning team (and admins) edit, publish, start and cancel."""
+    if user.is_admin:
+        return True
+    return user.is_staff and change.team_id in {m.team_id for m in user.memberships}
+
+
+def get_managed_change_or_404(change_id: int, user) -> Change:
+    """A change the user may act on as an engineer; others' changes are 404."""
+    change = get_change_or_404(change_id, user)
+    if not can_manage(user, change):
+        abort(404)
+    return change
