@@ -1,12 +1,125 @@
-"""The transactional outbox (implementation owned by the delivery feature)."""
+"""The transactional outbox: queueing a revision's notices with set-based inserts.
+
+``enqueue_revision`` runs inside the changes service's transaction (through
+``portal.notify.announce.announce``), so the notices exist exactly when the change's new state
+does. It issues two ``INSERT … SELECT`` statements whatever the number of tenants: one for the
+contractual notices to every notice contact of every active affected tenant, one for the
+optional notices to tenant users who opted in by service and impact level.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 
-from portal.changes.models import Change, Revision
+from sqlalchemy import and_, exists, func, insert, literal, or_, select
+
+from portal.auth.models import User
+from portal.catalog.models import Usage
+from portal.changes.models import Change, ChangeTarget, ChangeTenant, ImpactLevel, Revision
+from portal.extensions import db
+from portal.ledger.services import record
+from portal.notify.models import (
+    NOTICE, PENDING, SUBSCRIPTION, EmailPreference, EmailPreferenceService, OutboxMessage,
+)
+from portal.sqltypes import UTCDateTime
+from portal.tenants.models import NoticeContact, Tenant
+
+OUTBOX_COLUMNS = ("change_id", "revision_number", "tenant_id", "recipient", "recipient_name",
+                  "kind", "first_party", "offset_seconds", "status", "attempts", "due_at",
+                  "created_at")
+
+
+def _constants(change: Change, revision_number: int, kind: str, now: dt.datetime,
+               offset_seconds: int = 0) -> dict:
+    return {
+        "change_id": literal(change.id),
+        "revision_number": literal(revision_number),
+        "kind": literal(kind),
+        "offset_seconds": literal(offset_seconds),
+        "status": literal(PENDING),
+        "attempts": literal(0),
+        "due_at": literal(now, UTCDateTime),
+        "created_at": literal(now, UTCDateTime),
+    }
+
+
+def _insert_from(query_columns: dict) -> int:
+    """INSERT INTO outbox_messages SELECT … ; returns the number of rows written."""
+    query = query_columns.pop("_query")
+    cols = [query_columns[name].label(name) for name in OUTBOX_COLUMNS]
+    select_stmt = query.with_only_columns(*cols)
+    result = db.session.execute(insert(OutboxMessage).from_select(list(OUTBOX_COLUMNS),
+                                                                  select_stmt))
+    return result.rowcount or 0
+
+
+def contact_notice_rows(change: Change, revision_number: int, now: dt.datetime) -> int:
+    """Contractual notices: every notice contact of every active affected tenant."""
+    base = (select(ChangeTenant.id)
+            .join(Tenant, Tenant.id == ChangeTenant.tenant_id)
+            .join(NoticeContact, NoticeContact.tenant_id == ChangeTenant.tenant_id)
+            .where(ChangeTenant.change_id == change.id, ChangeTenant.active.is_(True)))
+    return _insert_from({
+        **_constants(change, revision_number, NOTICE, now),
+        "tenant_id": ChangeTenant.tenant_id,
+        "recipient": func.lower(NoticeContact.email),
+        "recipient_name": NoticeContact.name,
+        "first_party": Tenant.first_party,
+        "_query": base,
+    })
+
+
+def opted_in_filter(change: Change):
+    """WHERE clause on (EmailPreference, User, ChangeTenant) for users who want this change."""
+    change_rank = select(ImpactLevel.rank).where(ImpactLevel.code == change.impact)
+    pref_rank = (select(ImpactLevel.rank).where(ImpactLevel.code == EmailPreference.min_impact)
+                 .scalar_subquery())
+    chosen_service = exists().where(
+        EmailPreferenceService.preference_id == EmailPreference.id,
+        EmailPreferenceService.service_id.in_(
+            select(ChangeTarget.service_id).where(ChangeTarget.change_id == change.id)),
+        # Only services the tenant still uses count.
+        EmailPreferenceService.service_id.in_(
+            select(Usage.service_id).where(Usage.tenant_id == EmailPreference.tenant_id)),
+    )
+    already_contact = exists().where(NoticeContact.tenant_id == User.tenant_id,
+                                     func.lower(NoticeContact.email) == func.lower(User.email))
+    return and_(
+        EmailPreference.min_impact.is_not(None),
+        pref_rank <= change_rank.scalar_subquery(),
+        or_(EmailPreference.all_services.is_(True), chosen_service),
+        User.active.is_(True),
+        ~already_contact,
+    )
+
+
+def subscriber_notice_rows(change: Change, revision_number: int, now: dt.datetime) -> int:
+    """Optional notices to tenant users who opted in (not already a notice contact)."""
+    base = (select(ChangeTenant.id)
+            .join(Tenant, Tenant.id == ChangeTenant.tenant_id)
+            .join(User, User.tenant_id == ChangeTenant.tenant_id)
+            .join(EmailPreference, EmailPreference.user_id == User.id)
+            .where(ChangeTenant.change_id == change.id, ChangeTenant.active.is_(True),
+                   EmailPreference.tenant_id == ChangeTenant.tenant_id,
+                   opted_in_filter(change)))
+    return _insert_from({
+        **_constants(change, revision_number, SUBSCRIPTION, now),
+        "tenant_id": ChangeTenant.tenant_id,
+        "recipient": func.lower(User.email),
+        "recipient_name": User.name,
+        "first_party": Tenant.first_party,
+        "_query": base,
+    })
 
 
 def enqueue_revision(change: Change, revision: Revision, *, now: dt.datetime) -> int:
-    """Write outbox rows for ``revision``. Filled in by the delivery feature (issue 4)."""
-    return 0
+    """Write the outbox rows for ``revision`` (flushed first); returns how many were written."""
+    db.session.flush()
+    contractual = contact_notice_rows(change, revision.number, now)
+    optional = subscriber_notice_rows(change, revision.number, now)
+    record("notices.queued", subject_type="revision", subject_id=revision.id,
+           change_id=change.id, actor="dispatcher", now=now,
+           payload={"revision": revision.number, "kind": revision.kind,
+                    "material": bool(revision.material), "contractual": contractual,
+                    "optional": optional})
+    return contractual + optional

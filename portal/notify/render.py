@@ -1,0 +1,166 @@
+"""Turning outbox rows into email messages: templates, headers and threading.
+
+Each message is rendered from a ``templates/email/<name>.txt`` and ``.html`` pair. The
+``Message-ID`` is derived from the row's key, so a message re-sent after a crash is recognisably
+the same message; later notices of a change thread under the recipient's first one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from dataclasses import dataclass, field
+from email.utils import parseaddr
+
+from flask import current_app
+from flask_mail import Message
+from sqlalchemy import func, select
+
+from portal.acks.links import acknowledge_url
+from portal.catalog.models import Service, Usage
+from portal.changes.models import Change, ChangeTarget, ImpactLevel, Revision
+from portal.extensions import db
+from portal.notify.models import ESCALATION, NOTICE, REMINDER, SUBSCRIPTION, OutboxMessage
+from portal.notify.unsubscribe import unsubscribe_url
+from portal.tenants.models import Tenant
+from portal.timezones import format_duration, format_in_zone, get_zone
+
+TEMPLATES = {NOTICE: "notice", SUBSCRIPTION: "notice", REMINDER: "reminder",
+             ESCALATION: "escalation"}
+HEADLINES = {"publish": "Scheduled", "update": "Updated", "cancel": "Cancelled",
+             "start": "Started", "complete": "Completed"}
+
+
+class BadRecipient(ValueError):
+    """The recipient is not a usable email address (fails the row, never the batch)."""
+
+
+def message_id(row: OutboxMessage) -> str:
+    """The deterministic Message-ID of a row: same row, same id, on every attempt."""
+    digest = hashlib.sha256(
+        f"{row.recipient}|{row.kind}|{row.offset_seconds}".encode()).hexdigest()[:16]
+    domain = current_app.config.get("MAIL_MESSAGE_ID_DOMAIN", "forewarn")
+    return (f"<change-{row.change_id}.rev-{row.revision_number}.tenant-{row.tenant_id}."
+            f"{digest}@{domain}>")
+
+
+def check_address(address: str) -> str:
+    """The address if it is a plain, single, header-safe mailbox, else BadRecipient."""
+    name, addr = parseaddr(address or "")
+    local, _, domain = addr.rpartition("@")
+    if (not addr or addr != address.strip() or not local or "." not in domain
+            or any(c.isspace() or ord(c) < 32 for c in address) or len(address) > 254):
+        raise BadRecipient(f"not a valid email address: {address!r}")
+    return addr
+
+
+@dataclass
+class BatchContext:
+    """Everything a batch of rows needs, loaded with a handful of queries."""
+
+    changes: dict[int, Change] = field(default_factory=dict)
+    revisions: dict[tuple[int, int], Revision] = field(default_factory=dict)
+    tenants: dict[int, Tenant] = field(default_factory=dict)
+    impacts: dict[str, str] = field(default_factory=dict)
+    services: dict[tuple[int, int], list[str]] = field(default_factory=dict)
+    thread_roots: dict[tuple[int, int, str], OutboxMessage] = field(default_factory=dict)
+
+
+def load_context(rows: list[OutboxMessage]) -> BatchContext:
+    """Preload changes, revisions, tenants, each tenant's affected services and thread roots."""
+    ctx = BatchContext()
+    change_ids = {r.change_id for r in rows}
+    tenant_ids = {r.tenant_id for r in rows}
+    ctx.changes = {c.id: c for c in db.session.scalars(
+        select(Change).where(Change.id.in_(change_ids)))}
+    ctx.revisions = {(r.change_id, r.number): r for r in db.session.scalars(
+        select(Revision).where(Revision.change_id.in_(change_ids)))}
+    ctx.tenants = {t.id: t for t in db.session.scalars(
+        select(Tenant).where(Tenant.id.in_(tenant_ids)))}
+    ctx.impacts = dict(db.session.execute(select(ImpactLevel.code, ImpactLevel.name)).all())
+    names: dict[tuple[int, int], set[str]] = defaultdict(set)
+    for change_id, tenant_id, name in db.session.execute(
+            select(ChangeTarget.change_id, Usage.tenant_id, Service.name)
+            .join(Usage, Usage.service_id == ChangeTarget.service_id)
+            .join(Service, Service.id == ChangeTarget.service_id)
+            .where(ChangeTarget.change_id.in_(change_ids), Usage.tenant_id.in_(tenant_ids))):
+        names[(change_id, tenant_id)].add(name)
+    ctx.services = {k: sorted(v) for k, v in names.items()}
+    # The first notice each recipient got for the change: later ones reply to it.
+    firsts = (select(func.min(OutboxMessage.id))
+              .where(OutboxMessage.change_id.in_(change_ids),
+                     OutboxMessage.tenant_id.in_(tenant_ids),
+                     OutboxMessage.kind.in_((NOTICE, SUBSCRIPTION)))
+              .group_by(OutboxMessage.change_id, OutboxMessage.tenant_id,
+                        OutboxMessage.recipient))
+    wanted = {(r.change_id, r.tenant_id, r.recipient) for r in rows}
+    for root in db.session.scalars(select(OutboxMessage).where(OutboxMessage.id.in_(firsts))):
+        key = (root.change_id, root.tenant_id, root.recipient)
+        if key in wanted:
+            ctx.thread_roots[key] = root
+    return ctx
+
+
+def subject_for(row: OutboxMessage, change: Change, revision: Revision | None,
+                tenant: Tenant) -> str:
+    if row.kind == REMINDER:
+        return f"Reminder: {change.title} starts in {format_duration(row.offset_seconds)}"
+    if row.kind == ESCALATION:
+        return f"Not acknowledged by {tenant.name}: {change.title}"
+    headline = HEADLINES.get(revision.kind if revision else "publish", "Updated")
+    if revision is not None and revision.kind == "update" and revision.material:
+        headline = "Updated (notice period restarts)"
+    return f"{headline}: {change.title}"
+
+
+def template_context(row: OutboxMessage, ctx: BatchContext) -> dict:
+    """The variables an email template sees."""
+    change = ctx.changes[row.change_id]
+    tenant = ctx.tenants[row.tenant_id]
+    revision = ctx.revisions.get((row.change_id, row.revision_number))
+    zone = tenant.time_zone or "UTC"
+    get_zone(zone, field="tenant time zone")
+    base = current_app.config["BASE_URL"].rstrip("/")
+    to_tenant = row.kind != ESCALATION
+    return {
+        "row": row, "change": change, "revision": revision, "tenant": tenant,
+        "subject": subject_for(row, change, revision, tenant),
+        "services": ctx.services.get((row.change_id, row.tenant_id), []),
+        "impact": ctx.impacts.get(change.impact, change.impact),
+        "zone": zone,
+        "starts_local": format_in_zone(change.starts_at, zone),
+        "starts_utc": format_in_zone(change.starts_at, "UTC"),
+        "ends_local": format_in_zone(change.ends_at, zone),
+        "ends_utc": format_in_zone(change.ends_at, "UTC"),
+        "optional": row.optional,
+        "change_url": f"{base}/changes/{change.id}",
+        "feeds_url": f"{base}/settings/feeds",
+        "preferences_url": f"{base}/settings/email",
+        "ack_url": (acknowledge_url(change.id, row.revision_number, tenant.id, row.recipient)
+                    if to_tenant and change.status == "scheduled" else None),
+        "unsubscribe_url": unsubscribe_url(row) if row.optional else None,
+    }
+
+
+def build_message(row: OutboxMessage, ctx: BatchContext) -> Message:
+    """Render the row's email (text and HTML) with its headers; raises on bad data."""
+    recipient = check_address(row.recipient)
+    values = template_context(row, ctx)
+    env = current_app.jinja_env
+    name = TEMPLATES[row.kind]
+    text = env.get_template(f"email/{name}.txt").render(values)
+    html = env.get_template(f"email/{name}.html").render(values)
+    headers = {"Auto-Submitted": "auto-generated",
+               "X-Forewarn-Change": str(row.change_id),
+               "X-Forewarn-Kind": row.kind}
+    root = ctx.thread_roots.get((row.change_id, row.tenant_id, row.recipient))
+    if root is not None and root.id != row.id:
+        headers["In-Reply-To"] = headers["References"] = message_id(root)
+    if row.optional:
+        headers["List-Unsubscribe"] = f"<{values['unsubscribe_url']}>"
+        headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    msg = Message(subject=values["subject"], recipients=[recipient], body=text, html=html,
+                  extra_headers=headers)
+    msg.msgId = message_id(row)
+    return msg
+

@@ -1,0 +1,105 @@
+"""One SMTP connection per batch, through Flask-Mail, keeping each server answer.
+
+Flask-Mail's ``Connection`` opens the session (TLS, login) but neither sets a timeout nor
+returns the server's reply to DATA; the delivery record needs both. ``TimedConnection`` adds the
+timeout and ``transmit`` speaks MAIL/RCPT/DATA on the connection's socket so the reply (e.g.
+``250 2.0.0 Ok: queued as 4F2A``) becomes the row's ``smtp_reply``.
+"""
+
+from __future__ import annotations
+
+import smtplib
+from contextlib import contextmanager
+
+from flask import current_app
+from flask_mail import Connection, Message, sanitize_address
+
+
+class SmtpRefusal(smtplib.SMTPResponseException):
+    """The server answered a command with a 4xx (temporary) or 5xx (permanent) code."""
+
+    @property
+    def temporary(self) -> bool:
+        return 400 <= self.smtp_code < 500
+
+    def __str__(self) -> str:
+        return reply_text(self.smtp_code, self.smtp_error)
+
+
+def reply_text(code: int, text: bytes | str) -> str:
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    return f"{code} {' '.join(text.split())}".strip()
+
+
+class TimedConnection(Connection):
+    """Flask-Mail's connection, with ``MAIL_TIMEOUT_SECONDS`` on connect and every reply."""
+
+    def configure_host(self) -> smtplib.SMTP:
+        timeout = float(current_app.config.get("MAIL_TIMEOUT_SECONDS", 30))
+        cls = smtplib.SMTP_SSL if self.mail.use_ssl else smtplib.SMTP
+        host = cls(self.mail.server, self.mail.port, timeout=timeout)
+        host.set_debuglevel(int(self.mail.debug))
+        if self.mail.use_tls:
+            host.starttls()
+        if self.mail.username and self.mail.password:
+            host.login(self.mail.username, self.mail.password)
+        host.ehlo_or_helo_if_needed()
+        return host
+
+
+@contextmanager
+def smtp_connection():
+    """Open one connection (raises OSError / SMTPException if the server is unreachable);
+    closing never raises, even when the server has gone away."""
+    conn = TimedConnection(current_app.extensions["mail"])
+    conn.__enter__()
+    try:
+        yield conn
+    finally:
+        if conn.host is not None:
+            try:
+                conn.host.quit()
+            except (OSError, smtplib.SMTPException):
+                conn.host.close()
+
+
+def transmit(conn: TimedConnection, msg: Message) -> str:
+    """Send one message over ``conn``; returns the server's reply to DATA.
+
+    Raises ``SmtpRefusal`` when the server refuses (the session stays usable), or OSError /
+    ``SMTPServerDisconnected`` when the connection is lost (it is not).
+    """
+    if conn.host is None:  # MAIL_SUPPRESS_SEND: Flask-Mail records it, nothing leaves
+        conn.send(msg)
+        return "not sent: MAIL_SUPPRESS_SEND is on"
+    if msg.has_bad_headers():
+        raise SmtpRefusal(550, b"refused locally: header injection in the message")
+    host = conn.host
+    sender = sanitize_address(msg.sender)
+    recipient = sanitize_address(msg.recipients[0])
+    payload = msg.as_bytes()
+    for command, ok in ((lambda: host.mail(sender), (250,)),
+                        (lambda: host.rcpt(recipient), (250, 251))):
+        code, text = command()
+        if code not in ok:
+            _reset(host)
+            raise SmtpRefusal(code, text)
+    try:
+        code, text = host.data(payload)
+    except smtplib.SMTPDataError as exc:  # refused the DATA command itself
+        _reset(host)
+        raise SmtpRefusal(exc.smtp_code, exc.smtp_error) from None
+    if code != 250:
+        _reset(host)
+        raise SmtpRefusal(code, text)
+    return reply_text(code, text)
+
+
+def _reset(host: smtplib.SMTP) -> None:
+    try:
+        host.rset()
+    except smtplib.SMTPServerDisconnected:
+        raise
+    except smtplib.SMTPException:
+        pass
