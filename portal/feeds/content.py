@@ -1,0 +1,174 @@
+"""What a feed contains: the selection of changes, its cheap fingerprint, and the entry data.
+
+A tenant's feed holds the published changes (never drafts or changes pending approval) that
+still affect the tenant (an active ``ChangeTenant`` row). A service's public feed holds the
+published changes marked public that target the service. Both are capped at
+``FEED_MAX_ENTRIES``, most recently updated first.
+
+The fingerprint comes from one aggregate query, so conditional requests (304) and receipts
+never build a feed body: it covers the number of changes, their ids, their revision numbers and
+the latest ``updated_at``; any publish, revision, cancellation or change of the affected set
+moves at least one of them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from dataclasses import dataclass, field
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import selectinload
+
+from portal.catalog.models import Service
+from portal.changes.models import (
+    CANCELLED, COMPLETED, IN_PROGRESS, PUBLISHED_STATUSES, SCHEDULED, VISIBILITY_PUBLIC, Change,
+    ChangeTarget, ChangeTenant, Revision,
+)
+from portal.extensions import db
+
+# Bump when the rendered shape of the feeds changes, so every ETag changes with it.
+FEED_FORMAT_VERSION = "1"
+
+STATUS_LABELS = {SCHEDULED: "Scheduled", "rescheduled": "Rescheduled", IN_PROGRESS: "In progress",
+                 COMPLETED: "Completed", CANCELLED: "Cancelled"}
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Whose feed: a tenant's private feed or a service's public one."""
+
+    kind: str  # "tenant" | "service"
+    id: int
+    title: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.kind}:{self.id}"
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """The cheap summary of a feed's content, from which ETags and Last-Modified derive."""
+
+    digest: str
+    last_modified: dt.datetime | None
+    count: int
+
+    def etag(self, fmt: str) -> str:
+        """The quoted HTTP ETag of this content in one format."""
+        return f'"{fmt}-{self.digest}"'
+
+
+@dataclass
+class Entry:
+    """Everything one feed entry shows about a change."""
+
+    change: Change
+    status: str  # scheduled | rescheduled | in_progress | completed | cancelled
+    updated: dt.datetime
+    published: dt.datetime
+    services: list[Service] = field(default_factory=list)
+
+    @property
+    def status_label(self) -> str:
+        return STATUS_LABELS.get(self.status, self.status.replace("_", " ").capitalize())
+
+
+def tenant_scope(tenant) -> Scope:
+    return Scope("tenant", tenant.id, f"Changes affecting {tenant.name}")
+
+
+def service_scope(service: Service) -> Scope:
+    return Scope("service", service.id, f"Public changes to {service.name}")
+
+
+def _selection(scope: Scope) -> Select:
+    """SELECT of the ids of every change the scope's feed may show (before the cap)."""
+    q = select(Change.id).where(Change.status.in_(PUBLISHED_STATUSES))
+    if scope.kind == "tenant":
+        return q.join(ChangeTenant, ChangeTenant.change_id == Change.id).where(
+            ChangeTenant.tenant_id == scope.id, ChangeTenant.active.is_(True))
+    targeted = select(ChangeTarget.change_id).where(ChangeTarget.service_id == scope.id)
+    return q.where(Change.visibility == VISIBILITY_PUBLIC, Change.id.in_(targeted))
+
+
+def capped_ids(scope: Scope, limit: int) -> Select:
+    """The ids the feed shows: the ``limit`` most recently updated changes."""
+    return (_selection(scope).order_by(Change.updated_at.desc(), Change.id.desc())
+            .limit(limit))
+
+
+def fingerprint(scope: Scope, limit: int, salt: str = "") -> Fingerprint:
+    """One aggregate query over the capped selection; no feed body is built.
+
+    ``salt`` carries whatever else shapes the body (the public base URL)."""
+    shown = capped_ids(scope, limit).add_columns(Change.revision_number, Change.updated_at)
+    sub = shown.subquery()
+    row = db.session.execute(select(
+        func.count(), func.coalesce(func.sum(sub.c.id), 0),
+        func.coalesce(func.sum(sub.c.id * sub.c.revision_number), 0),
+        func.coalesce(func.sum(sub.c.revision_number), 0), func.max(sub.c.updated_at),
+        func.min(sub.c.updated_at),
+    )).one()
+    count, id_sum, weighted, rev_sum, latest, oldest = row
+    latest = _aware(latest)
+    oldest = _aware(oldest)
+    text = "|".join(str(p) for p in (FEED_FORMAT_VERSION, salt, scope.key, limit, count, id_sum, weighted,
+                                     rev_sum, latest and latest.isoformat(),
+                                     oldest and oldest.isoformat()))
+    return Fingerprint(hashlib.sha256(text.encode()).hexdigest()[:32], latest, count)
+
+
+def _aware(value):
+    """Aggregates bypass the column type on some backends: re-attach UTC to naive values."""
+    if value is None:
+        return None
+    if isinstance(value, str):  # SQLite returns max() of a datetime column as text
+        value = dt.datetime.fromisoformat(value)
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+def entries(scope: Scope, limit: int) -> list[Entry]:
+    """The feed's entries, most recently updated first, with revisions and services loaded."""
+    changes = db.session.execute(
+        select(Change).where(Change.id.in_(capped_ids(scope, limit).scalar_subquery()))
+        .options(selectinload(Change.revisions), selectinload(Change.impact_level),
+                 selectinload(Change.targets).selectinload(ChangeTarget.service))
+        .order_by(Change.updated_at.desc(), Change.id.desc())
+    ).scalars().all()
+    return [_entry(change) for change in changes]
+
+
+def revision_pairs(items: list[Entry]) -> list[list[int]]:
+    """[[change_id, revision_number], …] sorted: what a response contained."""
+    return sorted([e.change.id, e.change.revision_number] for e in items)
+
+
+def _entry(change: Change) -> Entry:
+    revisions = list(change.revisions)
+    updated = max([r.created_at for r in revisions], default=None) or change.updated_at
+    published = change.published_at or (revisions[0].created_at if revisions else updated)
+    services = sorted({t.service.id: t.service for t in change.targets}.values(),
+                      key=lambda s: s.name)
+    return Entry(change, feed_status(change, revisions), updated, published, services)
+
+
+def feed_status(change: Change, revisions: list[Revision]) -> str:
+    """The change's status as feeds show it: "rescheduled" when a revision moved the start."""
+    if change.status != SCHEDULED:
+        return change.status
+    starts = [_snapshot_start(r) for r in sorted(revisions, key=lambda r: r.number)]
+    starts = [s for s in starts if s is not None]
+    moved = any(a != b for a, b in zip(starts, starts[1:], strict=False))
+    return "rescheduled" if moved else SCHEDULED
+
+
+def _snapshot_start(revision: Revision) -> str | None:
+    try:
+        data = json.loads(revision.snapshot or "{}")
+    except ValueError:
+        return None
+    value = data.get("starts_at") if isinstance(data, dict) else None
+    return str(value) if value is not None else None

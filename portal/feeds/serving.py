@@ -1,0 +1,97 @@
+"""Answering a feed request: fingerprint first, body only when the client needs it.
+
+A request costs one aggregate query when it ends in 304. A 200 costs one more query to fetch
+the stored body when the content has not changed since any worker last built it; only changed
+content is rebuilt (and stored in ``feed_bodies`` for every worker: nothing lives in process
+memory between requests).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from werkzeug.datastructures import ETags
+from werkzeug.http import parse_date
+
+from portal.changes.models import Change
+from portal.extensions import db
+from portal.feeds import builders
+from portal.feeds.content import Fingerprint, Scope, capped_ids, entries, fingerprint, revision_pairs
+from portal.feeds.models import FeedBody
+from portal.ledger.services import canonical_json
+
+
+@dataclass(frozen=True)
+class FeedState:
+    """The validators of one feed in one format, from the fingerprint alone."""
+
+    scope: Scope
+    fmt: str
+    fingerprint: Fingerprint
+
+    @property
+    def etag(self) -> str:
+        return self.fingerprint.etag(self.fmt)
+
+    @property
+    def last_modified(self) -> dt.datetime:
+        return (self.fingerprint.last_modified or builders.EPOCH).replace(microsecond=0)
+
+
+def feed_state(scope: Scope, fmt: str, limit: int, base_url: str) -> FeedState:
+    """The current validators of a feed (one aggregate query)."""
+    return FeedState(scope, fmt, fingerprint(scope, limit, salt=base_url))
+
+
+def is_not_modified(state: FeedState, if_none_match: ETags | None,
+                    if_modified_since: str | None) -> bool:
+    """RFC 9110 §13.2.2: If-None-Match decides when present; else If-Modified-Since.
+    Unparseable validators never match, so garbage gets a full 200."""
+    if if_none_match:
+        return if_none_match.contains_weak(state.etag.strip('"'))
+    if if_modified_since:
+        since = parse_date(if_modified_since)
+        return since is not None and state.last_modified <= since
+    return False
+
+
+def current_revisions(scope: Scope, limit: int) -> list[list[int]]:
+    """[[change_id, revision_number], …] of what the feed shows now, without building it."""
+    ids = capped_ids(scope, limit).scalar_subquery()
+    rows = db.session.execute(
+        select(Change.id, Change.revision_number).where(Change.id.in_(ids))
+    ).all()
+    return sorted([int(c), int(r)] for c, r in rows)
+
+
+def feed_body(state: FeedState, *, limit: int, base_url: str, self_url: str | None,
+              now: dt.datetime) -> bytes:
+    """The body for ``state``: the stored one if its ETag still holds, else built and stored."""
+    stored = db.session.execute(
+        select(FeedBody).where(FeedBody.scope == state.scope.key, FeedBody.format == state.fmt)
+    ).scalar_one_or_none()
+    if stored is not None and stored.etag == state.etag:
+        return stored.body
+    items = entries(state.scope, limit)
+    body = builders.build(state.fmt, state.scope, items, base_url=base_url, self_url=self_url,
+                          last_modified=state.fingerprint.last_modified)
+    pairs = canonical_json(revision_pairs(items))
+    if stored is not None:
+        stored.etag, stored.body, stored.revisions, stored.built_at = state.etag, body, pairs, now
+        db.session.flush()
+    else:
+        _insert_body(state, body, pairs, now)
+    return body
+
+
+def _insert_body(state: FeedState, body: bytes, pairs: str, now: dt.datetime) -> None:
+    """Store a new body; if another worker stored one first, theirs is as good as ours."""
+    try:
+        with db.session.begin_nested():
+            db.session.add(FeedBody(scope=state.scope.key, format=state.fmt, etag=state.etag,
+                                    revisions=pairs, body=body, built_at=now))
+    except IntegrityError:
+        pass

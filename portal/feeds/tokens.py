@@ -1,0 +1,95 @@
+"""Feed tokens: the secrets in a tenant's private feed URLs.
+
+A secret is 32 URL-safe characters (192 random bits), shown once when issued and stored only
+as its SHA-256. Anything that does not look like a secret is turned away before the database
+is asked, and every failure looks the same to the caller (a bare 404).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+import secrets
+
+from sqlalchemy import select
+
+from portal.errors import InvalidInput, NotFound
+from portal.extensions import db
+from portal.feeds.models import FeedToken
+from portal.ledger.services import record
+
+SECRET_BYTES = 24  # 192 bits, encoded as 32 URL-safe characters
+SECRET_PATTERN = re.compile(r"[A-Za-z0-9_-]{32}")
+PREFIX_LENGTH = 6
+
+
+def hash_secret(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def issue_feed_token(tenant, name: str, *, actor, now: dt.datetime) -> tuple[FeedToken, str]:
+    """Create a named token for ``tenant``; returns it and the secret (shown once, not stored)."""
+    name = (name or "").strip()
+    if not name:
+        raise InvalidInput("give the feed token a name, e.g. the reader that uses it", field="name")
+    if len(name) > 100:
+        raise InvalidInput("the name is longer than 100 characters", field="name")
+    secret = secrets.token_urlsafe(SECRET_BYTES)
+    token = FeedToken(tenant_id=tenant.id, name=name, token_hash=hash_secret(secret),
+                      prefix=secret[:PREFIX_LENGTH], created_by_id=actor.id, created_at=now)
+    db.session.add(token)
+    db.session.flush()
+    record("feed_token.issued", subject_type="feed_token", subject_id=token.id, actor=actor,
+           now=now, tenant_id=tenant.id, payload={"name": token.name, "prefix": token.prefix})
+    return token, secret
+
+
+def tenant_token_or_404(tenant, token_id: int) -> FeedToken:
+    """One of ``tenant``'s tokens; another tenant's token is a 404."""
+    token = db.session.execute(
+        select(FeedToken).where(FeedToken.id == token_id, FeedToken.tenant_id == tenant.id)
+    ).scalar_one_or_none()
+    if token is None:
+        raise NotFound("no such feed token")
+    return token
+
+
+def revoke_feed_token(tenant, token_id: int, *, actor, now: dt.datetime) -> FeedToken:
+    """Revoke a token: its URLs answer 404 from now on. Revoking twice changes nothing."""
+    token = tenant_token_or_404(tenant, token_id)
+    if token.revoked_at is None:
+        token.revoked_at = now
+        record("feed_token.revoked", subject_type="feed_token", subject_id=token.id, actor=actor,
+               now=now, tenant_id=tenant.id, payload={"name": token.name, "prefix": token.prefix})
+    return token
+
+
+def rotate_feed_token(tenant, token_id: int, *, actor, now: dt.datetime) -> tuple[FeedToken, str]:
+    """Revoke a token and issue a new one under the same name; returns the new secret."""
+    old = tenant_token_or_404(tenant, token_id)
+    if old.revoked_at is not None:
+        raise InvalidInput("that token is already revoked; create a new one instead")
+    revoke_feed_token(tenant, token_id, actor=actor, now=now)
+    return issue_feed_token(tenant, old.name, actor=actor, now=now)
+
+
+def token_for_secret(secret: str) -> FeedToken | None:
+    """The active token with this secret, or None (malformed secrets never reach the database)."""
+    if not isinstance(secret, str) or not SECRET_PATTERN.fullmatch(secret):
+        return None
+    token = db.session.execute(
+        select(FeedToken).where(FeedToken.token_hash == hash_secret(secret))
+    ).scalar_one_or_none()
+    if token is None or token.revoked_at is not None:
+        return None
+    return token
+
+
+def tenant_tokens(tenant) -> list[FeedToken]:
+    """A tenant's tokens, active first, newest first."""
+    return list(db.session.execute(
+        select(FeedToken).where(FeedToken.tenant_id == tenant.id)
+        .order_by(FeedToken.revoked_at.is_not(None), FeedToken.created_at.desc(),
+                  FeedToken.id.desc())
+    ).scalars())
