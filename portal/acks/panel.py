@@ -1,0 +1,95 @@
+"""What the acks panel on the change page shows to the current viewer.
+
+Customers see their own tenant's acknowledgement state and buttons; staff see objections (all
+of them for admins and the owning team, their tenants' for account managers) with the answer
+form for the owning team, and the acknowledgement count.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select, true
+
+from portal.access import tenant_filter
+from portal.acks.forms import AnswerForm, ConfirmAckForm
+from portal.acks.models import Acknowledgement, Objection, Waiver
+from portal.acks.services import ACKNOWLEDGEABLE, can_answer, change_tenant
+from portal.changes.models import SCHEDULED, Change, ChangeTenant
+from portal.extensions import db
+
+
+def affects(change_id: int, tenant_id: int | None) -> bool:
+    """Is ``tenant_id`` an affected tenant of the change (row kept even if narrowed out)?"""
+    return tenant_id is not None and change_tenant(change_id, tenant_id) is not None
+
+
+def may_see_objection(user, objection: Objection) -> bool:
+    """The objecting tenant's users, its account managers, the owning team and admins."""
+    if not user.is_authenticated:
+        return False
+    if user.is_customer:
+        return user.tenant_id == objection.tenant_id
+    change = db.session.get(Change, objection.change_id)
+    if can_answer(user, change):
+        return True
+    return db.session.execute(
+        select(func.count()).where(tenant_filter(Objection.tenant_id, user),
+                                   Objection.id == objection.id)).scalar_one() > 0
+
+
+def for_viewer(change: Change, user) -> dict:
+    """A plain dict for the template; empty when the viewer has nothing to see here."""
+    if not user.is_authenticated or not change.is_published:
+        return {}
+    if user.is_customer:
+        return _customer_view(change, user)
+    return _staff_view(change, user)
+
+
+def _customer_view(change: Change, user) -> dict:
+    ct = change_tenant(change.id, user.tenant_id)
+    if ct is None:
+        return {}
+    acks = db.session.execute(select(Acknowledgement).where(
+        Acknowledgement.change_id == change.id, Acknowledgement.tenant_id == user.tenant_id,
+        Acknowledgement.revision_number == ct.clock_revision)).scalars().all()
+    objections = db.session.execute(select(Objection).where(
+        Objection.change_id == change.id, Objection.tenant_id == user.tenant_id)
+        .order_by(Objection.at)).scalars().all()
+    waiver = db.session.execute(select(Waiver).where(
+        Waiver.change_id == change.id, Waiver.tenant_id == user.tenant_id,
+        Waiver.revision_number == ct.clock_revision)).scalar_one_or_none()
+    open_for_answers = ct.active and change.status in ACKNOWLEDGEABLE
+    return {
+        "role": "customer", "ct": ct, "tenant": ct.tenant,
+        "counted": next((a for a in acks if a.counts), None),
+        "mine": next((a for a in acks if a.user_id == user.id), None),
+        "objections": objections, "waiver": waiver,
+        "can_ack": open_for_answers,
+        "can_object": ct.active and change.status == SCHEDULED,
+        "can_waive": (user.is_tenant_admin and ct.active and change.status == SCHEDULED
+                      and ct.waived_at is None),
+        "ack_form": ConfirmAckForm(),
+    }
+
+
+def _staff_view(change: Change, user) -> dict:
+    answerer = can_answer(user, change)
+    if not (answerer or user.is_account_manager):
+        return {}
+    scope = tenant_filter(Objection.tenant_id, user) if not answerer else true()
+    objections = db.session.execute(
+        select(Objection).where(Objection.change_id == change.id, scope)
+        .order_by(Objection.at)).scalars().all()
+    ct_scope = tenant_filter(ChangeTenant.tenant_id, user) if not answerer else true()
+    total, acked = db.session.execute(
+        select(func.count(ChangeTenant.id), func.count(Acknowledgement.id))
+        .select_from(ChangeTenant)
+        .outerjoin(Acknowledgement, (Acknowledgement.change_id == ChangeTenant.change_id)
+                   & (Acknowledgement.tenant_id == ChangeTenant.tenant_id)
+                   & (Acknowledgement.revision_number == ChangeTenant.clock_revision)
+                   & Acknowledgement.counts.is_(True))
+        .where(ChangeTenant.change_id == change.id, ChangeTenant.active.is_(True), ct_scope)
+    ).one()
+    return {"role": "staff", "objections": objections, "can_answer": answerer,
+            "answer_form": AnswerForm(), "total": total, "acknowledged": acked,
+            "can_record_waiver": user.is_account_manager or user.is_admin}
