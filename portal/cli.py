@@ -34,3 +34,10 @@ def _create_app():
              add_default_commands=True)
 def main():
     """Forewarn: change announcements with enforced notice windows."""
+
+
+# `forewarn demo` builds its own demo app, so it hangs on the group itself and works before any
+# production setting (PORTAL_SECRET_KEY) exists; `flask --app portal demo` finds it on app.cli.
+from portal.demo.cli import demo_command  # noqa: E402
+
+main.add_command(demo_command)

@@ -1,9 +1,158 @@
-"""Commands of the demo feature."""
+"""``forewarn demo``: one command that shows the whole loop on a laptop.
+
+It builds its own app with ``DEMO = True`` (time travel, a demo secret key, the mailbox), so it
+works before any production setting exists: SQLite in the instance folder, migrations, the
+demo provider, the embedded SMTP sink that Flask-Mail is pointed at, the delivery worker when
+that feature is installed, and a threaded web server. Ctrl-C (or SIGTERM) stops everything.
+"""
 
 from __future__ import annotations
 
+import logging
+import signal
+import threading
+from pathlib import Path
+
+import click
+import flask_migrate
 from flask import Flask
+from werkzeug.serving import make_server
+
+from portal.demo.data import CUSTOMERS, STAFF
+
+# Which demo login shows which role, in the order the command prints them.
+ROLE_LOGINS = [
+    ("admin", "admin"),
+    ("platform engineer (Face Fusion team)", "engineer"),
+    ("engineer with the approver right", "approver"),
+    ("account manager (Tapai, Ptu, …)", "manager"),
+    ("customer tenant admin at Tapai", "tapai-admin"),
+    ("customer user at Ptu (first-party)", "ptu-user"),
+]
+
+
+def demo_login_emails() -> dict[str, str]:
+    return {key: email for key, email, *_ in STAFF + CUSTOMERS}
+
+
+def build_demo_app(*, host: str, port: int, smtp_port: int | None) -> Flask:
+    """The demo app: its own SQLite file in the instance folder and mail sent to the sink."""
+    from portal import create_app
+
+    local = {"DEMO": True, "DATABASE_URL": None, "SQLALCHEMY_DATABASE_URI": None}
+    probe = create_app(local)
+    smtp_port = probe.config["DEMO_SMTP_PORT"] if smtp_port is None else smtp_port
+    url_host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    return create_app({
+        **local,
+        "MAIL_SERVER": probe.config["DEMO_SMTP_HOST"], "MAIL_PORT": smtp_port,
+        "MAIL_USE_TLS": False, "MAIL_USE_SSL": False, "MAIL_USERNAME": None,
+        "MAIL_PASSWORD": None, "MAIL_SUPPRESS_SEND": False,
+        "BASE_URL": f"http://{url_host}:{port}",
+    })
+
+
+def prepare_database(app: Flask, *, reset: bool) -> int:
+    """Create or upgrade the demo database and seed it; returns the rows created."""
+    from portal.clock import get_clock
+    from portal.demo.seed import seed_demo
+    from portal.extensions import db
+
+    path = Path(app.config["SQLALCHEMY_DATABASE_URI"].removeprefix("sqlite:///"))
+    with app.app_context():
+        if reset and path.exists():
+            db.engine.dispose()
+            path.unlink()
+        flask_migrate.upgrade()
+        world = seed_demo(password=app.config["DEMO_PASSWORD"], now=get_clock().now())
+        db.session.commit()
+        return world.created
+
+
+def start_worker(app: Flask, stop: threading.Event) -> threading.Thread | None:
+    """The delivery worker in a thread, if the delivery feature provides one."""
+    try:
+        from portal.notify.worker import run_worker
+    except ImportError as err:
+        click.secho(f"Delivery worker: not available ({err}); published notices stay queued.",
+                    fg="yellow")
+        return None
+    thread = threading.Thread(target=run_worker, args=(app, stop), name="forewarn-worker",
+                              daemon=True)
+    thread.start()
+    click.echo("Delivery worker: running; notices are sent to the demo mail sink.")
+    return thread
+
+
+def _busy(what: str, host: str, port: int, option: str, err: OSError) -> click.ClickException:
+    return click.ClickException(
+        f"{what} port {port} on {host} is busy ({err.strerror or err}). Is another demo "
+        f"running? Stop it, or choose another port with {option}.")
+
+
+def _stop_on_sigterm(*_args) -> None:
+    raise KeyboardInterrupt
+
+
+@click.command("demo")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to serve on.")
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535),
+              help="Web server port.")
+@click.option("--smtp-port", type=click.IntRange(1, 65535), default=None,
+              help="Port of the embedded SMTP sink [default: DEMO_SMTP_PORT, 8025].")
+@click.option("--reset", is_flag=True, help="Delete the demo database first and seed afresh.")
+def demo_command(host: str, port: int, smtp_port: int | None, reset: bool) -> None:
+    """Run the demo: database, demo data, mail sink, worker and web server on one machine."""
+    from portal.mailbox.sink import start_sink
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    app = build_demo_app(host=host, port=port, smtp_port=smtp_port)
+    try:
+        server = make_server(host, port, app, threaded=True)
+    except OSError as err:
+        raise _busy("Web", host, port, "--port", err) from err
+    try:
+        created = prepare_database(app, reset=reset)
+        sink_host, sink_port = app.config["MAIL_SERVER"], app.config["MAIL_PORT"]
+        try:
+            sink = start_sink(app, sink_host, sink_port)
+        except (OSError, RuntimeError) as err:
+            raise _busy("SMTP sink", sink_host, sink_port, "--smtp-port",
+                        err if isinstance(err, OSError) else OSError(str(err))) from err
+    except BaseException:
+        server.server_close()
+        raise
+    stop = threading.Event()
+    worker = start_worker(app, stop)
+    _print_welcome(app, created)
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        click.echo("\nStopping the demo…")
+    finally:
+        stop.set()
+        server.server_close()
+        sink.stop()
+        if worker is not None:
+            worker.join(timeout=10)
+        click.echo("Demo stopped.")
+
+
+def _print_welcome(app: Flask, created: int) -> None:
+    emails = demo_login_emails()
+    db_note = "created" if created else "already seeded"
+    click.echo("")
+    click.secho(f"Forewarn demo: {app.config['BASE_URL']}/", bold=True)
+    click.echo(f"Database: {app.config['SQLALCHEMY_DATABASE_URI']} ({db_note}; --reset starts over)")
+    click.echo(f"Mail sink: smtp://{app.config['MAIL_SERVER']}:{app.config['MAIL_PORT']} "
+               f"(caught mail at {app.config['BASE_URL']}/mailbox/)")
+    click.echo(f"Demo logins, all with the password {app.config['DEMO_PASSWORD']!r}:")
+    for role, key in ROLE_LOGINS:
+        click.echo(f"  {role:<42} {emails[key]}")
+    click.echo("Use the yellow demo bar to travel forward in time. Ctrl-C stops the demo.\n")
 
 
 def register(app: Flask) -> None:
     """Add this feature's commands to ``app.cli``."""
+    app.cli.add_command(demo_command)

@@ -1,0 +1,165 @@
+"""Storing caught mail, deciding who may read it, and showing it safely.
+
+Who sees what (demo only): admins see every message; a customer user sees mail addressed to
+their tenant's notice contacts or users; other staff see mail addressed to themselves. A message
+outside that scope is a 404. Mail is outside text: headers are shown escaped, the HTML part only
+after nh3 has sanitised it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email
+import email.policy
+import re
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+
+import nh3
+from flask import abort
+from markupsafe import Markup, escape
+from sqlalchemy import Select, func, literal, or_, select, union
+
+from portal.auth.models import User
+from portal.extensions import db
+from portal.mailbox.models import CaughtMail, CaughtMailRecipient
+from portal.tenants.models import NoticeContact
+
+# Headers worth showing on the message page, in this order.
+SHOWN_HEADERS = ("From", "To", "Cc", "Reply-To", "Date", "Subject", "Message-ID",
+                 "In-Reply-To", "References", "List-Unsubscribe", "Auto-Submitted")
+
+# Tags a notice email may reasonably use; everything else is stripped.
+HTML_TAGS = {
+    "a", "abbr", "b", "blockquote", "br", "caption", "code", "div", "em", "h1", "h2", "h3",
+    "h4", "h5", "h6", "hr", "i", "li", "ol", "p", "pre", "small", "span", "strong", "sub",
+    "sup", "table", "tbody", "td", "tfoot", "th", "thead", "tr", "u", "ul",
+}
+HTML_ATTRIBUTES = {"a": {"href", "title"}, "td": {"colspan", "rowspan", "align"},
+                   "th": {"colspan", "rowspan", "align", "scope"}, "*": {"style"}}
+STYLE_PROPERTIES = {"color", "background-color", "font-weight", "font-style", "font-size",
+                    "text-align", "text-decoration", "padding", "margin", "border",
+                    "border-collapse", "width"}
+URL = re.compile(r"https?://[^\s<>\"']+")
+
+
+def _header(msg: EmailMessage, name: str, limit: int) -> str:
+    try:
+        value = msg.get(name, "")
+    except (ValueError, TypeError, IndexError):  # a malformed header must not lose the message
+        value = ""
+    return " ".join(str(value).split())[:limit]
+
+
+def parse_message(raw: bytes) -> EmailMessage:
+    """The message as the standard library sees it (lenient with malformed input)."""
+    return email.message_from_bytes(raw, policy=email.policy.default)
+
+
+def store_caught_mail(*, mail_from: str, rcpt_tos: list[str], raw: bytes,
+                      now: dt.datetime) -> CaughtMail:
+    """Keep one accepted message and its envelope recipients. Flushes; the caller commits."""
+    msg = parse_message(raw)
+    mail = CaughtMail(received_at=now, mail_from=(mail_from or "")[:254], raw=raw,
+                      subject=_header(msg, "Subject", 500),
+                      message_id=_header(msg, "Message-ID", 500))
+    seen = set()
+    for address in rcpt_tos:
+        address = address.strip().lower()[:254]
+        if address and address not in seen:
+            seen.add(address)
+            mail.recipients.append(CaughtMailRecipient(address=address))
+    db.session.add(mail)
+    db.session.flush()
+    return mail
+
+
+def addresses_visible_to(user: User) -> Select | None:
+    """A SELECT of the recipient addresses ``user`` may read mail for; None means all."""
+    if user.is_admin:
+        return None
+    if user.is_customer:
+        contacts = select(func.lower(NoticeContact.email)).where(
+            NoticeContact.tenant_id == user.tenant_id)
+        users = select(func.lower(User.email)).where(User.tenant_id == user.tenant_id)
+        return union(contacts, users)
+    return select(literal(user.email.lower()))
+
+
+def mailbox_query(user: User, search: str = "") -> Select:
+    """Caught mail ``user`` may read, newest first, optionally filtered by a search text."""
+    q = select(CaughtMail).order_by(CaughtMail.received_at.desc(), CaughtMail.id.desc())
+    addresses = addresses_visible_to(user)
+    if addresses is not None:
+        q = q.where(CaughtMail.id.in_(
+            select(CaughtMailRecipient.mail_id).where(CaughtMailRecipient.address.in_(addresses))
+        ))
+    search = (search or "").strip()
+    if search:
+        recipients = select(CaughtMailRecipient.mail_id).where(
+            CaughtMailRecipient.address.icontains(search, autoescape=True))
+        q = q.where(or_(CaughtMail.subject.icontains(search, autoescape=True),
+                        CaughtMail.mail_from.icontains(search, autoescape=True),
+                        CaughtMail.message_id.icontains(search, autoescape=True),
+                        CaughtMail.id.in_(recipients)))
+    return q
+
+
+def get_mail_or_404(mail_id: int, user: User) -> CaughtMail:
+    """A caught message ``user`` may read, else 404 (existence never leaks)."""
+    mail = db.session.execute(
+        mailbox_query(user).where(CaughtMail.id == mail_id)
+    ).scalar_one_or_none()
+    if mail is None:
+        abort(404)
+    return mail
+
+
+def sanitise_html(html: str) -> str:
+    """Email HTML reduced to harmless markup: no scripts, handlers, forms, frames or images."""
+    return nh3.clean(html, tags=HTML_TAGS, attributes=HTML_ATTRIBUTES,
+                     filter_style_properties=STYLE_PROPERTIES,
+                     url_schemes={"http", "https", "mailto"},
+                     link_rel="noopener noreferrer nofollow")
+
+
+def linkify_text(text: str) -> Markup:
+    """Plain text, escaped, with its http(s) links made clickable."""
+    escaped = str(escape(text))
+    return Markup(URL.sub(
+        lambda m: f'<a href="{m.group(0)}" rel="noopener noreferrer">{m.group(0)}</a>', escaped))
+
+
+@dataclass
+class MailView:
+    """What the message page shows."""
+
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    text: str | None = None
+    html: str | None = None
+    attachments: list[str] = field(default_factory=list)
+
+
+def _content(part) -> str:
+    try:
+        return part.get_content()
+    except (LookupError, ValueError, AssertionError):  # unknown charset or broken encoding
+        return (part.get_payload(decode=True) or b"").decode("utf-8", "replace")
+
+
+def view_of(mail: CaughtMail) -> MailView:
+    """Headers, the text part and the sanitised HTML part of a caught message."""
+    msg = parse_message(mail.raw)
+    view = MailView(headers=[(name, _header(msg, name, 2000)) for name in SHOWN_HEADERS
+                             if msg.get(name) is not None])
+    for part in msg.walk():
+        if part.is_multipart():
+            continue
+        ctype = part.get_content_type()
+        if part.get_content_disposition() == "attachment":
+            view.attachments.append(part.get_filename() or ctype)
+        elif ctype == "text/plain" and view.text is None:
+            view.text = _content(part)
+        elif ctype == "text/html" and view.html is None:
+            view.html = sanitise_html(_content(part))
+    return view
