@@ -9,6 +9,8 @@ BLUEPRINT_PATHS = [
     ("portal.web.routes", "bp"),
     ("portal.auth.routes", "bp"),
     ("portal.tenants.routes", "bp"),
+    ("portal.tenants.self_service", "bp"),
+    ("portal.auth.admin", "bp"),
     ("portal.catalog.routes", "bp"),
     ("portal.ledger.routes", "bp"),
     ("portal.mailbox.routes", "bp"),
