@@ -46,8 +46,28 @@ class Defaults:
     # Notice window (DESIGN.md "The notice window, exactly").
     DISPATCH_MARGIN_SECONDS = 3600
 
+    # Changes feature: limits on tenants' own blackout windows (admin-set).
+    TENANT_BLACKOUT_MAX_HOURS = 7 * 24
+    TENANT_BLACKOUT_MAX_PER_YEAR = 4
+
     # API tokens: lifetime in days (0 = no expiry).
     API_TOKEN_DEFAULT_DAYS = 365
 
     # Pagination.
     PAGE_SIZE = 50
+
+    # Delivery (issue 4, portal/notify): outbox dispatch, retries, reminders.
+    DISPATCH_BATCH_SIZE = 200  # rows claimed and sent over one SMTP connection
+    DISPATCH_LEASE_SECONDS = 300  # a crashed worker's claimed rows are re-claimed after this
+    DELIVERY_MAX_ATTEMPTS = 8  # temporary failures retry until this many attempts, then fail
+    DELIVERY_RETRY_BASE_SECONDS = 60  # first retry delay; doubles each attempt, plus jitter
+    DELIVERY_RETRY_MAX_SECONDS = 6 * 3600
+    REMINDER_OFFSETS_HOURS = [72, 24]  # reminders before the start; escalation at the last
+    WORKER_INTERVAL_SECONDS = 5.0
+    MAIL_MESSAGE_ID_DOMAIN = "forewarn"
+
+    # Demo and mailbox feature (`forewarn demo`): the embedded SMTP sink and the one password
+    # every demo login shares (the demo serves 127.0.0.1 only, by default).
+    DEMO_SMTP_HOST = "127.0.0.1"
+    DEMO_SMTP_PORT = 8025
+    DEMO_PASSWORD = "forewarn-demo"
