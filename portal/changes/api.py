@@ -13,13 +13,15 @@ from flask import abort, current_app, jsonify, request
 from flask_login import current_user
 from sqlalchemy import select
 
-from portal.access import get_tenant_or_404
+from portal.access import get_tenant_or_404, tenant_ids_visible_to
 from portal.api.base import api_blueprint, json_body
 from portal.changes import emergency, lifecycle, services
 from portal.changes.api_spec import register
 from portal.changes.inputs import parse_change_input
 from portal.changes.models import STATUSES, Change, Revision
-from portal.changes.queries import get_change_or_404, get_managed_change_or_404, visible_changes
+from portal.changes.queries import (
+    can_manage, get_change_or_404, get_managed_change_or_404, visible_changes,
+)
 from portal.changes.serialise import change_dict, revision_dict
 from portal.clock import now
 from portal.errors import Forbidden, InvalidInput
@@ -196,12 +198,13 @@ def gate(change_id: int):
     change = get_change_or_404(change_id, current_user)
     at = now()
     slug = request.args.get("tenant")
+    manager = can_manage(current_user, change)
     tenant_id = None
     if slug is not None:
-        tenant_id = _tenant_for_gate(slug).id
-    elif current_user.is_customer:
-        tenant_id = current_user.tenant_id
-    tenant_gates = lifecycle.gates(change, at, tenant_id)
+        tenant_id = _tenant_for_gate(slug, manager).id
+    # Account managers and customers see only the gates of tenants they may see.
+    scope = None if manager else tenant_ids_visible_to(current_user)
+    tenant_gates = lifecycle.gates(change, at, tenant_id, scope)
     if tenant_id is not None and not tenant_gates:
         abort(404, description="that tenant is not affected by this change")
     return jsonify(change=change.id, status=change.status, now=at.astimezone(dt.UTC).isoformat(),
@@ -210,11 +213,11 @@ def gate(change_id: int):
                    tenants=[g.as_dict() for g in tenant_gates])
 
 
-def _tenant_for_gate(slug: str):
+def _tenant_for_gate(slug: str, manager: bool):
     """Engineers see every affected tenant of their changes; others only their own tenants."""
     from portal.tenants.models import Tenant
 
-    if current_user.is_admin or current_user.is_engineer:
+    if manager:
         tenant = db.session.execute(select(Tenant).where(Tenant.slug == slug)).scalar_one_or_none()
         if tenant is None:
             abort(404, description=f"no tenant {slug!r}")

@@ -18,7 +18,7 @@ from portal.catalog.models import Component, Service
 from portal.changes.models import VISIBILITY_AFFECTED, VISIBILITY_PUBLIC, ImpactLevel
 from portal.errors import InvalidInput
 from portal.extensions import db
-from portal.timezones import parse_aware
+from portal.timezones import get_zone, parse_aware
 
 VISIBILITIES = (VISIBILITY_PUBLIC, VISIBILITY_AFFECTED)
 
@@ -114,6 +114,11 @@ def parse_change_input(raw: Mapping[str, Any], *, user, now: dt.datetime,
     zone = pick("time_zone") or None
     if zone is not None and not isinstance(zone, str):
         raise InvalidInput("time_zone must be an IANA zone name", field="time_zone")
+    if zone is not None:
+        get_zone(zone, field="time_zone")
+    for key in ("starts_at", "ends_at"):
+        if raw.get(key) is not None and not isinstance(raw[key], str):
+            raise InvalidInput(f"{key} must be an ISO-8601 date-time string", field=key)
     starts_at = (parse_aware(raw["starts_at"], "starts_at", zone) if pick("starts_at")
                  else current.starts_at if current else None)
     if starts_at is None:
@@ -122,7 +127,9 @@ def parse_change_input(raw: Mapping[str, Any], *, user, now: dt.datetime,
                else current.ends_at if current else None)
     if ends_at is None:
         raise InvalidInput("an end time is required", field="ends_at")
-    if starts_at <= now:
+    # An edit that keeps a start which has since passed (e.g. fixing a typo while the gate
+    # waits) is not "a start in the past"; a new start must be in the future.
+    if starts_at <= now and (current is None or starts_at != current.starts_at):
         raise InvalidInput("the start is in the past", field="starts_at")
     if ends_at <= starts_at:
         raise InvalidInput("the end must be after the start", field="ends_at")

@@ -59,8 +59,13 @@ def delivery_problems(change_id: int, tenant_ids: list[int]) -> dict[int, str]:
     return dict(reasons(change_id, tenant_ids)) if reasons else {}
 
 
-def gates(change: Change, now: dt.datetime, tenant_id: int | None = None) -> list[TenantGate]:
-    """The gate of every active affected tenant (or just ``tenant_id``), in one query."""
+def gates(change: Change, now: dt.datetime, tenant_id: int | None = None,
+          tenant_scope=None) -> list[TenantGate]:
+    """The gate of every active affected tenant (or just ``tenant_id``), in one query.
+
+    ``tenant_scope`` (a SELECT of tenant ids, from ``portal.access``) limits the answer to the
+    tenants a viewer who does not manage the change may see.
+    """
     q = (select(ChangeTenant.tenant_id, Tenant.slug, Tenant.name, Tenant.first_party,
                 ChangeTenant.required_notice_seconds, ChangeTenant.notice_given_at,
                 ChangeTenant.waived_at, ChangeTenant.emergency_approved_at,
@@ -70,6 +75,8 @@ def gates(change: Change, now: dt.datetime, tenant_id: int | None = None) -> lis
          .order_by(Tenant.slug))
     if tenant_id is not None:
         q = q.where(ChangeTenant.tenant_id == tenant_id)
+    if tenant_scope is not None:
+        q = q.where(ChangeTenant.tenant_id.in_(tenant_scope))
     rows = db.session.execute(q).all()
     undelivered = [r.tenant_id for r in rows if r.notice_given_at is None]
     problems = delivery_problems(change.id, undelivered) if undelivered else {}
@@ -119,6 +126,9 @@ def start(change: Change, *, actor, now: dt.datetime, only_open: bool = False) -
     all_gates = [g for g in gates(change, now) if g.started_at is None]
     open_gates = [g for g in all_gates if g.state.open]
     waiting = [g for g in all_gates if not g.state.open]
+    if change.status == IN_PROGRESS and not all_gates:
+        raise Conflict("the change is already live for every affected tenant",
+                       status_now=change.status)
     if not all_gates and now < change.starts_at:
         raise Conflict("the start time has not been reached",
                        opens_at=_iso(change.starts_at))

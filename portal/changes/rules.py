@@ -4,9 +4,9 @@ Nothing here touches Flask or the database: callers load plain data (dataclasses
 these functions, and act on the answers. That keeps the rules in one place, testable with
 property-based tests, and identical for the web form, the API, the services and the gate.
 
-- Required notice N(t) = max(impact level's global notice, each touched service's policy for
-  that impact, the tenant's contract for all services, the tenant's contract for each touched
-  service it uses). Policies and contracts only ever add notice.
+- Required notice N(t) = max(impact level's global notice, the policy for that impact of each
+  touched service the tenant uses, the tenant's contract for all services, the tenant's
+  contract for each touched service it uses). Policies and contracts only ever add notice.
 - Publish check: refused unless s >= p + N(t) + dispatch margin for every affected tenant and
   the change overlaps no blackout window of the provider or of an affected tenant.
 - Gate for tenant t: opens at max(s, D(t) + N(t)), D(t) = notice given at (delivery); shut
@@ -118,10 +118,22 @@ class Content:
 
 @dataclass(frozen=True)
 class Classification:
-    """Whether a revision is material (restarts the notice clock) and why."""
+    """Whether a revision is material (restarts the notice clock), why, and for whom.
+
+    ``restarts_all``: the schedule or impact got worse for everyone, so every affected
+    tenant's clock restarts; otherwise only the ``widened`` (newly affected) tenants start one.
+    """
 
     material: bool
     reasons: tuple[str, ...]
+    restarts_all: bool = False
+    widened: frozenset[int] = frozenset()
+
+    def concerned(self, affected: Iterable[int]) -> set[int]:
+        """The tenants (of ``affected``, the new set) whose notice clock this revision restarts."""
+        if not self.material:
+            return set()
+        return set(affected) if self.restarts_all else set(self.widened) & set(affected)
 
 
 def required_notice(*, impact: str, impact_notice_seconds: int,
@@ -136,6 +148,8 @@ def required_notice(*, impact: str, impact_notice_seconds: int,
     used = set(services_used)
     basis: list[dict] = [{"source": "policy", "impact": impact, "seconds": impact_notice_seconds}]
     for service_id, seconds in sorted(service_policies.items()):
+        if service_id not in used:
+            continue  # another touched service's policy is owed to that service's users
         basis.append({"source": "service_policy", "service_id": service_id, "impact": impact,
                       "seconds": seconds})
     for term in contract_terms:
@@ -172,8 +186,8 @@ def check_publish(*, published_at: dt.datetime, starts_at: dt.datetime, ends_at:
                   blackouts: Iterable[Blackout] = ()) -> PublishCheck:
     """The publish check: every affected tenant's notice, and no blackout overlap.
 
-    ``base_notice_seconds`` is the change's own policy notice, which counts even when no
-    tenant is affected yet.
+    ``base_notice_seconds`` is the change's own policy notice: it only gives the earliest
+    start shown when no tenant is affected (nobody is then owed notice, so nothing blocks).
     """
     tenants = list(tenants)
     blockers = []
@@ -183,7 +197,7 @@ def check_publish(*, published_at: dt.datetime, starts_at: dt.datetime, ends_at:
         if starts_at < earliest:
             blockers.append(Blocker(t.tenant_id, t.slug, t.name, t.seconds, earliest))
     blockers.sort(key=lambda b: (-b.required_seconds, b.slug))
-    longest = max([base_notice_seconds] + [t.seconds for t in tenants])
+    longest = max(t.seconds for t in tenants) if tenants else base_notice_seconds
     earliest_overall = earliest_allowed_start(published_at, longest, margin_seconds)
     conflicts = overlapping_blackouts(starts_at, ends_at, blackouts, [t.tenant_id for t in tenants])
     return PublishCheck(earliest_overall, tuple(blockers), tuple(conflicts), strictest)
@@ -213,15 +227,21 @@ def _at(opens_at: dt.datetime, now: dt.datetime, waiting_reason: str) -> GateSta
 
 
 def classify_revision(old: Content, new: Content) -> Classification:
-    """Material = start earlier, end later, impact raised or affected set widened."""
+    """Material = start earlier, end extended, impact raised or affected set widened.
+
+    DESIGN.md: "moving a change later ... is a non-material update", so a postponement that
+    shifts the whole window is not "end later"; the end counts as extended only when it moves
+    later *and* the window gets longer.
+    """
     reasons = []
     if new.starts_at < old.starts_at:
         reasons.append("start moved earlier")
-    if new.ends_at > old.ends_at:
+    if new.ends_at > old.ends_at and (new.ends_at - new.starts_at) > (old.ends_at - old.starts_at):
         reasons.append("end moved later")
     if new.impact_rank > old.impact_rank:
         reasons.append("impact raised")
+    restarts_all = bool(reasons)
     widened = new.affected - old.affected
     if widened:
         reasons.append(f"affected set widened by {len(widened)} tenant(s)")
-    return Classification(bool(reasons), tuple(reasons))
+    return Classification(bool(reasons), tuple(reasons), restarts_all, frozenset(widened))

@@ -95,6 +95,7 @@ def preview(inp: ChangeInput, now: dt.datetime, change: Change | None = None) ->
     classification = None
     if change is not None and change.is_published:
         classification = classify(change, inp, plan)
+        check = concerned_check(check, classification.concerned(plan.by_tenant))
     return Preview(plan, check, classification)
 
 
@@ -227,6 +228,19 @@ def _sha(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def concerned_check(check: rules.PublishCheck, concerned: set[int]) -> rules.PublishCheck:
+    """The publish check narrowed to the tenants whose clock a revision restarts.
+
+    A non-material revision restarts nobody's clock, so only blackouts can refuse it; a
+    revision that only widens the affected set must give the newly affected tenants their
+    notice, not re-give it to everyone else.
+    """
+    blockers = tuple(b for b in check.blockers if b.tenant_id in concerned)
+    earliest = max((b.earliest_start for b in blockers), default=check.earliest_start)
+    return rules.PublishCheck(earliest if blockers else check.earliest_start, blockers,
+                              check.blackouts, check.strictest)
+
+
 def classify(change: Change, inp: ChangeInput, plan: NoticePlan | None = None
              ) -> rules.Classification:
     """Would replacing the change's content by ``inp`` be a material revision?"""
@@ -265,13 +279,15 @@ def revise(change: Change, inp: ChangeInput, *, actor, now: dt.datetime) -> Revi
     """Apply an edit to a scheduled change (DESIGN.md "Material revision")."""
     plan, check = run_check(inp, now)
     classification = classify(change, inp, plan)
-    if check.blackouts or (classification.material and check.blockers):
-        raise NoticeWindowViolation(check)
+    concerned = classification.concerned(plan.by_tenant)
+    blocking = concerned_check(check, concerned)
+    if not blocking.ok:
+        raise NoticeWindowViolation(blocking)
     _apply(change, inp)
     material = classification.material
     summary = "; ".join(classification.reasons) if material else "non-material update"
-    if material:
-        change.short_notice = False
+    if classification.restarts_all:
+        change.short_notice = False  # the emergency approved the old schedule, not this one
     revision = new_revision(change, "update", actor=actor, now=now, material=material,
                             summary=summary)
     rows = {ct.tenant_id: ct for ct in db.session.execute(
@@ -283,7 +299,7 @@ def revise(change: Change, inp: ChangeInput, *, actor, now: dt.datetime) -> Revi
         if row is None:
             new_rows.append(_tenant_row(change, req, revision.number))
             restarted.append(req)
-        elif material:
+        elif tenant_id in concerned or not row.active:
             row.clock_revision, row.notice_given_at, row.waived_at = revision.number, None, None
             row.emergency_approved_at = None
             row.required_notice_seconds = req.seconds
