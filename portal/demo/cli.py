@@ -42,7 +42,7 @@ def build_demo_app(*, host: str, port: int, smtp_port: int | None) -> Flask:
     local = {"DEMO": True, "DATABASE_URL": None, "SQLALCHEMY_DATABASE_URI": None}
     probe = create_app(local)
     smtp_port = probe.config["DEMO_SMTP_PORT"] if smtp_port is None else smtp_port
-    url_host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    url_host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104  (a check)
     return create_app({
         **local,
         "MAIL_SERVER": probe.config["DEMO_SMTP_HOST"], "MAIL_PORT": smtp_port,
@@ -144,7 +144,8 @@ def _print_welcome(app: Flask, created: int) -> None:
     db_note = "created" if created else "already seeded"
     click.echo("")
     click.secho(f"Forewarn demo: {app.config['BASE_URL']}/", bold=True)
-    click.echo(f"Database: {app.config['SQLALCHEMY_DATABASE_URI']} ({db_note}; --reset starts over)")
+    click.echo(f"Database: {app.config['SQLALCHEMY_DATABASE_URI']} "
+               f"({db_note}; --reset starts over)")
     click.echo(f"Mail sink: smtp://{app.config['MAIL_SERVER']}:{app.config['MAIL_PORT']} "
                f"(caught mail at {app.config['BASE_URL']}/mailbox/)")
     click.echo(f"Demo logins, all with the password {app.config['DEMO_PASSWORD']!r}:")

@@ -114,7 +114,7 @@ STAFF = [
      {"teams": ["vision"], "approver": True}),
     ("data-engineer", "dana@forewarn.example", "Dana Data", "Europe/Dublin", {"teams": ["data"]}),
     ("edge-engineer", "eddie@forewarn.example", "Eddie Edge", "America/New_York",
-     {"teams": ["edge"], "approver": True}),
+     {"teams": ["edge", "identity"], "approver": True}),
     ("identity-engineer", "ida@forewarn.example", "Ida Identity", "Europe/Oslo",
      {"teams": ["identity"]}),
     ("manager", "manager@forewarn.example", "Mia Manager", "Europe/London",

@@ -25,6 +25,7 @@ from portal.tenants.models import AccountManagerAssignment, ContractTerm, Notice
 
 # The story's policy (DESIGN.md "The story, end to end"): degradation needs 24 h globally.
 DEMO_IMPACT_NOTICE = {"degradation": 24 * HOUR}
+HISTORY = dt.timedelta(days=90)
 
 
 @dataclass
@@ -133,20 +134,19 @@ def seed_policies(world: DemoWorld) -> None:
 
 
 def seed_story(world: DemoWorld, *, now: dt.datetime) -> None:
-    """The story's changes (DESIGN.md "The story, end to end"), once those features exist.
+    """The story's changes (DESIGN.md "The story, end to end"), through the real services."""
+    from portal.demo.story import seed_changes
 
-    Extension point: add idempotent steps here, e.g. ``seed_changes(world, now=now)``, using
-    ``world.users["engineer"]``, ``world.services["face-fusion-api"]``,
-    ``world.tenants["tapai"]``; add to ``world.created`` for each row created.
-    """
+    world.created += seed_changes(world.users, now=now)
 
 
 def seed_demo(*, password: str, now: dt.datetime) -> DemoWorld:
     """Seed the whole demo provider; records "demo.seeded" when anything was created."""
     world = DemoWorld()
     seed_catalog(world)
-    seed_tenants(world, now=now)
-    seed_people(world, password=password, now=now)
+    # The provider's customers and staff were there long before today's changes.
+    seed_tenants(world, now=now - HISTORY)
+    seed_people(world, password=password, now=now - HISTORY)
     seed_policies(world)
     seed_story(world, now=now)
     if world.created:

@@ -1,0 +1,98 @@
+"""The demo provider: believable, complete for every role, told through the real services,
+and idempotent (seeding twice changes nothing)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import func, select
+
+from portal.auth.models import User
+from portal.catalog.models import PlatformTeam, Service, TeamMembership
+from portal.changes.models import Change, ChangeTenant, EmergencyRequest, NoticeBreach
+from portal.demo.data import CUSTOMERS, STAFF
+from portal.demo.seed import seed_demo
+from portal.demo.story import STORY
+from portal.extensions import db
+from portal.ledger.models import LedgerEntry
+from portal.ledger.services import verify
+from portal.notify.models import OutboxMessage
+from portal.tenants.models import AccountManagerAssignment, ContractTerm, Tenant
+from tests.conftest import T0
+
+PASSWORD = "forewarn-demo"
+
+
+def count(model) -> int:
+    return db.session.scalar(select(func.count()).select_from(model))
+
+
+def by_title(title: str) -> Change:
+    return db.session.execute(select(Change).where(Change.title == title)).scalar_one()
+
+
+def test_seed_creates_a_believable_provider(app):
+    with app.app_context():
+        world = seed_demo(password=PASSWORD, now=T0)
+        db.session.commit()
+        assert count(PlatformTeam) >= 4 and count(Service) == 8
+        assert 55 <= count(Tenant) <= 65
+        assert db.session.scalar(select(func.count()).where(Tenant.first_party.is_(True))) >= 2
+        assert world.tenants["ptu"].first_party and not world.tenants["tapai"].first_party
+        term = db.session.execute(select(ContractTerm).where(
+            ContractTerm.tenant_id == world.tenants["tapai"].id)).scalar_one()
+        assert term.notice_seconds == 72 * 3600
+        users = {u.email: u for u in db.session.scalars(select(User))}
+        assert len(users) == len(STAFF) + len(CUSTOMERS)
+        assert users["admin@forewarn.example"].is_admin
+        assert users["manager@forewarn.example"].is_account_manager
+        assert users["admin@tapai.example"].is_tenant_admin
+        assert users["user@ptu.example"].tenant_id == world.tenants["ptu"].id
+        assert all(u.check_password(PASSWORD) for u in users.values())
+        approver = users["approver@forewarn.example"]
+        assert db.session.scalar(select(TeamMembership.is_approver).where(
+            TeamMembership.user_id == approver.id))
+        assert count(AccountManagerAssignment) >= 10
+
+
+def test_story_changes_are_told_through_the_real_services(app):
+    with app.app_context():
+        seed_demo(password=PASSWORD, now=T0)
+        db.session.commit()
+        assert count(Change) == len(STORY)
+        draft = by_title("Upgrade the fusion model; output resolution changes")
+        assert draft.status == "draft"
+        scheduled = by_title("Face Fusion API: lower rate limit on /v2/blend")
+        assert scheduled.status == "scheduled" and scheduled.published_at == T0
+        tapai = db.session.execute(select(Tenant).where(Tenant.slug == "tapai")).scalar_one()
+        row = db.session.execute(select(ChangeTenant).where(
+            ChangeTenant.change_id == scheduled.id, ChangeTenant.tenant_id == tapai.id)
+        ).scalar_one()
+        assert row.required_notice_seconds == 72 * 3600
+        assert scheduled.starts_at >= T0 + dt.timedelta(hours=73)
+        # Publishing wrote the outbox rows the worker will deliver: Tapai's included.
+        assert db.session.scalar(select(func.count()).where(
+            OutboxMessage.change_id == scheduled.id, OutboxMessage.tenant_id == tapai.id)) >= 1
+        pending = by_title("Hotfix: Image Moderation misflags medical images")
+        assert pending.status == "pending_approval"
+        assert db.session.scalar(select(EmergencyRequest.decision).where(
+            EmergencyRequest.change_id == pending.id)) is None
+        done = by_title("Single Sign-On: emergency patch for a token-validation flaw")
+        assert done.status == "completed" and done.short_notice
+        assert db.session.scalar(select(func.count()).where(
+            NoticeBreach.change_id == done.id)) >= 1
+        assert by_title("Managed DNS: rolling restart of the resolver fleet").status == "cancelled"
+        assert verify().ok
+
+
+def test_seeding_twice_changes_nothing(app):
+    with app.app_context():
+        first = seed_demo(password=PASSWORD, now=T0)
+        db.session.commit()
+        assert first.created > 0
+        counts = [count(m) for m in (Tenant, User, Service, Change, OutboxMessage, LedgerEntry)]
+        second = seed_demo(password=PASSWORD, now=T0 + dt.timedelta(days=2))
+        db.session.commit()
+        assert second.created == 0
+        assert [count(m) for m in (Tenant, User, Service, Change, OutboxMessage,
+                                   LedgerEntry)] == counts
