@@ -16,6 +16,7 @@ COMMAND_MODULES = [
     "portal.ledger.cli",
     "portal.tenants.cli",
     "portal.demo.cli",
+    "portal.feeds.cli",
 ]
 
 

@@ -62,15 +62,23 @@ def _categories(entry: Entry) -> list[dict]:
     return cats
 
 
-def _generator(scope: Scope, entries: list[Entry], *, fmt: str, self_url: str, base_url: str,
-               last_modified: dt.datetime | None) -> FeedGenerator:
+def feed_id(base_url: str, scope: Scope) -> str:
+    """The feed's stable id: never the request URL, which for a private feed holds a secret."""
+    return f"{base_url.rstrip('/')}/feeds/{scope.kind}/{scope.id}"
+
+
+def _generator(scope: Scope, entries: list[Entry], *, fmt: str, self_url: str | None,
+               base_url: str, last_modified: dt.datetime | None) -> FeedGenerator:
+    """Private feeds pass ``self_url=None``: the stored body is shared by every token of the
+    tenant, so it must not carry one token's secret."""
     fg = FeedGenerator()
-    fg.id(self_url)
+    fg.id(feed_id(base_url, scope))
     fg.title(scope.title)
     fg.description(f"{scope.title}, announced through Forewarn.")
     fg.language("en")
     fg.generator("Forewarn")
-    fg.link(href=self_url, rel="self")
+    if self_url:
+        fg.link(href=self_url, rel="self")
     fg.link(href=base_url.rstrip("/") + "/", rel="alternate")  # last: the RSS channel link
     updated = last_modified or EPOCH
     fg.updated(updated)
@@ -83,7 +91,9 @@ def _generator(scope: Scope, entries: list[Entry], *, fmt: str, self_url: str, b
         fe.title(entry_title(entry))
         fe.link(href=url, rel="alternate")
         fe.updated(entry.updated)
-        fe.published(entry.published)
+        # RSS 2.0 has no per-item "updated": its pubDate moves with each revision instead, so
+        # readers see the entry change; Atom carries both published and updated.
+        fe.published(entry.updated if fmt == "rss" else entry.published)
         html = entry_html(entry)
         if fmt == "atom":
             fe.content(html, type="html")

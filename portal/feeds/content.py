@@ -29,7 +29,7 @@ from portal.changes.models import (
 from portal.extensions import db
 
 # Bump when the rendered shape of the feeds changes, so every ETag changes with it.
-FEED_FORMAT_VERSION = "1"
+FEED_FORMAT_VERSION = "2"
 
 STATUS_LABELS = {SCHEDULED: "Scheduled", "rescheduled": "Rescheduled", IN_PROGRESS: "In progress",
                  COMPLETED: "Completed", CANCELLED: "Cancelled"}
@@ -86,7 +86,9 @@ def service_scope(service: Service) -> Scope:
 
 def _selection(scope: Scope) -> Select:
     """SELECT of the ids of every change the scope's feed may show (before the cap)."""
-    q = select(Change.id).where(Change.status.in_(PUBLISHED_STATUSES))
+    # published_at excludes drafts withdrawn before publication (cancelled, never published).
+    q = select(Change.id).where(Change.status.in_(PUBLISHED_STATUSES),
+                                Change.published_at.is_not(None))
     if scope.kind == "tenant":
         return q.join(ChangeTenant, ChangeTenant.change_id == Change.id).where(
             ChangeTenant.tenant_id == scope.id, ChangeTenant.active.is_(True))

@@ -21,6 +21,8 @@ from portal.ledger.models import LedgerEntry
 from portal.ledger.services import canonical_json, record
 
 USER_AGENT_MAX = 300
+# A token's last_used_at moves at most this often, so a steady poller costs no extra write.
+LAST_USED_GRANULARITY = dt.timedelta(minutes=5)
 
 
 def clean_user_agent(value: str | None) -> str:
@@ -34,13 +36,14 @@ def record_fetch(token: FeedToken, *, content_key: str, fmt: str, user_agent: st
 
     ``revisions`` is called only when a new receipt is written (the content changed).
     """
-    token.last_used_at = now
+    if token.last_used_at is None or now - token.last_used_at >= LAST_USED_GRANULARITY:
+        token.last_used_at = now
     last = db.session.execute(
         select(FeedReceipt).where(FeedReceipt.token_id == token.id)
         .order_by(FeedReceipt.id.desc()).limit(1)
     ).scalar_one_or_none()
     if last is not None and last.etag == content_key:
-        last.fetch_count += 1
+        last.fetch_count = FeedReceipt.fetch_count + 1  # in SQL: concurrent fetches all count
         last.last_fetched_at = now
         formats = last.formats.split(",")
         if fmt not in formats:

@@ -1,7 +1,203 @@
-"""Web routes of the feeds feature."""
+"""Web routes of the feeds feature.
+
+- ``/feeds``: a customer's feed settings (tokens, feed URLs, recent fetches); tenant admins
+  issue, rotate and revoke tokens.
+- ``/feeds/t/<secret>/changes.<fmt>``: a tenant's private RSS, Atom or iCalendar feed.
+- ``/public/changes`` and ``/public/services/<slug>/changes.<fmt>``: public, no login.
+- ``/feeds/upstream``: platform engineers register upstream changelog feeds to import.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint
+from flask import (Blueprint, abort, current_app, flash, redirect, render_template, request,
+                   url_for)
+from flask_login import current_user, login_required
+from sqlalchemy import select
+
+from portal.access import has_role, roles_required
+from portal.auth.forms import EmptyForm
+from portal.catalog.models import Service
+from portal.clock import now
+from portal.errors import DomainError
+from portal.extensions import db
+from portal.feeds import builders, public, tokens, upstream
+from portal.feeds.content import service_scope, tenant_scope
+from portal.feeds.forms import FeedTokenForm, UpstreamFeedForm
+from portal.feeds.receipts import tenant_receipts
+from portal.feeds.responses import feed_response
 
 bp = Blueprint("feeds", __name__)
+
+
+def _own_tenant():
+    if current_user.tenant is None:
+        abort(404)
+    return current_user.tenant
+
+
+def feed_urls(secret: str) -> dict[str, str]:
+    """The three private feed URLs of one secret, on the public base URL."""
+    base = current_app.config["BASE_URL"].rstrip("/")
+    return {fmt: base + url_for("feeds.private_feed", secret=secret, fmt=fmt)
+            for fmt in builders.FORMATS}
+
+
+def _settings_page(form=None, secret=None, token=None, status=200):
+    tenant = _own_tenant()
+    return render_template(
+        "feeds/settings.html", tenant=tenant, tokens=tokens.tenant_tokens(tenant),
+        form=form or FeedTokenForm(), button_form=EmptyForm(), new_token=token,
+        urls=feed_urls(secret) if secret else None, receipts=tenant_receipts(tenant.id),
+    ), status
+
+
+@bp.get("/feeds")
+@login_required
+def settings():
+    if current_user.tenant is None:
+        if has_role(current_user, "engineer", "admin"):
+            return redirect(url_for("feeds.upstream_feeds"))
+        abort(404)
+    return _settings_page()
+
+
+@bp.post("/feeds/tokens")
+@roles_required("tenant_admin")
+def issue():
+    tenant = _own_tenant()
+    form = FeedTokenForm()
+    if not form.validate_on_submit():
+        return _settings_page(form, status=400)
+    try:
+        token, secret = tokens.issue_feed_token(tenant, form.name.data, actor=current_user,
+                                                now=now())
+        db.session.commit()
+    except DomainError as err:
+        db.session.rollback()
+        form.name.errors = [*form.name.errors, err.message]
+        return _settings_page(form, status=400)
+    # Rendered, not redirected: the secret is shown this once and kept nowhere.
+    return _settings_page(secret=secret, token=token)
+
+
+def _checked_token_action():
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    return _own_tenant()
+
+
+@bp.post("/feeds/tokens/<int:token_id>/rotate")
+@roles_required("tenant_admin")
+def rotate(token_id: int):
+    tenant = _checked_token_action()
+    try:
+        token, secret = tokens.rotate_feed_token(tenant, token_id, actor=current_user, now=now())
+        db.session.commit()
+    except DomainError as err:
+        db.session.rollback()
+        if err.status == 404:
+            abort(404)
+        flash(err.message, "error")
+        return redirect(url_for("feeds.settings"))
+    flash(f"The old URLs of {token.name!r} stopped working; give the reader the new ones.",
+          "success")
+    return _settings_page(secret=secret, token=token)
+
+
+@bp.post("/feeds/tokens/<int:token_id>/revoke")
+@roles_required("tenant_admin")
+def revoke(token_id: int):
+    tenant = _checked_token_action()
+    try:
+        token = tokens.revoke_feed_token(tenant, token_id, actor=current_user, now=now())
+    except DomainError:
+        db.session.rollback()
+        abort(404)
+    db.session.commit()
+    flash(f"Feed token {token.name!r} revoked: its URLs answer 404 from now on.", "success")
+    return redirect(url_for("feeds.settings"))
+
+
+# --- the feeds themselves ----------------------------------------------------------------
+
+@bp.get("/feeds/t/<secret>/changes.<fmt>")
+def private_feed(secret: str, fmt: str):
+    """A tenant's private feed. Unknown, revoked or malformed secrets are the same bare 404."""
+    if fmt not in builders.FORMATS:
+        abort(404)
+    token = tokens.token_for_secret(secret)
+    if token is None:
+        abort(404)
+    return feed_response(tenant_scope(token.tenant), fmt, token=token)
+
+
+@bp.get("/public/services/<slug>/changes.<fmt>")
+def public_feed(slug: str, fmt: str):
+    """A service's public feed: its published changes marked public."""
+    if fmt not in builders.FORMATS:
+        abort(404)
+    service = db.session.execute(
+        select(Service).where(Service.slug == slug[:100])).scalar_one_or_none()
+    if service is None:
+        abort(404)
+    self_url = current_app.config["BASE_URL"].rstrip("/") + url_for(
+        "feeds.public_feed", slug=service.slug, fmt=fmt)
+    return feed_response(service_scope(service), fmt, self_url=self_url)
+
+
+@bp.get("/public/changes")
+def public_changes():
+    """Upcoming public changes, with each service's public feeds. No login."""
+    upcoming = public.upcoming_public_changes(now(), current_app.config["FEED_MAX_ENTRIES"])
+    return render_template("feeds/public.html", upcoming=upcoming,
+                           services=public.services_with_public_changes())
+
+
+# --- upstream import -----------------------------------------------------------------------
+
+def _upstream_page(form=None, status=200):
+    if form is None:
+        form = UpstreamFeedForm()
+        form.team_id.choices = [(t.id, t.name) for t in upstream.teams_for(current_user)]
+    return render_template("feeds/upstream.html", form=form,
+                           feeds=upstream.feeds_visible_to(current_user),
+                           button_form=EmptyForm()), status
+
+
+@bp.route("/feeds/upstream", methods=["GET", "POST"])
+@roles_required("engineer")
+def upstream_feeds():
+    if request.method == "GET":
+        return _upstream_page()
+    form = UpstreamFeedForm()
+    form.team_id.choices = [(t.id, t.name) for t in upstream.teams_for(current_user)]
+    if not form.validate_on_submit():
+        return _upstream_page(form, 400)
+    try:
+        feed = upstream.register_upstream_feed(current_user, team_id=form.team_id.data,
+                                               name=form.name.data, url=form.url.data,
+                                               now=now())
+        db.session.commit()
+    except DomainError as err:
+        db.session.rollback()
+        field = getattr(form, getattr(err, "field", None) or "url", form.url)
+        field.errors = [*field.errors, err.message]
+        return _upstream_page(form, 400)
+    flash(f"{feed.name!r} registered; `forewarn feeds import` turns its new entries into "
+          "drafts for your team to review.", "success")
+    return redirect(url_for("feeds.upstream_feeds"))
+
+
+@bp.post("/feeds/upstream/<int:feed_id>/remove")
+@roles_required("engineer")
+def remove_upstream(feed_id: int):
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    try:
+        feed = upstream.remove_upstream_feed(current_user, feed_id, now=now())
+    except DomainError:
+        db.session.rollback()
+        abort(404)
+    db.session.commit()
+    flash(f"{feed.name!r} will no longer be imported.", "success")
+    return redirect(url_for("feeds.upstream_feeds"))

@@ -125,7 +125,7 @@ def fetch(url: str, *, timeout: float, max_bytes: int) -> bytes:
             if declared and declared.isdigit() and int(declared) > max_bytes:
                 raise UpstreamError(f"feed is larger than {max_bytes} bytes")
             data = bytearray()
-            while chunk := response.read(CHUNK):
+            while chunk := response.read1(CHUNK):  # one recv at most: the deadline holds
                 data += chunk
                 if len(data) > max_bytes:
                     raise UpstreamError(f"feed is larger than {max_bytes} bytes")
