@@ -96,7 +96,8 @@ def make_usage(tenant: Tenant, service: Service, component: Component | None = N
     return usage
 
 
-def make_contract_term(tenant: Tenant, hours: float, service: Service | None = None) -> ContractTerm:
+def make_contract_term(tenant: Tenant, hours: float,
+                       service: Service | None = None) -> ContractTerm:
     term = ContractTerm(tenant_id=tenant.id, service_id=service.id if service else None,
                         notice_seconds=int(hours * 3600), reference="test contract")
     db.session.add(term)

@@ -16,8 +16,14 @@ from portal.clock import now
 from portal.errors import DomainError, InvalidInput
 from portal.extensions import db
 from portal.tenants import accounts
-from portal.tenants.forms import (CustomerEditForm, CustomerUserForm, PasswordForm, StaffEditForm,
-                                  StaffUserForm, show_error)
+from portal.tenants.forms import (
+    CustomerEditForm,
+    CustomerUserForm,
+    PasswordForm,
+    StaffEditForm,
+    StaffUserForm,
+    show_error,
+)
 from portal.tenants.models import Tenant
 from portal.tenants.routes import like
 
@@ -113,7 +119,8 @@ def show(user_id: int):
     user = db.get_or_404(User, user_id)
     form = _edit_form(user)
     if form.validate_on_submit():
-        roles = ({"is_admin": form.is_admin.data, "is_account_manager": form.is_account_manager.data}
+        roles = ({"is_admin": form.is_admin.data,
+                  "is_account_manager": form.is_account_manager.data}
                  if user.is_staff else {"is_tenant_admin": form.is_tenant_admin.data})
         try:
             accounts.update_user(user, name=form.name.data, actor=current_user, now=now(), **roles)

@@ -7,14 +7,22 @@ The services re-check every rule; these forms give the first, field-by-field ans
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import (BooleanField, EmailField, PasswordField, SelectField, SelectMultipleField,
-                     StringField)
+from wtforms import (
+    BooleanField,
+    EmailField,
+    PasswordField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+)
 from wtforms.validators import DataRequired, Email, Length, Optional, ValidationError
 
 from portal.errors import DomainError
 from portal.timezones import is_zone
 
-PASSWORD_HINT = "At least 12 characters. Pass it on safely; the user changes it on their profile."
+PASSWORD_HINT = (
+    "At least 12 characters. Pass it on safely; the user changes it on their profile."  # noqa: S105
+)
 
 
 def show_error(form: FlaskForm, err: DomainError, default: str) -> None:

@@ -36,7 +36,9 @@ class Tenant(db.Model):
     contract_terms: Mapped[list[ContractTerm]] = relationship(
         back_populates="tenant", cascade="all, delete-orphan"
     )
-    usages: Mapped[list[Usage]] = relationship(back_populates="tenant", cascade="all, delete-orphan")
+    usages: Mapped[list[Usage]] = relationship(
+        back_populates="tenant", cascade="all, delete-orphan"
+    )
 
     def __repr__(self) -> str:
         return f"<Tenant {self.slug}>"

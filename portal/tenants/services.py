@@ -158,7 +158,8 @@ def remove_usage(usage: Usage, *, actor, now: dt.datetime) -> None:
     db.session.flush()
 
 
-def assign_manager(tenant: Tenant, user: User, *, actor, now: dt.datetime) -> AccountManagerAssignment:
+def assign_manager(tenant: Tenant, user: User, *, actor,
+                   now: dt.datetime) -> AccountManagerAssignment:
     """Make a staff account manager responsible for ``tenant``."""
     if not (user.is_staff and user.is_account_manager and user.active):
         raise InvalidInput(f"{user.name} is not an active account manager", field="user")
