@@ -3,6 +3,9 @@
 A link is bound to one change, revision, tenant and recipient. Opening it (GET) only shows the
 change and a confirm button; the POST records the acknowledgement, so mail scanners that
 prefetch links never acknowledge anything.
+
+Ages are measured on the portal's clock (``portal.clock.now``), so the demo's time travel and
+the tests' frozen clock expire links exactly like real time does.
 """
 
 from __future__ import annotations
@@ -10,7 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from flask import current_app
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
+
+from portal.clock import now
 
 SALT = "forewarn.ack.v1"
 DEFAULT_MAX_AGE = 60 * 60 * 24 * 120  # links outlive the longest (90-day) notice window
@@ -33,8 +38,16 @@ class AckLinkError(Exception):
         self.expired = expired
 
 
+class ClockSigner(TimestampSigner):
+    """Timestamps from the portal's clock instead of ``time.time()``."""
+
+    def get_timestamp(self) -> int:
+        return int(now().timestamp())
+
+
 def _serializer() -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=SALT)
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=SALT,
+                                  signer=ClockSigner)
 
 
 def make_ack_token(change_id: int, revision: int, tenant_id: int, recipient: str) -> str:

@@ -7,7 +7,9 @@ form for the owning team, and the acknowledgement count.
 
 from __future__ import annotations
 
+from flask import url_for
 from sqlalchemy import func, select, true
+from werkzeug.routing import BuildError
 
 from portal.access import tenant_filter
 from portal.acks.forms import AnswerForm, ConfirmAckForm
@@ -92,4 +94,14 @@ def _staff_view(change: Change, user) -> dict:
     ).one()
     return {"role": "staff", "objections": objections, "can_answer": answerer,
             "answer_form": AnswerForm(), "total": total, "acknowledged": acked,
-            "can_record_waiver": user.is_account_manager or user.is_admin}
+            "can_record_waiver": user.is_account_manager or user.is_admin,
+            "desk_url": _url_or_none("desk.change", change_id=change.id)
+            if user.is_account_manager or user.is_admin else None}
+
+
+def _url_or_none(endpoint: str, **values) -> str | None:
+    """A link into another feature's page, left out when that feature is not installed."""
+    try:
+        return url_for(endpoint, **values)
+    except BuildError:
+        return None

@@ -1,10 +1,13 @@
 """Web routes: the email acknowledgement link, and acknowledging, objecting, waiving and
-answering objections in the portal. Each POST commits once; refusals change nothing."""
+answering objections in the portal. Each POST commits once; refusals roll back and change
+nothing. Every form posts with a CSRF token and comes back to the change page."""
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_login import current_user, login_required
+from sqlalchemy import select
+from werkzeug.routing import BuildError
 
 from portal.access import get_tenant_or_404, has_role, tenant_filter
 from portal.acks import panel
@@ -12,11 +15,14 @@ from portal.acks.forms import AnswerForm, ConfirmAckForm, ObjectionForm, WaiverF
 from portal.acks.links import AckLinkError, read_ack_token
 from portal.acks.models import CHANNEL_PORTAL, Objection
 from portal.acks.services import (LinkRefused, acknowledge, acknowledge_by_link,
-                                  answer_objection, check_link, link_ack, object_to, waive)
-from portal.changes.models import Change
+                                  answer_objection, can_answer, check_link, link_ack, object_to,
+                                  waive)
+from portal.changes.models import Change, ChangeTenant
+from portal.changes.queries import get_change_or_404
 from portal.clock import now
 from portal.errors import DomainError
 from portal.extensions import db
+from portal.tenants.models import Tenant
 
 bp = Blueprint("acks", __name__)
 
@@ -27,7 +33,11 @@ MESSAGES = {"counted": "Acknowledged. Thank you — the owning team can see it."
 
 
 def change_page(change_id: int) -> str:
-    return f"/changes/{change_id}"
+    """The change page (``changes.show``); the same path the notice emails link to."""
+    try:
+        return url_for("changes.show", change_id=change_id)
+    except BuildError:  # the changes feature's page is not registered (yet)
+        return f"/changes/{change_id}"
 
 
 @bp.app_template_global("ack_panel")
@@ -42,7 +52,8 @@ def _refused(status: int, message: str):
 
 @bp.route("/ack/<token>", methods=["GET", "POST"])
 def ack_link(token: str):
-    """GET shows the change and a confirm button; only the POST acknowledges."""
+    """GET shows the change and a confirm button; only the POST acknowledges (mail scanners
+    that prefetch the link record nothing). Works without signing in."""
     try:
         claim = read_ack_token(token)
     except AckLinkError as err:
@@ -55,9 +66,6 @@ def ack_link(token: str):
             db.session.commit()
             return render_template("acks/link_done.html", change=change, tenant=ct.tenant,
                                    outcome=outcome, message=MESSAGES[outcome.status])
-    except LinkRefused as err:
-        db.session.rollback()
-        return _refused(err.status, err.message)
     except DomainError as err:
         db.session.rollback()
         return _refused(err.status, err.message)
@@ -67,10 +75,10 @@ def ack_link(token: str):
 
 
 def _customer_change(change_id: int) -> Change:
-    """A published change affecting the signed-in customer's tenant, else 404."""
-    change = db.session.get(Change, change_id)
-    if change is None or not change.is_published or not current_user.is_customer:
+    """A published change affecting the signed-in customer's own tenant, else 404."""
+    if not current_user.is_customer:
         abort(404)
+    change = get_change_or_404(change_id, current_user)
     if not panel.affects(change.id, current_user.tenant_id):
         abort(404)
     return change
@@ -81,11 +89,15 @@ def _customer_change(change_id: int) -> Change:
 def acknowledge_in_portal(change_id: int):
     change = _customer_change(change_id)
     if not ConfirmAckForm().validate_on_submit():
-        abort(400, description="the form expired; reload the page and try again")
-    outcome = acknowledge(change, current_user.tenant_id, user=current_user, now=now(),
-                          channel=CHANNEL_PORTAL)
-    db.session.commit()
-    flash(MESSAGES[outcome.status], "success")
+        abort(400, description="The form expired; reload the change page and try again.")
+    try:
+        outcome = acknowledge(change, current_user.tenant_id, user=current_user, now=now(),
+                              channel=CHANNEL_PORTAL)
+        db.session.commit()
+        flash(MESSAGES[outcome.status], "success")
+    except DomainError as err:
+        db.session.rollback()
+        flash(f"Not acknowledged: {err.message}.", "error")
     return redirect(change_page(change.id))
 
 
@@ -103,18 +115,14 @@ def object_page(change_id: int):
             return redirect(change_page(change.id))
         except DomainError as err:
             db.session.rollback()
-            form.reason.errors.append(err.message)
+            form.reason.errors = [*form.reason.errors, err.message]
+            return render_template("acks/object.html", change=change, form=form), err.status
     status = 400 if form.errors else 200
     return render_template("acks/object.html", change=change, form=form), status
 
 
 def _waiver_tenants(change: Change) -> list[tuple[str, str]]:
     """(slug, name) of the change's affected tenants the staff member may record waivers for."""
-    from sqlalchemy import select
-
-    from portal.changes.models import ChangeTenant
-    from portal.tenants.models import Tenant
-
     rows = db.session.execute(
         select(Tenant.slug, Tenant.name).join(ChangeTenant, ChangeTenant.tenant_id == Tenant.id)
         .where(ChangeTenant.change_id == change.id, ChangeTenant.active.is_(True),
@@ -125,17 +133,17 @@ def _waiver_tenants(change: Change) -> list[tuple[str, str]]:
 @bp.route("/changes/<int:change_id>/waive", methods=["GET", "POST"])
 @login_required
 def waive_page(change_id: int):
-    """A tenant admin's waiver, or an account manager's record of an offline one."""
+    """A tenant admin's waiver, or an account manager's record of a waiver agreed offline."""
     form = WaiverForm()
     if current_user.is_customer:
         change = _customer_change(change_id)
+        if not current_user.is_tenant_admin:
+            abort(403, description="Only a tenant admin of your organisation can waive notice.")
         tenant_id = current_user.tenant_id
     else:
         if not has_role(current_user, "account_manager", "admin"):
-            abort(403)
-        change = db.session.get(Change, change_id)
-        if change is None or not change.is_published:
-            abort(404)
+            abort(403, description="Only account managers record waivers agreed offline.")
+        change = get_change_or_404(change_id, current_user)
         form.tenant.choices = _waiver_tenants(change)
         if not form.tenant.choices:
             abort(404)
@@ -161,13 +169,21 @@ def waive_page(change_id: int):
 @bp.post("/objections/<int:objection_id>/answer")
 @login_required
 def answer(objection_id: int):
+    """The owning team's answer, posted from the objection card on the change page."""
     objection = db.session.get(Objection, objection_id)
     if objection is None or not panel.may_see_objection(current_user, objection):
         abort(404)
+    if not can_answer(current_user, db.session.get(Change, objection.change_id)):
+        abort(403, description="Only engineers of the owning team answer objections.")
     form = AnswerForm()
     if not form.validate_on_submit():
-        abort(400, description="write an answer (up to 4000 characters) before sending it")
-    answer_objection(objection, user=current_user, answer=form.answer.data, now=now())
-    db.session.commit()
-    flash("Answer posted; the tenant sees it on the change page.", "success")
+        flash("Not sent: " + "; ".join(e for errs in form.errors.values() for e in errs), "error")
+        return redirect(change_page(objection.change_id) + f"#objection-{objection.id}")
+    try:
+        answer_objection(objection, user=current_user, answer=form.answer.data, now=now())
+        db.session.commit()
+        flash("Answer posted; the tenant sees it on the change page.", "success")
+    except DomainError as err:
+        db.session.rollback()
+        flash(f"Not sent: {err.message}.", "error")
     return redirect(change_page(objection.change_id))

@@ -100,10 +100,27 @@ def _require_affected(change: Change, tenant_id: int, *, states=ACKNOWLEDGEABLE)
     return ct
 
 
+def _require_current(change: Change, ct: ChangeTenant, revision: int) -> None:
+    """``revision`` (as the caller saw it) must still be covered by the current material
+    revision: between ``clock_revision`` and the change's latest revision."""
+    if isinstance(revision, bool) or not isinstance(revision, int) or not (
+            1 <= revision <= change.revision_number):
+        raise InvalidInput(f"revision must be a revision number of this change "
+                           f"(1 to {change.revision_number})", field="revision")
+    if revision < ct.clock_revision:
+        raise Conflict(f"the change was materially revised since revision {revision}; "
+                       f"acknowledge revision {change.revision_number} instead",
+                       current_revision=change.revision_number)
+
+
 def acknowledge(change: Change, tenant_id: int, *, now: dt.datetime, channel: str,
-                user=None, recipient: str | None = None) -> AckOutcome:
-    """Record an acknowledgement by ``user`` or by notice contact ``recipient``."""
+                user=None, recipient: str | None = None,
+                revision: int | None = None) -> AckOutcome:
+    """Record an acknowledgement by ``user`` or by notice contact ``recipient``; with
+    ``revision``, refuse if that revision has been superseded by a material one."""
     ct = _require_affected(change, tenant_id)
+    if revision is not None:
+        _require_current(change, ct, revision)
     if user is not None:
         key, label, email = f"user:{user.id}", user_label(user), None
     else:
@@ -150,19 +167,19 @@ def check_link(claim: AckClaim) -> tuple[Change, ChangeTenant]:
         NoticeContact.tenant_id == claim.tenant_id,
         func.lower(NoticeContact.email) == claim.recipient.lower())).first()
     if not is_contact:
-        raise LinkRefused(f"{claim.recipient} is no longer a notice contact of "
-                          f"{ct.tenant.name}, so links sent to it no longer work. "
+        raise LinkRefused(f"{claim.recipient} is not (or no longer) a notice contact of "
+                          f"{ct.tenant.name}, so links sent to it do not work. "
                           "Sign in to the portal to acknowledge.", 410)
     if not ct.active:
         raise LinkRefused(f"{ct.tenant.name} is no longer affected by this change.", 410)
+    if change.status not in ACKNOWLEDGEABLE:
+        raise LinkRefused(f"This change is {change.status.replace('_', ' ')}; there is nothing "
+                          "left to acknowledge.", 409)
     if claim.revision < ct.clock_revision:
         raise LinkRefused(
             f"This change was revised after this email (now version {ct.clock_revision}); a "
             "newer version needs acknowledging. Use the link in the latest email about it.",
             409, current_revision=ct.clock_revision)
-    if change.status not in ACKNOWLEDGEABLE:
-        raise LinkRefused(f"This change is {change.status.replace('_', ' ')}; there is nothing "
-                          "left to acknowledge.", 409)
     return change, ct
 
 
@@ -205,6 +222,23 @@ def object_to(change: Change, tenant_id: int, *, user, reason: str, now: dt.date
         now=now, tenant_id=tenant_id, change_id=change.id,
         payload={"revision": ct.clock_revision, "reason": reason}).seq
     return objection
+
+
+def objection_recipients(change: Change, tenant_id: int) -> list[tuple[str, str]]:
+    """(email, name) of the owning team's engineers and the tenant's account managers
+    (active users only, each address once), in a stable order."""
+    from portal.auth.models import User
+    from portal.catalog.models import TeamMembership
+    from portal.tenants.models import AccountManagerAssignment
+
+    team = select(TeamMembership.user_id).where(TeamMembership.team_id == change.team_id)
+    managers = select(AccountManagerAssignment.user_id).where(
+        AccountManagerAssignment.tenant_id == tenant_id)
+    rows = db.session.execute(
+        select(User.email, User.name).where(User.active.is_(True),
+                                            User.id.in_(team.union(managers)))
+        .order_by(User.email)).all()
+    return [(r.email, r.name) for r in rows]
 
 
 def can_answer(user, change: Change) -> bool:

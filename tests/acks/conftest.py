@@ -76,3 +76,32 @@ def story(make_tenant, make_user, make_team, make_service, make_usage, make_chan
         other_am=make_user("am2@provider.example", name="Bob Manager",
                            is_account_manager=True, manages=[other]),
     )
+
+
+def db_state() -> dict:
+    """Everything an answer to a notice may change: row counts, the ledger head and each
+    notice row's waiver. Tests of refusals assert it is the same before and after."""
+    from sqlalchemy import func, select
+
+    from portal.acks.models import Acknowledgement, Objection, Waiver
+    from portal.ledger.models import LedgerEntry
+
+    db.session.expire_all()
+    counts = {model.__tablename__: db.session.execute(
+        select(func.count()).select_from(model)).scalar_one()
+        for model in (Acknowledgement, Objection, Waiver, LedgerEntry)}
+    answered = db.session.execute(select(Objection.id, Objection.answered_at)).all()
+    waived = db.session.execute(select(ChangeTenant.id, ChangeTenant.waived_at)
+                                .order_by(ChangeTenant.id)).all()
+    return {**counts, "answered": sorted(map(tuple, answered)),
+            "waived": [tuple(r) for r in waived]}
+
+
+def csrf_token_from(html: str) -> str:
+    """The CSRF token of the first form on a page."""
+    import re
+
+    match = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html) or re.search(
+        r'name="csrf_token" value="([^"]+)"', html)
+    assert match, "no CSRF token on the page"
+    return match.group(1)
