@@ -16,6 +16,7 @@ from pathlib import Path
 import click
 import flask_migrate
 from flask import Flask
+from sqlalchemy import event, text
 from werkzeug.serving import make_server
 
 from portal.demo.data import CUSTOMERS, STAFF
@@ -39,7 +40,10 @@ def build_demo_app(*, host: str, port: int, smtp_port: int | None) -> Flask:
     """The demo app: its own SQLite file in the instance folder and mail sent to the sink."""
     from portal import create_app
 
-    local = {"DEMO": True, "DATABASE_URL": None, "SQLALCHEMY_DATABASE_URI": None}
+    # SQLite waits up to 30 s for a lock instead of 5: web, worker and sink share one file.
+    local = {"DEMO": True, "DATABASE_URL": None, "SQLALCHEMY_DATABASE_URI": None,
+             "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True,
+                                           "connect_args": {"timeout": 30}}}
     probe = create_app(local)
     smtp_port = probe.config["DEMO_SMTP_PORT"] if smtp_port is None else smtp_port
     url_host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104  (a check)
@@ -63,10 +67,23 @@ def prepare_database(app: Flask, *, reset: bool) -> int:
         if reset and path.exists():
             db.engine.dispose()
             path.unlink()
+        # Write-ahead logging lets the sink store mail while the worker, mid-send, still
+        # reads: without it the two would wait on each other's locks. The mode is persistent;
+        # synchronous=NORMAL (safe with WAL) is per connection, so it is set on each.
+        event.listen(db.engine, "connect", _sqlite_pragmas)
+        db.engine.dispose()
+        db.session.execute(text("PRAGMA journal_mode=WAL"))
+        db.session.commit()
         flask_migrate.upgrade()
         world = seed_demo(password=app.config["DEMO_PASSWORD"], now=get_clock().now())
         db.session.commit()
         return world.created
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
 
 
 def start_worker(app: Flask, stop: threading.Event) -> threading.Thread | None:

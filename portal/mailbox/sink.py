@@ -7,6 +7,7 @@ answers 451, a temporary failure, so the sender retries instead of believing it 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from aiosmtpd.controller import Controller
@@ -31,20 +32,29 @@ class CatchingHandler:
         raw = envelope.original_content or envelope.content or b""
         if isinstance(raw, str):
             raw = raw.encode("utf-8", "surrogateescape")
+        # The database write blocks (SQLite may wait for a lock), so keep it off the event
+        # loop: other SMTP sessions carry on meanwhile.
+        mail_id = await asyncio.to_thread(self.store, envelope.mail_from or "",
+                                          list(envelope.rcpt_tos), raw)
+        if mail_id is None:
+            return "451 4.3.0 Mailbox unavailable, try again later"
+        log.info("caught mail %s to %s", mail_id, ", ".join(envelope.rcpt_tos))
+        return f"250 2.0.0 Message accepted as caught mail {mail_id}"
+
+    def store(self, mail_from: str, rcpt_tos: list[str], raw: bytes) -> int | None:
+        """Store one message in its own app context; its id, or None if that failed."""
         with self.app.app_context():
             try:
-                mail = store_caught_mail(mail_from=envelope.mail_from or "",
-                                         rcpt_tos=list(envelope.rcpt_tos), raw=raw,
+                mail = store_caught_mail(mail_from=mail_from, rcpt_tos=rcpt_tos, raw=raw,
                                          now=get_clock().now())
                 db.session.commit()
+                return mail.id
             except Exception:  # any storage failure becomes a temporary SMTP failure
                 db.session.rollback()
                 log.exception("demo mail sink could not store a message")
-                return "451 4.3.0 Mailbox unavailable, try again later"
+                return None
             finally:
                 db.session.remove()
-        log.info("caught mail %s to %s", mail.id, ", ".join(envelope.rcpt_tos))
-        return f"250 2.0.0 Message accepted as caught mail {mail.id}"
 
 
 def start_sink(app: Flask, host: str = "127.0.0.1", port: int = 8025) -> Controller:
