@@ -22,7 +22,11 @@ NOTICE = "notice"              # contractual: to a tenant's notice contacts; can
 SUBSCRIPTION = "subscription"  # optional: to a tenant user who opted in by service / impact
 REMINDER = "reminder"          # optional: before the start, to tenants that have not acknowledged
 ESCALATION = "escalation"      # internal: to the account managers of still-silent tenants
-KINDS = (NOTICE, SUBSCRIPTION, REMINDER, ESCALATION)
+OBJECTION = "objection"        # internal: a tenant objected; to the owning team and its managers
+KINDS = (NOTICE, SUBSCRIPTION, REMINDER, ESCALATION, OBJECTION)
+STAFF_KINDS = (ESCALATION, OBJECTION)
+# Kinds that tell a tenant about a revision: equal notice orders these (DESIGN.md "Proof").
+TENANT_NOTICE_KINDS = (NOTICE, SUBSCRIPTION)
 OPTIONAL_KINDS = (SUBSCRIPTION, REMINDER)
 
 # Row states. A claimed row is "sending" until its lease (claimed_until) runs out.
@@ -49,7 +53,8 @@ class OutboxMessage(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     change_id: Mapped[int] = mapped_column(ForeignKey("changes.id", ondelete="CASCADE"))
     revision_number: Mapped[int] = mapped_column(Integer)
-    tenant_id: Mapped[int] = mapped_column(
+    # NULL only for an internal message about no tenant in particular.
+    tenant_id: Mapped[int | None] = mapped_column(
         ForeignKey("tenants.id", ondelete="CASCADE"), index=True
     )
     recipient: Mapped[str] = mapped_column(String(254))
@@ -57,8 +62,11 @@ class OutboxMessage(db.Model):
     kind: Mapped[str] = mapped_column(String(20))
     # Copied from the tenant when queued: equal notice orders first-party rows last.
     first_party: Mapped[bool] = mapped_column(Boolean, default=False)
-    # For reminders: how long before the start (seconds); 0 otherwise.
+    # For reminders (and their escalations): how long before the start, in seconds; for other
+    # internal messages a serial number, so a second objection is a second message; else 0.
     offset_seconds: Mapped[int] = mapped_column(Integer, default=0)
+    # Free text carried into an internal message (e.g. the tenant's objection).
+    note: Mapped[str] = mapped_column(Text, default="")
     status: Mapped[str] = mapped_column(String(10), default=PENDING)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     due_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)

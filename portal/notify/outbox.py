@@ -19,14 +19,20 @@ from portal.changes.models import Change, ChangeTarget, ChangeTenant, ImpactLeve
 from portal.extensions import db
 from portal.ledger.services import record
 from portal.notify.models import (
-    NOTICE, PENDING, SUBSCRIPTION, EmailPreference, EmailPreferenceService, OutboxMessage,
+    NOTICE,
+    PENDING,
+    STAFF_KINDS,
+    SUBSCRIPTION,
+    EmailPreference,
+    EmailPreferenceService,
+    OutboxMessage,
 )
 from portal.sqltypes import UTCDateTime
 from portal.tenants.models import NoticeContact, Tenant
 
 OUTBOX_COLUMNS = ("change_id", "revision_number", "tenant_id", "recipient", "recipient_name",
-                  "kind", "first_party", "offset_seconds", "status", "attempts", "due_at",
-                  "created_at")
+                  "kind", "first_party", "offset_seconds", "note", "status", "attempts",
+                  "due_at", "created_at")
 
 
 def _constants(change: Change, revision_number: int, kind: str, now: dt.datetime,
@@ -36,6 +42,7 @@ def _constants(change: Change, revision_number: int, kind: str, now: dt.datetime
         "revision_number": literal(revision_number),
         "kind": literal(kind),
         "offset_seconds": literal(offset_seconds),
+        "note": literal(""),
         "status": literal(PENDING),
         "attempts": literal(0),
         "due_at": literal(now, UTCDateTime),
@@ -123,3 +130,42 @@ def enqueue_revision(change: Change, revision: Revision, *, now: dt.datetime) ->
                     "material": bool(revision.material), "contractual": contractual,
                     "optional": optional})
     return contractual + optional
+
+
+def notify_staff(change: Change, *, kind: str, recipients: list[tuple[str, str]],
+                 now: dt.datetime, note: str = "", tenant_id: int | None = None) -> int:
+    """Queue an internal email (``escalation`` or ``objection``) about ``change`` to provider
+    staff, one row per (email, name) in ``recipients``; returns the number of rows. Flushes.
+
+    ``tenant_id`` names the tenant the message is about (the objecting or silent tenant). Each
+    call is a new message: its serial number goes in ``offset_seconds`` so the outbox key stays
+    unique when a tenant objects twice.
+    """
+    if kind not in STAFF_KINDS:
+        raise ValueError(f"not an internal kind of message: {kind!r}")
+    seen: dict[str, str] = {}
+    for email, name in recipients:
+        email = (email or "").strip().lower()
+        if email and email not in seen:
+            seen[email] = name or ""
+    if not seen:
+        return 0
+    db.session.flush()
+    tenant_match = (OutboxMessage.tenant_id.is_(None) if tenant_id is None
+                    else OutboxMessage.tenant_id == tenant_id)
+    serial = (db.session.scalar(select(func.max(OutboxMessage.offset_seconds)).where(
+        OutboxMessage.change_id == change.id,
+        OutboxMessage.revision_number == change.revision_number,
+        OutboxMessage.kind == kind, tenant_match)) or 0) + 1
+    first_party = bool(tenant_id is not None and db.session.scalar(
+        select(Tenant.first_party).where(Tenant.id == tenant_id)))
+    db.session.add_all(OutboxMessage(
+        change_id=change.id, revision_number=change.revision_number, tenant_id=tenant_id,
+        recipient=email, recipient_name=name[:200], kind=kind, first_party=first_party,
+        offset_seconds=serial, note=note or "", status=PENDING, attempts=0, due_at=now,
+        created_at=now) for email, name in seen.items())
+    db.session.flush()
+    record(f"staff.{kind}_queued", subject_type="change", subject_id=change.id,
+           change_id=change.id, tenant_id=tenant_id, actor="dispatcher", now=now,
+           payload={"kind": kind, "recipients": sorted(seen), "serial": serial})
+    return len(seen)

@@ -12,21 +12,30 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from email.utils import parseaddr
 
-from flask import current_app
+from flask import current_app, url_for
 from flask_mail import Message
 from sqlalchemy import func, select
+from werkzeug.routing import BuildError
 
 from portal.acks.links import acknowledge_url
 from portal.catalog.models import Service, Usage
 from portal.changes.models import Change, ChangeTarget, ImpactLevel, Revision
 from portal.extensions import db
-from portal.notify.models import ESCALATION, NOTICE, REMINDER, SUBSCRIPTION, OutboxMessage
+from portal.notify.models import (
+    ESCALATION,
+    NOTICE,
+    OBJECTION,
+    REMINDER,
+    STAFF_KINDS,
+    SUBSCRIPTION,
+    OutboxMessage,
+)
 from portal.notify.unsubscribe import unsubscribe_url
 from portal.tenants.models import Tenant
 from portal.timezones import format_duration, format_in_zone, get_zone
 
 TEMPLATES = {NOTICE: "notice", SUBSCRIPTION: "notice", REMINDER: "reminder",
-             ESCALATION: "escalation"}
+             ESCALATION: "escalation", OBJECTION: "objection"}
 HEADLINES = {"publish": "Scheduled", "update": "Updated", "cancel": "Cancelled",
              "start": "Started", "complete": "Completed"}
 
@@ -64,13 +73,34 @@ class BatchContext:
     impacts: dict[str, str] = field(default_factory=dict)
     services: dict[tuple[int, int], list[str]] = field(default_factory=dict)
     thread_roots: dict[tuple[int, int, str], OutboxMessage] = field(default_factory=dict)
+    change_urls: dict[int, str] = field(default_factory=dict)
+    feeds_url: str = ""
+    preferences_url: str = ""
+
+
+def external_urls(change_ids) -> tuple[dict[int, str], str, str]:
+    """Absolute links for emails, built from BASE_URL (no request exists in a worker): each
+    change's page, the tenant's feeds settings and the email preferences page."""
+    base = current_app.config["BASE_URL"].rstrip("/")
+    fallbacks = {"feeds.settings": "/feeds", "notify.preferences": "/settings/email"}
+    with current_app.test_request_context("/", base_url=base + "/"):
+        def build(endpoint, fallback, **values):
+            try:
+                return url_for(endpoint, _external=True, **values)
+            except BuildError:
+                return base + fallback
+        changes = {cid: build("changes.show", f"/changes/{cid}", change_id=cid)
+                   for cid in change_ids}
+        return (changes, build("feeds.settings", fallbacks["feeds.settings"]),
+                build("notify.preferences", fallbacks["notify.preferences"]))
 
 
 def load_context(rows: list[OutboxMessage]) -> BatchContext:
     """Preload changes, revisions, tenants, each tenant's affected services and thread roots."""
     ctx = BatchContext()
     change_ids = {r.change_id for r in rows}
-    tenant_ids = {r.tenant_id for r in rows}
+    tenant_ids = {r.tenant_id for r in rows if r.tenant_id is not None}
+    ctx.change_urls, ctx.feeds_url, ctx.preferences_url = external_urls(change_ids)
     ctx.changes = {c.id: c for c in db.session.scalars(
         select(Change).where(Change.id.in_(change_ids)))}
     ctx.revisions = {(r.change_id, r.number): r for r in db.session.scalars(
@@ -102,11 +132,14 @@ def load_context(rows: list[OutboxMessage]) -> BatchContext:
 
 
 def subject_for(row: OutboxMessage, change: Change, revision: Revision | None,
-                tenant: Tenant) -> str:
+                tenant: Tenant | None) -> str:
     if row.kind == REMINDER:
         return f"Reminder: {change.title} starts in {format_duration(row.offset_seconds)}"
+    who = tenant.name if tenant is not None else "a customer"
     if row.kind == ESCALATION:
-        return f"Not acknowledged by {tenant.name}: {change.title}"
+        return f"Not acknowledged by {who}: {change.title}"
+    if row.kind == OBJECTION:
+        return f"Objection from {who}: {change.title}"
     headline = HEADLINES.get(revision.kind if revision else "publish", "Updated")
     if revision is not None and revision.kind == "update" and revision.material:
         headline = "Updated (notice period restarts)"
@@ -116,16 +149,16 @@ def subject_for(row: OutboxMessage, change: Change, revision: Revision | None,
 def template_context(row: OutboxMessage, ctx: BatchContext) -> dict:
     """The variables an email template sees."""
     change = ctx.changes[row.change_id]
-    tenant = ctx.tenants[row.tenant_id]
+    tenant = ctx.tenants.get(row.tenant_id) if row.tenant_id is not None else None
     revision = ctx.revisions.get((row.change_id, row.revision_number))
-    zone = tenant.time_zone or "UTC"
+    to_tenant = row.kind not in STAFF_KINDS
+    zone = (tenant.time_zone if tenant is not None else None) or "UTC"
     get_zone(zone, field="tenant time zone")
-    base = current_app.config["BASE_URL"].rstrip("/")
-    to_tenant = row.kind != ESCALATION
     return {
         "row": row, "change": change, "revision": revision, "tenant": tenant,
         "subject": subject_for(row, change, revision, tenant),
         "services": ctx.services.get((row.change_id, row.tenant_id), []),
+        "note": row.note or "",
         "impact": ctx.impacts.get(change.impact, change.impact),
         "zone": zone,
         "starts_local": format_in_zone(change.starts_at, zone),
@@ -133,13 +166,18 @@ def template_context(row: OutboxMessage, ctx: BatchContext) -> dict:
         "ends_local": format_in_zone(change.ends_at, zone),
         "ends_utc": format_in_zone(change.ends_at, "UTC"),
         "optional": row.optional,
-        "change_url": f"{base}/changes/{change.id}",
-        "feeds_url": f"{base}/settings/feeds",
-        "preferences_url": f"{base}/settings/email",
+        "change_url": ctx.change_urls[change.id],
+        "feeds_url": ctx.feeds_url,
+        "preferences_url": ctx.preferences_url,
         "ack_url": (acknowledge_url(change.id, row.revision_number, tenant.id, row.recipient)
-                    if to_tenant and change.status == "scheduled" else None),
+                    if to_tenant and ack_wanted(change) else None),
         "unsubscribe_url": unsubscribe_url(row) if row.optional else None,
     }
+
+
+def ack_wanted(change: Change) -> bool:
+    """An acknowledge link makes sense only before the change goes live."""
+    return change.status == "scheduled"
 
 
 def build_message(row: OutboxMessage, ctx: BatchContext) -> Message:

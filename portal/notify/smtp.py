@@ -70,9 +70,8 @@ def transmit(conn: TimedConnection, msg: Message) -> str:
     Raises ``SmtpRefusal`` when the server refuses (the session stays usable), or OSError /
     ``SMTPServerDisconnected`` when the connection is lost (it is not).
     """
-    if conn.host is None:  # MAIL_SUPPRESS_SEND: Flask-Mail records it, nothing leaves
-        conn.send(msg)
-        return "not sent: MAIL_SUPPRESS_SEND is on"
+    if conn.host is None:  # MAIL_SUPPRESS_SEND: nothing would leave, so nothing counts
+        raise smtplib.SMTPServerDisconnected("mail sending is suppressed (MAIL_SUPPRESS_SEND)")
     if msg.has_bad_headers():
         raise SmtpRefusal(550, b"refused locally: header injection in the message")
     host = conn.host

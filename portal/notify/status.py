@@ -1,0 +1,188 @@
+"""What delivery has achieved, per change and tenant: for the gate, the change page and the
+account manager's view.
+
+``gate_reasons`` tells the go-live gate why a tenant's notice has not been given (no notice
+contact, failed with the server's answer, retrying, queued). ``deliveries_for_change`` is the
+per-tenant summary the change page shows, restricted to the tenants the viewer may see: a
+customer user only ever sees their own tenant's row.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from sqlalchemy import and_, false, func, select
+
+from portal.access import tenant_ids_visible_to
+from portal.changes.models import Change, ChangeTenant
+from portal.extensions import db
+from portal.notify.models import FAILED, NOTICE, SENT, SKIPPED, OutboxMessage
+from portal.tenants.models import NoticeContact, Tenant
+
+DETAIL_LIMIT = 100  # tenant rows listed on a change page; the rest are counted
+
+
+@dataclass
+class TenantDelivery:
+    """The notice state of one tenant for the change's clock revision."""
+
+    tenant_id: int
+    name: str
+    first_party: bool
+    notice_given_at: dt.datetime | None
+    sent: int = 0
+    pending: int = 0
+    failed: int = 0
+    retrying: int = 0
+    failures: list[tuple[str, str]] = field(default_factory=list)  # (recipient, answer)
+    retry_error: str | None = None
+
+    @property
+    def state(self) -> str:
+        if self.notice_given_at is not None:
+            return "delivered"
+        if self.sent + self.pending + self.failed == 0:
+            return "no contact"
+        if self.pending == 0 and self.failed:
+            return "failed"
+        if self.retrying:
+            return "retrying"
+        return "queued"
+
+    @property
+    def reason(self) -> str:
+        """Why the notice has not been given (what the gate says)."""
+        state = self.state
+        if state == "failed":
+            return "notice failed: " + "; ".join(f"{r}: {a}" for r, a in self.failures[:3])
+        if state == "retrying":
+            return f"notice not delivered yet, retrying: {self.retry_error}"
+        if state == "no contact":
+            return "no notice contact to deliver the notice to"
+        if state == "delivered":
+            return "notice given"
+        return "notice queued, not delivered yet"
+
+
+def _notice_rows(change_id: int, tenant_ids=None):
+    """Contractual notice rows of each tenant's clock revision (only the columns we need)."""
+    q = (select(OutboxMessage.tenant_id, OutboxMessage.recipient, OutboxMessage.status,
+                OutboxMessage.attempts, OutboxMessage.last_error)
+         .join(ChangeTenant, and_(ChangeTenant.change_id == OutboxMessage.change_id,
+                                  ChangeTenant.tenant_id == OutboxMessage.tenant_id,
+                                  ChangeTenant.clock_revision == OutboxMessage.revision_number))
+         .where(OutboxMessage.change_id == change_id, OutboxMessage.kind == NOTICE,
+                OutboxMessage.status != SKIPPED))
+    if tenant_ids is not None:
+        q = q.where(ChangeTenant.notice_given_at.is_(None))
+    return db.session.execute(q)
+
+
+def _fold(deliveries: dict[int, TenantDelivery], rows) -> None:
+    for tenant_id, recipient, status, attempts, error in rows:
+        d = deliveries.get(tenant_id)
+        if d is None:
+            continue
+        if status == SENT:
+            d.sent += 1
+        elif status == FAILED:
+            d.failed += 1
+            d.failures.append((recipient, error or "failed"))
+        else:
+            d.pending += 1
+            if attempts:
+                d.retrying += 1
+                d.retry_error = d.retry_error or error
+
+
+def gate_reasons(change_id: int, tenant_ids: list[int]) -> dict[int, str]:
+    """Why notice is not given, for each of ``tenant_ids`` whose notice is not given yet."""
+    wanted = set(tenant_ids)
+    if not wanted:
+        return {}
+    deliveries = {tid: TenantDelivery(tid, "", False, None) for tid in wanted}
+    _fold(deliveries, _notice_rows(change_id, wanted))
+    with_contacts = set(db.session.execute(
+        select(NoticeContact.tenant_id).join(ChangeTenant, and_(
+            ChangeTenant.tenant_id == NoticeContact.tenant_id,
+            ChangeTenant.change_id == change_id)).distinct()).scalars())
+    reasons = {}
+    for tid, d in deliveries.items():
+        if d.state == "no contact" and tid in with_contacts:
+            # Contacts exist but none was on file when the revision was announced.
+            reasons[tid] = "no notice contact when the revision was announced"
+        else:
+            reasons[tid] = d.reason
+    return reasons
+
+
+@dataclass
+class ChangeDeliveries:
+    """What the change page's delivery panel shows."""
+
+    tenants: list[TenantDelivery]
+    counts: dict[str, int]
+    total: int
+    hidden: int
+
+    @property
+    def shown(self) -> bool:
+        return self.total > 0
+
+
+def _visible_tenant_ids(change: Change, user):
+    """None = all the change's tenants; else a SELECT of tenant ids (customers: their own)."""
+    if user is None or not getattr(user, "is_authenticated", False):
+        return select(Tenant.id).where(false())
+    if user.is_customer:
+        return select(Tenant.id).where(Tenant.id == user.tenant_id)
+    if user.is_admin or change.team_id in {m.team_id for m in user.memberships}:
+        return None
+    return tenant_ids_visible_to(user)
+
+
+def deliveries_for_change(change: Change, user) -> ChangeDeliveries:
+    """Per tenant the viewer may see: notice state, counts and failures with server answers."""
+    empty = ChangeDeliveries([], {}, 0, 0)
+    if change is None or not change.is_published:
+        return empty
+    visible = _visible_tenant_ids(change, user)
+    q = (select(ChangeTenant.tenant_id, Tenant.name, Tenant.first_party,
+                ChangeTenant.notice_given_at)
+         .join(Tenant, Tenant.id == ChangeTenant.tenant_id)
+         .where(ChangeTenant.change_id == change.id, ChangeTenant.active.is_(True)))
+    if visible is not None:
+        q = q.where(ChangeTenant.tenant_id.in_(visible))
+    deliveries = {r.tenant_id: TenantDelivery(r.tenant_id, r.name, bool(r.first_party),
+                                              r.notice_given_at)
+                  for r in db.session.execute(q)}
+    if not deliveries:
+        return empty
+    _fold(deliveries, _notice_rows(change.id))
+    counts: dict[str, int] = defaultdict(int)
+    for d in deliveries.values():
+        counts[d.state] += 1
+    order = {"failed": 0, "no contact": 1, "retrying": 2, "queued": 3, "delivered": 4}
+    ranked = sorted(deliveries.values(), key=lambda d: (order[d.state], d.name.lower()))
+    return ChangeDeliveries(ranked[:DETAIL_LIMIT], dict(counts), len(ranked),
+                            max(0, len(ranked) - DETAIL_LIMIT))
+
+
+def failed_deliveries(user, *, limit: int = 200) -> list[OutboxMessage]:
+    """Failed messages to the tenants ``user`` may see, newest first (account manager view)."""
+    q = (select(OutboxMessage).where(OutboxMessage.status == FAILED,
+                                     OutboxMessage.tenant_id.is_not(None))
+         .order_by(OutboxMessage.failed_at.desc(), OutboxMessage.id.desc()).limit(limit))
+    ids = tenant_ids_visible_to(user)
+    if ids is not None:
+        q = q.where(OutboxMessage.tenant_id.in_(ids))
+    return list(db.session.scalars(q))
+
+
+def delivery_counts(change_id: int) -> dict[str, int]:
+    """Rows of a change by status (for the dispatcher's report and the benchmark)."""
+    return dict(db.session.execute(
+        select(OutboxMessage.status, func.count()).where(OutboxMessage.change_id == change_id)
+        .group_by(OutboxMessage.status)).all())
