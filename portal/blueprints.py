@@ -15,6 +15,8 @@ BLUEPRINT_PATHS = [
     ("portal.ledger.routes", "bp"),
     ("portal.mailbox.routes", "bp"),
     ("portal.changes.routes", "bp"),
+    ("portal.changes.admin", "bp"),
+    ("portal.changes.blackouts", "bp"),
     ("portal.notify.routes", "bp"),
     ("portal.feeds.routes", "bp"),
     ("portal.acks.routes", "bp"),
@@ -22,6 +24,10 @@ BLUEPRINT_PATHS = [
     ("portal.api.openapi", "spec_bp"),
     ("portal.changes.api", "bp"),
     ("portal.acks.api", "bp"),
+    ("portal.desk.routes", "bp"),
+    ("portal.desk.api", "bp"),
+    ("portal.certificates.routes", "bp"),
+    ("portal.certificates.routes", "api_bp"),
 ]
 
 

@@ -1,7 +1,271 @@
-"""Web routes of the changes feature."""
+"""Web routes of the changes feature: the list, the change page, and the editor.
+
+Who sees what is decided by ``portal.changes.queries`` (another team's or tenant's change, and
+any draft for customers, is a 404); what may be done by the services. Lifecycle actions
+(publish, start, cancel, emergency …) live in ``views_actions`` on the same blueprint.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint
+import datetime as dt
 
-bp = Blueprint("changes", __name__)
+from flask import (Blueprint, abort, current_app, flash, redirect, render_template, request,
+                   url_for)
+from flask_login import current_user, login_required
+from sqlalchemy import exists, or_, select
+
+from portal.access import tenant_ids_visible_to
+from portal.catalog.models import Service
+from portal.changes import emergency, lifecycle, services, views_actions
+from portal.changes.forms import ChangeForm, zone_choices
+from portal.changes.inputs import parse_change_input
+from portal.changes.models import (
+    COMPLETED, CANCELLED, IN_PROGRESS, SCHEDULED, STATUSES, Change, ChangeTarget,
+    EmergencyRequest, ImpactLevel, Revision,
+)
+from portal.changes.queries import can_manage, get_change_or_404, get_managed_change_or_404, \
+    visible_changes
+from portal.clock import now
+from portal.errors import DomainError
+from portal.extensions import db
+from portal.templating import viewer_zone
+from portal.tenants.forms import show_error
+
+bp = Blueprint("changes", __name__, url_prefix="/changes")
+views_actions.register(bp)
+
+GATE_ROWS_SHOWN = 200
+
+
+def like(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _require_engineer() -> None:
+    if not (current_user.is_admin or current_user.is_engineer):
+        abort(403)
+
+
+@bp.get("")
+@login_required
+def index():
+    """Engineers: their teams' changes, filtered. Customers and account managers: the
+    published changes affecting their tenants, upcoming or past."""
+    args = request.args
+    status = args.get("status", "")
+    service = args.get("service", "").strip()[:64]
+    impact = args.get("impact", "").strip()[:32]
+    text = args.get("q", "").strip()[:100]
+    when = args.get("when", "upcoming" if current_user.is_customer else "")
+    query = visible_changes(current_user)
+    if status in STATUSES:
+        query = query.where(Change.status == status)
+    if impact:
+        query = query.where(Change.impact == impact)
+    if service:
+        query = query.where(exists().where(
+            ChangeTarget.change_id == Change.id, ChangeTarget.service_id == Service.id,
+            Service.slug == service))
+    if text:
+        query = query.where(or_(Change.title.ilike(like(text), escape="\\"),
+                                Change.body_md.ilike(like(text), escape="\\")))
+    moment = now()
+    if when == "upcoming":
+        query = query.where(Change.ends_at >= moment,
+                            Change.status.in_((SCHEDULED, IN_PROGRESS, *_unpublished())))
+        query = query.order_by(Change.starts_at, Change.id)
+    elif when == "past":
+        query = query.where(or_(Change.ends_at < moment,
+                                Change.status.in_((COMPLETED, CANCELLED))))
+        query = query.order_by(Change.starts_at.desc(), Change.id.desc())
+    else:
+        query = query.order_by(Change.starts_at.desc(), Change.id.desc())
+    page = db.paginate(query, per_page=current_app.config["PAGE_SIZE"], error_out=False)
+    filters = {k: v for k, v in {"status": status if status in STATUSES else "",
+                                 "service": service, "impact": impact, "q": text,
+                                 "when": when}.items() if v}
+    return render_template(
+        "changes/index.html", page=page, filters=filters, statuses=STATUSES,
+        impacts=_impacts(), services=_filter_services(), when=when,
+        may_create=current_user.is_admin or current_user.is_engineer)
+
+
+def _unpublished() -> tuple[str, ...]:
+    """Drafts count as upcoming for their engineers; ``visible_changes`` hides them from
+    everyone else."""
+    from portal.changes.models import DRAFT, PENDING_APPROVAL
+
+    return (DRAFT, PENDING_APPROVAL)
+
+
+def _impacts() -> list[ImpactLevel]:
+    return list(db.session.execute(select(ImpactLevel).order_by(ImpactLevel.rank)).scalars())
+
+
+def _filter_services() -> list[Service]:
+    """Services worth filtering on: the user's teams' (staff), or those their tenant uses."""
+    query = select(Service).order_by(Service.name)
+    if current_user.is_admin:
+        return list(db.session.execute(query).scalars())
+    if current_user.is_customer or current_user.is_account_manager:
+        from portal.catalog.models import Usage
+
+        query = query.where(Service.id.in_(select(Usage.service_id).where(
+            Usage.tenant_id.in_(tenant_ids_visible_to(current_user)))))
+        if current_user.is_engineer:
+            query = select(Service).order_by(Service.name).where(or_(
+                Service.id.in_(select(Usage.service_id).where(
+                    Usage.tenant_id.in_(tenant_ids_visible_to(current_user)))),
+                Service.team_id.in_([m.team_id for m in current_user.memberships])))
+        return list(db.session.execute(query).scalars())
+    return list(db.session.execute(
+        query.where(Service.team_id.in_([m.team_id for m in current_user.memberships]))).scalars())
+
+
+def _service_choices() -> list[tuple[str, str]]:
+    """``slug`` and ``slug/component`` of the services the user's teams own."""
+    query = select(Service).order_by(Service.name)
+    if not current_user.is_admin:
+        query = query.where(Service.team_id.in_([m.team_id for m in current_user.memberships]))
+    choices = []
+    for s in db.session.execute(query).scalars():
+        choices.append((s.slug, f"{s.name} (whole service)"))
+        choices += [(f"{s.slug}/{c.slug}", f"{s.name} / {c.name}") for c in s.components]
+    return choices
+
+
+def _prepare(form: ChangeForm) -> ChangeForm:
+    form.services.choices = _service_choices()
+    form.impact.choices = [(i.code, f"{i.name} ({i.notice_seconds // 3600} h notice)")
+                           for i in _impacts()]
+    form.time_zone.choices = zone_choices()
+    if not form.time_zone.data:
+        form.time_zone.data = viewer_zone()
+    return form
+
+
+def _wall(when, zone: str) -> str:
+    from portal.timezones import get_zone
+
+    return when.astimezone(get_zone(zone)).strftime("%Y-%m-%dT%H:%M")
+
+
+def _fill_from(form: ChangeForm, change: Change) -> None:
+    zone = viewer_zone()
+    form.title.data, form.body.data = change.title, change.body_md
+    form.services.data = [t.service.slug + (f"/{t.component.slug}" if t.component else "")
+                          for t in change.targets]
+    form.impact.data, form.time_zone.data = change.impact, zone
+    form.starts_at.data, form.ends_at.data = _wall(change.starts_at, zone), _wall(change.ends_at, zone)
+    form.ack_required.data, form.visibility.data = change.ack_required, change.visibility
+
+
+def _editor(form: ChangeForm, change: Change | None):
+    """Handle the editor's POST: preview (no save) or save. Returns a response or None."""
+    wants_preview = request.form.get("action") == "preview"
+    preview = None
+    if form.validate_on_submit():
+        inp = None
+        try:
+            inp = parse_change_input(form.raw(), user=current_user, now=now(), current=change)
+            if wants_preview:
+                preview = services.preview(inp, now(), change)
+            elif change is None:
+                change = services.create_change(inp, author=current_user, now=now())
+                db.session.commit()
+                flash("Draft saved. Publish it when the preview says it can go.", "success")
+                return redirect(url_for("changes.show", change_id=change.id)), None
+            else:
+                revision = services.update_change(change, inp, actor=current_user, now=now())
+                db.session.commit()
+                if revision is None:
+                    flash("Draft saved.", "success")
+                else:
+                    flash(f"Revision {revision.number} published: "
+                          + ("material — the notice clock restarts for the affected tenants."
+                             if revision.material else "non-material update; customers are "
+                             "told, their notice clock is unchanged."), "success")
+                return redirect(url_for("changes.show", change_id=change.id)), None
+        except services.NoticeWindowViolation as err:
+            # A material revision inside the window: show why, with the full preview.
+            db.session.rollback()
+            form.form_errors.append(err.message)
+            preview = services.preview(inp, now(), change) if inp is not None else None
+        except DomainError as err:
+            db.session.rollback()
+            show_error(form, err, "title")
+    return None, preview
+
+
+def _render_editor(form: ChangeForm, change: Change | None, preview=None):
+    status = 400 if (form.errors or form.form_errors) else 200
+    if request.headers.get("X-Forewarn-Fragment") == "preview":
+        return render_template("changes/_preview.html", form=form, preview=preview,
+                               change=change), status
+    return render_template("changes/form.html", form=form, change=change, preview=preview,
+                           body_preview=request.form.get("action") == "preview"), status
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@login_required
+def create():
+    _require_engineer()
+    form = _prepare(ChangeForm())
+    response, preview = _editor(form, None)
+    return response or _render_editor(form, None, preview)
+
+
+@bp.route("/<int:change_id>/edit", methods=["GET", "POST"])
+@login_required
+def edit(change_id: int):
+    """Edit a draft, or reschedule/revise a scheduled change."""
+    _require_engineer()
+    change = get_managed_change_or_404(change_id, current_user)
+    if change.status not in services.EDITABLE:
+        flash(f"A {change.status.replace('_', ' ')} change cannot be edited.", "error")
+        return redirect(url_for("changes.show", change_id=change.id))
+    form = _prepare(ChangeForm())
+    if request.method == "GET":
+        _fill_from(form, change)
+    response, preview = _editor(form, change)
+    return response or _render_editor(form, change, preview)
+
+
+@bp.get("/<int:change_id>")
+@login_required
+def show(change_id: int):
+    """The change page, for staff and customers alike (each sees their own part)."""
+    change = get_change_or_404(change_id, current_user)
+    manages = can_manage(current_user, change)
+    revisions = db.session.execute(select(Revision).where(Revision.change_id == change.id)
+                                   .order_by(Revision.number.desc())).scalars().all()
+    tenant_gates, gate_summary = _gates_for_viewer(change)
+    requests = []
+    if current_user.is_staff:
+        requests = db.session.execute(select(EmergencyRequest).where(
+            EmergencyRequest.change_id == change.id).order_by(EmergencyRequest.requested_at.desc())
+        ).scalars().all()
+    return render_template(
+        "changes/show.html", change=change, manages=manages, revisions=revisions,
+        gates=tenant_gates[:GATE_ROWS_SHOWN], gates_total=len(tenant_gates),
+        gate_summary=gate_summary, requests=requests,
+        may_decide=change.status == "pending_approval" and emergency.may_approve(current_user,
+                                                                               change),
+        forms=views_actions.action_forms())
+
+
+def _gates_for_viewer(change: Change):
+    """Per-tenant gates for staff: all for the owning team and admins, account managers'
+    own tenants only; customers see none."""
+    if current_user.is_customer or not change.is_published:
+        return [], None
+    all_gates = lifecycle.gates(change, now())
+    if not (current_user.is_admin or can_manage(current_user, change)):
+        ids = set(db.session.execute(tenant_ids_visible_to(current_user)).scalars())
+        all_gates = [g for g in all_gates if g.tenant_id in ids]
+    summary = lifecycle.overall(change, all_gates, now())
+    opens_at = summary.get("opens_at")
+    opens_at = dt.datetime.fromisoformat(opens_at) if opens_at else None
+    return all_gates, {"open": summary["open"], "opens_at": opens_at,
+                       "open_count": sum(1 for g in all_gates if g.state.open)}
