@@ -17,6 +17,7 @@ COMMAND_MODULES = [
     "portal.tenants.cli",
     "portal.demo.cli",
     "portal.feeds.cli",
+    "portal.notify.cli",
 ]
 
 

@@ -50,13 +50,10 @@ def _iso(value: dt.datetime | None) -> str | None:
 
 def delivery_problems(change_id: int, tenant_ids: list[int]) -> dict[int, str]:
     """Why notice has not been given, per tenant (bounced, failed, no contacts …), as told by
-    the delivery feature when it offers ``portal.notify.gate_reasons``; else nothing."""
-    try:
-        from portal.notify import status as delivery_status
-    except ImportError:
-        return {}
-    reasons = getattr(delivery_status, "gate_reasons", None)
-    return dict(reasons(change_id, tenant_ids)) if reasons else {}
+    the delivery feature (``portal.notify.status.gate_reasons``)."""
+    from portal.notify.status import gate_reasons
+
+    return gate_reasons(change_id, tenant_ids)
 
 
 def gates(change: Change, now: dt.datetime, tenant_id: int | None = None,
