@@ -22,7 +22,12 @@ from portal.changes.models import SCHEDULED, Change, ChangeTenant
 from portal.extensions import db
 from portal.ledger.services import Fact, record_many
 from portal.notify.models import (
-    ESCALATION, PENDING, REMINDER, OutboxMessage, ReminderOptOut, ReminderRun,
+    ESCALATION,
+    PENDING,
+    REMINDER,
+    OutboxMessage,
+    ReminderOptOut,
+    ReminderRun,
 )
 from portal.sqltypes import UTCDateTime
 from portal.tenants.models import AccountManagerAssignment, NoticeContact, Tenant
