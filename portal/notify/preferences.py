@@ -26,9 +26,9 @@ def impact_choices() -> list[tuple[str, str]]:
 
 def tenant_services(tenant_id: int) -> list[tuple[int, str]]:
     """The services the tenant uses (the only ones a preference may name)."""
-    return list(db.session.execute(
+    return [(sid, name) for sid, name in db.session.execute(
         select(Service.id, Service.name).join(Usage, Usage.service_id == Service.id)
-        .where(Usage.tenant_id == tenant_id).distinct().order_by(Service.name)).all())
+        .where(Usage.tenant_id == tenant_id).distinct().order_by(Service.name))]
 
 
 def preference_of(user) -> EmailPreference | None:

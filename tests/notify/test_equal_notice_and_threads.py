@@ -1,0 +1,68 @@
+"""Equal notice (first-party tenants are never told first) and threading of updates."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+
+from sqlalchemy import select
+
+from portal.changes.services import input_of, revise
+from portal.extensions import db
+from portal.notify.models import OutboxMessage
+from tests.conftest import T0
+
+
+def arrival_tenants(sink):
+    return [m["To"].split("@")[1].split(".")[0] for m in sink.received]
+
+
+def test_first_party_tenant_is_never_told_first(published, dispatch, sink):
+    # One row per batch: the most favourable case for jumping the queue, were it possible.
+    dispatch(batch_size=1)
+    order = arrival_tenants(sink)
+    assert len(order) == 5
+    assert order[-1] == "ptu"
+    assert "ptu" not in order[:-1]
+
+
+def test_first_party_waits_for_every_third_party_first_attempt_even_a_failed_one(
+        published, dispatch, sink, smtp_server, clock):
+    # The third parties' first attempt fails (server down): Ptu is not sent in the same round.
+    smtp_server.stop()
+    first = dispatch(max_batches=1)  # one batch, room for every row: still no Ptu in it
+    assert first.claimed == 4 and first.retrying == 4
+    ptu_row = db.session.scalar(select(OutboxMessage).filter_by(tenant_id=published.ptu.id))
+    assert ptu_row.attempts == 0
+    assert dispatch().retrying == 1  # now every third party had its attempt: Ptu's turn
+    smtp_server.start()
+    clock.advance(hours=2)
+    dispatch()
+    assert sorted(arrival_tenants(sink)) == ["other", "other", "ptu", "tapai", "tapai"]
+
+
+def test_first_party_is_held_back_while_a_third_party_notice_is_unattempted(published, app):
+    from portal.notify.dispatch import claimable
+
+    with app.app_context():
+        ids = set(db.session.scalars(select(OutboxMessage.id).where(claimable(T0))))
+        ptu = db.session.scalar(select(OutboxMessage.id).filter_by(tenant_id=published.ptu.id))
+        assert ptu not in ids and len(ids) == 4
+
+
+def test_updates_thread_under_the_first_notice(published, dispatch, sink, clock):
+    dispatch()
+    [first] = sink.to("ops1@tapai.example")
+    clock.advance(hours=1)
+    inp = input_of(published.change)
+    later = dataclasses.replace(inp, starts_at=inp.starts_at + dt.timedelta(days=1),
+                                ends_at=inp.ends_at + dt.timedelta(days=1))
+    revise(published.change, later, actor=published.engineer, now=clock.now())
+    db.session.commit()
+    dispatch()
+    second = sink.to("ops1@tapai.example")[1]
+    assert second["Subject"] == "Updated: Upgrade the fusion model"
+    assert second["In-Reply-To"] == first["Message-ID"]
+    assert second["References"] == first["Message-ID"]
+    assert second["Message-ID"] != first["Message-ID"]
+    assert ".rev-2." in second["Message-ID"]
