@@ -8,9 +8,12 @@ from types import SimpleNamespace
 
 import pytest
 
+from portal.auth.models import User
 from portal.auth.services import issue_token
+from portal.catalog.models import TeamMembership
 from portal.changes.models import ImpactLevel
 from portal.extensions import db
+from portal.tenants.models import AccountManagerAssignment
 from tests.conftest import T0
 
 HOUR = dt.timedelta(hours=1)
@@ -20,8 +23,23 @@ def iso(when: dt.datetime) -> str:
     return when.astimezone(dt.UTC).isoformat()
 
 
+def api_user(email, *, tenant=None, teams=(), approver=False, manages=(), **flags) -> User:
+    """A user who signs in with API tokens only (no password: hashing one is slow)."""
+    user = User(email=email, name=email.split("@")[0].title(),
+                tenant_id=tenant.id if tenant else None, **flags)
+    db.session.add(user)
+    db.session.flush()
+    db.session.add_all([TeamMembership(team_id=t.id, user_id=user.id, is_approver=approver)
+                        for t in teams])
+    db.session.add_all([AccountManagerAssignment(user_id=user.id, tenant_id=t.id)
+                        for t in manages])
+    db.session.flush()
+    db.session.refresh(user)
+    return user
+
+
 @pytest.fixture
-def story(make_tenant, make_user, make_team, make_service, make_usage, make_contract_term):
+def story(make_tenant, make_team, make_service, make_usage, make_contract_term):
     """Tapai needs 72 h on Face Fusion API by contract; the degradation policy is 24 h. Ana authors, Bo approves, Cy is in another team; Tapai and Ptu have customer users."""
     team = make_team("face-fusion", "Face Fusion")
     other_team = make_team("storage", "Storage")
@@ -38,13 +56,13 @@ def story(make_tenant, make_user, make_team, make_service, make_usage, make_cont
     ns = SimpleNamespace(
         team=team, other_team=other_team, service=service, storage=storage, tapai=tapai,
         ptu=ptu, bystander=bystander,
-        ana=make_user("ana@provider.example", name="Ana", teams=[team]),
-        bo=make_user("bo@provider.example", name="Bo", teams=[team], approver=True),
-        cy=make_user("cy@provider.example", name="Cy", teams=[other_team], approver=True),
-        tapai_user=make_user("ops@tapai.example", tenant=tapai),
-        ptu_user=make_user("ops@ptu.example", tenant=ptu),
-        bystander_user=make_user("ops@bystander.example", tenant=bystander),
-        manager=make_user("am@provider.example", is_account_manager=True, manages=[ptu]),
+        ana=api_user("ana@provider.example", teams=[team]),
+        bo=api_user("bo@provider.example", teams=[team], approver=True),
+        cy=api_user("cy@provider.example", teams=[other_team], approver=True),
+        tapai_user=api_user("ops@tapai.example", tenant=tapai),
+        ptu_user=api_user("ops@ptu.example", tenant=ptu),
+        bystander_user=api_user("ops@bystander.example", tenant=bystander),
+        manager=api_user("am@provider.example", is_account_manager=True, manages=[ptu]),
     )
     db.session.commit()
     return ns
