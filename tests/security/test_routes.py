@@ -1,0 +1,124 @@
+"""Walk ``app.url_map``: no route fails for any role, anonymous users are sent to sign in, and
+another tenant's objects are a 404 (never a leak, never a change) on every route with an id."""
+
+import pytest
+
+from portal.extensions import db
+from tests.security.conftest import (
+    PUBLIC_ENDPOINTS,
+    ROLES,
+    TOKEN_ENDPOINTS,
+    bearer_for,
+    db_fingerprint,
+    fill,
+    has_params,
+    is_api,
+    rules,
+)
+
+TENANT_A_ROLES = ["customer", "tenant_admin", "account_manager"]
+
+
+def report(failures) -> str:
+    return "\n".join(f"{method} {path} ({endpoint}): {problem}"
+                     for method, path, endpoint, problem in failures)
+
+
+def test_anonymous_users_are_sent_to_sign_in(app, client, world):
+    failures = []
+    for rule in rules(app, "GET"):
+        if has_params(rule):
+            continue
+        r = client.get(rule.rule)
+        if r.status_code >= 500:
+            failures.append(("GET", rule.rule, rule.endpoint, r.status_code))
+        elif rule.endpoint in PUBLIC_ENDPOINTS or r.status_code == 404:
+            continue  # public by design, or switched off here (e.g. the demo's mailbox)
+        elif is_api(rule):
+            if r.status_code != 401:
+                failures.append(("GET", rule.rule, rule.endpoint, f"{r.status_code}, not 401"))
+        elif r.status_code != 302 or "/login" not in r.headers.get("Location", ""):
+            failures.append(("GET", rule.rule, rule.endpoint,
+                             f"{r.status_code}, not a redirect to /login"))
+    assert not failures, report(failures)
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_no_get_route_without_parameters_fails_for(role, app, login, world):
+    u = world.users[role]
+    client = login(u)
+    headers = bearer_for(u)
+    failures = []
+    for rule in rules(app, "GET"):
+        if has_params(rule):
+            continue
+        r = client.get(rule.rule, headers=headers if is_api(rule) else {})
+        if r.status_code >= 500:
+            failures.append(("GET", rule.rule, rule.endpoint, r.status_code))
+    assert not failures, report(failures)
+
+
+def id_rules(app, method):
+    for rule in rules(app, method):
+        if not has_params(rule) or rule.endpoint in PUBLIC_ENDPOINTS | TOKEN_ENDPOINTS:
+            continue
+        path, missing = fill(rule), fill(rule, 999999, "no-such-thing")
+        if path is not None:
+            yield rule, path, missing
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_no_get_route_with_an_id_fails_for(role, app, login, world):
+    """Every id route, filled with another tenant's objects, answers without a 500."""
+    u = world.users[role]
+    client = login(u)
+    headers = bearer_for(u)
+    failures = []
+    for rule, path, _ in id_rules(app, "GET"):
+        r = client.get(path, headers=headers if is_api(rule) else {})
+        if r.status_code >= 500:
+            failures.append(("GET", path, rule.endpoint, r.status_code))
+    assert not failures, report(failures)
+
+
+@pytest.mark.parametrize("role", TENANT_A_ROLES)
+def test_another_tenants_objects_are_404_on_every_get_route(role, app, login, world):
+    u = world.users[role]
+    client = login(u)
+    headers = bearer_for(u)
+    failures = []
+    for rule, path, missing in id_rules(app, "GET"):
+        h = headers if is_api(rule) else {}
+        seen, absent = client.get(path, headers=h), client.get(missing, headers=h)
+        if seen.status_code not in (403, 404) or seen.status_code != absent.status_code:
+            failures.append(("GET", path, rule.endpoint,
+                             f"{seen.status_code} (a missing id gives {absent.status_code})"))
+    assert not failures, report(failures)
+
+
+@pytest.mark.parametrize("role", TENANT_A_ROLES)
+def test_another_tenants_objects_cannot_be_changed_on_any_post_route(role, app, login, world):
+    """POSTing (forms and API) at another tenant's objects is refused and changes nothing."""
+    u = world.users[role]
+    client = login(u)
+    headers = bearer_for(u)
+    failures = []
+    for method in ("POST", "PATCH", "PUT", "DELETE"):
+        for rule, path, missing in id_rules(app, method):
+            before = db_fingerprint()
+            if is_api(rule):
+                send = {"headers": headers, "json": {}}
+            else:
+                send = {"data": {"active": "1", "tenant_admin": "1", "approver": "1"}}
+            seen = client.open(path, method=method, **send)
+            db.session.expire_all()
+            changed = db_fingerprint() != before
+            absent = client.open(missing, method=method, **send)
+            db.session.expire_all()
+            if changed:
+                failures.append((method, path, rule.endpoint, "changed the database"))
+            elif seen.status_code < 400 or seen.status_code >= 500 \
+                    or seen.status_code != absent.status_code:
+                failures.append((method, path, rule.endpoint,
+                                 f"{seen.status_code} (a missing id gives {absent.status_code})"))
+    assert not failures, report(failures)
