@@ -75,5 +75,6 @@ class Defaults:
     # Feeds (issue 5, portal/feeds): entries per feed, and the upstream import's limits.
     FEED_MAX_ENTRIES = 100
     FEED_PUBLIC_MAX_AGE_SECONDS = 300  # Cache-Control max-age of the public service feeds
+    FEED_RECEIPT_TOUCH_SECONDS = 60  # unchanged content re-fetched sooner writes nothing
     FEED_IMPORT_TIMEOUT_SECONDS = 20.0  # whole download of one upstream feed
     FEED_IMPORT_MAX_BYTES = 5 * 1024 * 1024

@@ -62,7 +62,7 @@ def profile():
     form = ProfileForm(obj=current_user)
     if form.validate_on_submit():
         current_user.name = form.name.data.strip()
-        current_user.time_zone = form.time_zone.data.strip() or None
+        current_user.time_zone = (form.time_zone.data or "").strip() or None
         db.session.commit()
         flash("Profile saved.", "success")
         return redirect(url_for("auth.profile"))

@@ -18,13 +18,21 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.orm import selectinload
 
 from portal.catalog.models import Service
 from portal.changes.models import (
-    CANCELLED, COMPLETED, IN_PROGRESS, PUBLISHED_STATUSES, SCHEDULED, VISIBILITY_PUBLIC, Change,
-    ChangeTarget, ChangeTenant, Revision,
+    CANCELLED,
+    COMPLETED,
+    IN_PROGRESS,
+    PUBLISHED_STATUSES,
+    SCHEDULED,
+    VISIBILITY_PUBLIC,
+    Change,
+    ChangeTarget,
+    ChangeTenant,
+    Revision,
 )
 from portal.extensions import db
 
@@ -76,50 +84,63 @@ class Entry:
         return STATUS_LABELS.get(self.status, self.status.replace("_", " ").capitalize())
 
 
+def tenant_title(name: str) -> str:
+    return f"Changes affecting {name}"
+
+
 def tenant_scope(tenant) -> Scope:
-    return Scope("tenant", tenant.id, f"Changes affecting {tenant.name}")
+    return Scope("tenant", tenant.id, tenant_title(tenant.name))
 
 
 def service_scope(service: Service) -> Scope:
     return Scope("service", service.id, f"Public changes to {service.name}")
 
 
-def _selection(scope: Scope) -> Select:
-    """SELECT of the ids of every change the scope's feed may show (before the cap)."""
+def _selection(kind: str, scope_id) -> Select:
+    """SELECT of the ids of every change a feed of ``kind`` may show (before the cap).
+
+    ``scope_id`` is a tenant or service id, or a bind parameter (for the prebuilt fingerprint).
+    """
     # published_at excludes drafts withdrawn before publication (cancelled, never published).
     q = select(Change.id).where(Change.status.in_(PUBLISHED_STATUSES),
                                 Change.published_at.is_not(None))
-    if scope.kind == "tenant":
+    if kind == "tenant":
         return q.join(ChangeTenant, ChangeTenant.change_id == Change.id).where(
-            ChangeTenant.tenant_id == scope.id, ChangeTenant.active.is_(True))
-    targeted = select(ChangeTarget.change_id).where(ChangeTarget.service_id == scope.id)
+            ChangeTenant.tenant_id == scope_id, ChangeTenant.active.is_(True))
+    targeted = select(ChangeTarget.change_id).where(ChangeTarget.service_id == scope_id)
     return q.where(Change.visibility == VISIBILITY_PUBLIC, Change.id.in_(targeted))
 
 
 def capped_ids(scope: Scope, limit: int) -> Select:
     """The ids the feed shows: the ``limit`` most recently updated changes."""
-    return (_selection(scope).order_by(Change.updated_at.desc(), Change.id.desc())
+    return (_selection(scope.kind, scope.id).order_by(Change.updated_at.desc(), Change.id.desc())
             .limit(limit))
 
 
-def fingerprint(scope: Scope, limit: int, salt: str = "") -> Fingerprint:
-    """One aggregate query over the capped selection; no feed body is built.
+def _fingerprint_statement(kind: str) -> Select:
+    """Aggregates over the whole selection (no sort, no cap): built once per kind, because
+    this query runs on every feed request, 304s included."""
+    return _selection(kind, bindparam("scope_id")).with_only_columns(
+        func.count(Change.id), func.coalesce(func.sum(Change.id), 0),
+        func.coalesce(func.sum(Change.id * Change.revision_number), 0),
+        func.max(Change.updated_at))
 
-    ``salt`` carries whatever else shapes the body (the public base URL)."""
-    shown = capped_ids(scope, limit).add_columns(Change.revision_number, Change.updated_at)
-    sub = shown.subquery()
-    row = db.session.execute(select(
-        func.count(), func.coalesce(func.sum(sub.c.id), 0),
-        func.coalesce(func.sum(sub.c.id * sub.c.revision_number), 0),
-        func.coalesce(func.sum(sub.c.revision_number), 0), func.max(sub.c.updated_at),
-        func.min(sub.c.updated_at),
-    )).one()
-    count, id_sum, weighted, rev_sum, latest, oldest = row
+
+_FINGERPRINT_STATEMENTS = {kind: _fingerprint_statement(kind) for kind in ("tenant", "service")}
+
+
+def fingerprint(scope: Scope, limit: int, salt: str = "") -> Fingerprint:
+    """One aggregate query; no feed body is built.
+
+    It covers the whole selection rather than only the capped part the feed shows: anything
+    that changes the shown part (a publish, a revision, a cancellation, a change entering or
+    leaving the affected set) changes the count, the ids or their revision numbers, which only
+    ever grow. ``salt`` carries whatever else shapes the body (the public base URL)."""
+    count, id_sum, weighted, latest = db.session.connection().execute(
+        _FINGERPRINT_STATEMENTS[scope.kind], {"scope_id": scope.id}).one()
     latest = _aware(latest)
-    oldest = _aware(oldest)
-    text = "|".join(str(p) for p in (FEED_FORMAT_VERSION, salt, scope.key, limit, count, id_sum, weighted,
-                                     rev_sum, latest and latest.isoformat(),
-                                     oldest and oldest.isoformat()))
+    text = "|".join(str(p) for p in (FEED_FORMAT_VERSION, salt, scope.key, limit, count, id_sum,
+                                     weighted, latest and latest.isoformat()))
     return Fingerprint(hashlib.sha256(text.encode()).hexdigest()[:32], latest, count)
 
 

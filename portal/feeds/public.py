@@ -8,8 +8,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from portal.catalog.models import Service
-from portal.changes.models import (IN_PROGRESS, PUBLISHED_STATUSES, SCHEDULED, VISIBILITY_PUBLIC,
-                                   Change, ChangeTarget)
+from portal.changes.models import (
+    IN_PROGRESS,
+    PUBLISHED_STATUSES,
+    SCHEDULED,
+    VISIBILITY_PUBLIC,
+    Change,
+    ChangeTarget,
+)
 from portal.extensions import db
 
 

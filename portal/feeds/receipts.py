@@ -13,16 +13,18 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select, update
 
 from portal.extensions import db
 from portal.feeds.models import FeedReceipt, FeedToken
+from portal.feeds.tokens import ActiveToken
 from portal.ledger.models import LedgerEntry
 from portal.ledger.services import canonical_json, record
 
 USER_AGENT_MAX = 300
-# A token's last_used_at moves at most this often, so a steady poller costs no extra write.
-LAST_USED_GRANULARITY = dt.timedelta(minutes=5)
+# Unchanged content fetched again within this time writes nothing at all (the default of
+# ``FEED_RECEIPT_TOUCH_SECONDS``): a reader polling every few seconds costs reads only.
+DEFAULT_TOUCH_EVERY = dt.timedelta(seconds=60)
 
 
 def clean_user_agent(value: str | None) -> str:
@@ -30,22 +32,35 @@ def clean_user_agent(value: str | None) -> str:
     return "".join(ch for ch in (value or "") if ch.isprintable())[:USER_AGENT_MAX]
 
 
-def record_fetch(token: FeedToken, *, content_key: str, fmt: str, user_agent: str | None,
-                 revisions: Callable[[], list[list[int]]], now: dt.datetime) -> FeedReceipt:
-    """Count one fetch of content ``content_key`` by ``token``. Flushes; the caller commits.
+_LAST_RECEIPT = (
+    select(FeedReceipt.id, FeedReceipt.etag, FeedReceipt.formats, FeedReceipt.last_fetched_at)
+    .where(FeedReceipt.token_id == bindparam("token_id")).order_by(FeedReceipt.id.desc()).limit(1)
+)
 
-    ``revisions`` is called only when a new receipt is written (the content changed).
+
+def record_fetch(token: ActiveToken, *, content_key: str, fmt: str, user_agent: str | None,
+                 revisions: Callable[[], list[list[int]]], now: dt.datetime,
+                 touch_every: dt.timedelta = DEFAULT_TOUCH_EVERY) -> FeedReceipt | None:
+    """Record one fetch of content ``content_key`` by ``token``. Flushes; the caller commits.
+
+    New content → a new receipt and a ``feed.fetched`` ledger entry; ``revisions`` is called
+    only then. The same content again → the receipt's count and last-fetch time move, but at
+    most once per ``touch_every`` per format (``fetch_count`` counts those recorded fetches), so
+    the first receipt of each revision is exact and polling writes nothing in between.
+    Returns the receipt written or moved, or None when nothing was written.
     """
-    if token.last_used_at is None or now - token.last_used_at >= LAST_USED_GRANULARITY:
-        token.last_used_at = now
-    last = db.session.execute(
-        select(FeedReceipt).where(FeedReceipt.token_id == token.id)
-        .order_by(FeedReceipt.id.desc()).limit(1)
-    ).scalar_one_or_none()
-    if last is not None and last.etag == content_key:
+    if token.last_used_at is None or now - _utc(token.last_used_at) >= touch_every:
+        db.session.execute(update(FeedToken).where(FeedToken.id == token.id)
+                           .values(last_used_at=now))
+    # Plain columns first: the common case (same content, fetched moments ago) loads nothing.
+    row = db.session.connection().execute(_LAST_RECEIPT, {"token_id": token.id}).first()
+    if row is not None and row.etag == content_key:
+        formats = row.formats.split(",")
+        if fmt in formats and now - _utc(row.last_fetched_at) < touch_every:
+            return None
+        last = db.session.get(FeedReceipt, row.id)
         last.fetch_count = FeedReceipt.fetch_count + 1  # in SQL: concurrent fetches all count
         last.last_fetched_at = now
-        formats = last.formats.split(",")
         if fmt not in formats:
             last.formats = ",".join(sorted([*formats, fmt]))
         db.session.flush()
@@ -64,6 +79,11 @@ def record_fetch(token: FeedToken, *, content_key: str, fmt: str, user_agent: st
                             "user_agent": agent})
     receipt.ledger_seq = entry.seq
     return receipt
+
+
+def _utc(value: dt.datetime) -> dt.datetime:
+    """Core column reads skip no type processing, but be safe with naive SQLite values."""
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value
 
 
 @dataclass(frozen=True)

@@ -7,15 +7,17 @@ content changed (``portal.feeds.serving``).
 
 from __future__ import annotations
 
+import datetime as dt
+
 from flask import Response, current_app, request
 
 from portal.clock import now
 from portal.extensions import db
 from portal.feeds import builders
 from portal.feeds.content import Scope
-from portal.feeds.models import FeedToken
 from portal.feeds.receipts import record_fetch
 from portal.feeds.serving import current_revisions, feed_body, feed_state, is_not_modified
+from portal.feeds.tokens import ActiveToken
 
 # A private feed may be kept by the reader but must be revalidated on every use, and never
 # stored by a shared cache; the URL's secret stays out of referrers and search engines.
@@ -26,7 +28,7 @@ PRIVATE_HEADERS = {
 }
 
 
-def feed_response(scope: Scope, fmt: str, *, token: FeedToken | None = None,
+def feed_response(scope: Scope, fmt: str, *, token: ActiveToken | None = None,
                   self_url: str | None = None) -> Response:
     """Answer one feed request: 304 when the client's validators still hold, else the body.
 
@@ -47,7 +49,8 @@ def feed_response(scope: Scope, fmt: str, *, token: FeedToken | None = None,
     if token is not None:
         record_fetch(token, content_key=state.fingerprint.digest, fmt=fmt,
                      user_agent=request.headers.get("User-Agent"),
-                     revisions=lambda: current_revisions(scope, limit), now=when)
+                     revisions=lambda: current_revisions(scope, limit), now=when,
+                     touch_every=dt.timedelta(seconds=int(config["FEED_RECEIPT_TOUCH_SECONDS"])))
         response.headers.update(PRIVATE_HEADERS)
     else:
         max_age = int(config["FEED_PUBLIC_MAX_AGE_SECONDS"])

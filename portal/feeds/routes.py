@@ -9,8 +9,7 @@
 
 from __future__ import annotations
 
-from flask import (Blueprint, abort, current_app, flash, redirect, render_template, request,
-                   url_for)
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
@@ -21,7 +20,7 @@ from portal.clock import now
 from portal.errors import DomainError
 from portal.extensions import db
 from portal.feeds import builders, public, tokens, upstream
-from portal.feeds.content import service_scope, tenant_scope
+from portal.feeds.content import Scope, service_scope, tenant_title
 from portal.feeds.forms import FeedTokenForm, UpstreamFeedForm
 from portal.feeds.receipts import tenant_receipts
 from portal.feeds.responses import feed_response
@@ -128,7 +127,8 @@ def private_feed(secret: str, fmt: str):
     token = tokens.token_for_secret(secret)
     if token is None:
         abort(404)
-    return feed_response(tenant_scope(token.tenant), fmt, token=token)
+    return feed_response(Scope("tenant", token.tenant_id, tenant_title(token.tenant_name)), fmt,
+                         token=token)
 
 
 @bp.get("/public/services/<slug>/changes.<fmt>")

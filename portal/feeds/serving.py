@@ -19,7 +19,14 @@ from werkzeug.http import parse_date
 from portal.changes.models import Change
 from portal.extensions import db
 from portal.feeds import builders
-from portal.feeds.content import Fingerprint, Scope, capped_ids, entries, fingerprint, revision_pairs
+from portal.feeds.content import (
+    Fingerprint,
+    Scope,
+    capped_ids,
+    entries,
+    fingerprint,
+    revision_pairs,
+)
 from portal.feeds.models import FeedBody
 from portal.ledger.services import canonical_json
 
@@ -70,11 +77,15 @@ def current_revisions(scope: Scope, limit: int) -> list[list[int]]:
 def feed_body(state: FeedState, *, limit: int, base_url: str, self_url: str | None,
               now: dt.datetime) -> bytes:
     """The body for ``state``: the stored one if its ETag still holds, else built and stored."""
-    stored = db.session.execute(
-        select(FeedBody).where(FeedBody.scope == state.scope.key, FeedBody.format == state.fmt)
-    ).scalar_one_or_none()
-    if stored is not None and stored.etag == state.etag:
-        return stored.body
+    # Plain columns: the common case (content unchanged since any worker built it) loads no
+    # ORM object.
+    row = db.session.execute(
+        select(FeedBody.id, FeedBody.etag, FeedBody.body)
+        .where(FeedBody.scope == state.scope.key, FeedBody.format == state.fmt)
+    ).first()
+    if row is not None and row.etag == state.etag:
+        return row.body
+    stored = db.session.get(FeedBody, row.id) if row is not None else None
     items = entries(state.scope, limit)
     body = builders.build(state.fmt, state.scope, items, base_url=base_url, self_url=self_url,
                           last_modified=state.fingerprint.last_modified)

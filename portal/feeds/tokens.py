@@ -11,13 +11,15 @@ import datetime as dt
 import hashlib
 import re
 import secrets
+from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from portal.errors import InvalidInput, NotFound
 from portal.extensions import db
 from portal.feeds.models import FeedToken
 from portal.ledger.services import record
+from portal.tenants.models import Tenant
 
 SECRET_BYTES = 24  # 192 bits, encoded as 32 URL-safe characters
 SECRET_PATTERN = re.compile(r"[A-Za-z0-9_-]{32}")
@@ -74,16 +76,35 @@ def rotate_feed_token(tenant, token_id: int, *, actor, now: dt.datetime) -> tupl
     return issue_feed_token(tenant, old.name, actor=actor, now=now)
 
 
-def token_for_secret(secret: str) -> FeedToken | None:
+@dataclass(frozen=True)
+class ActiveToken:
+    """What serving a feed needs to know about a token, read without loading ORM objects
+    (this runs on every feed request)."""
+
+    id: int
+    tenant_id: int
+    tenant_name: str
+    name: str
+    prefix: str
+    last_used_at: dt.datetime | None
+
+
+_ACTIVE_TOKEN = (
+    select(FeedToken.id, FeedToken.tenant_id, Tenant.name, FeedToken.name, FeedToken.prefix,
+           FeedToken.last_used_at)
+    .join(Tenant, Tenant.id == FeedToken.tenant_id)
+    .where(FeedToken.token_hash == bindparam("token_hash"), FeedToken.revoked_at.is_(None))
+)
+
+
+def token_for_secret(secret: str) -> ActiveToken | None:
     """The active token with this secret, or None (malformed secrets never reach the database)."""
     if not isinstance(secret, str) or not SECRET_PATTERN.fullmatch(secret):
         return None
-    token = db.session.execute(
-        select(FeedToken).where(FeedToken.token_hash == hash_secret(secret))
-    ).scalar_one_or_none()
-    if token is None or token.revoked_at is not None:
-        return None
-    return token
+    # Core on the session's connection: no ORM layer on the hottest path.
+    row = db.session.connection().execute(
+        _ACTIVE_TOKEN, {"token_hash": hash_secret(secret)}).first()
+    return ActiveToken(*row) if row is not None else None
 
 
 def tenant_tokens(tenant) -> list[FeedToken]:

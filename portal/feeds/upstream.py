@@ -114,7 +114,7 @@ def fetch(url: str, *, timeout: float, max_bytes: int) -> bytes:
     """GET ``url`` over http(s) within ``timeout`` seconds in all and at most ``max_bytes``."""
     if urlsplit(url).scheme not in ("http", "https"):
         raise UpstreamError("only http:// and https:// feeds can be imported")
-    request = urllib.request.Request(url, headers={
+    request = urllib.request.Request(url, headers={  # noqa: S310  (scheme checked above)
         "User-Agent": "Forewarn upstream import",
         "Accept": "application/rss+xml, application/atom+xml, application/xml;q=0.9, */*;q=0.5",
     })

@@ -117,3 +117,11 @@ def test_change_password_needs_the_current_one(login, make_user):
     client.post("/profile/password", data={"current": PASSWORD, "new": "a-new-long-password"})
     db.session.refresh(user)
     assert user.check_password("a-new-long-password")
+
+
+def test_profile_post_without_fields_keeps_the_settings(login, make_user):
+    user = make_user(name="Kept", time_zone=None)
+    client = login(user)
+    assert client.post("/profile", data={}).status_code == 302
+    db.session.refresh(user)
+    assert (user.name, user.time_zone) == ("Kept", None)

@@ -119,7 +119,7 @@ def test_drafts_and_other_tenants_changes_never_appear(world, client, make_team,
     _, secret = world.token()
     for fmt in ("rss", "atom"):
         titles = [e.title for e in parsed(client, secret, fmt).entries]
-        assert titles == [f"[Scheduled] Shown to Tapai (maintenance)"]
+        assert titles == ["[Scheduled] Shown to Tapai (maintenance)"]
     assert [str(e["url"]) for e in calendar(client, secret).values()] == [
         f"http://portal.test/changes/{shown.id}"]
     _, lonely_secret = world.token(world.lonely)

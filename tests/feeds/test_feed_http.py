@@ -123,8 +123,9 @@ def test_fetches_leave_one_receipt_per_distinct_content_in_the_ledger(world, cli
     clock.advance(minutes=10)
     etag = client.get(feed_url(secret, "atom"), headers=headers).headers["ETag"]
     client.get(feed_url(secret, "atom"), headers={**headers, "If-None-Match": etag})
+    # Same content and format again within FEED_RECEIPT_TOUCH_SECONDS: nothing is written.
     [receipt] = _receipts()
-    assert receipt.fetch_count == 3 and receipt.formats == "atom,rss"
+    assert receipt.fetch_count == 2 and receipt.formats == "atom,rss"
     assert receipt.user_agent == "Thunderbird/128"
     assert receipt.first_fetched_at == T0 and receipt.last_fetched_at == T0 + dt.timedelta(
         minutes=10)

@@ -152,5 +152,6 @@ def test_engineers_register_feeds_for_their_own_teams_only(world, app, login, ma
     db.session.commit()
     assert switch(login, outsider).post(f"/feeds/upstream/{feed.id}/remove").status_code == 404
     assert switch(login, customer).get("/feeds/upstream").status_code == 403
-    assert switch(login, world.engineer).post(f"/feeds/upstream/{feed.id}/remove").status_code == 302
+    removed = switch(login, world.engineer).post(f"/feeds/upstream/{feed.id}/remove")
+    assert removed.status_code == 302
     assert db.session.get(UpstreamFeed, feed.id).active is False

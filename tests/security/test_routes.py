@@ -16,7 +16,9 @@ from tests.security.conftest import (
     rules,
 )
 
-TENANT_A_ROLES = ["customer", "tenant_admin", "account_manager"]
+# Everyone on tenant A's side: its users, its account manager, and an engineer of another team
+# than the one that owns tenant B's change.
+OUTSIDER_ROLES = ["customer", "tenant_admin", "account_manager", "engineer"]
 
 
 def report(failures) -> str:
@@ -81,7 +83,7 @@ def test_no_get_route_with_an_id_fails_for(role, app, login, world):
     assert not failures, report(failures)
 
 
-@pytest.mark.parametrize("role", TENANT_A_ROLES)
+@pytest.mark.parametrize("role", OUTSIDER_ROLES)
 def test_another_tenants_objects_are_404_on_every_get_route(role, app, login, world):
     u = world.users[role]
     client = login(u)
@@ -96,7 +98,7 @@ def test_another_tenants_objects_are_404_on_every_get_route(role, app, login, wo
     assert not failures, report(failures)
 
 
-@pytest.mark.parametrize("role", TENANT_A_ROLES)
+@pytest.mark.parametrize("role", OUTSIDER_ROLES)
 def test_another_tenants_objects_cannot_be_changed_on_any_post_route(role, app, login, world):
     """POSTing (forms and API) at another tenant's objects is refused and changes nothing."""
     u = world.users[role]
@@ -121,4 +123,39 @@ def test_another_tenants_objects_cannot_be_changed_on_any_post_route(role, app, 
                     or seen.status_code != absent.status_code:
                 failures.append((method, path, rule.endpoint,
                                  f"{seen.status_code} (a missing id gives {absent.status_code})"))
+    assert not failures, report(failures)
+
+
+def test_control_the_swept_ids_are_real_objects_their_owners_can_open(app, login, world):
+    """Without this, the 404 sweeps above could pass on an empty world."""
+    client = login(world.b_admin)
+    assert client.get("/changes/1").status_code == 200
+    assert client.get("/api/v1/changes/1", headers=bearer_for(world.b_admin)).status_code == 200
+    assert b"ops1@tenant-b.example" in client.get("/settings/contacts").data
+
+
+def test_control_admins_open_tenant_b(app, login, world):
+    client = login(world.users["admin"])
+    assert client.get("/admin/tenants/1").status_code == 200
+    assert client.get("/admin/users/1").status_code == 200
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_no_post_route_fails_on_empty_or_junk_input_for(role, app, login, world):
+    """Bad input never crashes: every write route answers a form message or a 4xx, not a 500."""
+    u = world.users[role]
+    client = login(u)
+    headers = bearer_for(u)
+    failures = []
+    for method in ("POST", "PATCH", "PUT", "DELETE"):
+        for rule in rules(app, method):
+            path = fill(rule)
+            if path is None or rule.endpoint == "auth.logout":
+                continue
+            for body in ({}, {"name": "\x00" * 3, "email": "@", "starts_at": "yesterday",
+                              "id": "-1", "services": "[]"}):
+                send = {"headers": headers, "json": body} if is_api(rule) else {"data": body}
+                r = client.open(path, method=method, **send)
+                if r.status_code >= 500:
+                    failures.append((method, path, rule.endpoint, f"{r.status_code} on {body}"))
     assert not failures, report(failures)
