@@ -150,7 +150,10 @@ def _iter_entries(batch: int = 5000) -> Iterator[LedgerEntry]:
             return
         yield from rows
         last = rows[-1].seq
-        db.session.expunge_all()
+        # Free memory batch by batch, without detaching the caller's other objects (a web
+        # request issuing a certificate still needs its user and change afterwards).
+        for row in rows:
+            db.session.expunge(row)
 
 
 def verify(progress=None) -> Verification:

@@ -1,0 +1,152 @@
+"""The equal-notice report of a change (DESIGN.md "Proof" → "Equal notice").
+
+For each revision that was announced: when each tenant's contractual notice was accepted by
+the SMTP server (the first accepted message to one of its notice contacts), the spread between
+the first and the last tenant, first-party against third-party times, and a flag when any
+first-party tenant was told before any third-party tenant.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import statistics
+from dataclasses import dataclass, field
+
+from flask import abort
+from sqlalchemy import case, exists, func, select
+
+from portal.access import tenant_filter
+from portal.changes.models import PUBLISHED_STATUSES, Change, ChangeTenant, Revision
+from portal.changes.queries import can_manage
+from portal.extensions import db
+from portal.notify.models import NOTICE, SENT, OutboxMessage
+from portal.sqltypes import UTCDateTime
+from portal.tenants.models import Tenant
+
+
+def iso(value: dt.datetime | None) -> str | None:
+    return None if value is None else value.astimezone(dt.UTC).isoformat()
+
+
+def change_or_404(change_id: int, user) -> Change:
+    """Staff only: admins, the owning team, and account managers of an affected tenant."""
+    change = db.session.execute(select(Change).where(
+        Change.id == change_id, Change.status.in_(PUBLISHED_STATUSES))).scalar_one_or_none()
+    if change is None or not user.is_staff:
+        abort(404)
+    if user.is_admin or can_manage(user, change):
+        return change
+    if user.is_account_manager and db.session.execute(select(exists().where(
+            ChangeTenant.change_id == change.id, tenant_filter(ChangeTenant.tenant_id, user)))
+    ).scalar():
+        return change
+    abort(404)
+
+
+@dataclass
+class TenantNotice:
+    slug: str
+    name: str
+    first_party: bool
+    at: dt.datetime | None
+
+    def as_dict(self) -> dict:
+        return {"tenant": self.slug, "name": self.name, "first_party": self.first_party,
+                "notice_given_at": iso(self.at)}
+
+
+def _group(notices: list[TenantNotice]) -> dict:
+    times = sorted(n.at for n in notices if n.at is not None)
+    median = None
+    if times:
+        base = times[0]
+        median = base + dt.timedelta(seconds=statistics.median(
+            (t - base).total_seconds() for t in times))
+    return {"tenants": len(notices), "delivered": len(times),
+            "first_at": iso(times[0] if times else None),
+            "median_at": iso(median), "last_at": iso(times[-1] if times else None)}
+
+
+@dataclass
+class RevisionReport:
+    number: int
+    kind: str
+    material: bool
+    announced_at: dt.datetime
+    notices: list[TenantNotice] = field(default_factory=list)
+
+    @property
+    def delivered(self) -> list[TenantNotice]:
+        return sorted((n for n in self.notices if n.at is not None), key=lambda n: n.at)
+
+    @property
+    def spread_seconds(self) -> float | None:
+        d = self.delivered
+        return (d[-1].at - d[0].at).total_seconds() if d else None
+
+    @property
+    def earliest_first_party(self) -> TenantNotice | None:
+        return next((n for n in self.delivered if n.first_party), None)
+
+    @property
+    def latest_third_party(self) -> TenantNotice | None:
+        return next((n for n in reversed(self.delivered) if not n.first_party), None)
+
+    @property
+    def first_party_told_earlier(self) -> bool:
+        """Was any first-party tenant told before any third-party tenant?"""
+        fp, tp = self.earliest_first_party, self.latest_third_party
+        return fp is not None and tp is not None and fp.at < tp.at
+
+    @property
+    def undelivered_third_party(self) -> list[TenantNotice]:
+        return [n for n in self.notices if n.at is None and not n.first_party]
+
+    def as_dict(self) -> dict:
+        fp, tp = self.earliest_first_party, self.latest_third_party
+        d = self.delivered
+        return {
+            "revision": self.number, "kind": self.kind, "material": self.material,
+            "announced_at": iso(self.announced_at),
+            "first_notice_at": iso(d[0].at if d else None),
+            "last_notice_at": iso(d[-1].at if d else None),
+            "spread_seconds": self.spread_seconds,
+            "first_party": _group([n for n in self.notices if n.first_party]),
+            "third_party": _group([n for n in self.notices if not n.first_party]),
+            "first_party_told_earlier": self.first_party_told_earlier,
+            "example": {"first_party": fp.as_dict(), "third_party": tp.as_dict()}
+            if self.first_party_told_earlier else None,
+            "undelivered_third_party": [n.slug for n in self.undelivered_third_party],
+            "tenants": [n.as_dict() for n in sorted(
+                self.notices, key=lambda n: (n.at is None, n.at or dt.datetime.min.replace(
+                    tzinfo=dt.UTC), n.slug))],
+        }
+
+
+def report(change: Change) -> list[RevisionReport]:
+    """One report per announced revision, oldest first (two statements)."""
+    revisions = {r.number: RevisionReport(r.number, r.kind, r.material, r.created_at)
+                 for r in db.session.execute(select(Revision).where(
+                     Revision.change_id == change.id).order_by(Revision.number)).scalars()}
+    first_sent = func.min(case((OutboxMessage.status == SENT, OutboxMessage.sent_at)),
+                          type_=UTCDateTime)
+    rows = db.session.execute(
+        select(OutboxMessage.revision_number, Tenant.slug, Tenant.name, Tenant.first_party,
+               first_sent.label("at"))
+        .join(Tenant, Tenant.id == OutboxMessage.tenant_id)
+        .where(OutboxMessage.change_id == change.id, OutboxMessage.kind == NOTICE)
+        .group_by(OutboxMessage.revision_number, Tenant.id, Tenant.slug, Tenant.name,
+                  Tenant.first_party)
+    ).all()
+    for r in rows:
+        target = revisions.get(r.revision_number)
+        if target is not None:
+            target.notices.append(TenantNotice(r.slug, r.name, bool(r.first_party), r.at))
+    return [r for r in revisions.values() if r.notices]
+
+
+def report_dict(change: Change, reports: list[RevisionReport], now: dt.datetime) -> dict:
+    return {"change": {"id": change.id, "title": change.title, "status": change.status},
+            "generated_at": iso(now),
+            "first_party_told_earlier": any(r.first_party_told_earlier for r in reports),
+            "revisions": [r.as_dict() for r in reports]}

@@ -1,0 +1,100 @@
+"""Certificate pages and JSON, and the equal-notice report.
+
+- ``/certificates/<change>/<tenant>`` (printable HTML) and ``…/<tenant>.json``: visible to the
+  tenant's own users, its account managers, the owning team and admins; anyone else gets 404.
+- ``/certificates/<change>/equal-notice`` (and ``.json``): provider staff only (admins, the
+  owning team, account managers of an affected tenant).
+The same documents are served to API tokens under ``/api/v1/changes/<id>/…``.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, jsonify, make_response, render_template
+from flask_login import current_user, login_required
+
+from portal.api.base import api_blueprint
+from portal.api.openapi import register_paths
+from portal.certificates import equal_notice, services
+from portal.clock import now
+
+bp = Blueprint("certificates", __name__, url_prefix="/certificates")
+api_bp = api_blueprint("certificates_api", __name__)
+
+
+def _certificate(change_id: int, tenant_slug: str) -> dict:
+    change, tenant, ct = services.subject_or_404(change_id, tenant_slug, current_user)
+    return services.build(change, tenant, ct, now=now(),
+                          issued_to=f"{current_user.name} <{current_user.email}>")
+
+
+def _equal_notice(change_id: int) -> tuple:
+    change = equal_notice.change_or_404(change_id, current_user)
+    reports = equal_notice.report(change)
+    return change, reports, equal_notice.report_dict(change, reports, now())
+
+
+def _no_store(response):
+    # Certificates name people and addresses: keep them out of shared caches.
+    response = make_response(response)
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+@bp.get("/<int:change_id>/<tenant_slug>")
+@login_required
+def show(change_id: int, tenant_slug: str):
+    cert = _certificate(change_id, tenant_slug)
+    return _no_store(render_template("certificates/certificate.html", cert=cert))
+
+
+@bp.get("/<int:change_id>/<tenant_slug>.json")
+@login_required
+def show_json(change_id: int, tenant_slug: str):
+    return _no_store(jsonify(_certificate(change_id, tenant_slug)))
+
+
+@bp.get("/<int:change_id>/equal-notice", endpoint="equal_notice")
+@login_required
+def equal_notice_page(change_id: int):
+    change, reports, data = _equal_notice(change_id)
+    return render_template("certificates/equal_notice.html", change=change, report=data)
+
+
+@bp.get("/<int:change_id>/equal-notice.json")
+@login_required
+def equal_notice_json(change_id: int):
+    return jsonify(_equal_notice(change_id)[2])
+
+
+@api_bp.get("/changes/<int:change_id>/certificates/<tenant_slug>")
+def api_certificate(change_id: int, tenant_slug: str):
+    return _no_store(jsonify(_certificate(change_id, tenant_slug)))
+
+
+@api_bp.get("/changes/<int:change_id>/equal-notice")
+def api_equal_notice(change_id: int):
+    return jsonify(_equal_notice(change_id)[2])
+
+
+def _err(description: str) -> dict:
+    return {"description": description, "content": {"application/json": {
+        "schema": {"$ref": "#/components/schemas/Error"}}}}
+
+
+_ID = {"name": "change_id", "in": "path", "required": True, "schema": {"type": "integer"}}
+register_paths({
+    "/changes/{change_id}/certificates/{tenant}": {"get": {
+        "summary": "Notice certificate of one tenant for one change, with ledger evidence",
+        "tags": ["certificates"],
+        "parameters": [_ID, {"name": "tenant", "in": "path", "required": True,
+                             "schema": {"type": "string"}}],
+        "responses": {"200": {"description": "the certificate"},
+                      "401": _err("missing or bad token"),
+                      "404": _err("no such change or tenant, or not yours to see")}}},
+    "/changes/{change_id}/equal-notice": {"get": {
+        "summary": "Equal-notice report: spread and first-party against third-party times",
+        "tags": ["certificates"], "parameters": [_ID],
+        "responses": {"200": {"description": "the report"},
+                      "401": _err("missing or bad token"),
+                      "404": _err("no such change, or not staff of it")}}},
+})

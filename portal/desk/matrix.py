@@ -1,0 +1,233 @@
+"""The per-change matrix: tenant × {notice delivered, gate, acknowledged, objection, waiver,
+breach}, filtered, searched and paginated, restricted to the tenants the user may see.
+
+A page costs a constant number of statements: one count, one page of rows, one summary and
+the five evidence queries of ``portal.desk.evidence`` for the page's tenants only.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from sqlalchemy import and_, case, exists, func, not_, select
+
+from portal.access import tenant_filter
+from portal.acks.models import Acknowledgement, Objection, Waiver
+from portal.changes import rules
+from portal.changes.models import Change, ChangeTenant, NoticeBreach
+from portal.desk import evidence as ev
+from portal.desk.params import Listing
+from portal.extensions import db
+from portal.tenants.models import Tenant
+
+CT = ChangeTenant
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return None if value is None else value.astimezone(dt.UTC).isoformat()
+
+
+# Correlated conditions on a change_tenants row.
+def acknowledged():
+    return exists().where(Acknowledgement.change_id == CT.change_id,
+                          Acknowledgement.tenant_id == CT.tenant_id,
+                          Acknowledgement.revision_number == CT.clock_revision,
+                          Acknowledgement.counts.is_(True))
+
+
+def objecting():
+    return exists().where(Objection.change_id == CT.change_id, Objection.tenant_id == CT.tenant_id,
+                          Objection.answered_at.is_(None))
+
+
+def breached():
+    return exists().where(NoticeBreach.change_id == CT.change_id,
+                          NoticeBreach.tenant_id == CT.tenant_id)
+
+
+def waived():
+    return exists().where(Waiver.change_id == CT.change_id, Waiver.tenant_id == CT.tenant_id,
+                          Waiver.revision_number == CT.clock_revision)
+
+
+FILTER_CLAUSES = {
+    "not_acknowledged": lambda: not_(acknowledged()),
+    "not_delivered": lambda: CT.notice_given_at.is_(None),
+    "breached": breached,
+    "objecting": objecting,
+}
+
+
+def search_clause(q: str):
+    """Tenant name or slug contains ``q`` (case-insensitive, wildcards taken literally)."""
+    needle = q.lower()
+    return (func.lower(Tenant.name).contains(needle, autoescape=True)
+            | func.lower(Tenant.slug).contains(needle, autoescape=True))
+
+
+def _scope(change_id: int, user):
+    return and_(CT.change_id == change_id, CT.active.is_(True),
+                tenant_filter(CT.tenant_id, user))
+
+
+@dataclass
+class MatrixRow:
+    """One tenant's line in the matrix."""
+
+    tenant_id: int
+    slug: str
+    name: str
+    first_party: bool
+    required_seconds: int
+    clock_revision: int
+    delivery: ev.Delivery
+    gate: rules.GateState
+    ack: Acknowledgement | None
+    objections: list[Objection]
+    waivers: list[Waiver]
+    breaches: list[NoticeBreach]
+
+    @property
+    def open_objection(self) -> Objection | None:
+        return next((o for o in reversed(self.objections) if o.is_open), None)
+
+    @property
+    def waiver(self) -> Waiver | None:
+        current = [w for w in self.waivers if w.revision_number == self.clock_revision]
+        return current[-1] if current else None
+
+    def as_dict(self) -> dict:
+        ack, waiver, objection = self.ack, self.waiver, self.open_objection
+        latest_objection = objection or (self.objections[-1] if self.objections else None)
+        return {
+            "tenant": self.slug, "name": self.name, "first_party": self.first_party,
+            "required_notice_seconds": self.required_seconds,
+            "clock_revision": self.clock_revision,
+            "notice": {"state": self.delivery.state, "delivered_at": _iso(self.delivery.at),
+                       "reason": self.delivery.reason or None,
+                       "smtp_reply": self.delivery.smtp_reply or None,
+                       "attempts": self.delivery.attempts},
+            "gate": {"open": self.gate.open, "opens_at": _iso(self.gate.opens_at),
+                     "reason": self.gate.reason},
+            "acknowledged": None if ack is None else {
+                "at": _iso(ack.at), "by": ack.actor_label, "channel": ack.channel},
+            "objection": None if latest_objection is None else {
+                "at": _iso(latest_objection.at), "by": latest_objection.actor_label,
+                "reason": latest_objection.reason, "open": latest_objection.is_open,
+                "answer": latest_objection.answer},
+            "waiver": None if waiver is None else {
+                "at": _iso(waiver.at), "agreed_by": waiver.agreed_by, "channel": waiver.channel,
+                "recorded_by": waiver.recorded_by_label},
+            "breach": [{"revision": b.revision_number,
+                        "required_notice_seconds": b.required_notice_seconds,
+                        "given_notice_seconds": b.given_notice_seconds,
+                        "justification": b.justification} for b in self.breaches] or None,
+        }
+
+
+@dataclass
+class MatrixPage:
+    rows: list[MatrixRow]
+    total: int
+    page: int
+    per_page: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, math.ceil(self.total / self.per_page))
+
+    @property
+    def has_prev(self) -> bool:
+        return self.page > 1
+
+    @property
+    def has_next(self) -> bool:
+        return self.page < self.pages
+
+    @property
+    def prev_num(self) -> int:
+        return self.page - 1
+
+    @property
+    def next_num(self) -> int:
+        return self.page + 1
+
+
+def _row_query(change: Change, user, listing: Listing):
+    conditions = [_scope(change.id, user)]
+    if listing.filter:
+        conditions.append(FILTER_CLAUSES[listing.filter]())
+    if listing.q:
+        conditions.append(search_clause(listing.q))
+    return (select(CT.tenant_id, Tenant.slug, Tenant.name, Tenant.first_party,
+                   CT.required_notice_seconds, CT.clock_revision, CT.notice_given_at,
+                   CT.waived_at, CT.emergency_approved_at)
+            .join(Tenant, Tenant.id == CT.tenant_id).where(*conditions))
+
+
+def _build_rows(change: Change, records, now: dt.datetime) -> list[MatrixRow]:
+    tenant_ids = [r.tenant_id for r in records]
+    evidence = ev.load([change.id], tenant_ids, [(change.id, t) for t in tenant_ids])
+    rows = []
+    for r in records:
+        found = evidence[(change.id, r.tenant_id)]
+        delivery = ev.delivery_of(found, r.clock_revision, r.notice_given_at)
+        gate = ev.gate_state(status=change.status, starts_at=change.starts_at,
+                             required_seconds=r.required_notice_seconds,
+                             notice_given_at=r.notice_given_at, waived_at=r.waived_at,
+                             emergency_approved_at=r.emergency_approved_at,
+                             delivery=delivery, now=now)
+        rows.append(MatrixRow(r.tenant_id, r.slug, r.name, bool(r.first_party),
+                              r.required_notice_seconds, r.clock_revision, delivery, gate,
+                              ev.counted_ack(found, r.clock_revision), found.objections,
+                              found.waivers, found.breaches))
+    return rows
+
+
+def matrix_page(change: Change, user, listing: Listing, now: dt.datetime) -> MatrixPage:
+    """One page of the matrix; a page past the end shows the last page."""
+    query = _row_query(change, user, listing)
+    total = db.session.execute(select(func.count()).select_from(query.subquery())).scalar_one()
+    pages = max(1, math.ceil(total / listing.per_page))
+    page = min(listing.page, pages)
+    records = db.session.execute(
+        query.order_by(Tenant.name, Tenant.id)
+        .limit(listing.per_page).offset((page - 1) * listing.per_page)).all()
+    return MatrixPage(_build_rows(change, records, now), total, page, listing.per_page)
+
+
+def all_rows(change: Change, user, listing: Listing, now: dt.datetime,
+             chunk: int = 500) -> Iterator[MatrixRow]:
+    """Every row matching the listing's filter and search, in chunks (for the CSV export)."""
+    query = _row_query(change, user, listing).order_by(Tenant.name, Tenant.id)
+    offset = 0
+    while True:
+        records = db.session.execute(query.limit(chunk).offset(offset)).all()
+        if not records:
+            return
+        yield from _build_rows(change, records, now)
+        offset += chunk
+
+
+def summary(change: Change, user) -> dict:
+    """Counts over every tenant the user may see, in one statement."""
+    def total(condition):
+        return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+    row = db.session.execute(
+        select(func.count(CT.id).label("tenants"),
+               total(CT.notice_given_at.is_not(None)).label("delivered"),
+               total(acknowledged()).label("acknowledged"),
+               total(objecting()).label("objecting"),
+               total(waived()).label("waived"),
+               total(breached()).label("breached"),
+               total(Tenant.first_party.is_(True)).label("first_party"))
+        .join(Tenant, Tenant.id == CT.tenant_id).where(_scope(change.id, user))
+    ).one()
+    data = {k: int(v) for k, v in row._mapping.items()}
+    data["not_delivered"] = data["tenants"] - data["delivered"]
+    data["not_acknowledged"] = data["tenants"] - data["acknowledged"]
+    return data
