@@ -24,7 +24,7 @@ from portal.acks.services import acknowledge, object_to, waive
 from portal.api.base import api_blueprint, json_body
 from portal.api.openapi import register_paths
 from portal.changes.models import Change
-from portal.changes.queries import get_change_or_404
+from portal.changes.queries import visible_changes
 from portal.clock import now
 from portal.errors import Forbidden, InvalidInput, NotFound
 from portal.extensions import db
@@ -67,9 +67,21 @@ def _customer_change(change_id: int, what: str) -> Change:
     """A change affecting the calling customer's tenant; staff are 403, others' changes 404."""
     if not current_user.is_customer:
         raise Forbidden(f"only customer users {what}; staff see the desk instead")
-    change = get_change_or_404(change_id, current_user)
+    change = _visible_change(change_id)
     if not affects(change.id, current_user.tenant_id):
-        raise NotFound("no such change (or it does not affect your organisation)")
+        raise NotFound(NO_SUCH_CHANGE)
+    return change
+
+
+NO_SUCH_CHANGE = "no such change (or it does not affect your organisation)"
+
+
+def _visible_change(change_id: int) -> Change:
+    """The change if the caller may see it, else a JSON 404 that leaks nothing."""
+    change = db.session.execute(visible_changes(current_user).where(Change.id == change_id)
+                                ).scalar_one_or_none()
+    if change is None:
+        raise NotFound(NO_SUCH_CHANGE)
     return change
 
 
@@ -120,7 +132,7 @@ def waive_notice(change_id: int):
         if not (current_user.is_admin or current_user.is_account_manager):
             raise Forbidden("only a tenant admin, or the tenant's account manager recording "
                             "a waiver agreed offline, can waive notice")
-        change = get_change_or_404(change_id, current_user)
+        change = _visible_change(change_id)
         slug = _text(body, "tenant", required=True)
         tenant_id = get_tenant_or_404(slug, current_user).id
         agreed_by = _text(body, "agreed_by", required=True)

@@ -14,9 +14,16 @@ from portal.acks import panel
 from portal.acks.forms import AnswerForm, ConfirmAckForm, ObjectionForm, WaiverForm
 from portal.acks.links import AckLinkError, read_ack_token
 from portal.acks.models import CHANNEL_PORTAL, Objection
-from portal.acks.services import (LinkRefused, acknowledge, acknowledge_by_link,
-                                  answer_objection, can_answer, check_link, link_ack, object_to,
-                                  waive)
+from portal.acks.services import (
+    acknowledge,
+    acknowledge_by_link,
+    answer_objection,
+    can_answer,
+    check_link,
+    link_ack,
+    object_to,
+    waive,
+)
 from portal.changes.models import Change, ChangeTenant
 from portal.changes.queries import get_change_or_404
 from portal.clock import now

@@ -21,12 +21,12 @@ from sqlalchemy import func, select
 
 from portal.access import tenant_ids_visible_to
 from portal.acks.links import AckClaim
-from portal.acks.models import (CHANNEL_EMAIL, CHANNEL_OFFLINE, Acknowledgement, Objection,
-                                Waiver)
+from portal.acks.models import CHANNEL_EMAIL, CHANNEL_OFFLINE, Acknowledgement, Objection, Waiver
 from portal.changes.models import IN_PROGRESS, SCHEDULED, Change, ChangeTenant
 from portal.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
 from portal.extensions import db
 from portal.ledger.services import record
+from portal.notify.outbox import notify_staff
 from portal.tenants.models import NoticeContact
 
 ACKNOWLEDGEABLE = (SCHEDULED, IN_PROGRESS)
@@ -205,7 +205,8 @@ def acknowledge_by_link(claim: AckClaim, *, now: dt.datetime) -> AckOutcome:
 
 
 def object_to(change: Change, tenant_id: int, *, user, reason: str, now: dt.datetime) -> Objection:
-    """A customer asks for postponement; the owning team and account managers see it."""
+    """A customer asks for postponement; the owning team and the tenant's account managers
+    see it on the change and are emailed (an ``objection`` outbox row each)."""
     reason = (reason or "").strip()
     if not reason:
         raise InvalidInput("say why you object (a reason is required)", field="reason")
@@ -221,6 +222,9 @@ def object_to(change: Change, tenant_id: int, *, user, reason: str, now: dt.date
         "objection.raised", subject_type="objection", subject_id=objection.id, actor=user,
         now=now, tenant_id=tenant_id, change_id=change.id,
         payload={"revision": ct.clock_revision, "reason": reason}).seq
+    # Queued in the same transaction; the dispatcher emails it (nothing sent in the request).
+    notify_staff(change, kind="objection", recipients=objection_recipients(change, tenant_id),
+                 now=now, note=reason, tenant_id=tenant_id)
     return objection
 
 
@@ -243,7 +247,8 @@ def objection_recipients(change: Change, tenant_id: int) -> list[tuple[str, str]
 
 def can_answer(user, change: Change) -> bool:
     """Engineers of the owning team (and admins) answer objections."""
-    return user.is_admin or (user.is_staff and change.team_id in {m.team_id for m in user.memberships})
+    return user.is_admin or (user.is_staff
+                             and change.team_id in {m.team_id for m in user.memberships})
 
 
 def answer_objection(objection: Objection, *, user, answer: str, now: dt.datetime) -> Objection:

@@ -48,8 +48,25 @@ def revise_materially(change, *, at):
     return number
 
 
+def person(email, name, *, tenant=None, teams=(), manages=(), **flags):
+    """A user without a password (hashing one is slow; tests sign in through the session)."""
+    from portal.auth.models import User
+    from portal.catalog.models import TeamMembership
+    from portal.tenants.models import AccountManagerAssignment
+
+    user = User(email=email, name=name, tenant_id=tenant.id if tenant else None, **flags)
+    db.session.add(user)
+    db.session.flush()
+    db.session.add_all([TeamMembership(team_id=t.id, user_id=user.id) for t in teams])
+    db.session.add_all([AccountManagerAssignment(user_id=user.id, tenant_id=t.id)
+                        for t in manages])
+    db.session.flush()
+    db.session.refresh(user)
+    return user
+
+
 @pytest.fixture
-def story(make_tenant, make_user, make_team, make_service, make_usage, make_change):
+def story(make_tenant, make_team, make_service, make_usage, make_change):
     """Tapai (third-party) and Ptu (first-party) use Face Fusion API; a change is published."""
     team = make_team("face-fusion", "Face Fusion")
     service = make_service(team, "face-fusion-api", "Face Fusion API")
@@ -58,24 +75,25 @@ def story(make_tenant, make_user, make_team, make_service, make_usage, make_chan
     other = make_tenant("other", "Other Co")
     for t in (tapai, ptu, other):
         make_usage(t, service)
-    engineer = make_user("eng@provider.example", name="Erin Engineer", teams=[team])
+    engineer = person("eng@provider.example", "Erin Engineer", teams=[team])
     change = make_change(services=[service], author=engineer,
                          starts_at=T0 + dt.timedelta(days=4))
     publish_rows(change, [tapai, ptu])
-    db.session.commit()
-    return SimpleNamespace(
+    cast = SimpleNamespace(
         team=team, service=service, tapai=tapai, ptu=ptu, other=other, engineer=engineer,
         change=change,
-        tapai_user=make_user("tom@tapai.example", name="Tom Tapai", tenant=tapai),
-        tapai_admin=make_user("ann@tapai.example", name="Ann Admin", tenant=tapai,
-                              is_tenant_admin=True),
-        ptu_user=make_user("pat@ptu.example", name="Pat Ptu", tenant=ptu),
-        other_user=make_user("olga@other.example", name="Olga Other", tenant=other),
-        am=make_user("am@provider.example", name="Amy Manager", is_account_manager=True,
-                     manages=[tapai]),
-        other_am=make_user("am2@provider.example", name="Bob Manager",
-                           is_account_manager=True, manages=[other]),
+        tapai_user=person("tom@tapai.example", "Tom Tapai", tenant=tapai),
+        tapai_admin=person("ann@tapai.example", "Ann Admin", tenant=tapai,
+                           is_tenant_admin=True),
+        ptu_user=person("pat@ptu.example", "Pat Ptu", tenant=ptu),
+        other_user=person("olga@other.example", "Olga Other", tenant=other),
+        am=person("am@provider.example", "Amy Manager", is_account_manager=True,
+                  manages=[tapai]),
+        other_am=person("am2@provider.example", "Bob Manager", is_account_manager=True,
+                        manages=[other]),
     )
+    db.session.commit()  # views roll back on refusals: the cast must survive that
+    return cast
 
 
 def db_state() -> dict:
@@ -105,3 +123,17 @@ def csrf_token_from(html: str) -> str:
         r'name="csrf_token" value="([^"]+)"', html)
     assert match, "no CSRF token on the page"
     return match.group(1)
+
+
+@pytest.fixture
+def login(login, app):
+    """The shared ``login``, safe for several requests and users in one test: pytest-flask
+    keeps one app context for the whole test, so Flask-Login's per-request user cache
+    (``g._login_user``) would outlive a request; production gets a fresh one per request."""
+    from flask import g
+
+    def forget_cached_user() -> None:
+        g.pop("_login_user", None)
+
+    app.before_request_funcs.setdefault(None, []).insert(0, forget_cached_user)
+    return login

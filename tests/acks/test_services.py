@@ -6,8 +6,13 @@ import pytest
 from sqlalchemy import func, select
 
 from portal.acks.models import Acknowledgement, Waiver
-from portal.acks.services import (acknowledge, acknowledged_tenant_ids, answer_objection,
-                                  object_to, waive)
+from portal.acks.services import (
+    acknowledge,
+    acknowledged_tenant_ids,
+    answer_objection,
+    object_to,
+    waive,
+)
 from portal.changes.models import ChangeTenant
 from portal.errors import Conflict, Forbidden, InvalidInput, NotFound
 from portal.extensions import db
@@ -82,7 +87,10 @@ def test_objection_is_ledgered_and_answered_by_the_owning_team(story, make_user)
     with pytest.raises(Forbidden):
         answer_objection(objection, user=make_user(), answer="no", now=T0)
     answer_objection(objection, user=story.engineer, answer="We will move it", now=T0)
-    assert not objection.is_open and objection.answer_ledger_seq == 2
+    assert not objection.is_open
+    answered = db.session.execute(select(LedgerEntry).where(
+        LedgerEntry.seq == objection.answer_ledger_seq)).scalar_one()
+    assert answered.action == "objection.answered" and answered.seq > objection.ledger_seq
     with pytest.raises(Conflict):
         answer_objection(objection, user=story.engineer, answer="again", now=T0)
 
