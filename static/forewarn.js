@@ -11,3 +11,25 @@ document.addEventListener("click", (event) => {
     setTimeout(() => { button.textContent = old; }, 1500);
   });
 });
+
+// Change editor: refresh the notice check (affected tenants, strictest requirement, earliest
+// start, blackouts, material or not) as the engineer types; the Preview button does the same
+// without JavaScript.
+(() => {
+  const form = document.getElementById("change-form");
+  if (!form || !window.fetch) return;
+  let timer = null;
+  const refresh = () => {
+    const data = new FormData(form);
+    data.set("action", "preview");
+    fetch(form.dataset.previewUrl, {method: "POST", body: data, credentials: "same-origin",
+                                    headers: {"X-Forewarn-Fragment": "preview"}})
+      .then((r) => (r.ok || r.status === 400 ? r.text() : null))
+      .then((html) => {
+        const box = document.getElementById("notice-preview");
+        if (html && box && html.includes('id="notice-preview"')) box.outerHTML = html;
+      })
+      .catch(() => {});
+  };
+  form.addEventListener("change", () => { clearTimeout(timer); timer = setTimeout(refresh, 300); });
+})();

@@ -29,8 +29,9 @@ class ChangeForm(FlaskForm):
     body = TextAreaField("Description (Markdown)", validators=[Optional(), Length(max=100_000)],
                          description="Rendered and sanitised; raw HTML is not allowed.")
     services = SelectMultipleField("Services and components", validate_choice=False,
-                                   description="Everything the change touches; the tenants "
-                                               "using any of them are affected.")
+                                   description="Everything the change touches (Ctrl/⌘-click to "
+                                               "choose several); the tenants using any of "
+                                               "them are affected.")
     impact = SelectField("Impact", validate_choice=False)
     # Kept as text: the wall time is combined with the zone by ``parse_change_input``, which
     # refuses times a daylight-saving change skips or doubles.
@@ -62,7 +63,10 @@ class ReasonForm(FlaskForm):
 
 class JustificationForm(FlaskForm):
     justification = TextAreaField(
-        "Justification", validators=[DataRequired(), Length(min=20, max=5000)],
+        "Justification", validators=[
+            DataRequired(), Length(min=20, max=5000,
+                                   message="write a justification of at least 20 characters "
+                                           "(at most 5000)")],
         description="Why this cannot wait for the notice window; read by the approver, the "
                     "affected customers' account managers and their notice certificates.")
 

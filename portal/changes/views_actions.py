@@ -14,7 +14,7 @@ from flask_login import current_user, login_required
 
 from portal.changes import emergency, lifecycle, services
 from portal.changes.forms import ApproveForm, JustificationForm, ReasonForm, StartForm
-from portal.changes.queries import get_change_or_404, get_managed_change_or_404
+from portal.changes.queries import get_managed_change_or_404
 from portal.clock import now
 from portal.errors import Conflict, DomainError
 from portal.extensions import db
@@ -90,7 +90,7 @@ def register(bp: Blueprint) -> None:
     @bp.post("/<int:change_id>/emergency/approve")
     @login_required
     def approve_emergency(change_id: int):
-        change = get_change_or_404(change_id, current_user)
+        change = _managed(change_id)
         form = ApproveForm()
         _csrf_or_400(form)
         try:
@@ -110,7 +110,7 @@ def register(bp: Blueprint) -> None:
     @bp.post("/<int:change_id>/emergency/reject")
     @login_required
     def reject_emergency(change_id: int):
-        change = get_change_or_404(change_id, current_user)
+        change = _managed(change_id)
         form = ReasonForm()
         if not form.validate_on_submit():
             _csrf_or_400(form)

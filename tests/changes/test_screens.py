@@ -252,3 +252,23 @@ def test_editing_a_completed_change_is_refused(story, login):
 def test_customers_cannot_open_the_editor(story, login):
     client = login(story.tapai_user)
     assert client.get("/changes/new").status_code == 403
+
+
+def test_account_manager_lists_published_changes_of_their_tenants_only(story, login,
+                                                                       make_service, make_usage):
+    draft = make_draft(story, title="Still a draft")
+    published = make_draft(story, title="Published for Ptu")
+    publish(published, story)
+    client = login(story.manager)
+    html = client.get("/changes?when=all").get_data(as_text=True)
+    assert "Published for Ptu" in html and "Still a draft" not in html
+    assert client.get(f"/changes/{draft.id}").status_code == 404
+    assert client.get("/changes/new").status_code == 403
+
+
+def test_customer_page_hides_staff_details(story, login):
+    change = make_draft(story)
+    publish(change, story)
+    html = login(story.ptu_user).get(f"/changes/{change.id}").get_data(as_text=True)
+    assert "Owning team" not in html and "Ana" not in html
+    assert "Reschedule" not in html and "Start for all tenants" not in html
