@@ -13,14 +13,17 @@ from flask import abort, current_app, jsonify, request
 from flask_login import current_user
 from sqlalchemy import select
 
-from portal.access import get_tenant_or_404, tenant_ids_visible_to
+from portal.access import tenant_ids_visible_to
 from portal.api.base import api_blueprint, json_body
 from portal.changes import emergency, lifecycle, services
 from portal.changes.api_spec import register
 from portal.changes.inputs import parse_change_input
 from portal.changes.models import STATUSES, Change, Revision
 from portal.changes.queries import (
-    can_manage, get_change_or_404, get_managed_change_or_404, visible_changes,
+    get_change_for_gate_or_404,
+    get_change_or_404,
+    get_managed_change_or_404,
+    visible_changes,
 )
 from portal.changes.serialise import change_dict, revision_dict
 from portal.clock import now
@@ -195,31 +198,16 @@ def reject_emergency(change_id: int):
 @bp.get("/changes/<int:change_id>/gate")
 def gate(change_id: int):
     """Open/shut per tenant, why, and when each gate opens (one query)."""
-    change = get_change_or_404(change_id, current_user)
+    change, manages = get_change_for_gate_or_404(change_id, current_user)
     at = now()
     slug = request.args.get("tenant")
-    manager = can_manage(current_user, change)
-    tenant_id = None
-    if slug is not None:
-        tenant_id = _tenant_for_gate(slug, manager).id
-    # Account managers and customers see only the gates of tenants they may see.
-    scope = None if manager else tenant_ids_visible_to(current_user)
-    tenant_gates = lifecycle.gates(change, at, tenant_id, scope)
-    if tenant_id is not None and not tenant_gates:
-        abort(404, description="that tenant is not affected by this change")
+    # Account managers and customers see only the gates of tenants they may see; a tenant
+    # that is unknown, not theirs or not affected is the same 404 (one query either way).
+    scope = None if manages else tenant_ids_visible_to(current_user)
+    tenant_gates = lifecycle.gates(change, at, tenant_scope=scope, tenant_slug=slug)
+    if slug is not None and not tenant_gates:
+        abort(404, description=f"no affected tenant {slug!r} that you may see")
     return jsonify(change=change.id, status=change.status, now=at.astimezone(dt.UTC).isoformat(),
                    starts_at=change.starts_at.astimezone(dt.UTC).isoformat(),
                    **lifecycle.overall(change, tenant_gates, at),
                    tenants=[g.as_dict() for g in tenant_gates])
-
-
-def _tenant_for_gate(slug: str, manager: bool):
-    """Engineers see every affected tenant of their changes; others only their own tenants."""
-    from portal.tenants.models import Tenant
-
-    if manager:
-        tenant = db.session.execute(select(Tenant).where(Tenant.slug == slug)).scalar_one_or_none()
-        if tenant is None:
-            abort(404, description=f"no tenant {slug!r}")
-        return tenant
-    return get_tenant_or_404(slug, current_user)

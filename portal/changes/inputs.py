@@ -49,7 +49,8 @@ def parse_targets(value: Any) -> tuple[tuple[int, int | None], ...]:
         if not isinstance(ref, str) or not ref.strip():
             raise InvalidInput("each service must be a slug string", field="services")
         slug, _, component_slug = ref.strip().partition("/")
-        service = db.session.execute(select(Service).where(Service.slug == slug)).scalar_one_or_none()
+        service = db.session.execute(
+            select(Service).where(Service.slug == slug)).scalar_one_or_none()
         if service is None:
             raise InvalidInput(f"unknown service {slug!r}", field="services")
         component_id = None

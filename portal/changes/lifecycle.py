@@ -14,7 +14,14 @@ from sqlalchemy import select, update
 
 from portal.changes import rules
 from portal.changes.models import (
-    CANCELLED, COMPLETED, DRAFT, IN_PROGRESS, PENDING_APPROVAL, SCHEDULED, Change, ChangeTenant,
+    CANCELLED,
+    COMPLETED,
+    DRAFT,
+    IN_PROGRESS,
+    PENDING_APPROVAL,
+    SCHEDULED,
+    Change,
+    ChangeTenant,
 )
 from portal.changes.services import announce, new_revision
 from portal.errors import Conflict
@@ -57,7 +64,7 @@ def delivery_problems(change_id: int, tenant_ids: list[int]) -> dict[int, str]:
 
 
 def gates(change: Change, now: dt.datetime, tenant_id: int | None = None,
-          tenant_scope=None) -> list[TenantGate]:
+          tenant_scope=None, tenant_slug: str | None = None) -> list[TenantGate]:
     """The gate of every active affected tenant (or just ``tenant_id``), in one query.
 
     ``tenant_scope`` (a SELECT of tenant ids, from ``portal.access``) limits the answer to the
@@ -72,6 +79,8 @@ def gates(change: Change, now: dt.datetime, tenant_id: int | None = None,
          .order_by(Tenant.slug))
     if tenant_id is not None:
         q = q.where(ChangeTenant.tenant_id == tenant_id)
+    if tenant_slug is not None:
+        q = q.where(Tenant.slug == tenant_slug)
     if tenant_scope is not None:
         q = q.where(ChangeTenant.tenant_id.in_(tenant_scope))
     rows = db.session.execute(q).all()

@@ -15,7 +15,13 @@ from sqlalchemy import insert, select
 from portal.changes import rules
 from portal.changes.inputs import ChangeInput
 from portal.changes.models import (
-    DRAFT, SCHEDULED, Change, ChangeTarget, ChangeTenant, ImpactLevel, Revision,
+    DRAFT,
+    SCHEDULED,
+    Change,
+    ChangeTarget,
+    ChangeTenant,
+    ImpactLevel,
+    Revision,
 )
 from portal.changes.notice import NoticePlan, blackouts_overlapping, plan_notice
 from portal.errors import Conflict
@@ -216,8 +222,8 @@ def publish(change: Change, *, actor, now: dt.datetime, short_notice: bool = Fal
                "ends_at": change.ends_at, "impact": change.impact,
                "affected_tenants": len(plan.tenants), "short_notice": short_notice,
                "snapshot_sha": _sha(revision.snapshot)})
-    record_many(_tenant_facts(change, plan.tenants, revision.number, "change.tenant_notice_required"),
-                actor=actor, now=now)
+    record_many(_tenant_facts(change, plan.tenants, revision.number,
+                              "change.tenant_notice_required"), actor=actor, now=now)
     announce(change, revision, now)
     return revision
 

@@ -43,7 +43,9 @@ def build_demo_app(*, host: str, port: int, smtp_port: int | None) -> Flask:
     # SQLite waits up to 30 s for a lock instead of 5: web, worker and sink share one file.
     local = {"DEMO": True, "DATABASE_URL": None, "SQLALCHEMY_DATABASE_URI": None,
              "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True,
-                                           "connect_args": {"timeout": 30}}}
+                                           "connect_args": {"timeout": 30}},
+             # A published change's mail should show in the mailbox within a few seconds.
+             "WORKER_INTERVAL_SECONDS": 2.0}
     probe = create_app(local)
     smtp_port = probe.config["DEMO_SMTP_PORT"] if smtp_port is None else smtp_port
     url_host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104  (a check)
@@ -86,14 +88,10 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
-def start_worker(app: Flask, stop: threading.Event) -> threading.Thread | None:
-    """The delivery worker in a thread, if the delivery feature provides one."""
-    try:
-        from portal.notify.worker import run_worker
-    except ImportError as err:
-        click.secho(f"Delivery worker: not available ({err}); published notices stay queued.",
-                    fg="yellow")
-        return None
+def start_worker(app: Flask, stop: threading.Event) -> threading.Thread:
+    """The delivery worker in a thread beside the web server; it stops when ``stop`` is set."""
+    from portal.notify.worker import run_worker
+
     thread = threading.Thread(target=run_worker, args=(app, stop), name="forewarn-worker",
                               daemon=True)
     thread.start()
@@ -126,8 +124,9 @@ def demo_command(host: str, port: int, smtp_port: int | None, reset: bool) -> No
     app = build_demo_app(host=host, port=port, smtp_port=smtp_port)
     try:
         server = make_server(host, port, app, threaded=True)
-    except OSError as err:
-        raise _busy("Web", host, port, "--port", err) from err
+    except (OSError, SystemExit) as err:  # werkzeug exits on "address in use"
+        raise _busy("Web", host, port, "--port",
+                    err if isinstance(err, OSError) else OSError("address in use")) from err
     try:
         created = prepare_database(app, reset=reset)
         sink_host, sink_port = app.config["MAIL_SERVER"], app.config["MAIL_PORT"]
@@ -150,9 +149,8 @@ def demo_command(host: str, port: int, smtp_port: int | None, reset: bool) -> No
     finally:
         stop.set()
         server.server_close()
+        worker.join(timeout=10)
         sink.stop()
-        if worker is not None:
-            worker.join(timeout=10)
         click.echo("Demo stopped.")
 
 
@@ -168,7 +166,8 @@ def _print_welcome(app: Flask, created: int) -> None:
     click.echo(f"Demo logins, all with the password {app.config['DEMO_PASSWORD']!r}:")
     for role, key in ROLE_LOGINS:
         click.echo(f"  {role:<42} {emails[key]}")
-    click.echo("Use the yellow demo bar to travel forward in time. Ctrl-C stops the demo.\n")
+    click.echo("Use the yellow demo bar to travel forward in time; the story to follow is in "
+               "README.md, \"The demo\". Ctrl-C stops the demo.\n")
 
 
 def register(app: Flask) -> None:

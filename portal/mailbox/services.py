@@ -120,6 +120,7 @@ def sanitise_html(html: str) -> str:
     return nh3.clean(html, tags=HTML_TAGS, attributes=HTML_ATTRIBUTES,
                      filter_style_properties=STYLE_PROPERTIES,
                      url_schemes={"http", "https", "mailto"},
+                     clean_content_tags={"script", "style", "title", "head"},
                      link_rel="noopener noreferrer nofollow")
 
 

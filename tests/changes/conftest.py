@@ -40,7 +40,8 @@ def api_user(email, *, tenant=None, teams=(), approver=False, manages=(), **flag
 
 @pytest.fixture
 def story(make_tenant, make_team, make_service, make_usage, make_contract_term):
-    """Tapai needs 72 h on Face Fusion API by contract; the degradation policy is 24 h. Ana authors, Bo approves, Cy is in another team; Tapai and Ptu have customer users."""
+    """Tapai needs 72 h on Face Fusion API by contract; the degradation policy is 24 h.
+    Ana authors, Bo approves, Cy is in another team; Tapai and Ptu have customer users."""
     team = make_team("face-fusion", "Face Fusion")
     other_team = make_team("storage", "Storage")
     service = make_service(team, "face-fusion-api", "Face Fusion API", components=("eu",))
