@@ -7,8 +7,15 @@ re-check everything and their refusals land on the field they name (``show_error
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import (BooleanField, DateTimeLocalField, IntegerField, SelectField,
-                     SelectMultipleField, StringField, TextAreaField)
+from wtforms import (
+    BooleanField,
+    DateTimeLocalField,
+    IntegerField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+)
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, Regexp
 
@@ -85,7 +92,8 @@ class ImpactLevelForm(FlaskForm):
         DataRequired(), Length(max=32),
         Regexp(r"^[a-z][a-z0-9_-]*$", message="lower-case letters, digits, - and _")])
     name = StringField("Name", validators=[DataRequired(), Length(max=100)])
-    rank = IntegerField("Severity rank", validators=[DataRequired(), NumberRange(min=1, max=10_000)],
+    rank = IntegerField("Severity rank",
+                        validators=[DataRequired(), NumberRange(min=1, max=10_000)],
                         description="Higher is more severe; raising the rank of a change's "
                                     "impact makes a revision material.")
     notice_hours = IntegerField("Notice (hours)",

@@ -9,22 +9,35 @@ from __future__ import annotations
 
 import datetime as dt
 
-from flask import (Blueprint, abort, current_app, flash, redirect, render_template, request,
-                   url_for)
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import exists, or_, select
 
 from portal.access import tenant_ids_visible_to
-from portal.catalog.models import Service
+from portal.catalog.models import Service, Usage
 from portal.changes import emergency, lifecycle, services, views_actions
 from portal.changes.forms import ChangeForm, zone_choices
 from portal.changes.inputs import parse_change_input
 from portal.changes.models import (
-    COMPLETED, CANCELLED, IN_PROGRESS, SCHEDULED, STATUSES, Change, ChangeTarget,
-    EmergencyRequest, ImpactLevel, Revision,
+    CANCELLED,
+    COMPLETED,
+    DRAFT,
+    IN_PROGRESS,
+    PENDING_APPROVAL,
+    SCHEDULED,
+    STATUSES,
+    Change,
+    ChangeTarget,
+    EmergencyRequest,
+    ImpactLevel,
+    Revision,
 )
-from portal.changes.queries import can_manage, get_change_or_404, get_managed_change_or_404, \
-    visible_changes
+from portal.changes.queries import (
+    can_manage,
+    get_change_or_404,
+    get_managed_change_or_404,
+    visible_changes,
+)
 from portal.clock import now
 from portal.errors import DomainError
 from portal.extensions import db
@@ -73,7 +86,7 @@ def index():
     moment = now()
     if when == "upcoming":
         query = query.where(Change.ends_at >= moment,
-                            Change.status.in_((SCHEDULED, IN_PROGRESS, *_unpublished())))
+                            Change.status.in_((SCHEDULED, IN_PROGRESS, DRAFT, PENDING_APPROVAL)))
         query = query.order_by(Change.starts_at, Change.id)
     elif when == "past":
         query = query.where(or_(Change.ends_at < moment,
@@ -91,36 +104,21 @@ def index():
         may_create=current_user.is_admin or current_user.is_engineer)
 
 
-def _unpublished() -> tuple[str, ...]:
-    """Drafts count as upcoming for their engineers; ``visible_changes`` hides them from
-    everyone else."""
-    from portal.changes.models import DRAFT, PENDING_APPROVAL
-
-    return (DRAFT, PENDING_APPROVAL)
-
-
 def _impacts() -> list[ImpactLevel]:
     return list(db.session.execute(select(ImpactLevel).order_by(ImpactLevel.rank)).scalars())
 
 
 def _filter_services() -> list[Service]:
-    """Services worth filtering on: the user's teams' (staff), or those their tenant uses."""
+    """Services worth filtering on: those the user's teams own, and (customers, account
+    managers) those their tenants use; admins see all."""
     query = select(Service).order_by(Service.name)
     if current_user.is_admin:
         return list(db.session.execute(query).scalars())
+    clauses = [Service.team_id.in_([m.team_id for m in current_user.memberships])]
     if current_user.is_customer or current_user.is_account_manager:
-        from portal.catalog.models import Usage
-
-        query = query.where(Service.id.in_(select(Usage.service_id).where(
+        clauses.append(Service.id.in_(select(Usage.service_id).where(
             Usage.tenant_id.in_(tenant_ids_visible_to(current_user)))))
-        if current_user.is_engineer:
-            query = select(Service).order_by(Service.name).where(or_(
-                Service.id.in_(select(Usage.service_id).where(
-                    Usage.tenant_id.in_(tenant_ids_visible_to(current_user)))),
-                Service.team_id.in_([m.team_id for m in current_user.memberships])))
-        return list(db.session.execute(query).scalars())
-    return list(db.session.execute(
-        query.where(Service.team_id.in_([m.team_id for m in current_user.memberships]))).scalars())
+    return list(db.session.execute(query.where(or_(*clauses))).scalars())
 
 
 def _service_choices() -> list[tuple[str, str]]:
@@ -157,7 +155,8 @@ def _fill_from(form: ChangeForm, change: Change) -> None:
     form.services.data = [t.service.slug + (f"/{t.component.slug}" if t.component else "")
                           for t in change.targets]
     form.impact.data, form.time_zone.data = change.impact, zone
-    form.starts_at.data, form.ends_at.data = _wall(change.starts_at, zone), _wall(change.ends_at, zone)
+    form.starts_at.data = _wall(change.starts_at, zone)
+    form.ends_at.data = _wall(change.ends_at, zone)
     form.ack_required.data, form.visibility.data = change.ack_required, change.visibility
 
 

@@ -3,8 +3,6 @@ start (all, or only open gates), complete, cancel, and CSRF on these forms."""
 
 from __future__ import annotations
 
-import datetime as dt
-
 from sqlalchemy import select
 
 from portal.changes.models import ChangeTenant, EmergencyRequest, NoticeBreach
@@ -63,10 +61,12 @@ def test_emergency_needs_a_different_approver(story, login):
     assert "you cannot approve your own change" in page and "Approve as short notice" not in page
     assert client.post(f"/changes/{change.id}/emergency/approve").status_code == 403
     # Cy approves in another team: the change is not even visible to him.
-    assert as_user(login, story.cy).post(f"/changes/{change.id}/emergency/approve").status_code == 404
+    cy = as_user(login, story.cy)
+    assert cy.post(f"/changes/{change.id}/emergency/approve").status_code == 404
     bo = as_user(login, story.bo)
     assert "Approve as short notice" in bo.get(f"/changes/{change.id}").get_data(as_text=True)
-    assert bo.post(f"/changes/{change.id}/emergency/approve", data={"note": "ok"}).status_code == 302
+    approved = bo.post(f"/changes/{change.id}/emergency/approve", data={"note": "ok"})
+    assert approved.status_code == 302
     db.session.refresh(change)
     assert change.status == "scheduled" and change.short_notice
     breaches = db.session.execute(select(NoticeBreach).where(
