@@ -1,18 +1,3 @@
-"""Helpers shared by the tenants tests."""
+"""Fixtures shared with the tenants tests."""
 
-import pytest
-from sqlalchemy import select
-
-from portal.extensions import db
-from portal.ledger.models import LedgerEntry
-
-
-@pytest.fixture
-def ledger_actions(app):
-    """``ledger_actions()``: the actions written to the ledger so far, in order."""
-
-    def _actions():
-        query = select(LedgerEntry.action).order_by(LedgerEntry.seq)
-        return db.session.execute(query).scalars().all()
-
-    return _actions
+from tests.tenants.conftest import ledger_actions  # noqa: F401
