@@ -76,8 +76,9 @@ def new_worker_id() -> str:
     return f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
-def claimable(now: dt.datetime):
-    """WHERE clause: due pending rows, rows whose worker's lease ran out, and equal notice."""
+def fair():
+    """WHERE clause of equal notice (DESIGN.md "Proof"): a first-party tenant's notice waits
+    while any third-party notice of the same revision has not had its first attempt."""
     other = aliased(OutboxMessage)
     third_party_waiting = exists().where(
         other.change_id == OutboxMessage.change_id,
@@ -87,22 +88,39 @@ def claimable(now: dt.datetime):
         other.attempts == 0,
         other.status.in_((PENDING, SENDING)),
     )
-    return and_(
-        or_(and_(OutboxMessage.status == PENDING, OutboxMessage.due_at <= now),
-            and_(OutboxMessage.status == SENDING, OutboxMessage.claimed_until < now)),
-        or_(OutboxMessage.first_party.is_(False),
-            OutboxMessage.kind.not_in(TENANT_NOTICE_KINDS),
-            ~third_party_waiting),
-    )
+    return or_(OutboxMessage.first_party.is_(False),
+               OutboxMessage.kind.not_in(TENANT_NOTICE_KINDS),
+               ~third_party_waiting)
+
+
+def expired_leases(now: dt.datetime):
+    """Rows whose worker's lease ran out (it crashed or hung): claimable again."""
+    return and_(OutboxMessage.status == SENDING, OutboxMessage.claimed_until < now)
+
+
+def due(now: dt.datetime):
+    return and_(OutboxMessage.status == PENDING, OutboxMessage.due_at <= now)
+
+
+def claimable(now: dt.datetime):
+    """WHERE clause: due rows and rows of expired leases, within equal notice."""
+    return and_(or_(due(now), expired_leases(now)), fair())
+
+
+def _pick(where, limit: int) -> list[int]:
+    # Ordered by due_at only, so the (status, due_at) index yields rows in order and the
+    # LIMIT stops the scan early, however many rows are queued.
+    return list(db.session.scalars(
+        select(OutboxMessage.id).where(where, fair()).order_by(OutboxMessage.due_at)
+        .limit(limit).with_for_update(skip_locked=True, of=OutboxMessage)))
 
 
 def claim(now: dt.datetime, *, worker: str, limit: int) -> list[int]:
     """Claim up to ``limit`` due rows for ``worker`` and commit the claim; returns their ids."""
     lease = now + dt.timedelta(seconds=int(current_app.config["DISPATCH_LEASE_SECONDS"]))
-    ids = list(db.session.scalars(
-        select(OutboxMessage.id).where(claimable(now))
-        .order_by(OutboxMessage.due_at, OutboxMessage.id).limit(limit)
-        .with_for_update(skip_locked=True, of=OutboxMessage)))
+    ids = _pick(expired_leases(now), limit)
+    if len(ids) < limit:
+        ids += _pick(due(now), limit - len(ids))
     if ids:
         db.session.execute(
             update(OutboxMessage).where(OutboxMessage.id.in_(ids))
@@ -187,43 +205,50 @@ def send_batch(rows: list[OutboxMessage], now: Callable[[], dt.datetime]) -> Dis
             batch.skipped(row, skip[row.id])
         else:
             todo.append(row)
+    # Render every message first, then send them back to back: the connection is never left
+    # idle while a template renders, which keeps throughput close to a plain SMTP loop.
     ctx = load_context(todo) if todo else None
+    ready = [prepared for row in todo if (prepared := _prepare(batch, row, ctx)) is not None]
     index = 0
     breaks = 0
-    while index < len(todo):
+    while index < len(ready):
         start = index
         try:
             with smtp_connection() as conn:
-                while index < len(todo):
-                    row = todo[index]
+                while index < len(ready):
+                    row, msg, payload = ready[index]
                     index += 1
-                    _send_one(batch, conn, row, ctx)
+                    _transmit_one(batch, conn, row, msg, payload)
         except (OSError, smtplib.SMTPException) as exc:
-            # The connection could not be opened, or broke while ``todo[index - 1]`` was sent.
+            # The connection could not be opened, or broke while ``ready[index - 1]`` was sent.
             error = _error_text(exc)
-            if index > start and todo[index - 1].id not in batch.outcomes:
-                batch.failed(todo[index - 1], error, temporary=True)
+            if index > start and ready[index - 1][0].id not in batch.outcomes:
+                batch.failed(ready[index - 1][0], error, temporary=True)
             breaks += 1
             if index == start or breaks > MAX_RECONNECTS:
-                for row in todo[index:]:
+                for row, _msg, _payload in ready[index:]:
                     batch.failed(row, error, temporary=True)
                 break
     batch.save()
     return batch.result
 
 
-def _send_one(batch: Batch, conn, row: OutboxMessage, ctx) -> None:
+def _prepare(batch: Batch, row: OutboxMessage, ctx) -> tuple | None:
+    """(row, message, bytes) ready to send, or None with the row's failure recorded."""
     try:
         msg = build_message(row, ctx)
+        return row, msg, msg.as_bytes()
     except BadRecipient as exc:
         batch.failed(row, str(exc), temporary=False)
-        return
     except Exception as exc:  # a template or data error must not stop the other rows
         log.exception("could not render outbox row %s", row.id)
         batch.failed(row, f"could not render the message: {_error_text(exc)}", temporary=True)
-        return
+    return None
+
+
+def _transmit_one(batch: Batch, conn, row: OutboxMessage, msg, payload: bytes) -> None:
     try:
-        reply = transmit(conn, msg)
+        reply = transmit(conn, msg, payload)
     except SmtpRefusal as exc:
         batch.failed(row, str(exc), temporary=exc.temporary)
         return

@@ -3,14 +3,15 @@
 Notice given at, D(t), is the time the SMTP server accepted the first message of the tenant's
 clock revision (``ChangeTenant.clock_revision``) to one of its notice contacts (DESIGN.md
 "Core concepts"). It is written once, never moved later, and recorded in the ledger with the
-server's reply, the recipient and the Message-ID; so is every contractual delivery and failure.
+server's reply, the recipient and the Message-ID; so is every contractual delivery and failure
+(one entry per tenant and batch, listing them).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, bindparam, or_, select, update
 
 from portal.changes.models import ChangeTenant
 from portal.extensions import db
@@ -18,50 +19,75 @@ from portal.ledger.services import Fact, record_many
 from portal.notify.models import FAILED, NOTICE, SENT, OutboxMessage
 
 
-def _delivery_fact(action: str, row: OutboxMessage, outcome: dict) -> Fact:
-    payload = {"revision": row.revision_number, "recipient": row.recipient,
-               "message_id": outcome["message_id"], "attempts": outcome["attempts"]}
-    if action == "notice.delivered":
-        payload |= {"accepted_at": outcome["sent_at"], "smtp_reply": outcome["smtp_reply"]}
-    else:
-        payload |= {"failed_at": outcome["failed_at"], "error": outcome["last_error"]}
-    return Fact(action, "outbox_message", row.id, payload, tenant_id=row.tenant_id,
-                change_id=row.change_id)
+def _delivery(row: OutboxMessage, outcome: dict) -> dict:
+    entry = {"recipient": row.recipient, "message_id": outcome["message_id"],
+             "attempts": outcome["attempts"]}
+    if outcome["status"] == SENT:
+        return entry | {"accepted_at": outcome["sent_at"], "smtp_reply": outcome["smtp_reply"]}
+    return entry | {"failed_at": outcome["failed_at"], "error": outcome["last_error"]}
 
 
 def record_batch(rows: list[OutboxMessage], outcomes: dict[int, dict], *,
                  now: dt.datetime) -> None:
-    """Set notice-given times the batch earned and append the ledger entries. Flushes."""
+    """Set the notice-given times the batch earned and append its ledger entries: one per
+    (change, tenant, revision) listing each contractual delivery or failure with the server's
+    answer — ``notice.given`` when it set D(t), else ``notice.delivered``. Flushes."""
     by_id = {r.id: r for r in rows}
-    facts: list[Fact] = []
-    firsts: dict[tuple[int, int, int], tuple[dict, OutboxMessage]] = {}
+    groups: dict[tuple[int, int, int], dict] = {}
     for oid, outcome in outcomes.items():
         row = by_id[oid]
-        if row.kind != NOTICE or row.tenant_id is None:
+        if row.kind != NOTICE or row.tenant_id is None or outcome["status"] not in (SENT,
+                                                                                    FAILED):
             continue
-        if outcome["status"] == SENT:
-            facts.append(_delivery_fact("notice.delivered", row, outcome))
-            key = (row.change_id, row.tenant_id, row.revision_number)
-            current = firsts.get(key)
-            if current is None or outcome["sent_at"] < current[0]["sent_at"]:
-                firsts[key] = (outcome, row)
-        elif outcome["status"] == FAILED:
-            facts.append(_delivery_fact("notice.failed", row, outcome))
-    for (change_id, tenant_id, revision), (outcome, row) in sorted(firsts.items()):
-        given_at = outcome["sent_at"]
-        result = db.session.execute(
-            update(ChangeTenant).where(
-                ChangeTenant.change_id == change_id, ChangeTenant.tenant_id == tenant_id,
-                ChangeTenant.clock_revision == revision,
-                or_(ChangeTenant.notice_given_at.is_(None),
-                    ChangeTenant.notice_given_at > given_at))
-            .values(notice_given_at=given_at).execution_options(synchronize_session=False))
-        if result.rowcount:
-            facts.append(Fact("notice.given", "change_tenant", f"{change_id}:{tenant_id}", {
-                "revision": revision, "notice_given_at": given_at, "recipient": row.recipient,
-                "message_id": outcome["message_id"], "smtp_reply": outcome["smtp_reply"]},
-                tenant_id=tenant_id, change_id=change_id))
+        group = groups.setdefault((row.change_id, row.tenant_id, row.revision_number),
+                                  {"delivered": [], "failed": [], "first": None})
+        group["delivered" if outcome["status"] == SENT else "failed"].append(
+            _delivery(row, outcome))
+        if outcome["status"] == SENT and (group["first"] is None
+                                          or outcome["sent_at"] < group["first"]["sent_at"]):
+            group["first"] = outcome | {"recipient": row.recipient}
+    if not groups:
+        return
+    given = _set_notice_given(groups)
+    facts = []
+    for (change_id, tenant_id, revision), group in sorted(groups.items()):
+        payload = {"revision": revision, "delivered": group["delivered"],
+                   "failed": group["failed"]}
+        action = "notice.delivered" if group["delivered"] else "notice.failed"
+        if (change_id, tenant_id, revision) in given:
+            first = group["first"]
+            action = "notice.given"
+            payload |= {"notice_given_at": first["sent_at"], "recipient": first["recipient"],
+                        "message_id": first["message_id"], "smtp_reply": first["smtp_reply"]}
+        facts.append(Fact(action, "change_tenant", f"{change_id}:{tenant_id}", payload,
+                          tenant_id=tenant_id, change_id=change_id))
     record_many(facts, actor="dispatcher", now=now)
+
+
+def _set_notice_given(groups: dict[tuple[int, int, int], dict]) -> set[tuple[int, int, int]]:
+    """Write D(t) where this batch delivered the first message of the tenant's clock revision;
+    never moves an earlier D(t) later. Returns the (change, tenant, revision) keys it set."""
+    firsts = {k: g["first"]["sent_at"] for k, g in groups.items() if g["first"] is not None}
+    if not firsts:
+        return set()
+    change_ids = {k[0] for k in firsts}
+    candidates = db.session.execute(
+        select(ChangeTenant.change_id, ChangeTenant.tenant_id, ChangeTenant.clock_revision,
+               ChangeTenant.notice_given_at)
+        .where(ChangeTenant.change_id.in_(change_ids),
+               ChangeTenant.tenant_id.in_({k[1] for k in firsts})))
+    wanted = [(key, firsts[key]) for c, t, rev, at in candidates
+              if (key := (c, t, rev)) in firsts and (at is None or at > firsts[key])]
+    if wanted:
+        stmt = (update(ChangeTenant).where(
+            ChangeTenant.change_id == bindparam("c"), ChangeTenant.tenant_id == bindparam("t"),
+            ChangeTenant.clock_revision == bindparam("r"),
+            or_(ChangeTenant.notice_given_at.is_(None),
+                ChangeTenant.notice_given_at > bindparam("at")))
+            .values(notice_given_at=bindparam("at")))
+        db.session.connection().execute(stmt, [{"c": c, "t": t, "r": r, "at": at}
+                                               for (c, t, r), at in wanted])
+    return {key for key, _ in wanted}
 
 
 def notice_given(change_id: int, tenant_id: int) -> dt.datetime | None:

@@ -55,9 +55,9 @@ def _insert_from(query_columns: dict) -> int:
     query = query_columns.pop("_query")
     cols = [query_columns[name].label(name) for name in OUTBOX_COLUMNS]
     select_stmt = query.with_only_columns(*cols)
-    result = db.session.execute(insert(OutboxMessage).from_select(list(OUTBOX_COLUMNS),
-                                                                  select_stmt))
-    return result.rowcount or 0
+    result = db.session.execute(insert(OutboxMessage).from_select(
+        list(OUTBOX_COLUMNS), select_stmt).execution_options(preserve_rowcount=True))
+    return result.rowcount
 
 
 def contact_notice_rows(change: Change, revision_number: int, now: dt.datetime) -> int:

@@ -109,6 +109,12 @@ COLUMNS = ["change_id", "revision_number", "kind", "offset_seconds", "note", "st
            "first_party"]
 
 
+def _insert(query) -> int:
+    """INSERT INTO outbox_messages SELECT …; the number of rows written."""
+    return db.session.execute(insert(OutboxMessage).from_select(COLUMNS, query)
+                              .execution_options(preserve_rowcount=True)).rowcount
+
+
 def _reminder_rows(change: Change, tenant_ids: list[int], offset: int,
                    now: dt.datetime) -> int:
     opted_out = exists().where(ReminderOptOut.tenant_id == NoticeContact.tenant_id,
@@ -117,7 +123,7 @@ def _reminder_rows(change: Change, tenant_ids: list[int], offset: int,
                 func.lower(NoticeContact.email), NoticeContact.name, Tenant.first_party)
          .join(Tenant, Tenant.id == NoticeContact.tenant_id)
          .where(NoticeContact.tenant_id.in_(tenant_ids), not_(opted_out)))
-    return db.session.execute(insert(OutboxMessage).from_select(COLUMNS, q)).rowcount or 0
+    return _insert(q)
 
 
 def _escalation_rows(change: Change, tenant_ids: list[int], offset: int,
@@ -130,4 +136,4 @@ def _escalation_rows(change: Change, tenant_ids: list[int], offset: int,
          .join(Tenant, Tenant.id == AccountManagerAssignment.tenant_id)
          .where(and_(AccountManagerAssignment.tenant_id.in_(tenant_ids),
                      User.active.is_(True))))
-    return db.session.execute(insert(OutboxMessage).from_select(COLUMNS, q)).rowcount or 0
+    return _insert(q)

@@ -7,13 +7,18 @@ the same message; later notices of a change thread under the recipient's first o
 
 from __future__ import annotations
 
+import binascii
+import functools
 import hashlib
+import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
-from email.utils import parseaddr
+from email.header import Header
+from email.utils import formatdate, parseaddr
 
 from flask import current_app, url_for
-from flask_mail import Message
+from flask_mail import Message, sanitize_address
+from markupsafe import Markup
 from sqlalchemy import func, select
 from werkzeug.routing import BuildError
 
@@ -31,6 +36,7 @@ from portal.notify.models import (
     OutboxMessage,
 )
 from portal.notify.unsubscribe import unsubscribe_url
+from portal.templating import render_markdown
 from portal.tenants.models import Tenant
 from portal.timezones import format_duration, format_in_zone, get_zone
 
@@ -38,6 +44,52 @@ TEMPLATES = {NOTICE: "notice", SUBSCRIPTION: "notice", REMINDER: "reminder",
              ESCALATION: "escalation", OBJECTION: "objection"}
 HEADLINES = {"publish": "Scheduled", "update": "Updated", "cancel": "Cancelled",
              "start": "Started", "complete": "Completed"}
+
+
+# Per-recipient links are rendered as these slots once per (revision, tenant, kind), then
+# replaced for each recipient: a tenant's contacts get the same text, only their links differ.
+ACK_SLOT = "https://forewarn.invalid/slot/acknowledge"
+UNSUBSCRIBE_SLOT = "https://forewarn.invalid/slot/unsubscribe"
+
+
+class NoticeMessage(Message):
+    """Flask-Mail's message, serialised directly for our one shape (text + HTML alternative,
+    UTF-8, quoted-printable), several times faster than the generic ``email`` generator; any
+    other shape falls back to Flask-Mail's own serialisation."""
+
+    def as_bytes(self) -> bytes:
+        if self.attachments or list(self.alts) != ["html"] or self.cc or self.reply_to:
+            return super().as_bytes()
+        boundary = f"=_forewarn_{uuid.uuid4().hex}"
+        subject = str(self.subject or "")
+        if not subject.isascii():
+            subject = Header(subject, "utf-8", header_name="Subject").encode()
+        head = [("Subject", subject), ("From", _address(self.sender)),
+                ("To", ", ".join(_address(r) for r in self.recipients)),
+                ("Date", formatdate(self.date, localtime=True)),
+                ("Message-ID", self.msgId), *self.extra_headers.items(),
+                ("MIME-Version", "1.0"),
+                ("Content-Type", f'multipart/alternative; boundary="{boundary}"')]
+        out = [f"{k}: {v}".encode("ascii") for k, v in head]
+        out.append(b"")
+        for subtype, content in (("plain", self.body), ("html", self.alts["html"])):
+            out += [f"--{boundary}".encode(),
+                    f'Content-Type: text/{subtype}; charset="utf-8"'.encode(),
+                    b"Content-Transfer-Encoding: quoted-printable", b"",
+                    _qp(content or "")]
+        out.append(f"--{boundary}--".encode())
+        return b"\r\n".join(out) + b"\r\n"
+
+
+@functools.lru_cache(maxsize=1024)
+def _address(address: str) -> str:
+    """Flask-Mail's header-safe form of an address (the sender repeats in every message)."""
+    return str(sanitize_address(address))
+
+
+def _qp(text: str) -> bytes:
+    data = text.replace("\r\n", "\n").replace("\r", "\n").encode("utf-8")
+    return binascii.b2a_qp(data, istext=True).replace(b"\n", b"\r\n")
 
 
 class BadRecipient(ValueError):
@@ -73,7 +125,10 @@ class BatchContext:
     impacts: dict[str, str] = field(default_factory=dict)
     services: dict[tuple[int, int], list[str]] = field(default_factory=dict)
     thread_roots: dict[tuple[int, int, str], OutboxMessage] = field(default_factory=dict)
+    rendered: dict[tuple, tuple[str, str, str, bool]] = field(default_factory=dict)
     change_urls: dict[int, str] = field(default_factory=dict)
+    body_html: dict[int, Markup] = field(default_factory=dict)
+    times: dict[tuple[int, str], dict[str, str]] = field(default_factory=dict)
     feeds_url: str = ""
     preferences_url: str = ""
 
@@ -103,6 +158,8 @@ def load_context(rows: list[OutboxMessage]) -> BatchContext:
     ctx.change_urls, ctx.feeds_url, ctx.preferences_url = external_urls(change_ids)
     ctx.changes = {c.id: c for c in db.session.scalars(
         select(Change).where(Change.id.in_(change_ids)))}
+    # Rendered once per batch, not once per recipient.
+    ctx.body_html = {c.id: render_markdown(c.body_md) for c in ctx.changes.values()}
     ctx.revisions = {(r.change_id, r.number): r for r in db.session.scalars(
         select(Revision).where(Revision.change_id.in_(change_ids)))}
     ctx.tenants = {t.id: t for t in db.session.scalars(
@@ -153,25 +210,29 @@ def template_context(row: OutboxMessage, ctx: BatchContext) -> dict:
     revision = ctx.revisions.get((row.change_id, row.revision_number))
     to_tenant = row.kind not in STAFF_KINDS
     zone = (tenant.time_zone if tenant is not None else None) or "UTC"
-    get_zone(zone, field="tenant time zone")
+    times = ctx.times.get((change.id, zone))
+    if times is None:
+        get_zone(zone, field="tenant time zone")
+        times = ctx.times[(change.id, zone)] = {
+            "starts_local": format_in_zone(change.starts_at, zone),
+            "starts_utc": format_in_zone(change.starts_at, "UTC"),
+            "ends_local": format_in_zone(change.ends_at, zone),
+            "ends_utc": format_in_zone(change.ends_at, "UTC")}
     return {
+        **times,
+        "body_html": ctx.body_html[change.id],
         "row": row, "change": change, "revision": revision, "tenant": tenant,
         "subject": subject_for(row, change, revision, tenant),
         "services": ctx.services.get((row.change_id, row.tenant_id), []),
         "note": row.note or "",
         "impact": ctx.impacts.get(change.impact, change.impact),
         "zone": zone,
-        "starts_local": format_in_zone(change.starts_at, zone),
-        "starts_utc": format_in_zone(change.starts_at, "UTC"),
-        "ends_local": format_in_zone(change.ends_at, zone),
-        "ends_utc": format_in_zone(change.ends_at, "UTC"),
         "optional": row.optional,
         "change_url": ctx.change_urls[change.id],
         "feeds_url": ctx.feeds_url,
         "preferences_url": ctx.preferences_url,
-        "ack_url": (acknowledge_url(change.id, row.revision_number, tenant.id, row.recipient)
-                    if to_tenant and ack_wanted(change) else None),
-        "unsubscribe_url": unsubscribe_url(row) if row.optional else None,
+        "ack_url": ACK_SLOT if to_tenant and ack_wanted(change) else None,
+        "unsubscribe_url": UNSUBSCRIBE_SLOT if row.optional else None,
     }
 
 
@@ -183,11 +244,24 @@ def ack_wanted(change: Change) -> bool:
 def build_message(row: OutboxMessage, ctx: BatchContext) -> Message:
     """Render the row's email (text and HTML) with its headers; raises on bad data."""
     recipient = check_address(row.recipient)
-    values = template_context(row, ctx)
-    env = current_app.jinja_env
-    name = TEMPLATES[row.kind]
-    text = env.get_template(f"email/{name}.txt").render(values)
-    html = env.get_template(f"email/{name}.html").render(values)
+    key = (row.change_id, row.revision_number, row.tenant_id, row.kind, row.offset_seconds,
+           row.note)
+    rendered = ctx.rendered.get(key)
+    if rendered is None:
+        values = template_context(row, ctx)
+        env = current_app.jinja_env
+        name = TEMPLATES[row.kind]
+        rendered = ctx.rendered[key] = (
+            values["subject"], env.get_template(f"email/{name}.txt").render(values),
+            env.get_template(f"email/{name}.html").render(values), values["ack_url"] is not None)
+    subject, text, html, has_ack = rendered
+    if has_ack:
+        link = acknowledge_url(row.change_id, row.revision_number, row.tenant_id, row.recipient)
+        text, html = text.replace(ACK_SLOT, link), html.replace(ACK_SLOT, link)
+    unsubscribe = unsubscribe_url(row) if row.optional else None
+    if unsubscribe:
+        text = text.replace(UNSUBSCRIBE_SLOT, unsubscribe)
+        html = html.replace(UNSUBSCRIBE_SLOT, unsubscribe)
     headers = {"Auto-Submitted": "auto-generated",
                "X-Forewarn-Change": str(row.change_id),
                "X-Forewarn-Kind": row.kind}
@@ -195,10 +269,10 @@ def build_message(row: OutboxMessage, ctx: BatchContext) -> Message:
     if root is not None and root.id != row.id:
         headers["In-Reply-To"] = headers["References"] = message_id(root)
     if row.optional:
-        headers["List-Unsubscribe"] = f"<{values['unsubscribe_url']}>"
+        headers["List-Unsubscribe"] = f"<{unsubscribe}>"
         headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-    msg = Message(subject=values["subject"], recipients=[recipient], body=text, html=html,
-                  extra_headers=headers)
+    msg = NoticeMessage(subject=subject, recipients=[recipient], body=text, html=html,
+                        extra_headers=headers)
     msg.msgId = message_id(row)
     return msg
 

@@ -64,8 +64,9 @@ def smtp_connection():
                 conn.host.close()
 
 
-def transmit(conn: TimedConnection, msg: Message) -> str:
-    """Send one message over ``conn``; returns the server's reply to DATA.
+def transmit(conn: TimedConnection, msg: Message, payload: bytes | None = None) -> str:
+    """Send one message (``payload``: its bytes, if already serialised) over ``conn``;
+    returns the server's reply to DATA.
 
     Raises ``SmtpRefusal`` when the server refuses (the session stays usable), or OSError /
     ``SMTPServerDisconnected`` when the connection is lost (it is not).
@@ -77,7 +78,7 @@ def transmit(conn: TimedConnection, msg: Message) -> str:
     host = conn.host
     sender = sanitize_address(msg.sender)
     recipient = sanitize_address(msg.recipients[0])
-    payload = msg.as_bytes()
+    payload = msg.as_bytes() if payload is None else payload
     for command, ok in ((lambda: host.mail(sender), (250,)),
                         (lambda: host.rcpt(recipient), (250, 251))):
         code, text = command()

@@ -24,6 +24,8 @@ def test_publishing_queues_one_row_per_notice_contact_and_sends_nothing(publishe
     assert {r.kind for r in queued} == {NOTICE}
     assert {r.status for r in queued} == {PENDING}
     assert sink.received == []
+    entry = db.session.scalar(select(LedgerEntry).where(LedgerEntry.action == "notices.queued"))
+    assert '"contractual":5' in entry.payload
 
 
 def test_notice_arrives_with_headers_and_both_parts(published, dispatch, sink):
