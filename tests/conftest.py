@@ -76,6 +76,9 @@ def app_config(migrated_url, tmp_path):
 @pytest.fixture
 def app(app_config, clock, tmp_path, monkeypatch):
     monkeypatch.setenv("PORTAL_INSTANCE_PATH", str(tmp_path / "instance"))
+    # Invoking the `forewarn`/`flask` CLI in-process sets FLASK_RUN_FROM_CLI for good, and then
+    # pytest-flask's live_server silently refuses to start the app in a later test.
+    monkeypatch.delenv("FLASK_RUN_FROM_CLI", raising=False)
     app = create_app(app_config)
     app.extensions["forewarn.clock"] = clock
     app.test_client_class = FlaskLoginClient
