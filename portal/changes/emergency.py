@@ -15,7 +15,12 @@ from sqlalchemy import select, update
 from portal.catalog.models import TeamMembership
 from portal.changes.inputs import ChangeInput
 from portal.changes.models import (
-    DRAFT, PENDING_APPROVAL, Change, ChangeTenant, EmergencyRequest, NoticeBreach,
+    DRAFT,
+    PENDING_APPROVAL,
+    Change,
+    ChangeTenant,
+    EmergencyRequest,
+    NoticeBreach,
 )
 from portal.changes.services import input_of, publish, run_check
 from portal.errors import Conflict, Forbidden, InvalidInput

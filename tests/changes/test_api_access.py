@@ -1,7 +1,6 @@
 """Who may see and do what in the changes API (401/403/404), the gate per tenant, and the
 OpenAPI document."""
 
-import datetime as dt
 
 import pytest
 

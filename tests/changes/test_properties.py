@@ -17,7 +17,6 @@ from portal.changes import lifecycle, rules, services
 from portal.changes.emergency import approve, request_emergency
 from portal.changes.inputs import ChangeInput
 from portal.changes.models import ChangeTenant
-from portal.errors import Conflict
 from portal.extensions import db
 from tests.conftest import T0
 

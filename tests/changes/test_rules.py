@@ -4,8 +4,16 @@ import datetime as dt
 
 from portal.changes import rules
 from portal.changes.rules import (
-    Blackout, Content, ContractTermData, TenantRequirement, check_publish, classify_revision,
-    earliest_allowed_start, gate_for, overlapping_blackouts, required_notice,
+    Blackout,
+    Content,
+    ContractTermData,
+    TenantRequirement,
+    check_publish,
+    classify_revision,
+    earliest_allowed_start,
+    gate_for,
+    overlapping_blackouts,
+    required_notice,
 )
 
 P = dt.datetime(2026, 11, 2, 9, 0, tzinfo=dt.UTC)
