@@ -1,9 +1,10 @@
 """Fetch receipts: evidence that a tenant's feed reader received given change revisions.
 
-Every successful fetch with a tenant token (200 or 304) is counted. A new receipt row, and a
+Every successful fetch with a tenant token (200 or 304) is considered. A new receipt row, and a
 ``feed.fetched`` ledger entry, are written only when the content differs from the token's last
-receipt; otherwise that receipt's count and last-fetch time move. The certificate feature reads
-them through ``receipts_for``.
+receipt; otherwise that receipt's count and last-fetch time move, at most once per
+``FEED_RECEIPT_TOUCH_SECONDS`` and format, so steady polling costs reads only. The certificate
+feature reads them through ``receipts_for``.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """Answering a feed request: fingerprint first, body only when the client needs it.
 
-A request costs one aggregate query when it ends in 304. A 200 costs one more query to fetch
+A request costs one aggregate query when it ends in 304 (plus, for a private feed, the token
+lookup and its last receipt, see ``portal.feeds.responses``). A 200 costs one more query to fetch
 the stored body when the content has not changed since any worker last built it; only changed
 content is rebuilt (and stored in ``feed_bodies`` for every worker: nothing lives in process
 memory between requests).

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import sqlite3
 import subprocess
 
 import pytest
+from pytest_flask.live_server import LiveServer
 from sqlalchemy import select
 
 from portal.extensions import db
@@ -20,6 +22,19 @@ pytestmark = [
     pytest.mark.skipif(shutil.which("newsboat") is None,
                        reason="the newsboat binary is not installed (apt-get install newsboat)"),
 ]
+
+
+@pytest.fixture
+def live_server(app, request):
+    """pytest-flask's live server (function-scoped, on 127.0.0.1 and a free port), allowed 30 s
+    to start instead of the plugin's 5: on a loaded 2-core machine the fork takes longer."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = LiveServer(app, "127.0.0.1", port, wait=30, clean_stop=False)
+    server.start()
+    request.addfinalizer(server.stop)
+    return server
 
 
 @pytest.fixture
