@@ -72,10 +72,17 @@ def acknowledged_tenant_ids(change_id: int, revision_number: int | None = None) 
 
 
 def change_tenant(change_id: int, tenant_id: int, *, lock: bool = False) -> ChangeTenant | None:
-    """The (change, tenant) notice row; ``lock`` serialises answers for it on PostgreSQL."""
-    q = select(ChangeTenant).where(ChangeTenant.change_id == change_id,
-                                   ChangeTenant.tenant_id == tenant_id)
-    if lock:
+    """The (change, tenant) notice row. ``lock`` serialises answers for it, so that two people
+    acknowledging at once cannot both be "first": a row lock on PostgreSQL; on SQLite a no-op
+    write first, which takes the database's write lock before anything is read."""
+    where = (ChangeTenant.change_id == change_id, ChangeTenant.tenant_id == tenant_id)
+    q = select(ChangeTenant).where(*where)
+    if lock and db.engine.dialect.name == "sqlite":
+        table = ChangeTenant.__table__
+        db.session.execute(table.update().where(table.c.change_id == change_id,
+                                                table.c.tenant_id == tenant_id)
+                           .values(tenant_id=table.c.tenant_id))
+    elif lock:
         q = q.with_for_update()
     return db.session.execute(q).scalar_one_or_none()
 

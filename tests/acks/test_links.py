@@ -217,3 +217,19 @@ def test_link_for_a_tenant_narrowed_out_of_the_change_is_refused(client, story):
 
 def test_overlong_garbage_token_is_refused(client):
     assert client.get("/ack/" + "x" * 2000).status_code == 400
+
+
+def test_non_material_update_keeps_earlier_links_working(client, story):
+    from portal.changes.models import Revision
+
+    story.change.revision_number = 2  # clarification: the notice clock stays at revision 1
+    db.session.add(Revision(change_id=story.change.id, number=2, kind="update", material=False,
+                            summary="clarified", snapshot="{}", author_id=story.engineer.id,
+                            created_at=T0))
+    db.session.commit()
+    assert _confirm(client, _link(story, revision=1)).status_code == 200
+    assert _confirm(client, _link(story, recipient="ops2@tapai.example",
+                                  revision=2)).status_code == 200
+    rows = db.session.execute(select(Acknowledgement.revision_number, Acknowledgement.counts)
+                              .order_by(Acknowledgement.id)).all()
+    assert [tuple(r) for r in rows] == [(1, True), (1, False)]

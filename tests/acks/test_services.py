@@ -129,3 +129,49 @@ def test_account_manager_cannot_waive_for_an_unassigned_tenant(story):
         waive(story.change, story.ptu.id, user=story.am, now=T0, channel="offline",
               agreed_by="someone")
     assert _ledger_count() == 0
+
+
+def test_two_people_acknowledging_at_once_cannot_both_be_first(app, story, monkeypatch):
+    """Each request in its own thread and session; the first holds the (change, tenant) lock
+    while it dawdles, so the second waits and then sees the first's acknowledgement."""
+    import threading
+    import time
+
+    import portal.acks.services as services
+    from portal.auth.models import User
+    from portal.changes.models import Change
+
+    real = services._require_current
+
+    def dawdle(*args):
+        real(*args)
+        time.sleep(0.3)
+
+    monkeypatch.setattr(services, "_require_current", dawdle)
+    ids = (story.tapai_user.id, story.tapai_admin.id)
+    change_id, tenant_id = story.change.id, story.tapai.id
+    results, errors = {}, []
+
+    def request(user_id):
+        try:
+            with app.app_context():
+                outcome = acknowledge(db.session.get(Change, change_id), tenant_id,
+                                      user=db.session.get(User, user_id), now=T0,
+                                      channel="api", revision=1)
+                results[user_id] = outcome.status
+                db.session.commit()
+                db.session.remove()
+        except Exception as err:  # reported below, not swallowed
+            errors.append(err)
+
+    threads = [threading.Thread(target=request, args=(i,)) for i in ids]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert not errors
+    assert sorted(results.values()) == ["counted", "seen"]
+    db.session.expire_all()
+    counted = db.session.execute(select(func.count()).select_from(Acknowledgement).where(
+        Acknowledgement.counts.is_(True))).scalar_one()
+    assert counted == 1
