@@ -16,6 +16,12 @@ from tests.changes.test_screens import as_user
 from tests.conftest import T0
 
 
+@pytest.fixture(autouse=True)
+def committed(story, admin):
+    """Commit the fixtures' rows: a refused form rolls the request's session back."""
+    db.session.commit()
+
+
 def ledger(action: str) -> int:
     return db.session.execute(select(func.count()).select_from(LedgerEntry).where(
         LedgerEntry.action == action)).scalar_one()
