@@ -15,8 +15,14 @@ from portal.access import roles_required
 from portal.auth.forms import EmptyForm
 from portal.catalog.models import Service
 from portal.changes import blackout_services, policy_services
-from portal.changes.forms import (BlackoutForm, ContractTermForm, ImpactLevelForm,
-                                  NoticeHoursForm, ServicePolicyForm, zone_choices)
+from portal.changes.forms import (
+    BlackoutForm,
+    ContractTermForm,
+    ImpactLevelForm,
+    NoticeHoursForm,
+    ServicePolicyForm,
+    zone_choices,
+)
 from portal.changes.models import ImpactLevel, ServicePolicy
 from portal.clock import now
 from portal.errors import DomainError
