@@ -213,19 +213,36 @@ def all_rows(change: Change, user, listing: Listing, now: dt.datetime,
 
 
 def summary(change: Change, user) -> dict:
-    """Counts over every tenant the user may see, in one statement."""
-    def total(condition):
-        return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+    """Counts over every tenant the user may see, in one statement.
 
+    Each answer is pre-aggregated for this change and outer-joined (rather than a correlated
+    EXISTS per tenant), so the database can hash-join 10,000 tenants in one pass.
+    """
+    def answered(model, *conditions, per_revision: bool = False):
+        cols = [model.tenant_id] + ([model.revision_number] if per_revision else [])
+        return select(*cols).where(model.change_id == change.id, *conditions).distinct().subquery()
+
+    acks = answered(Acknowledgement, Acknowledgement.counts.is_(True), per_revision=True)
+    objections = answered(Objection, Objection.answered_at.is_(None))
+    waivers = answered(Waiver, per_revision=True)
+    breaches = answered(NoticeBreach)
     row = db.session.execute(
         select(func.count(CT.id).label("tenants"),
-               total(CT.notice_given_at.is_not(None)).label("delivered"),
-               total(acknowledged()).label("acknowledged"),
-               total(objecting()).label("objecting"),
-               total(waived()).label("waived"),
-               total(breached()).label("breached"),
-               total(Tenant.first_party.is_(True)).label("first_party"))
-        .join(Tenant, Tenant.id == CT.tenant_id).where(_scope(change.id, user))
+               func.count(CT.notice_given_at).label("delivered"),
+               func.count(acks.c.tenant_id).label("acknowledged"),
+               func.count(objections.c.tenant_id).label("objecting"),
+               func.count(waivers.c.tenant_id).label("waived"),
+               func.count(breaches.c.tenant_id).label("breached"),
+               func.coalesce(func.sum(case((Tenant.first_party.is_(True), 1), else_=0)), 0)
+               .label("first_party"))
+        .join(Tenant, Tenant.id == CT.tenant_id)
+        .outerjoin(acks, and_(acks.c.tenant_id == CT.tenant_id,
+                              acks.c.revision_number == CT.clock_revision))
+        .outerjoin(objections, objections.c.tenant_id == CT.tenant_id)
+        .outerjoin(waivers, and_(waivers.c.tenant_id == CT.tenant_id,
+                                 waivers.c.revision_number == CT.clock_revision))
+        .outerjoin(breaches, breaches.c.tenant_id == CT.tenant_id)
+        .where(_scope(change.id, user))
     ).one()
     data = {k: int(v) for k, v in row._mapping.items()}
     data["not_delivered"] = data["tenants"] - data["delivered"]
