@@ -167,3 +167,13 @@ def test_tenant_blackouts_are_scoped_to_own_tenant(story, login, tapai_admin, ma
     assert "tenant admins declare" in html
     assert reader.post("/settings/blackouts", data=window(5, 2)).status_code == 403
     assert as_user(login, story.ana).get("/settings/blackouts").status_code == 403
+
+
+def test_garbage_times_and_zones_are_form_messages(story, login, tapai_admin):
+    client = login(tapai_admin)
+    bad = client.post("/settings/blackouts", data={"starts_at": "soon", "ends_at": "later",
+                                                  "time_zone": "UTC"})
+    assert bad.status_code == 400 and "This field is required" in bad.get_data(as_text=True)
+    zone = client.post("/settings/blackouts", data=dict(window(5, 2), time_zone="Nowhere/Land"))
+    assert zone.status_code == 400 and "unknown time zone" in zone.get_data(as_text=True)
+    assert db.session.execute(select(BlackoutWindow)).first() is None

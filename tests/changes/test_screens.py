@@ -272,3 +272,10 @@ def test_customer_page_hides_staff_details(story, login):
     html = login(story.ptu_user).get(f"/changes/{change.id}").get_data(as_text=True)
     assert "Owning team" not in html and "Ana" not in html
     assert "Reschedule" not in html and "Start for all tenants" not in html
+
+
+def test_body_markdown_is_sanitised_on_the_change_page(story, login):
+    change = make_draft(story, body='Hi <script>alert(1)</script> [x](javascript:alert(2))')
+    html = login(story.ana).get(f"/changes/{change.id}").get_data(as_text=True)
+    assert "<script>alert(1)" not in html and 'href="javascript' not in html
+    assert "&lt;script&gt;alert(1)" in html  # shown as text, never run
