@@ -82,6 +82,10 @@ def _staff_view(change: Change, user) -> dict:
     objections = db.session.execute(
         select(Objection).where(Objection.change_id == change.id, scope)
         .order_by(Objection.at)).scalars().all()
+    waivers = db.session.execute(
+        select(Waiver).where(Waiver.change_id == change.id,
+                             tenant_filter(Waiver.tenant_id, user) if not answerer else true())
+        .order_by(Waiver.at)).scalars().all()
     ct_scope = tenant_filter(ChangeTenant.tenant_id, user) if not answerer else true()
     total, acked = db.session.execute(
         select(func.count(ChangeTenant.id), func.count(Acknowledgement.id))
@@ -92,7 +96,8 @@ def _staff_view(change: Change, user) -> dict:
                    & Acknowledgement.counts.is_(True))
         .where(ChangeTenant.change_id == change.id, ChangeTenant.active.is_(True), ct_scope)
     ).one()
-    return {"role": "staff", "objections": objections, "can_answer": answerer,
+    return {"role": "staff", "objections": objections, "waivers": waivers,
+            "can_answer": answerer,
             "answer_form": AnswerForm(), "total": total, "acknowledged": acked,
             "can_record_waiver": user.is_account_manager or user.is_admin,
             "desk_url": _url_or_none("desk.change", change_id=change.id)

@@ -83,12 +83,15 @@ def test_objection_shows_to_tenant_and_staff_and_the_team_answers_in_the_panel(l
     assert "Your organisation" in html and "Moved by a week" in html and "answered" in html
 
 
-def test_account_manager_sees_their_tenants_objections_only(login, story):
+def test_account_manager_sees_their_tenants_objections_and_waivers_only(login, story, admin):
     object_to(story.change, story.tapai.id, user=story.tapai_user, reason="Tapai reason", now=T0)
     object_to(story.change, story.ptu.id, user=story.ptu_user, reason="Ptu reason", now=T0)
+    waive(story.change, story.ptu.id, user=admin, now=T0, channel="portal", agreed_by="Pat")
     db.session.commit()
     html = login(story.am).get(_page(story)).get_data(as_text=True)
     assert "Tapai reason" in html and "Ptu reason" not in html
+    assert "agreed by Pat" not in html
+    assert "agreed by Pat" in login(admin).get(_page(story)).get_data(as_text=True)
     assert "Record an offline waiver" in html
     assert _forms(html) == []  # account managers do not answer for the team
     html = login(story.ptu_user).get(_page(story)).get_data(as_text=True)
@@ -103,4 +106,6 @@ def test_staff_panel_counts_acknowledged_tenants(login, story):
     db.session.commit()
     html = login(story.engineer).get(_page(story)).get_data(as_text=True)
     assert "1 of 2 affected tenants acknowledged" in html
+    assert "notice waived</span> <strong>Tapai</strong>, version 1: agreed by Ann Admin" in html
+    assert "A waiver, not a breach" in html
     assert db.session.execute(select(Acknowledgement)).scalar_one().counts
