@@ -29,6 +29,11 @@ def open_change(title: str):
     return go
 
 
+def publish_refused(page: Page, base: str) -> None:
+    open_change(DRAFT)(page, base)
+    page.get_by_role("button", name="Publish").click()
+
+
 def open_first_mail(page: Page, base: str) -> None:
     page.goto(f"{base}/mailbox/")
     page.locator("table a[href^='/mailbox/']").first.click()
@@ -46,10 +51,13 @@ SHOTS = [
     ("engineer-changes", "engineer@forewarn.example", "/changes"),
     ("engineer-draft", "engineer@forewarn.example", open_change(DRAFT)),
     ("engineer-new-change", "engineer@forewarn.example", "/changes/new"),
+    ("engineer-publish-refused", "engineer@forewarn.example", publish_refused),
     ("engineer-scheduled-change", "engineer@forewarn.example", open_change(RATE_LIMIT)),
     ("approver-pending-emergency", "approver@forewarn.example", open_change(HOTFIX)),
     ("manager-desk", "manager@forewarn.example", "/desk/"),
     ("manager-desk-tenants", "manager@forewarn.example", "/desk/tenants"),
+    ("manager-equal-notice", "manager@forewarn.example", "/certificates/2/equal-notice"),
+    ("manager-certificate", "manager@forewarn.example", "/certificates/2/tapai"),
     ("customer-home", "admin@tapai.example", "/"),
     ("customer-changes", "admin@tapai.example", "/changes"),
     ("customer-change", "admin@tapai.example", open_change(RATE_LIMIT)),
@@ -58,6 +66,9 @@ SHOTS = [
     ("customer-mailbox", "admin@tapai.example", "/mailbox/"),
     ("firstparty-changes", "user@ptu.example", "/changes"),
 ]
+
+
+LONG = {"admin-mailbox", "admin-tenants", "engineer-scheduled-change", "customer-mailbox"}
 
 
 def sign_in(page: Page, base: str, email: str) -> None:
@@ -94,7 +105,8 @@ def main() -> None:
                 else:
                     page.goto(args.base_url + target)
                 page.wait_for_load_state("networkidle")
-                page.screenshot(path=str(out / f"{stem}.png"), full_page=True)
+                # Long lists: the first screenful says enough and keeps the files small.
+                page.screenshot(path=str(out / f"{stem}.png"), full_page=stem not in LONG)
                 print(f"{stem}: {page.url}")
             except Exception as err:  # noqa: BLE001  (report and go on with the others)
                 print(f"{stem}: FAILED {err}")

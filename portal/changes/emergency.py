@@ -88,6 +88,8 @@ def _decider_check(change: Change, approver) -> EmergencyRequest:
     req = pending_request(change)
     if req is None:
         raise Conflict("this change has no pending emergency request")
+    if req.requested_by_id == approver.id:
+        raise Forbidden("you asked for this emergency approval; another approver must decide")
     return req
 
 

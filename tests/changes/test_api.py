@@ -229,3 +229,16 @@ def test_emergency_for_a_change_with_enough_notice_is_refused(ana):
     response = ana("POST", f"/api/v1/changes/{change['id']}/emergency",
                    {"justification": JUSTIFICATION})
     assert response.status_code == 409 and "normally" in response.get_json()["error"]["message"]
+
+
+def test_the_engineer_who_requested_the_emergency_cannot_approve_it(ana, story, client,
+                                                                     bearer):
+    change = _create(ana, starts_at=iso(T0 + 6 * HOUR), ends_at=iso(T0 + 7 * HOUR))
+    bo = bearer(story.bo)  # an approver, not the author, asks for the emergency himself
+    asked = client.post(f"/api/v1/changes/{change['id']}/emergency",
+                        json={"justification": JUSTIFICATION}, headers=bo)
+    assert asked.status_code == 202
+    response = client.post(f"/api/v1/changes/{change['id']}/emergency/approve", headers=bo)
+    assert response.status_code == 403 and "another approver" in response.get_json()["error"][
+        "message"]
+    assert db.session.get(Change, change["id"]).status == "pending_approval"
