@@ -48,6 +48,13 @@ def upgrade():
     sa.UniqueConstraint('scope', 'format', name=op.f('uq_feed_bodies_scope_format'))
     )
 
+    op.create_table('feed_versions',
+    sa.Column('scope', sa.String(length=40), nullable=False),
+    sa.Column('version', sa.Integer(), nullable=False),
+    sa.Column('changed_at', sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('scope', name=op.f('pk_feed_versions'))
+    )
+
     op.create_table('upstream_feeds',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('team_id', sa.Integer(), nullable=False),
@@ -112,6 +119,7 @@ def downgrade():
     with op.batch_alter_table('upstream_feeds', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_upstream_feeds_team_id'))
     op.drop_table('upstream_feeds')
+    op.drop_table('feed_versions')
     op.drop_table('feed_bodies')
     with op.batch_alter_table('feed_tokens', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_feed_tokens_tenant_id'))

@@ -174,10 +174,13 @@ def new_revision(change: Change, kind: str, *, actor, now: dt.datetime, material
 
 
 def announce(change: Change, revision: Revision, now: dt.datetime) -> None:
-    """Hand the revision to delivery (outbox rows in this same transaction)."""
+    """Hand the revision to delivery (outbox rows) and to the feeds (their versions move), in
+    this same transaction."""
+    from portal.feeds.versions import bump_for_change
     from portal.notify.announce import announce as queue
 
     queue(change, revision, now=now)
+    bump_for_change(change, now)
 
 
 def _tenant_row(change: Change, t: rules.TenantRequirement, revision: int) -> dict:

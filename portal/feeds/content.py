@@ -5,10 +5,9 @@ still affect the tenant (an active ``ChangeTenant`` row). A service's public fee
 published changes marked public that target the service. Both are capped at
 ``FEED_MAX_ENTRIES``, most recently updated first.
 
-The fingerprint comes from one aggregate query, so conditional requests (304) and receipts
-never build a feed body: it covers the number of changes, their ids, their revision numbers and
-the latest ``updated_at``; any publish, revision, cancellation or change of the affected set
-moves at least one of them.
+The fingerprint comes from the scope's version row (``portal.feeds.versions``), so conditional
+requests (304) and receipts never build a feed body nor aggregate over the tenant's changes:
+every publish, revision, cancellation or change of the affected set bumps the version.
 """
 
 from __future__ import annotations
@@ -18,7 +17,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 
-from sqlalchemy import Select, bindparam, func, select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import selectinload
 
 from portal.catalog.models import Service
@@ -35,6 +34,7 @@ from portal.changes.models import (
     Revision,
 )
 from portal.extensions import db
+from portal.feeds import versions
 
 # Bump when the rendered shape of the feeds changes, so every ETag changes with it.
 FEED_FORMAT_VERSION = "2"
@@ -62,7 +62,7 @@ class Fingerprint:
 
     digest: str
     last_modified: dt.datetime | None
-    count: int
+    version: int
 
     def etag(self, fmt: str) -> str:
         """The quoted HTTP ETag of this content in one format."""
@@ -117,31 +117,22 @@ def capped_ids(scope: Scope, limit: int) -> Select:
             .limit(limit))
 
 
-def _fingerprint_statement(kind: str) -> Select:
-    """Aggregates over the whole selection (no sort, no cap): built once per kind, because
-    this query runs on every feed request, 304s included."""
-    return _selection(kind, bindparam("scope_id")).with_only_columns(
-        func.count(Change.id), func.coalesce(func.sum(Change.id), 0),
-        func.coalesce(func.sum(Change.id * Change.revision_number), 0),
-        func.max(Change.updated_at))
+def fingerprint(scope: Scope, limit: int, salt: str = "",
+                known: tuple[int, dt.datetime | None] | None = None) -> Fingerprint:
+    """The feed's validators from its scope's version row (one primary-key read); no feed body
+    is built.
 
-
-_FINGERPRINT_STATEMENTS = {kind: _fingerprint_statement(kind) for kind in ("tenant", "service")}
-
-
-def fingerprint(scope: Scope, limit: int, salt: str = "") -> Fingerprint:
-    """One aggregate query; no feed body is built.
-
-    It covers the whole selection rather than only the capped part the feed shows: anything
-    that changes the shown part (a publish, a revision, a cancellation, a change entering or
-    leaving the affected set) changes the count, the ids or their revision numbers, which only
-    ever grow. ``salt`` carries whatever else shapes the body (the public base URL)."""
-    count, id_sum, weighted, latest = db.session.connection().execute(
-        _FINGERPRINT_STATEMENTS[scope.kind], {"scope_id": scope.id}).one()
-    latest = _aware(latest)
-    text = "|".join(str(p) for p in (FEED_FORMAT_VERSION, salt, scope.key, limit, count, id_sum,
-                                     weighted, latest and latest.isoformat()))
-    return Fingerprint(hashlib.sha256(text.encode()).hexdigest()[:32], latest, count)
+    Every publish, revision, start, completion or cancellation of a change in the scope bumps
+    the version in its own transaction (``portal.feeds.versions``). ``salt`` carries whatever
+    else shapes the body (the public base URL); the scope's title (a tenant's name) counts too.
+    ``known`` is (version, changed_at) when the caller has read them already (a private feed
+    reads them with its token).
+    """
+    version, changed_at = known if known is not None else versions.current(scope.key)
+    changed_at = _aware(changed_at)
+    text = "|".join(str(p) for p in (FEED_FORMAT_VERSION, salt, scope.key, scope.title, limit,
+                                     version, changed_at and changed_at.isoformat()))
+    return Fingerprint(hashlib.sha256(text.encode()).hexdigest()[:32], changed_at, version)
 
 
 def _aware(value):

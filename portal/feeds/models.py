@@ -5,6 +5,8 @@
   row per distinct content, bumped (count, last time) while the content stays the same.
 - ``FeedBody``: the last rendered body of one feed, keyed by its ETag, shared by every web
   worker through the database (nothing is cached in process memory).
+- ``FeedVersion``: a counter per feed scope, bumped in the transaction of every revision that
+  touches the scope, so a feed request learns whether its content changed from one row.
 - ``UpstreamFeed`` / ``UpstreamEntry``: a supplier changelog a platform team imports into
   draft changes, and the entries already imported (deduplication).
 """
@@ -94,6 +96,22 @@ class FeedBody(db.Model):
     revisions: Mapped[str] = mapped_column(Text)
     body: Mapped[bytes] = mapped_column(LargeBinary)
     built_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class FeedVersion(db.Model):
+    """How often a feed's content has changed, and when it last did.
+
+    One row per scope ("tenant:<id>" or "service:<id>"), bumped by
+    ``portal.feeds.versions.bump_for_change`` in the same transaction as each revision of a change
+    in that scope. ETags and Last-Modified derive from it, so a conditional request costs one
+    primary-key read instead of an aggregate over the tenant's changes.
+    """
+
+    __tablename__ = "feed_versions"
+
+    scope: Mapped[str] = mapped_column(String(40), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    changed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
 
 class UpstreamFeed(db.Model):

@@ -14,7 +14,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import select, update
 
 from portal.extensions import db
 from portal.feeds.models import FeedReceipt, FeedToken
@@ -33,39 +33,34 @@ def clean_user_agent(value: str | None) -> str:
     return "".join(ch for ch in (value or "") if ch.isprintable())[:USER_AGENT_MAX]
 
 
-_LAST_RECEIPT = (
-    select(FeedReceipt.id, FeedReceipt.etag, FeedReceipt.formats, FeedReceipt.last_fetched_at)
-    .where(FeedReceipt.token_id == bindparam("token_id")).order_by(FeedReceipt.id.desc()).limit(1)
-)
-
-
 def record_fetch(token: ActiveToken, *, content_key: str, fmt: str, user_agent: str | None,
                  revisions: Callable[[], list[list[int]]], now: dt.datetime,
-                 touch_every: dt.timedelta = DEFAULT_TOUCH_EVERY) -> FeedReceipt | None:
+                 touch_every: dt.timedelta = DEFAULT_TOUCH_EVERY) -> bool:
     """Record one fetch of content ``content_key`` by ``token``. Flushes; the caller commits.
 
     New content → a new receipt and a ``feed.fetched`` ledger entry; ``revisions`` is called
     only then. The same content again → the receipt's count and last-fetch time move, but at
     most once per ``touch_every`` per format (``fetch_count`` counts those recorded fetches), so
     the first receipt of each revision is exact and polling writes nothing in between.
-    Returns the receipt written or moved, or None when nothing was written.
+    The token's latest receipt comes with the token (``token_for_secret``), so the common case
+    reads nothing more. Returns whether anything was written.
     """
+    wrote = False
     if token.last_used_at is None or now - _utc(token.last_used_at) >= touch_every:
         db.session.execute(update(FeedToken).where(FeedToken.id == token.id)
                            .values(last_used_at=now))
-    # Plain columns first: the common case (same content, fetched moments ago) loads nothing.
-    row = db.session.connection().execute(_LAST_RECEIPT, {"token_id": token.id}).first()
-    if row is not None and row.etag == content_key:
-        formats = row.formats.split(",")
-        if fmt in formats and now - _utc(row.last_fetched_at) < touch_every:
-            return None
-        last = db.session.get(FeedReceipt, row.id)
+        wrote = True
+    if token.receipt_id is not None and token.receipt_etag == content_key:
+        formats = token.receipt_formats.split(",")
+        if fmt in formats and now - _utc(token.receipt_fetched_at) < touch_every:
+            return wrote
+        last = db.session.get(FeedReceipt, token.receipt_id)
         last.fetch_count = FeedReceipt.fetch_count + 1  # in SQL: concurrent fetches all count
         last.last_fetched_at = now
         if fmt not in formats:
             last.formats = ",".join(sorted([*formats, fmt]))
         db.session.flush()
-        return last
+        return True
     pairs = revisions()
     agent = clean_user_agent(user_agent)
     receipt = FeedReceipt(token_id=token.id, tenant_id=token.tenant_id, formats=fmt,
@@ -79,7 +74,7 @@ def record_fetch(token: ActiveToken, *, content_key: str, fmt: str, user_agent: 
                             "content": content_key, "revisions": pairs,
                             "user_agent": agent})
     receipt.ledger_seq = entry.seq
-    return receipt
+    return True
 
 
 def _utc(value: dt.datetime) -> dt.datetime:

@@ -38,7 +38,8 @@ def feed_response(scope: Scope, fmt: str, *, token: ActiveToken | None = None,
     limit = int(config["FEED_MAX_ENTRIES"])
     base_url = config["BASE_URL"]
     when = now()
-    state = feed_state(scope, fmt, limit, base_url)
+    known = (token.feed_version or 0, token.feed_changed_at) if token is not None else None
+    state = feed_state(scope, fmt, limit, base_url, known=known)
     not_modified = is_not_modified(state, request.if_none_match,
                                    request.headers.get("If-Modified-Since"))
     if not_modified:
@@ -46,8 +47,9 @@ def feed_response(scope: Scope, fmt: str, *, token: ActiveToken | None = None,
     else:
         body = feed_body(state, limit=limit, base_url=base_url, self_url=self_url, now=when)
         response = Response(body, status=200, content_type=builders.CONTENT_TYPES[fmt])
+    wrote = not not_modified  # a 200 may have stored a freshly built body
     if token is not None:
-        record_fetch(token, content_key=state.fingerprint.digest, fmt=fmt,
+        wrote |= record_fetch(token, content_key=state.fingerprint.digest, fmt=fmt,
                      user_agent=request.headers.get("User-Agent"),
                      revisions=lambda: current_revisions(scope, limit), now=when,
                      touch_every=dt.timedelta(seconds=int(config["FEED_RECEIPT_TOUCH_SECONDS"])))
@@ -55,7 +57,8 @@ def feed_response(scope: Scope, fmt: str, *, token: ActiveToken | None = None,
     else:
         max_age = int(config["FEED_PUBLIC_MAX_AGE_SECONDS"])
         response.headers["Cache-Control"] = f"public, max-age={max_age}"
-    db.session.commit()
+    if wrote:
+        db.session.commit()
     response.headers["ETag"] = state.etag
     response.last_modified = state.last_modified
     return response

@@ -1,6 +1,6 @@
 """Answering a feed request: fingerprint first, body only when the client needs it.
 
-A request costs one aggregate query when it ends in 304 (plus, for a private feed, the token
+A request costs one primary-key read when it ends in 304 (plus, for a private feed, the token
 lookup and its last receipt, see ``portal.feeds.responses``). A 200 costs one more query to fetch
 the stored body when the content has not changed since any worker last built it; only changed
 content is rebuilt (and stored in ``feed_bodies`` for every worker: nothing lives in process
@@ -49,9 +49,10 @@ class FeedState:
         return (self.fingerprint.last_modified or builders.EPOCH).replace(microsecond=0)
 
 
-def feed_state(scope: Scope, fmt: str, limit: int, base_url: str) -> FeedState:
-    """The current validators of a feed (one aggregate query)."""
-    return FeedState(scope, fmt, fingerprint(scope, limit, salt=base_url))
+def feed_state(scope: Scope, fmt: str, limit: int, base_url: str,
+               known: tuple[int, dt.datetime | None] | None = None) -> FeedState:
+    """The current validators of a feed (one primary-key read, none if ``known``)."""
+    return FeedState(scope, fmt, fingerprint(scope, limit, salt=base_url, known=known))
 
 
 def is_not_modified(state: FeedState, if_none_match: ETags | None,

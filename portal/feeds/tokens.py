@@ -13,11 +13,12 @@ import re
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, func, select
 
 from portal.errors import InvalidInput, NotFound
 from portal.extensions import db
-from portal.feeds.models import FeedToken
+from portal.feeds.models import FeedReceipt, FeedToken, FeedVersion
+from portal.feeds.versions import scope_expression
 from portal.ledger.services import record
 from portal.tenants.models import Tenant
 
@@ -78,8 +79,9 @@ def rotate_feed_token(tenant, token_id: int, *, actor, now: dt.datetime) -> tupl
 
 @dataclass(frozen=True)
 class ActiveToken:
-    """What serving a feed needs to know about a token, read without loading ORM objects
-    (this runs on every feed request)."""
+    """What serving a feed needs to know about a token — its tenant, the tenant feed's version
+    and the token's latest receipt — read in one statement without ORM objects (this runs on
+    every feed request)."""
 
     id: int
     tenant_id: int
@@ -87,12 +89,24 @@ class ActiveToken:
     name: str
     prefix: str
     last_used_at: dt.datetime | None
+    feed_version: int | None
+    feed_changed_at: dt.datetime | None
+    receipt_id: int | None
+    receipt_etag: str | None
+    receipt_formats: str | None
+    receipt_fetched_at: dt.datetime | None
 
+
+_LATEST_RECEIPT = (select(func.max(FeedReceipt.id)).where(FeedReceipt.token_id == FeedToken.id)
+                   .correlate(FeedToken).scalar_subquery())
 
 _ACTIVE_TOKEN = (
     select(FeedToken.id, FeedToken.tenant_id, Tenant.name, FeedToken.name, FeedToken.prefix,
-           FeedToken.last_used_at)
+           FeedToken.last_used_at, FeedVersion.version, FeedVersion.changed_at,
+           FeedReceipt.id, FeedReceipt.etag, FeedReceipt.formats, FeedReceipt.last_fetched_at)
     .join(Tenant, Tenant.id == FeedToken.tenant_id)
+    .outerjoin(FeedVersion, FeedVersion.scope == scope_expression("tenant", FeedToken.tenant_id))
+    .outerjoin(FeedReceipt, FeedReceipt.id == _LATEST_RECEIPT)
     .where(FeedToken.token_hash == bindparam("token_hash"), FeedToken.revoked_at.is_(None))
 )
 
