@@ -26,6 +26,7 @@ bp = Blueprint("tenants", __name__, url_prefix="/admin/tenants")
 
 def like(text: str) -> str:
     """A LIKE pattern matching ``text`` anywhere, with wildcards in it taken literally."""
+    text = text.replace("\x00", "")  # PostgreSQL cannot compare NUL characters
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
 
