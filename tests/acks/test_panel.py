@@ -109,3 +109,15 @@ def test_staff_panel_counts_acknowledged_tenants(login, story):
     assert "notice waived</span> <strong>Tapai</strong>, version 1: agreed by Ann Admin" in html
     assert "A waiver, not a breach" in html
     assert db.session.execute(select(Acknowledgement)).scalar_one().counts
+
+
+def test_objection_form_carries_a_csrf_token_and_returns_to_the_change(login, story):
+    client = login(story.tapai_user)
+    form = client.get(f"{_page(story)}/object").get_data(as_text=True)
+    before = db_state()
+    assert client.post(f"{_page(story)}/object", data={"reason": "x"}).status_code == 400
+    assert db_state() == before
+    response = client.post(f"{_page(story)}/object", data={
+        "csrf_token": csrf_token_from(form), "reason": "Launch week"})
+    assert response.status_code == 302 and response.headers["Location"] == _page(story)
+    assert "Launch week" in client.get(_page(story)).get_data(as_text=True)
