@@ -3,8 +3,7 @@
 Notice given at, D(t), is the time the SMTP server accepted the first message of the tenant's
 clock revision (``ChangeTenant.clock_revision``) to one of its notice contacts (DESIGN.md
 "Core concepts"). It is written once, never moved later, and recorded in the ledger with the
-server's reply, the recipient and the Message-ID; so is every contractual delivery and failure
-(one entry per tenant and batch, listing them).
+server's reply, the recipient and the Message-ID; so is every contractual delivery and failure.
 """
 
 from __future__ import annotations
@@ -19,55 +18,52 @@ from portal.ledger.services import Fact, record_many
 from portal.notify.models import FAILED, NOTICE, SENT, OutboxMessage
 
 
-def _delivery(row: OutboxMessage, outcome: dict) -> dict:
-    entry = {"recipient": row.recipient, "message_id": outcome["message_id"],
-             "attempts": outcome["attempts"]}
+def _delivery_fact(row: OutboxMessage, outcome: dict) -> Fact:
+    """``notice.delivered`` / ``notice.failed`` for one contractual message (the notice
+    certificate cites these, by the outbox row)."""
+    payload = {"revision": row.revision_number, "recipient": row.recipient,
+               "message_id": outcome["message_id"], "attempts": outcome["attempts"]}
     if outcome["status"] == SENT:
-        return entry | {"accepted_at": outcome["sent_at"], "smtp_reply": outcome["smtp_reply"]}
-    return entry | {"failed_at": outcome["failed_at"], "error": outcome["last_error"]}
+        action = "notice.delivered"
+        payload |= {"accepted_at": outcome["sent_at"], "smtp_reply": outcome["smtp_reply"]}
+    else:
+        action = "notice.failed"
+        payload |= {"failed_at": outcome["failed_at"], "error": outcome["last_error"]}
+    return Fact(action, "outbox_message", row.id, payload, tenant_id=row.tenant_id,
+                change_id=row.change_id)
 
 
 def record_batch(rows: list[OutboxMessage], outcomes: dict[int, dict], *,
                  now: dt.datetime) -> None:
-    """Set the notice-given times the batch earned and append its ledger entries: one per
-    (change, tenant, revision) listing each contractual delivery or failure with the server's
-    answer — ``notice.given`` when it set D(t), else ``notice.delivered``. Flushes."""
+    """Set the notice-given times the batch earned and append the ledger entries: each
+    contractual delivery or failure, and ``notice.given`` per tenant whose D(t) it set."""
     by_id = {r.id: r for r in rows}
-    groups: dict[tuple[int, int, int], dict] = {}
+    facts: list[Fact] = []
+    firsts: dict[tuple[int, int, int], tuple[dict, OutboxMessage]] = {}
     for oid, outcome in outcomes.items():
         row = by_id[oid]
-        if row.kind != NOTICE or row.tenant_id is None or outcome["status"] not in (SENT,
-                                                                                    FAILED):
+        if (row.kind != NOTICE or row.tenant_id is None
+                or outcome["status"] not in (SENT, FAILED)):
             continue
-        group = groups.setdefault((row.change_id, row.tenant_id, row.revision_number),
-                                  {"delivered": [], "failed": [], "first": None})
-        group["delivered" if outcome["status"] == SENT else "failed"].append(
-            _delivery(row, outcome))
-        if outcome["status"] == SENT and (group["first"] is None
-                                          or outcome["sent_at"] < group["first"]["sent_at"]):
-            group["first"] = outcome | {"recipient": row.recipient}
-    if not groups:
-        return
-    given = _set_notice_given(groups)
-    facts = []
-    for (change_id, tenant_id, revision), group in sorted(groups.items()):
-        payload = {"revision": revision, "delivered": group["delivered"],
-                   "failed": group["failed"]}
-        action = "notice.delivered" if group["delivered"] else "notice.failed"
-        if (change_id, tenant_id, revision) in given:
-            first = group["first"]
-            action = "notice.given"
-            payload |= {"notice_given_at": first["sent_at"], "recipient": first["recipient"],
-                        "message_id": first["message_id"], "smtp_reply": first["smtp_reply"]}
-        facts.append(Fact(action, "change_tenant", f"{change_id}:{tenant_id}", payload,
-                          tenant_id=tenant_id, change_id=change_id))
+        facts.append(_delivery_fact(row, outcome))
+        key = (row.change_id, row.tenant_id, row.revision_number)
+        if outcome["status"] == SENT and (key not in firsts
+                                          or outcome["sent_at"] < firsts[key][0]["sent_at"]):
+            firsts[key] = (outcome, row)
+    for key in sorted(_set_notice_given({k: o["sent_at"] for k, (o, _r) in firsts.items()})):
+        outcome, row = firsts[key]
+        change_id, tenant_id, revision = key
+        facts.append(Fact("notice.given", "change_tenant", f"{change_id}:{tenant_id}", {
+            "revision": revision, "notice_given_at": outcome["sent_at"],
+            "recipient": row.recipient, "message_id": outcome["message_id"],
+            "smtp_reply": outcome["smtp_reply"]}, tenant_id=tenant_id, change_id=change_id))
     record_many(facts, actor="dispatcher", now=now)
 
 
-def _set_notice_given(groups: dict[tuple[int, int, int], dict]) -> set[tuple[int, int, int]]:
+def _set_notice_given(firsts: dict[tuple[int, int, int], dt.datetime]
+                      ) -> set[tuple[int, int, int]]:
     """Write D(t) where this batch delivered the first message of the tenant's clock revision;
     never moves an earlier D(t) later. Returns the (change, tenant, revision) keys it set."""
-    firsts = {k: g["first"]["sent_at"] for k, g in groups.items() if g["first"] is not None}
     if not firsts:
         return set()
     change_ids = {k[0] for k in firsts}

@@ -65,7 +65,8 @@ class NoticeMessage(Message):
         if not subject.isascii():
             subject = Header(subject, "utf-8", header_name="Subject").encode()
         head = [("Subject", subject), ("From", _address(self.sender)),
-                ("To", ", ".join(_address(r) for r in self.recipients)),
+                ("To", ", ".join(r if isinstance(r, str) and r.isascii() else _address(r)
+                                 for r in self.recipients)),
                 ("Date", formatdate(self.date, localtime=True)),
                 ("Message-ID", self.msgId), *self.extra_headers.items(),
                 ("MIME-Version", "1.0"),

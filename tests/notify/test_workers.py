@@ -107,3 +107,39 @@ def test_four_workers_on_postgresql_deliver_every_row_exactly_once(app, many, si
     assert len(workers) == 30
     sent_by = Counter(out.decode().split(" sent")[0].strip() for out, _ in outputs)
     assert sum(int(n) * k for n, k in sent_by.items()) == 30
+
+
+def test_run_worker_delivers_published_notices_and_stops_when_told(app, published, sink):
+    """What `forewarn demo` runs in a thread: mail arrives within seconds, then a clean stop."""
+    import threading
+
+    from portal.notify.worker import run_worker
+
+    app.config["WORKER_INTERVAL_SECONDS"] = 0.05
+    stop = threading.Event()
+    thread = threading.Thread(target=run_worker, args=(app, stop), daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while len(sink.received) < 5 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    stop.set()
+    thread.join(timeout=10)
+    assert not thread.is_alive()
+    assert len(sink.received) == 5
+    assert all(r.status == SENT for r in all_rows())
+
+
+@pytest.mark.slow
+def test_worker_command_sends_then_stops_cleanly_on_sigterm(app, published, sink, tmp_path):
+    proc = subprocess.Popen([sys.executable, "-c", CLI, "worker"],
+                            env=worker_env(app, tmp_path, PORTAL_WORKER_INTERVAL_SECONDS=0.1),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while len(sink.received) < 5 and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    _out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err
+    assert "Stopping the worker (SIGTERM)" in err and "Worker stopped." in err
+    assert len(sink.received) == 5
+    assert all(r.status == SENT for r in all_rows())
