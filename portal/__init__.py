@@ -59,10 +59,14 @@ def configure(app: Flask, test_config: dict[str, Any] | None) -> None:
         elif app.config.get("DEMO"):
             app.config["SECRET_KEY"] = demo_secret_key(app)
         else:
-            raise RuntimeError(
+            raise ConfigurationError(
                 "PORTAL_SECRET_KEY is missing or too weak (need 32+ random characters); "
                 "generate one with: python -c 'import secrets; print(secrets.token_hex(32))'"
             )
+
+
+class ConfigurationError(RuntimeError):
+    """A setting production cannot run without is missing or unsafe."""
 
 
 def normalise_database_url(url: str) -> str:

@@ -10,7 +10,7 @@ from importlib import import_module
 
 import click
 from flask import Flask
-from flask.cli import FlaskGroup
+from flask.cli import FlaskGroup, NoAppException
 
 COMMAND_MODULES = [
     "portal.ledger.cli",
@@ -27,9 +27,13 @@ def init_app(app: Flask) -> None:
 
 
 def _create_app():
-    from portal import create_app
+    from portal import ConfigurationError, create_app
 
-    return create_app()
+    try:
+        return create_app()
+    except ConfigurationError as err:
+        # Flask's CLI prints this as a one-line error (and still lists `demo`), not a traceback.
+        raise NoAppException(str(err)) from err
 
 
 @click.group(cls=FlaskGroup, create_app=_create_app, add_version_option=False,

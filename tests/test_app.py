@@ -2,13 +2,13 @@
 
 import pytest
 
-from portal import create_app, normalise_database_url
+from portal import ConfigurationError, create_app, normalise_database_url
 
 
 def test_production_refuses_to_start_without_secret_key(monkeypatch, tmp_path):
     monkeypatch.setenv("PORTAL_INSTANCE_PATH", str(tmp_path))
     monkeypatch.delenv("PORTAL_SECRET_KEY", raising=False)
-    with pytest.raises(RuntimeError, match="SECRET_KEY"):
+    with pytest.raises(ConfigurationError, match="SECRET_KEY"):
         create_app()
 
 
@@ -16,7 +16,7 @@ def test_production_refuses_to_start_without_secret_key(monkeypatch, tmp_path):
 def test_production_refuses_weak_secret_key(monkeypatch, tmp_path, weak):
     monkeypatch.setenv("PORTAL_INSTANCE_PATH", str(tmp_path))
     monkeypatch.setenv("PORTAL_SECRET_KEY", weak)
-    with pytest.raises(RuntimeError):
+    with pytest.raises(ConfigurationError):
         create_app()
 
 
