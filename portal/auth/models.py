@@ -76,7 +76,8 @@ class User(UserMixin, db.Model):
         if self.is_admin:
             names.append("admin")
         if self.is_engineer:
-            names.append("platform engineer")
+            approver = any(m.is_approver for m in self.memberships)
+            names.append("platform engineer · approver" if approver else "platform engineer")
         if self.is_account_manager:
             names.append("account manager")
         return names or ["staff"]

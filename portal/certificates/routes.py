@@ -9,6 +9,8 @@ The same documents are served to API tokens under ``/api/v1/changes/<id>/…``.
 
 from __future__ import annotations
 
+import datetime as dt
+
 from flask import Blueprint, jsonify, make_response, render_template
 from flask_login import current_user, login_required
 
@@ -16,6 +18,7 @@ from portal.api.base import api_blueprint
 from portal.api.openapi import register_paths
 from portal.certificates import equal_notice, services
 from portal.clock import now
+from portal.templating import local_and_utc
 
 bp = Blueprint("certificates", __name__, url_prefix="/certificates")
 api_bp = api_blueprint("certificates_api", __name__)
@@ -31,6 +34,12 @@ def _equal_notice(change_id: int) -> tuple:
     change = equal_notice.change_or_404(change_id, current_user)
     reports = equal_notice.report(change)
     return change, reports, equal_notice.report_dict(change, reports, now())
+
+
+@bp.app_template_filter("iso_local_and_utc")
+def iso_local_and_utc(value: str | None):
+    """An ISO-8601 time from a certificate document, shown like every other page's times."""
+    return local_and_utc(dt.datetime.fromisoformat(value) if value else None)
 
 
 def _no_store(response):

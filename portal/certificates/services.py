@@ -9,29 +9,24 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections import defaultdict
 
 from flask import abort
 from sqlalchemy import select
 
 from portal.access import tenant_ids_visible_to
 from portal.acks.models import Acknowledgement, Objection, Waiver
+from portal.certificates.evidence import Evidence, iso
 from portal.changes import lifecycle
 from portal.changes.models import PUBLISHED_STATUSES, Change, ChangeTenant, NoticeBreach, Revision
 from portal.changes.queries import can_manage
 from portal.extensions import db
 from portal.feeds.receipts import receipts_for
-from portal.ledger.models import LedgerEntry
-from portal.ledger.services import entries_for, verify
-from portal.notify.models import OutboxMessage
+from portal.ledger.services import verify
+from portal.notify.models import FAILED, NOTICE, SENT, OutboxMessage
 from portal.tenants.models import Tenant
 
 # Messages to staff about a tenant (escalations, objections) are not notices to the tenant.
 INTERNAL_KINDS = ("escalation", "objection")
-
-
-def iso(value: dt.datetime | None) -> str | None:
-    return None if value is None else value.astimezone(dt.UTC).isoformat()
 
 
 def may_see(user, change: Change, tenant: Tenant) -> bool:
@@ -58,43 +53,6 @@ def subject_or_404(change_id: int, tenant_slug: str, user) -> tuple[Change, Tena
     return row[0], row[1], row[2]
 
 
-class Evidence:
-    """Ledger entries about the change and tenant, found by subject, action or seq."""
-
-    def __init__(self, change_id: int, tenant_id: int, extra_seqs: set[int]):
-        entries = entries_for(change_id=change_id, tenant_id=tenant_id)
-        self.by_seq = {e.seq: e for e in entries}
-        missing = {s for s in extra_seqs if s is not None and s not in self.by_seq}
-        if missing:
-            self.by_seq.update({e.seq: e for e in db.session.execute(
-                select(LedgerEntry).where(LedgerEntry.seq.in_(missing))).scalars()})
-        self.by_subject: dict[tuple[str, str], list[LedgerEntry]] = defaultdict(list)
-        for entry in sorted(self.by_seq.values(), key=lambda e: e.seq):
-            self.by_subject[(entry.subject_type, entry.subject_id)].append(entry)
-
-    @staticmethod
-    def cite(entry: LedgerEntry | None) -> dict | None:
-        if entry is None:
-            return None
-        return {"seq": entry.seq, "hash": entry.hash, "action": entry.action, "at": iso(entry.at)}
-
-    def seq(self, seq: int | None) -> dict | None:
-        return self.cite(self.by_seq.get(seq)) if seq is not None else None
-
-    def subject(self, subject_type: str, subject_id, *, action: str | None = None,
-                revision: int | None = None) -> list[LedgerEntry]:
-        found = self.by_subject.get((subject_type, str(subject_id)), [])
-        if action is not None:
-            found = [e for e in found if e.action == action]
-        if revision is not None:
-            found = [e for e in found if json.loads(e.payload).get("revision") == revision]
-        return found
-
-    def first(self, *args, **kwargs) -> dict | None:
-        found = self.subject(*args, **kwargs)
-        return self.cite(found[0]) if found else None
-
-
 def _revisions(change: Change, evidence: Evidence) -> list[dict]:
     rows = db.session.execute(select(Revision).where(Revision.change_id == change.id)
                               .order_by(Revision.number)).scalars()
@@ -104,17 +62,31 @@ def _revisions(change: Change, evidence: Evidence) -> list[dict]:
 
 
 def _deliveries(change: Change, tenant: Tenant, evidence: Evidence) -> list[dict]:
-    rows = db.session.execute(
+    rows = list(db.session.execute(
         select(OutboxMessage).where(OutboxMessage.change_id == change.id,
                                     OutboxMessage.tenant_id == tenant.id,
                                     OutboxMessage.kind.not_in(INTERNAL_KINDS))
-        .order_by(OutboxMessage.revision_number, OutboxMessage.id)).scalars()
-    return [{"revision": m.revision_number, "kind": m.kind, "recipient": m.recipient,
-             "status": m.status, "attempts": m.attempts, "message_id": m.message_id,
-             "sent_at": iso(m.sent_at), "failed_at": iso(m.failed_at),
-             "smtp_reply": m.smtp_reply, "error": m.last_error,
-             "ledger": [Evidence.cite(e) for e in evidence.subject("outbox_message", m.id)]}
-            for m in rows]
+        .order_by(OutboxMessage.revision_number, OutboxMessage.id)).scalars())
+    evidence.load_outbox_entries([m.id for m in rows if m.kind == NOTICE])
+    out = []
+    for m in rows:
+        contractual = m.kind == NOTICE
+        cites = evidence.delivery(m) if contractual else []
+        if not contractual:
+            backing = "optional"
+        elif cites:
+            backing = "ledger"
+        elif m.status in (SENT, FAILED):
+            backing = "missing"
+        else:
+            backing = "no outcome yet"  # queued, sending or retrying: nothing to record yet
+        out.append({
+            "revision": m.revision_number, "kind": m.kind, "contractual": contractual,
+            "recipient": m.recipient, "status": m.status, "attempts": m.attempts,
+            "message_id": m.message_id, "sent_at": iso(m.sent_at), "failed_at": iso(m.failed_at),
+            "smtp_reply": m.smtp_reply, "error": m.last_error, "evidence": backing,
+            "ledger": cites})
+    return out
 
 
 def _answers(model, change: Change, tenant: Tenant):
