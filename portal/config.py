@@ -70,7 +70,7 @@ class Defaults:
     # every demo login shares (the demo serves 127.0.0.1 only, by default).
     DEMO_SMTP_HOST = "127.0.0.1"
     DEMO_SMTP_PORT = 8025
-    DEMO_PASSWORD = "forewarn-demo"
+    DEMO_PASSWORD = "forewarn-demo"  # noqa: S105 (the demo serves 127.0.0.1 with made-up users)
 
     # Feeds (issue 5, portal/feeds): entries per feed, and the upstream import's limits.
     FEED_MAX_ENTRIES = 100

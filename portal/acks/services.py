@@ -63,12 +63,28 @@ def acknowledged_tenant_ids(change_id: int, revision_number: int | None = None) 
     q = select(Acknowledgement.tenant_id).where(
         Acknowledgement.change_id == change_id, Acknowledgement.counts.is_(True))
     if revision_number is None:
-        q = q.join(ChangeTenant, (ChangeTenant.change_id == Acknowledgement.change_id)
-                   & (ChangeTenant.tenant_id == Acknowledgement.tenant_id)
-                   & (ChangeTenant.clock_revision == Acknowledgement.revision_number))
+        q = _of_clock_revision(q)
     else:
         q = q.where(Acknowledgement.revision_number == revision_number)
     return set(db.session.execute(q).scalars())
+
+
+def acknowledged_change_ids(tenant_id: int, change_ids: list[int]) -> set[int]:
+    """Which of ``change_ids`` the tenant has acknowledged for their current material revision
+    (one query)."""
+    if not change_ids:
+        return set()
+    return set(db.session.execute(_of_clock_revision(
+        select(Acknowledgement.change_id).where(
+            Acknowledgement.tenant_id == tenant_id, Acknowledgement.counts.is_(True),
+            Acknowledgement.change_id.in_(change_ids)))).scalars())
+
+
+def _of_clock_revision(q):
+    """Keep acknowledgements of the revision that restarted each tenant's notice clock."""
+    return q.join(ChangeTenant, (ChangeTenant.change_id == Acknowledgement.change_id)
+                  & (ChangeTenant.tenant_id == Acknowledgement.tenant_id)
+                  & (ChangeTenant.clock_revision == Acknowledgement.revision_number))
 
 
 def change_tenant(change_id: int, tenant_id: int, *, lock: bool = False) -> ChangeTenant | None:

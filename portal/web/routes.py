@@ -11,7 +11,8 @@ from flask_login import current_user, login_required
 
 from portal.auth.forms import EmptyForm
 from portal.auth.services import is_safe_next
-from portal.clock import get_clock
+from portal.changes.upcoming import upcoming_for
+from portal.clock import get_clock, now
 from portal.extensions import db
 
 bp = Blueprint("web", __name__)
@@ -53,7 +54,7 @@ def refuse_nul_characters():
 def home():
     if not current_user.is_authenticated:
         return redirect(url_for("auth.login"))
-    return render_template("web/home.html")
+    return render_template("web/home.html", upcoming=upcoming_for(current_user, now()))
 
 
 @bp.get("/healthz")
