@@ -8,8 +8,10 @@ the same message; later notices of a change thread under the recipient's first o
 from __future__ import annotations
 
 import binascii
+import copy
 import functools
 import hashlib
+import re
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -106,8 +108,16 @@ def message_id(row: OutboxMessage) -> str:
             f"{digest}@{domain}>")
 
 
+# A plain ASCII mailbox that ``parseaddr`` returns unchanged and that passes every check below;
+# anything else (names, quotes, comments, non-ASCII) takes the full parse.
+PLAIN_ADDRESS = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+                            r"@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
+
+
 def check_address(address: str) -> str:
     """The address if it is a plain, single, header-safe mailbox, else BadRecipient."""
+    if address and len(address) <= 254 and PLAIN_ADDRESS.fullmatch(address):
+        return address
     name, addr = parseaddr(address or "")
     local, _, domain = addr.rpartition("@")
     if (not addr or addr != address.strip() or not local or "." not in domain
@@ -127,6 +137,7 @@ class BatchContext:
     services: dict[tuple[int, int], list[str]] = field(default_factory=dict)
     thread_roots: dict[tuple[int, int, str], OutboxMessage] = field(default_factory=dict)
     rendered: dict[tuple, tuple[str, str, str, bool]] = field(default_factory=dict)
+    prototypes: dict[str, NoticeMessage] = field(default_factory=dict)
     change_urls: dict[int, str] = field(default_factory=dict)
     body_html: dict[int, Markup] = field(default_factory=dict)
     times: dict[tuple[int, str], dict[str, str]] = field(default_factory=dict)
@@ -272,8 +283,16 @@ def build_message(row: OutboxMessage, ctx: BatchContext) -> Message:
     if row.optional:
         headers["List-Unsubscribe"] = f"<{unsubscribe}>"
         headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-    msg = NoticeMessage(subject=subject, recipients=[recipient], body=text, html=html,
-                        extra_headers=headers)
+    # One Flask-Mail message per subject, copied for each recipient with the per-recipient
+    # parts swapped: Message() looks up the host name for a Message-ID that we replace anyway,
+    # which cost more per message than everything else here.
+    prototype = ctx.prototypes.get(subject)
+    if prototype is None:
+        prototype = ctx.prototypes[subject] = NoticeMessage(subject=subject, recipients=[])
+    msg = copy.copy(prototype)
+    msg.recipients = [recipient]
+    msg.body = text
+    msg.alts = {"html": html}  # ``html`` is a property over ``alts``: never share the dict
+    msg.extra_headers = headers
     msg.msgId = message_id(row)
     return msg
-

@@ -8,11 +8,14 @@ timeout and ``transmit`` speaks MAIL/RCPT/DATA on the connection's socket so the
 
 from __future__ import annotations
 
+import functools
 import smtplib
 from contextlib import contextmanager
 
 from flask import current_app
 from flask_mail import Connection, Message, sanitize_address
+
+from portal.notify.render import PLAIN_ADDRESS
 
 
 class SmtpRefusal(smtplib.SMTPResponseException):
@@ -76,8 +79,8 @@ def transmit(conn: TimedConnection, msg: Message, payload: bytes | None = None) 
     if msg.has_bad_headers():
         raise SmtpRefusal(550, b"refused locally: header injection in the message")
     host = conn.host
-    sender = sanitize_address(msg.sender)
-    recipient = sanitize_address(msg.recipients[0])
+    sender = envelope_address(msg.sender)
+    recipient = envelope_address(msg.recipients[0])
     payload = msg.as_bytes() if payload is None else payload
     for command, ok in ((lambda: host.mail(sender), (250,)),
                         (lambda: host.rcpt(recipient), (250, 251))):
@@ -94,6 +97,19 @@ def transmit(conn: TimedConnection, msg: Message, payload: bytes | None = None) 
         _reset(host)
         raise SmtpRefusal(code, text)
     return reply_text(code, text)
+
+
+def envelope_address(address: str | tuple[str, str]) -> str:
+    """Flask-Mail's ``sanitize_address`` (IDNA domain, encoded name), which leaves a plain
+    ASCII mailbox as it is: those skip its parse, which cost more than the SMTP commands."""
+    if isinstance(address, str) and PLAIN_ADDRESS.fullmatch(address):
+        return address
+    return _sanitized(address)
+
+
+@functools.lru_cache(maxsize=64)
+def _sanitized(address: str | tuple[str, str]) -> str:
+    return sanitize_address(address)
 
 
 def _reset(host: smtplib.SMTP) -> None:
