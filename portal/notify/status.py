@@ -10,10 +10,9 @@ customer user only ever sees their own tenant's row.
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
 from dataclasses import dataclass, field
 
-from sqlalchemy import and_, false, func, select
+from sqlalchemy import and_, case, false, func, or_, select
 
 from portal.access import tenant_ids_visible_to
 from portal.changes.models import Change, ChangeTenant
@@ -22,7 +21,7 @@ from portal.notify.models import FAILED, NOTICE, SENT, SKIPPED, OutboxMessage
 from portal.tenants.models import NoticeContact, Tenant
 
 FEW_TENANTS = 500  # up to this many tenants, filter by id instead of reading the whole change
-DETAIL_LIMIT = 100  # tenant rows listed on a change page; the rest are counted
+DETAIL_LIMIT = 20  # tenant rows listed on a change page; the rest are counted
 
 
 @dataclass
@@ -124,7 +123,8 @@ def gate_reasons(change_id: int, tenant_ids: list[int]) -> dict[int, str]:
 
 @dataclass
 class ChangeDeliveries:
-    """What the change page's delivery panel shows."""
+    """What the change page's delivery panel shows: counts per state over every tenant the
+    viewer may see, and the first few tenants, problems first (the rest are counted)."""
 
     tenants: list[TenantDelivery]
     counts: dict[str, int]
@@ -134,6 +134,10 @@ class ChangeDeliveries:
     @property
     def shown(self) -> bool:
         return self.total > 0
+
+    @property
+    def problems(self) -> int:
+        return self.total - self.counts.get("delivered", 0)
 
 
 def _visible_tenant_ids(change: Change, user):
@@ -147,31 +151,95 @@ def _visible_tenant_ids(change: Change, user):
     return tenant_ids_visible_to(user)
 
 
-def deliveries_for_change(change: Change, user) -> ChangeDeliveries:
-    """Per tenant the viewer may see: notice state, counts and failures with server answers."""
+STATE_ORDER = {"failed": 0, "no contact": 1, "retrying": 2, "queued": 3, "delivered": 4}
+
+
+def _tenant_states(change_id: int, visible):
+    """One row per active tenant of the change the viewer may see, with its notice rows of
+    the clock revision counted by status and its state (the SQL twin of
+    ``TenantDelivery.state``), so the panel never loads the rows themselves."""
+    om, ct = OutboxMessage, ChangeTenant
+    waiting = om.status.not_in((SENT, FAILED))
+
+    def count(condition):
+        return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+    agg = (select(om.tenant_id.label("tenant_id"), count(om.status == SENT).label("sent"),
+                  count(om.status == FAILED).label("failed"), count(waiting).label("pending"),
+                  count(and_(waiting, om.attempts > 0)).label("retrying"))
+           .join(ct, and_(ct.change_id == om.change_id, ct.tenant_id == om.tenant_id,
+                          ct.clock_revision == om.revision_number))
+           .where(om.change_id == change_id, om.kind == NOTICE, om.status != SKIPPED)
+           .group_by(om.tenant_id))
+    if visible is not None:
+        agg = agg.where(om.tenant_id.in_(visible))
+    agg = agg.subquery()
+    sent, failed = func.coalesce(agg.c.sent, 0), func.coalesce(agg.c.failed, 0)
+    pending, retrying = func.coalesce(agg.c.pending, 0), func.coalesce(agg.c.retrying, 0)
+    state = case((ct.notice_given_at.is_not(None), "delivered"),
+                 (sent + pending + failed == 0, "no contact"),
+                 (and_(pending == 0, failed > 0), "failed"),
+                 (retrying > 0, "retrying"), else_="queued")
+    q = (select(ct.tenant_id, Tenant.name, Tenant.first_party, ct.notice_given_at,
+                sent.label("sent"), failed.label("failed"), pending.label("pending"),
+                retrying.label("retrying"), state.label("state"))
+         .join(Tenant, Tenant.id == ct.tenant_id)
+         .outerjoin(agg, agg.c.tenant_id == ct.tenant_id)
+         .where(ct.change_id == change_id, ct.active.is_(True)))
+    if visible is not None:
+        q = q.where(ct.tenant_id.in_(visible))
+    return q
+
+
+def deliveries_for_change(change: Change, user, *, limit: int = DETAIL_LIMIT
+                          ) -> ChangeDeliveries:
+    """Counts per notice state over the tenants the viewer may see, and up to ``limit`` of
+    them (problems first) with failures and server answers. Three statements whatever the
+    number of tenants; customer users only ever see their own tenant."""
     empty = ChangeDeliveries([], {}, 0, 0)
     if change is None or not change.is_published:
         return empty
     visible = _visible_tenant_ids(change, user)
-    q = (select(ChangeTenant.tenant_id, Tenant.name, Tenant.first_party,
-                ChangeTenant.notice_given_at)
-         .join(Tenant, Tenant.id == ChangeTenant.tenant_id)
-         .where(ChangeTenant.change_id == change.id, ChangeTenant.active.is_(True)))
-    if visible is not None:
-        q = q.where(ChangeTenant.tenant_id.in_(visible))
-    deliveries = {r.tenant_id: TenantDelivery(r.tenant_id, r.name, bool(r.first_party),
-                                              r.notice_given_at)
-                  for r in db.session.execute(q)}
-    if not deliveries:
+    states = _tenant_states(change.id, visible).subquery()
+    counts = {state: n for state, n in db.session.execute(
+        select(states.c.state, func.count()).group_by(states.c.state))}
+    total = sum(counts.values())
+    if not total:
         return empty
-    _fold(deliveries, _notice_rows(change.id))
-    counts: dict[str, int] = defaultdict(int)
-    for d in deliveries.values():
-        counts[d.state] += 1
-    order = {"failed": 0, "no contact": 1, "retrying": 2, "queued": 3, "delivered": 4}
-    ranked = sorted(deliveries.values(), key=lambda d: (order[d.state], d.name.lower()))
-    return ChangeDeliveries(ranked[:DETAIL_LIMIT], dict(counts), len(ranked),
-                            max(0, len(ranked) - DETAIL_LIMIT))
+    rank = case(*((states.c.state == name, n) for name, n in STATE_ORDER.items()), else_=9)
+    listed = [TenantDelivery(r.tenant_id, r.name, bool(r.first_party), r.notice_given_at,
+                             sent=r.sent, pending=r.pending, failed=r.failed,
+                             retrying=r.retrying)
+              for r in db.session.execute(select(states).order_by(
+                  rank, func.lower(states.c.name), states.c.tenant_id).limit(limit))]
+    _add_problem_details(change.id, listed)
+    return ChangeDeliveries(listed, counts, total, max(0, total - len(listed)))
+
+
+PROBLEMS_SHOWN = 5  # failed recipients listed per tenant on the change page
+
+
+def _add_problem_details(change_id: int, listed: list[TenantDelivery]) -> None:
+    """Failures (recipient, server's answer) and the retry error of the listed tenants."""
+    by_id = {d.tenant_id: d for d in listed if d.failed or d.retrying}
+    if not by_id:
+        return
+    om, ct = OutboxMessage, ChangeTenant
+    rows = db.session.execute(
+        select(om.tenant_id, om.recipient, om.status, om.last_error)
+        .join(ct, and_(ct.change_id == om.change_id, ct.tenant_id == om.tenant_id,
+                       ct.clock_revision == om.revision_number))
+        .where(om.change_id == change_id, om.kind == NOTICE, om.tenant_id.in_(list(by_id)),
+               or_(om.status == FAILED, and_(om.status.not_in((SENT, SKIPPED)),
+                                             om.attempts > 0)))
+        .order_by(om.tenant_id, om.id))
+    for tenant_id, recipient, row_status, error in rows:
+        d = by_id[tenant_id]
+        if row_status == FAILED:
+            if len(d.failures) < PROBLEMS_SHOWN:
+                d.failures.append((recipient, error or "failed"))
+        else:
+            d.retry_error = d.retry_error or error
 
 
 def failed_deliveries(user, *, limit: int = 200) -> list[OutboxMessage]:
