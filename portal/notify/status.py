@@ -194,24 +194,28 @@ def _tenant_states(change_id: int, visible):
 def deliveries_for_change(change: Change, user, *, limit: int = DETAIL_LIMIT
                           ) -> ChangeDeliveries:
     """Counts per notice state over the tenants the viewer may see, and up to ``limit`` of
-    them (problems first) with failures and server answers. Three statements whatever the
+    them (problems first) with failures and server answers. Two statements whatever the
     number of tenants; customer users only ever see their own tenant."""
     empty = ChangeDeliveries([], {}, 0, 0)
     if change is None or not change.is_published:
         return empty
     visible = _visible_tenant_ids(change, user)
     states = _tenant_states(change.id, visible).subquery()
-    counts = {state: n for state, n in db.session.execute(
-        select(states.c.state, func.count()).group_by(states.c.state))}
-    total = sum(counts.values())
-    if not total:
-        return empty
+    # One pass: the per-state totals are window sums over every visible tenant, computed
+    # before the LIMIT keeps the first few rows.
+    totals = [func.sum(case((states.c.state == name, 1), else_=0)).over().label(f"n{i}")
+              for i, name in enumerate(STATE_ORDER)]
     rank = case(*((states.c.state == name, n) for name, n in STATE_ORDER.items()), else_=9)
+    rows = db.session.execute(select(states, *totals).order_by(
+        rank, func.lower(states.c.name), states.c.tenant_id).limit(limit)).all()
+    if not rows:
+        return empty
+    counts = {name: int(getattr(rows[0], f"n{i}")) for i, name in enumerate(STATE_ORDER)}
+    counts = {name: n for name, n in counts.items() if n}
+    total = sum(counts.values())
     listed = [TenantDelivery(r.tenant_id, r.name, bool(r.first_party), r.notice_given_at,
                              sent=r.sent, pending=r.pending, failed=r.failed,
-                             retrying=r.retrying)
-              for r in db.session.execute(select(states).order_by(
-                  rank, func.lower(states.c.name), states.c.tenant_id).limit(limit))]
+                             retrying=r.retrying) for r in rows]
     _add_problem_details(change.id, listed)
     return ChangeDeliveries(listed, counts, total, max(0, total - len(listed)))
 
