@@ -305,7 +305,7 @@ def clock_times(first: tuple[dt.datetime, float], last: tuple[dt.datetime, float
 
 
 @contextmanager
-def prompt_thread_switches(interval: float = 0.0002):
+def prompt_thread_switches(interval: float = 0.00001):
     """While a batch is sent, let the sender thread take the GIL back soon after each server
     reply arrives (the default 5 ms switch interval would leave it waiting behind the main
     thread's rendering for longer than the reply took)."""

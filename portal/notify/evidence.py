@@ -3,7 +3,8 @@
 Notice given at, D(t), is the time the SMTP server accepted the first message of the tenant's
 clock revision (``ChangeTenant.clock_revision``) to one of its notice contacts (DESIGN.md
 "Core concepts"). It is written once, never moved later, and recorded in the ledger with the
-server's reply, the recipient and the Message-ID; so is every contractual delivery and failure.
+server's reply, the recipient and the Message-ID; so is every contractual delivery and failure
+(listed, with its outbox id, in one entry per tenant and batch).
 """
 
 from __future__ import annotations
@@ -18,37 +19,50 @@ from portal.ledger.services import Fact, record_many
 from portal.notify.models import FAILED, NOTICE, SENT, OutboxMessage
 
 
-def _delivery_fact(row: OutboxMessage, outcome: dict) -> Fact:
-    """``notice.delivered`` / ``notice.failed`` for one contractual message (the notice
-    certificate cites these, by the outbox row)."""
-    payload = {"revision": row.revision_number, "recipient": row.recipient,
-               "message_id": outcome["message_id"], "attempts": outcome["attempts"]}
+def _delivery_item(row, outcome: dict) -> dict:
+    """One contractual delivery or failure, as listed in its tenant's ledger entry."""
+    item = {"outbox_id": row.id, "recipient": row.recipient,
+            "message_id": outcome["message_id"], "attempts": outcome["attempts"]}
     if outcome["status"] == SENT:
-        action = "notice.delivered"
-        payload |= {"accepted_at": outcome["sent_at"], "smtp_reply": outcome["smtp_reply"]}
-    else:
-        action = "notice.failed"
-        payload |= {"failed_at": outcome["failed_at"], "error": outcome["last_error"]}
-    return Fact(action, "outbox_message", row.id, payload, tenant_id=row.tenant_id,
-                change_id=row.change_id)
+        return item | {"accepted_at": outcome["sent_at"], "smtp_reply": outcome["smtp_reply"]}
+    return item | {"failed_at": outcome["failed_at"], "error": outcome["last_error"]}
 
 
-def record_batch(rows: list[OutboxMessage], outcomes: dict[int, dict], *,
-                 now: dt.datetime) -> None:
-    """Set the notice-given times the batch earned and append the ledger entries: each
-    contractual delivery or failure, and ``notice.given`` per tenant whose D(t) it set."""
+def delivery_facts(rows, outcomes: dict[int, dict]) -> list[Fact]:
+    """``notice.delivered`` / ``notice.failed`` per tenant and revision in this batch, listing
+    each contractual message (outbox id, recipient, Message-ID, the server's answer) in order.
+    The notice certificate finds a delivery's evidence by its outbox id in these lists
+    (portal/certificates/evidence.py): one entry per tenant instead of one per contact keeps
+    the hash chain's cost off the dispatcher's per-message path."""
     by_id = {r.id: r for r in rows}
-    facts: list[Fact] = []
-    firsts: dict[tuple[int, int, int], tuple[dict, OutboxMessage]] = {}
+    grouped: dict[tuple[str, int, int, int], list[dict]] = {}
     for oid, outcome in outcomes.items():
         row = by_id[oid]
         if (row.kind != NOTICE or row.tenant_id is None
                 or outcome["status"] not in (SENT, FAILED)):
             continue
-        facts.append(_delivery_fact(row, outcome))
+        action = "notice.delivered" if outcome["status"] == SENT else "notice.failed"
+        key = (action, row.change_id, row.tenant_id, row.revision_number)
+        grouped.setdefault(key, []).append(_delivery_item(row, outcome))
+    return [Fact(action, "change_tenant", f"{change_id}:{tenant_id}",
+                 {"revision": revision, "deliveries": items},
+                 tenant_id=tenant_id, change_id=change_id)
+            for (action, change_id, tenant_id, revision), items in grouped.items()]
+
+
+def record_batch(rows, outcomes: dict[int, dict], *, now: dt.datetime) -> None:
+    """Set the notice-given times the batch earned and append the ledger entries: the
+    contractual deliveries and failures (``delivery_facts``), and ``notice.given`` per tenant
+    whose D(t) it set."""
+    by_id = {r.id: r for r in rows}
+    facts = delivery_facts(rows, outcomes)
+    firsts: dict[tuple[int, int, int], tuple[dict, OutboxMessage]] = {}
+    for oid, outcome in outcomes.items():
+        row = by_id[oid]
+        if row.kind != NOTICE or row.tenant_id is None or outcome["status"] != SENT:
+            continue
         key = (row.change_id, row.tenant_id, row.revision_number)
-        if outcome["status"] == SENT and (key not in firsts
-                                          or outcome["sent_at"] < firsts[key][0]["sent_at"]):
+        if key not in firsts or outcome["sent_at"] < firsts[key][0]["sent_at"]:
             firsts[key] = (outcome, row)
     for key in sorted(_set_notice_given({k: o["sent_at"] for k, (o, _r) in firsts.items()})):
         outcome, row = firsts[key]

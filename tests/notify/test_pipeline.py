@@ -4,6 +4,7 @@ plain addresses without a full parse. Each must keep the guarantees of the slow 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 import sys
 from email.utils import parseaddr
@@ -46,11 +47,38 @@ def test_pipelined_small_batches_send_every_row_once_with_its_own_evidence(
     assert {r.status for r in rows} == {SENT}
     assert {r.sent_at for r in rows} == {T0}  # the frozen clock's time, not the wall clock's
     assert {r.message_id for r in rows} == set(ids)
-    cited = db.session.scalars(select(LedgerEntry.subject_id).where(
-        LedgerEntry.action == "notice.delivered",
-        LedgerEntry.subject_type == "outbox_message")).all()
-    assert sorted(cited) == sorted(str(r.id) for r in rows)
+    listed = [(entry.tenant_id, item) for entry in db.session.scalars(select(LedgerEntry).where(
+        LedgerEntry.action == "notice.delivered")) for item in json.loads(entry.payload)[
+        "deliveries"]]
+    assert sorted(item["outbox_id"] for _t, item in listed) == sorted(r.id for r in rows)
+    by_id = {r.id: r for r in rows}
+    for tenant_id, item in listed:
+        row = by_id[item["outbox_id"]]
+        assert (tenant_id, item["recipient"], item["message_id"]) == (
+            row.tenant_id, row.recipient, row.message_id)
+        assert item["smtp_reply"].startswith("250") and item["accepted_at"] == T0.isoformat()
     assert sys.getswitchinterval() == pytest.approx(0.005)  # restored after the run
+
+
+def test_one_ledger_entry_per_tenant_lists_its_contacts_and_backs_the_certificate(
+        published, dispatch, login):
+    dispatch()
+    entries = db.session.scalars(select(LedgerEntry).where(
+        LedgerEntry.action == "notice.delivered",
+        LedgerEntry.tenant_id == published.tapai.id)).all()
+    (entry,) = entries  # one batch: one entry for Tapai's two contacts
+    assert (entry.subject_type, entry.subject_id) == (
+        "change_tenant", f"{published.change.id}:{published.tapai.id}")
+    payload = json.loads(entry.payload)
+    assert payload["revision"] == 1
+    assert sorted(i["recipient"] for i in payload["deliveries"]) == [
+        "ops1@tapai.example", "ops2@tapai.example"]
+    cert = login(published.manager).get(
+        f"/certificates/{published.change.id}/tapai.json").get_json()
+    assert len(cert["deliveries"]) == 2
+    for d in cert["deliveries"]:
+        assert d["evidence"] == "ledger"
+        assert [(c["seq"], c["hash"]) for c in d["ledger"]] == [(entry.seq, entry.hash)]
 
 
 def test_a_second_run_sends_nothing_again(published, dispatch, sink):
