@@ -23,6 +23,7 @@ import random
 import smtplib
 import socket
 import sys
+import threading
 import time
 import uuid
 from collections import namedtuple
@@ -304,30 +305,33 @@ def clock_times(first: tuple[dt.datetime, float], last: tuple[dt.datetime, float
     return lambda mono: min(at1, at0 + scale * max(0.0, mono - m0))
 
 
+_switches = {"runs": 0, "before": 0.005}
+_switches_lock = threading.Lock()
+
+
 @contextmanager
 def prompt_thread_switches(interval: float = 0.00001):
-    """While a batch is sent, let the sender thread take the GIL back soon after each server
+    """While batches are sent, let the sender thread take the GIL back soon after each server
     reply arrives (the default 5 ms switch interval would leave it waiting behind the main
-    thread's rendering for longer than the reply took)."""
-    before = sys.getswitchinterval()
-    sys.setswitchinterval(min(before, interval))
+    thread's rendering for longer than the reply took). The setting is process-wide: the
+    first of overlapping runs (e.g. the demo's worker thread) lowers it, the last restores it."""
+    with _switches_lock:
+        if _switches["runs"] == 0:
+            _switches["before"] = sys.getswitchinterval()
+            sys.setswitchinterval(min(_switches["before"], interval))
+        _switches["runs"] += 1
     try:
         yield
     finally:
-        sys.setswitchinterval(before)
+        with _switches_lock:
+            _switches["runs"] -= 1
+            if _switches["runs"] == 0:
+                sys.setswitchinterval(_switches["before"])
 
 
 def _in_app(app, func, *args):
     with app.app_context():  # the connection reads the mail settings; no database here
         return func(*args)
-
-
-def send_batch(rows: list[OutboxMessage], now: Callable[[], dt.datetime]) -> DispatchResult:
-    """Send ``rows`` over one connection (reopened if it breaks) and save the outcomes."""
-    shipment = Shipment(rows, now)
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="smtp") as sender:
-        shipment.start(sender, current_app._get_current_object())
-        return shipment.finish()
 
 
 def _prepare(batch: Batch, values: RowValues, row: OutboxMessage, ctx) -> tuple | None:

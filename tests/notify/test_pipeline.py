@@ -60,6 +60,21 @@ def test_pipelined_small_batches_send_every_row_once_with_its_own_evidence(
     assert sys.getswitchinterval() == pytest.approx(0.005)  # restored after the run
 
 
+def test_overlapping_runs_restore_the_switch_interval_once_the_last_one_ends():
+    from portal.notify.dispatch import prompt_thread_switches
+
+    before = sys.getswitchinterval()
+    outer = prompt_thread_switches()
+    inner = prompt_thread_switches()
+    outer.__enter__()
+    inner.__enter__()
+    assert sys.getswitchinterval() < before
+    outer.__exit__(None, None, None)  # the first run ends while the other still sends
+    assert sys.getswitchinterval() < before
+    inner.__exit__(None, None, None)
+    assert sys.getswitchinterval() == pytest.approx(before)
+
+
 def test_one_ledger_entry_per_tenant_lists_its_contacts_and_backs_the_certificate(
         published, dispatch, login):
     dispatch()
