@@ -350,8 +350,10 @@ def _prepare(batch: Batch, values: RowValues, row: OutboxMessage, ctx) -> tuple 
 
 def dispatch_due(*, now: Callable[[], dt.datetime], batch_size: int | None = None,
                  worker: str | None = None, max_batches: int | None = None,
-                 progress: Callable[[int], None] | None = None) -> DispatchResult:
-    """Claim and send batches until nothing is due (or ``max_batches``); commits per batch.
+                 progress: Callable[[int], None] | None = None,
+                 should_stop: Callable[[], bool] | None = None) -> DispatchResult:
+    """Claim and send batches until nothing is due (or ``max_batches``, or ``should_stop()``
+    says so between batches); commits per batch.
 
     One worker, one database connection, and one SMTP connection at a time: a sender thread
     sends batch n while this thread saves batch n-1's outcomes and claims and renders batch
@@ -375,7 +377,8 @@ def dispatch_due(*, now: Callable[[], dt.datetime], batch_size: int | None = Non
 
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="smtp") as sender, \
             prompt_thread_switches():
-        while max_batches is None or batches < max_batches:
+        while ((max_batches is None or batches < max_batches)
+               and not (should_stop is not None and should_stop())):
             ids = claim(now(), worker=worker, limit=batch_size)
             if not ids:
                 if inflight is None:

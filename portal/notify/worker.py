@@ -21,12 +21,13 @@ from portal.notify.reminders import queue_due_reminders
 log = logging.getLogger(__name__)
 
 
-def work_once(worker: str) -> DispatchResult:
-    """One round: queue due reminders (committed), then send one batch."""
+def work_once(worker: str, stop: threading.Event) -> DispatchResult:
+    """One round: queue due reminders (committed), then send what is due, batch after batch
+    (pipelined like `forewarn dispatch`), until nothing is due or ``stop`` is set."""
     clock = get_clock()
     queue_due_reminders(clock.now())
     db.session.commit()
-    return dispatch_due(now=clock.now, worker=worker, max_batches=1)
+    return dispatch_due(now=clock.now, worker=worker, should_stop=stop.is_set)
 
 
 def run_worker(app: Flask, stop: threading.Event) -> None:
@@ -38,7 +39,7 @@ def run_worker(app: Flask, stop: threading.Event) -> None:
         while not stop.is_set():
             busy = False
             try:
-                busy = work_once(worker).claimed > 0
+                busy = work_once(worker, stop).claimed > 0
             except DeliveryDisabled as err:
                 log.warning("delivery worker idle: %s", err)
             except Exception:  # a bad round must not end the worker; the next one retries

@@ -147,3 +147,20 @@ def test_the_plain_address_shortcut_agrees_with_the_full_check(address):
 ])
 def test_envelope_addresses_are_flask_mails(address):
     assert envelope_address(address) == sanitize_address(address)
+
+
+def test_a_stop_request_ends_the_run_between_batches_and_the_rest_waits(
+        published, dispatch, sink):
+    """The worker passes its stop event: the batch in hand is finished, nothing more claimed."""
+    asked = []
+
+    def stop_after_first_batch():
+        asked.append(True)
+        return len(asked) > 1
+
+    first = dispatch(batch_size=2, should_stop=stop_after_first_batch)
+    assert (first.claimed, first.sent) == (2, 2)
+    assert len(sink.received) == 2
+    rest = dispatch(batch_size=2)
+    assert (rest.claimed, rest.sent) == (3, 3)
+    assert len({m["Message-ID"] for m in sink.received}) == 5
