@@ -28,12 +28,13 @@ import json
 import secrets
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from scratch import scratch_database  # noqa: E402  (bench/, the script's folder)
 
 CHUNK = 5_000
 SMALL = 100
@@ -189,11 +190,7 @@ def main() -> None:
     from portal import create_app
     from portal.extensions import db
 
-    tmp = None
-    url = args.database_url
-    if not url:
-        tmp = tempfile.TemporaryDirectory(prefix="forewarn-desk-")
-        url = f"sqlite:///{tmp.name}/desk.sqlite3"
+    url, _kind, cleanup = scratch_database(args.database_url, "desk")
     app = create_app({"DATABASE_URL": url, "SECRET_KEY": secrets.token_hex(32),
                       "RATELIMIT_ENABLED": False})
     now = dt.datetime.now(dt.UTC)
@@ -252,10 +249,9 @@ def main() -> None:
     print(f"SQL statements per request: page {sql['small', 'page']} (small) vs "
           f"{sql['large', 'page']} (large); API {sql['small', 'api']} vs {sql['large', 'api']}"
           f" — {'equal' if equal else 'NOT EQUAL'}")
-    if tmp is not None:
-        with app.app_context():
-            db.engine.dispose()
-        tmp.cleanup()
+    with app.app_context():
+        db.engine.dispose()
+    cleanup()
     print(json.dumps({"median_ms_page": round(med_page, 1), "median_ms_api": round(med_api, 1),
                       "sql_small": sql["small", "page"], "sql_large": sql["large", "page"]}))
 

@@ -31,12 +31,13 @@ import secrets
 import smtplib
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from scratch import scratch_database  # noqa: E402  (bench/, the script's folder)
 
 SINK = r"""
 import sys, threading
@@ -218,31 +219,6 @@ def run_dispatch(url: str, port: int, key: str, batch: int) -> tuple[dict, float
     return json.loads(out.strip().splitlines()[-1]), usage.ru_maxrss / 1024
 
 
-def database(url: str | None):
-    """(url to use, cleanup) — a temporary SQLite file or a new PostgreSQL database."""
-    if not url:
-        folder = tempfile.mkdtemp(prefix="forewarn-fanout-")
-        path = Path(folder) / "bench.sqlite3"
-        return f"sqlite:///{path}", "sqlite", lambda: [p.unlink() for p in Path(folder).glob(
-            "bench.sqlite3*")]
-    from sqlalchemy import create_engine, make_url, text
-
-    from portal import normalise_database_url
-
-    base = make_url(normalise_database_url(url))
-    name = f"forewarn_fanout_{os.getpid()}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-
-    def drop():
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-    return base.set(database=name).render_as_string(hide_password=False), "postgresql", drop
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tenants", type=int, default=10_000)
@@ -268,7 +244,7 @@ def main() -> None:
     from portal import create_app
     from portal.extensions import db
 
-    url, kind, cleanup = database(args.database_url)
+    url, kind, cleanup = scratch_database(args.database_url, "fanout")
     sink = SinkProcess()
     key = secrets.token_hex(32)
     try:

@@ -32,6 +32,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from scratch import scratch_database  # noqa: E402  (bench/, the script's folder)
+
 DAY = dt.timedelta(days=1)
 
 
@@ -149,8 +151,8 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=4, help="client processes")
     args = parser.parse_args()
 
-    tmp = tempfile.TemporaryDirectory(prefix="forewarn-bench-")
-    url = args.database_url or f"sqlite:///{Path(tmp.name) / 'bench.sqlite3'}"
+    tmp = tempfile.TemporaryDirectory(prefix="forewarn-feeds-")  # instance folder, ceiling file
+    url, _kind, cleanup = scratch_database(args.database_url, "feeds")
     env = {**os.environ, "PORTAL_DATABASE_URL": url, "PORTAL_INSTANCE_PATH": tmp.name,
            "PORTAL_SECRET_KEY": secrets.token_hex(32), "PORTAL_BASE_URL": "http://127.0.0.1"}
     os.environ.update({k: env[k] for k in ("PORTAL_INSTANCE_PATH", "PORTAL_SECRET_KEY",
@@ -197,6 +199,7 @@ def main() -> int:
     finally:
         stop(server)
         tmp.cleanup()
+        cleanup()
     rps = {k: statistics.median(v) for k, v in results.items()}
     out = {"rps_200": round(rps["200"], 1), "rps_304": round(rps["304"], 1),
            "rps_ceiling": round(rps["ceiling"], 1),

@@ -27,12 +27,13 @@ import math
 import random
 import secrets
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from scratch import scratch_database  # noqa: E402  (bench/, the script's folder)
 
 HOUR = dt.timedelta(hours=1)
 CHUNK = 10_000
@@ -166,11 +167,7 @@ def main() -> None:
     from portal.changes.models import Change
     from portal.extensions import db
 
-    tmp = None
-    url = args.database_url
-    if not url:
-        tmp = tempfile.TemporaryDirectory(prefix="forewarn-gate-")
-        url = f"sqlite:///{tmp.name}/gate.sqlite3"
+    url, _kind, cleanup = scratch_database(args.database_url, "gate")
     app = create_app({"DATABASE_URL": url, "SECRET_KEY": secrets.token_hex(32),
                       "RATELIMIT_ENABLED": False})
     rng = random.Random(3)
@@ -223,10 +220,9 @@ def main() -> None:
           f"{pct(check_ms, .5) / 1000:.3f} s  worst {worst_check:.3f} s"
           f"  (target <= 1 s: {'met' if worst_check <= 1 else 'MISSED'})")
     print(f"ratio gate one-tenant p99 / baseline p99: {one_p99 / base_p99:.2f}x")
-    if tmp is not None:
-        with app.app_context():
-            db.engine.dispose()
-        tmp.cleanup()
+    with app.app_context():
+        db.engine.dispose()
+    cleanup()
     print(json.dumps({"gate_one_p99_ms": round(one_p99, 2),
                       "gate_all_p50_ms": round(pct(everyone, .5), 2),
                       "publish_check_s": round(worst_check, 3)}))
