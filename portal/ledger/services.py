@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 
 from portal.extensions import db
 from portal.ledger.models import LedgerEntry, LedgerHead
@@ -104,10 +104,17 @@ def record_many(facts: Iterable[Fact], *, actor, now: dt.datetime) -> list[Ledge
         entry.hash = entry_hash(entry)
         prev = entry.hash
         entries.append(entry)
-    db.session.add_all(entries)
+    # One executemany rather than a unit-of-work flush per object: the dispatcher appends
+    # thousands of entries per run. The returned entries are not in the session (read them
+    # back with a query; callers only need their seq and hash).
+    db.session.execute(insert(LedgerEntry), [
+        {column: getattr(entry, column) for column in _COLUMNS} for entry in entries])
     head.seq, head.hash = seq, prev
     db.session.flush()
     return entries
+
+
+_COLUMNS = [column.key for column in LedgerEntry.__table__.columns]
 
 
 def record(action: str, *, subject_type: str, subject_id: Any, payload: dict | None = None,
