@@ -12,7 +12,8 @@ from flask import Flask, current_app
 
 from portal.clock import get_clock
 from portal.extensions import db
-from portal.notify.dispatch import DeliveryDisabled, dispatch_due, due_count, new_worker_id
+from portal.notify.claims import due_count, new_worker_id
+from portal.notify.dispatch import DeliveryDisabled, dispatch_due
 from portal.notify.reminders import queue_due_reminders
 from portal.notify.worker import run_worker
 

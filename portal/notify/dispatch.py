@@ -1,12 +1,7 @@
 """The dispatcher: claim due outbox rows, send them over one SMTP connection per batch, and
 record each outcome (DESIGN.md "Delivery").
 
-Claiming takes rows with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so any number of workers
-never take the same row; SQLite runs one worker. A claimed row carries a lease
-(``claimed_until``): if its worker dies, the row is claimed again once the lease runs out and
-re-sent with the same Message-ID. Equal notice (DESIGN.md "Proof") is part of the claim: a
-first-party tenant's notice of a revision is not claimable while any third-party tenant's
-notice of that revision is still waiting for its first attempt.
+Rows are claimed by ``portal.notify.claims`` (leases, ``SKIP LOCKED``, equal notice).
 
 Outcomes of a batch are written in one transaction after the batch: a crash before that
 commit loses nothing (the rows are re-sent). A sender thread does the SMTP conversation of one
@@ -18,14 +13,12 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
 import random
 import smtplib
 import socket
 import sys
 import threading
 import time
-import uuid
 from collections import namedtuple
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -33,18 +26,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from flask import current_app
-from sqlalchemy import and_, exists, or_, select, update
-from sqlalchemy.orm import aliased
+from sqlalchemy import select, update
 
 from portal.extensions import db
 from portal.notify import evidence
+from portal.notify.claims import claim, new_worker_id
 from portal.notify.models import (
     FAILED,
     PENDING,
-    SENDING,
     SENT,
     SKIPPED,
-    TENANT_NOTICE_KINDS,
     OutboxMessage,
 )
 from portal.notify.render import BadRecipient, build_message, load_context, message_id
@@ -77,65 +68,6 @@ class DispatchResult:
         for name in ("claimed", "sent", "failed", "retrying", "skipped"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         return self
-
-
-def new_worker_id() -> str:
-    """A name for this worker, recorded on the rows it claims."""
-    return f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-
-
-def fair():
-    """WHERE clause of equal notice (DESIGN.md "Proof"): a first-party tenant's notice waits
-    while any third-party notice of the same revision has not had its first attempt."""
-    other = aliased(OutboxMessage)
-    third_party_waiting = exists().where(
-        other.change_id == OutboxMessage.change_id,
-        other.revision_number == OutboxMessage.revision_number,
-        other.kind.in_(TENANT_NOTICE_KINDS),
-        other.first_party.is_(False),
-        other.attempts == 0,
-        other.status.in_((PENDING, SENDING)),
-    )
-    return or_(OutboxMessage.first_party.is_(False),
-               OutboxMessage.kind.not_in(TENANT_NOTICE_KINDS),
-               ~third_party_waiting)
-
-
-def expired_leases(now: dt.datetime):
-    """Rows whose worker's lease ran out (it crashed or hung): claimable again."""
-    return and_(OutboxMessage.status == SENDING, OutboxMessage.claimed_until < now)
-
-
-def due(now: dt.datetime):
-    return and_(OutboxMessage.status == PENDING, OutboxMessage.due_at <= now)
-
-
-def claimable(now: dt.datetime):
-    """WHERE clause: due rows and rows of expired leases, within equal notice."""
-    return and_(or_(due(now), expired_leases(now)), fair())
-
-
-def _pick(where, limit: int) -> list[int]:
-    # Ordered by due_at only, so the (status, due_at) index yields rows in order and the
-    # LIMIT stops the scan early, however many rows are queued.
-    return list(db.session.scalars(
-        select(OutboxMessage.id).where(where, fair()).order_by(OutboxMessage.due_at)
-        .limit(limit).with_for_update(skip_locked=True, of=OutboxMessage)))
-
-
-def claim(now: dt.datetime, *, worker: str, limit: int) -> list[int]:
-    """Claim up to ``limit`` due rows for ``worker`` and commit the claim; returns their ids."""
-    lease = now + dt.timedelta(seconds=int(current_app.config["DISPATCH_LEASE_SECONDS"]))
-    ids = _pick(expired_leases(now), limit)
-    if len(ids) < limit:
-        ids += _pick(due(now), limit - len(ids))
-    if ids:
-        db.session.execute(
-            update(OutboxMessage).where(OutboxMessage.id.in_(ids))
-            .values(status=SENDING, claimed_until=lease, claimed_by=worker)
-            .execution_options(synchronize_session=False))
-    db.session.commit()
-    return ids
 
 
 def retry_delay(attempts: int) -> float:
@@ -401,12 +333,3 @@ def dispatch_due(*, now: Callable[[], dt.datetime], batch_size: int | None = Non
         if inflight is not None:
             finish(inflight)
     return total
-
-
-def due_count(now: dt.datetime) -> int:
-    """How many rows are due now (for the progress bar; equal notice may hold some back)."""
-    from sqlalchemy import func
-
-    return db.session.scalar(select(func.count()).select_from(OutboxMessage).where(
-        or_(and_(OutboxMessage.status == PENDING, OutboxMessage.due_at <= now),
-            and_(OutboxMessage.status == SENDING, OutboxMessage.claimed_until < now)))) or 0

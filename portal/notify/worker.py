@@ -15,7 +15,8 @@ from flask import Flask
 
 from portal.clock import get_clock
 from portal.extensions import db
-from portal.notify.dispatch import DeliveryDisabled, DispatchResult, dispatch_due, new_worker_id
+from portal.notify.claims import new_worker_id
+from portal.notify.dispatch import DeliveryDisabled, DispatchResult, dispatch_due
 from portal.notify.reminders import queue_due_reminders
 
 log = logging.getLogger(__name__)

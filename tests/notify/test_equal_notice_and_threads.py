@@ -42,7 +42,7 @@ def test_first_party_waits_for_every_third_party_first_attempt_even_a_failed_one
 
 
 def test_first_party_is_held_back_while_a_third_party_notice_is_unattempted(published, app):
-    from portal.notify.dispatch import claimable
+    from portal.notify.claims import claimable
 
     with app.app_context():
         ids = set(db.session.scalars(select(OutboxMessage.id).where(claimable(T0))))

@@ -1,0 +1,88 @@
+"""Claiming due outbox rows for one worker (DESIGN.md "Delivery").
+
+Claiming takes rows with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so any number of workers
+never take the same row; SQLite runs one worker. A claimed row carries a lease
+(``claimed_until``): if its worker dies, the row is claimed again once the lease runs out and
+re-sent with the same Message-ID. Equal notice (DESIGN.md "Proof") is part of the claim: a
+first-party tenant's notice of a revision is not claimable while any third-party tenant's
+notice of that revision is still waiting for its first attempt.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import socket
+import uuid
+
+from flask import current_app
+from sqlalchemy import and_, exists, func, or_, select, update
+from sqlalchemy.orm import aliased
+
+from portal.extensions import db
+from portal.notify.models import PENDING, SENDING, TENANT_NOTICE_KINDS, OutboxMessage
+
+
+def new_worker_id() -> str:
+    """A name for this worker, recorded on the rows it claims."""
+    return f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def fair():
+    """WHERE clause of equal notice (DESIGN.md "Proof"): a first-party tenant's notice waits
+    while any third-party notice of the same revision has not had its first attempt."""
+    other = aliased(OutboxMessage)
+    third_party_waiting = exists().where(
+        other.change_id == OutboxMessage.change_id,
+        other.revision_number == OutboxMessage.revision_number,
+        other.kind.in_(TENANT_NOTICE_KINDS),
+        other.first_party.is_(False),
+        other.attempts == 0,
+        other.status.in_((PENDING, SENDING)),
+    )
+    return or_(OutboxMessage.first_party.is_(False),
+               OutboxMessage.kind.not_in(TENANT_NOTICE_KINDS),
+               ~third_party_waiting)
+
+
+def expired_leases(now: dt.datetime):
+    """Rows whose worker's lease ran out (it crashed or hung): claimable again."""
+    return and_(OutboxMessage.status == SENDING, OutboxMessage.claimed_until < now)
+
+
+def due(now: dt.datetime):
+    return and_(OutboxMessage.status == PENDING, OutboxMessage.due_at <= now)
+
+
+def claimable(now: dt.datetime):
+    """WHERE clause: due rows and rows of expired leases, within equal notice."""
+    return and_(or_(due(now), expired_leases(now)), fair())
+
+
+def _pick(where, limit: int) -> list[int]:
+    # Ordered by due_at only, so the (status, due_at) index yields rows in order and the
+    # LIMIT stops the scan early, however many rows are queued.
+    return list(db.session.scalars(
+        select(OutboxMessage.id).where(where, fair()).order_by(OutboxMessage.due_at)
+        .limit(limit).with_for_update(skip_locked=True, of=OutboxMessage)))
+
+
+def claim(now: dt.datetime, *, worker: str, limit: int) -> list[int]:
+    """Claim up to ``limit`` due rows for ``worker`` and commit the claim; returns their ids."""
+    lease = now + dt.timedelta(seconds=int(current_app.config["DISPATCH_LEASE_SECONDS"]))
+    ids = _pick(expired_leases(now), limit)
+    if len(ids) < limit:
+        ids += _pick(due(now), limit - len(ids))
+    if ids:
+        db.session.execute(
+            update(OutboxMessage).where(OutboxMessage.id.in_(ids))
+            .values(status=SENDING, claimed_until=lease, claimed_by=worker)
+            .execution_options(synchronize_session=False))
+    db.session.commit()
+    return ids
+
+
+def due_count(now: dt.datetime) -> int:
+    """How many rows are due now (for the progress bar; equal notice may hold some back)."""
+    return db.session.scalar(select(func.count()).select_from(OutboxMessage).where(
+        or_(due(now), expired_leases(now)))) or 0
