@@ -188,7 +188,7 @@ def main() -> None:
     import flask_migrate
 
     from portal import create_app
-    from portal.extensions import db
+    from portal.extensions import db, dispose_engines
 
     url, _kind, cleanup = scratch_database(args.database_url, "desk")
     app = create_app({"DATABASE_URL": url, "SECRET_KEY": secrets.token_hex(32),
@@ -250,7 +250,7 @@ def main() -> None:
           f"{sql['large', 'page']} (large); API {sql['small', 'api']} vs {sql['large', 'api']}"
           f" — {'equal' if equal else 'NOT EQUAL'}")
     with app.app_context():
-        db.engine.dispose()
+        dispose_engines()
     cleanup()
     print(json.dumps({"median_ms_page": round(med_page, 1), "median_ms_api": round(med_api, 1),
                       "sql_small": sql["small", "page"], "sql_large": sql["large", "page"]}))

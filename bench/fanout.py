@@ -242,7 +242,7 @@ def main() -> None:
     import flask_migrate
 
     from portal import create_app
-    from portal.extensions import db
+    from portal.extensions import dispose_engines
 
     url, kind, cleanup = scratch_database(args.database_url, "fanout")
     sink = SinkProcess()
@@ -259,7 +259,7 @@ def main() -> None:
             print(f"enqueue: publish transaction {enqueue_s:.2f} s "
                   f"(of which outbox rows {outbox_s:.2f} s) for {rows} notices")
             samples = sample_messages(app, 200)
-            db.engine.dispose()
+            dispose_engines()
         size = sum(len(p) for _, p in samples) / len(samples)
         baseline_s = baseline(sink.port, samples, rows)
         print(f"baseline: plain smtplib loop, one connection, {rows} pre-rendered messages "

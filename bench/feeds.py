@@ -46,7 +46,7 @@ def seed(url: str, changes: int) -> str:
     from portal.auth.models import User
     from portal.catalog.models import PlatformTeam, Service, Usage
     from portal.changes.models import Change, ChangeTarget, ChangeTenant, Revision
-    from portal.extensions import db
+    from portal.extensions import db, dispose_engines
     from portal.feeds.models import FeedVersion
     from portal.feeds.tokens import issue_feed_token
     from portal.tenants.models import Tenant
@@ -101,7 +101,7 @@ def seed(url: str, changes: int) -> str:
         db.session.add(FeedVersion(scope=f"tenant:{tenant.id}", version=changes, changed_at=now))
         _, secret = issue_feed_token(tenant, "bench", actor=admin, now=now)
         db.session.commit()
-        db.engine.dispose()
+        dispose_engines()
     return secret
 
 

@@ -165,7 +165,7 @@ def main() -> None:
     from portal import create_app
     from portal.changes import services
     from portal.changes.models import Change
-    from portal.extensions import db
+    from portal.extensions import db, dispose_engines
 
     url, _kind, cleanup = scratch_database(args.database_url, "gate")
     app = create_app({"DATABASE_URL": url, "SECRET_KEY": secrets.token_hex(32),
@@ -221,7 +221,7 @@ def main() -> None:
           f"  (target <= 1 s: {'met' if worst_check <= 1 else 'MISSED'})")
     print(f"ratio gate one-tenant p99 / baseline p99: {one_p99 / base_p99:.2f}x")
     with app.app_context():
-        db.engine.dispose()
+        dispose_engines()
     cleanup()
     print(json.dumps({"gate_one_p99_ms": round(one_p99, 2),
                       "gate_all_p50_ms": round(pct(everyone, .5), 2),

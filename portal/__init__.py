@@ -51,6 +51,7 @@ def configure(app: Flask, test_config: dict[str, Any] | None) -> None:
         Path(app.instance_path).mkdir(parents=True, exist_ok=True)
         url = f"sqlite:///{Path(app.instance_path) / 'forewarn.sqlite3'}"
     app.config["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(url)
+    configure_reads_bind(app)
 
     key = app.config.get("SECRET_KEY")
     if not key or key in INSECURE_SECRET_KEYS or len(str(key)) < 32:
@@ -63,6 +64,27 @@ def configure(app: Flask, test_config: dict[str, Any] | None) -> None:
                 "PORTAL_SECRET_KEY is missing or too weak (need 32+ random characters); "
                 "generate one with: python -c 'import secrets; print(secrets.token_hex(32))'"
             )
+
+
+def configure_reads_bind(app: Flask) -> None:
+    """A second pool on the same database for ``portal.reads``: autocommit, no liveness ping.
+
+    Skipped for an in-memory SQLite database, which a second pool would not share.
+    """
+    from sqlalchemy.engine import make_url
+
+    from portal.reads import BIND as READS_BIND
+
+    uri = make_url(app.config["SQLALCHEMY_DATABASE_URI"])
+    if uri.get_backend_name() == "sqlite" and uri.database in (None, "", ":memory:"):
+        return
+    binds = dict(app.config.get("SQLALCHEMY_BINDS") or {})
+    binds.setdefault(READS_BIND, {**app.config.get("SQLALCHEMY_ENGINE_OPTIONS", {}),
+                                  "url": app.config["SQLALCHEMY_DATABASE_URI"],
+                                  "isolation_level": "AUTOCOMMIT", "pool_pre_ping": False,
+                                  # Nothing to roll back on an autocommit connection.
+                                  "pool_reset_on_return": None})
+    app.config["SQLALCHEMY_BINDS"] = binds
 
 
 class ConfigurationError(RuntimeError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flask import current_app, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
@@ -34,3 +35,33 @@ login_manager = LoginManager()
 mail = Mail()
 csrf = CSRFProtect()
 limiter = Limiter(key_func=get_remote_address, default_limits=[])
+
+
+def rate_limited(limit, **kwargs):
+    """``limiter.limit`` for one view, marked so that the limiter checks its requests.
+
+    There are no default or application-wide limits, so requests to every other view skip the
+    limiter's per-request bookkeeping (``_not_rate_limited``) instead of paying for it on every
+    page and every feed fetch.
+    """
+    decorate = limiter.limit(limit, **kwargs)
+
+    def decorator(view):
+        limited = decorate(view)
+        limited.rate_limited = True
+        return limited
+
+    return decorator
+
+
+@limiter.request_filter
+def _not_rate_limited() -> bool:
+    view = current_app.view_functions.get(request.endpoint or "")
+    return not getattr(view, "rate_limited", False)
+
+
+def dispose_engines() -> None:
+    """Close the pooled connections of every engine of the current app (the main one and the
+    ``portal.reads`` one): before forking, and when an app is done with its database."""
+    for engine in db.engines.values():
+        engine.dispose()

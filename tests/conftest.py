@@ -17,7 +17,7 @@ from portal import create_app, normalise_database_url
 from portal.changes.defaults import DEFAULT_IMPACT_LEVELS
 from portal.changes.models import ImpactLevel
 from portal.clock import FrozenClock
-from portal.extensions import db
+from portal.extensions import db, dispose_engines
 from tests import factories
 
 # A Monday morning, well away from any daylight-saving edge.
@@ -50,7 +50,7 @@ def migrated_url(database_url):
     app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": database_url})
     with app.app_context():
         flask_migrate.upgrade()
-        db.engine.dispose()
+        dispose_engines()
     return database_url
 
 
@@ -86,7 +86,7 @@ def app(app_config, clock, tmp_path, monkeypatch):
     with app.app_context():
         db.session.remove()
         empty_tables()
-        db.engine.dispose()
+        dispose_engines()
 
 
 def empty_tables() -> None:

@@ -11,7 +11,7 @@ from portal.auth.models import ApiToken
 from portal.auth.services import authenticate, is_safe_next, issue_token, revoke_token
 from portal.clock import now
 from portal.errors import DomainError
-from portal.extensions import db, limiter, login_manager
+from portal.extensions import db, login_manager, rate_limited
 
 bp = Blueprint("auth", __name__)
 
@@ -31,7 +31,7 @@ def _login_limit() -> str:
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(_login_limit, methods=["POST"])
+@rate_limited(_login_limit, methods=["POST"])
 def login():
     if current_user.is_authenticated:
         return redirect(url_for("web.home"))

@@ -62,18 +62,18 @@ def prepare_database(app: Flask, *, reset: bool) -> int:
     """Create or upgrade the demo database and seed it; returns the rows created."""
     from portal.clock import get_clock
     from portal.demo.seed import seed_demo
-    from portal.extensions import db
+    from portal.extensions import db, dispose_engines
 
     path = Path(app.config["SQLALCHEMY_DATABASE_URI"].removeprefix("sqlite:///"))
     with app.app_context():
         if reset and path.exists():
-            db.engine.dispose()
+            dispose_engines()
             path.unlink()
         # Write-ahead logging lets the sink store mail while the worker, mid-send, still
         # reads: without it the two would wait on each other's locks. The mode is persistent;
         # synchronous=NORMAL (safe with WAL) is per connection, so it is set on each.
         event.listen(db.engine, "connect", _sqlite_pragmas)
-        db.engine.dispose()
+        dispose_engines()
         db.session.execute(text("PRAGMA journal_mode=WAL"))
         db.session.commit()
         flask_migrate.upgrade()

@@ -17,7 +17,7 @@ import datetime as dt
 import json
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Boolean, ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.clock import utcnow
@@ -94,7 +94,7 @@ class FeedBody(db.Model):
     format: Mapped[str] = mapped_column(String(8))
     etag: Mapped[str] = mapped_column(String(80))
     revisions: Mapped[str] = mapped_column(Text)
-    body: Mapped[bytes] = mapped_column(LargeBinary)
+    body: Mapped[str] = mapped_column(Text)  # UTF-8 text: PostgreSQL sends bytea hex-encoded
     built_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
 

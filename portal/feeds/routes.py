@@ -20,10 +20,10 @@ from portal.clock import now
 from portal.errors import DomainError
 from portal.extensions import db
 from portal.feeds import builders, public, tokens, upstream
-from portal.feeds.content import Scope, service_scope, tenant_title
+from portal.feeds.content import service_scope
 from portal.feeds.forms import FeedTokenForm, UpstreamFeedForm
 from portal.feeds.receipts import tenant_receipts
-from portal.feeds.responses import feed_response
+from portal.feeds.responses import feed_response, private_feed_response
 
 bp = Blueprint("feeds", __name__)
 
@@ -124,11 +124,10 @@ def private_feed(secret: str, fmt: str):
     """A tenant's private feed. Unknown, revoked or malformed secrets are the same bare 404."""
     if fmt not in builders.FORMATS:
         abort(404)
-    token = tokens.token_for_secret(secret)
-    if token is None:
+    response = private_feed_response(secret, fmt)
+    if response is None:
         abort(404)
-    return feed_response(Scope("tenant", token.tenant_id, tenant_title(token.tenant_name)), fmt,
-                         token=token)
+    return response
 
 
 @bp.get("/public/services/<slug>/changes.<fmt>")

@@ -1,10 +1,9 @@
 """Answering a feed request: fingerprint first, body only when the client needs it.
 
-A request costs one primary-key read when it ends in 304 (plus, for a private feed, the token
-lookup and its last receipt, see ``portal.feeds.responses``). A 200 costs one more query to fetch
-the stored body when the content has not changed since any worker last built it; only changed
-content is rebuilt (and stored in ``feed_bodies`` for every worker: nothing lives in process
-memory between requests).
+A public feed's request costs one primary-key read when it ends in 304, and one more to fetch the
+stored body for a 200; a private feed's request reads all of it with its token in one statement
+(``portal.feeds.tokens``). Only changed content is rebuilt, and stored in ``feed_bodies`` for
+every worker: nothing lives in process memory between requests.
 """
 
 from __future__ import annotations
@@ -12,11 +11,12 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from werkzeug.datastructures import ETags
 from werkzeug.http import parse_date
 
+from portal import reads
 from portal.changes.models import Change
 from portal.extensions import db
 from portal.feeds import builders
@@ -76,31 +76,38 @@ def current_revisions(scope: Scope, limit: int) -> list[list[int]]:
     return sorted([int(c), int(r)] for c, r in rows)
 
 
+_STORED_BODY = select(FeedBody.etag, FeedBody.body).where(
+    FeedBody.scope == bindparam("scope"), FeedBody.format == bindparam("format"))
+
+
 def feed_body(state: FeedState, *, limit: int, base_url: str, self_url: str | None,
-              now: dt.datetime) -> bytes:
-    """The body for ``state``: the stored one if its ETag still holds, else built and stored."""
-    # Plain columns: the common case (content unchanged since any worker built it) loads no
-    # ORM object.
-    row = db.session.execute(
-        select(FeedBody.id, FeedBody.etag, FeedBody.body)
-        .where(FeedBody.scope == state.scope.key, FeedBody.format == state.fmt)
-    ).first()
-    if row is not None and row.etag == state.etag:
-        return row.body
-    stored = db.session.get(FeedBody, row.id) if row is not None else None
+              now: dt.datetime, stored: tuple[str | None, str | None] | None = None) -> bytes:
+    """The body for ``state``: the stored one if its ETag still holds, else built and stored.
+
+    ``stored`` is the stored (etag, body) when the caller read it already (a private feed reads
+    it with its token); otherwise it is read here.
+    """
+    if stored is None:
+        row = reads.first(_STORED_BODY, {"scope": state.scope.key, "format": state.fmt})
+        stored = row if row is not None else (None, None)
+    etag, text = stored  # stored as text: PostgreSQL would send bytea hex-encoded
+    if text is not None and etag == state.etag:
+        return text.encode()
     items = entries(state.scope, limit)
     body = builders.build(state.fmt, state.scope, items, base_url=base_url, self_url=self_url,
                           last_modified=state.fingerprint.last_modified)
     pairs = canonical_json(revision_pairs(items))
-    if stored is not None:
-        stored.etag, stored.body, stored.revisions, stored.built_at = state.etag, body, pairs, now
-        db.session.flush()
+    if etag is not None:
+        db.session.execute(
+            update(FeedBody)
+            .where(FeedBody.scope == state.scope.key, FeedBody.format == state.fmt)
+            .values(etag=state.etag, body=body.decode(), revisions=pairs, built_at=now))
     else:
-        _insert_body(state, body, pairs, now)
+        _insert_body(state, body.decode(), pairs, now)
     return body
 
 
-def _insert_body(state: FeedState, body: bytes, pairs: str, now: dt.datetime) -> None:
+def _insert_body(state: FeedState, body: str, pairs: str, now: dt.datetime) -> None:
     """Store a new body; if another worker stored one first, theirs is as good as ours."""
     try:
         with db.session.begin_nested():

@@ -13,11 +13,12 @@ import re
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import and_, bindparam, func, select
 
+from portal import reads
 from portal.errors import InvalidInput, NotFound
 from portal.extensions import db
-from portal.feeds.models import FeedReceipt, FeedToken, FeedVersion
+from portal.feeds.models import FeedBody, FeedReceipt, FeedToken, FeedVersion
 from portal.feeds.versions import scope_expression
 from portal.ledger.services import record
 from portal.tenants.models import Tenant
@@ -79,9 +80,9 @@ def rotate_feed_token(tenant, token_id: int, *, actor, now: dt.datetime) -> tupl
 
 @dataclass(frozen=True)
 class ActiveToken:
-    """What serving a feed needs to know about a token — its tenant, the tenant feed's version
-    and the token's latest receipt — read in one statement without ORM objects (this runs on
-    every feed request)."""
+    """What serving a feed needs to know about a token — its tenant, the tenant feed's version,
+    the token's latest receipt and, when asked for, the feed's stored body in one format — read
+    in one statement without ORM objects (this runs on every feed request)."""
 
     id: int
     tenant_id: int
@@ -95,8 +96,11 @@ class ActiveToken:
     receipt_etag: str | None
     receipt_formats: str | None
     receipt_fetched_at: dt.datetime | None
+    body_etag: str | None = None
+    body: str | None = None
 
 
+_TENANT_SCOPE = scope_expression("tenant", FeedToken.tenant_id)
 _LATEST_RECEIPT = (select(func.max(FeedReceipt.id)).where(FeedReceipt.token_id == FeedToken.id)
                    .correlate(FeedToken).scalar_subquery())
 
@@ -105,19 +109,27 @@ _ACTIVE_TOKEN = (
            FeedToken.last_used_at, FeedVersion.version, FeedVersion.changed_at,
            FeedReceipt.id, FeedReceipt.etag, FeedReceipt.formats, FeedReceipt.last_fetched_at)
     .join(Tenant, Tenant.id == FeedToken.tenant_id)
-    .outerjoin(FeedVersion, FeedVersion.scope == scope_expression("tenant", FeedToken.tenant_id))
+    .outerjoin(FeedVersion, FeedVersion.scope == _TENANT_SCOPE)
     .outerjoin(FeedReceipt, FeedReceipt.id == _LATEST_RECEIPT)
     .where(FeedToken.token_hash == bindparam("token_hash"), FeedToken.revoked_at.is_(None))
 )
+# A request without validators will need the body: fetch the stored one in the same statement.
+_ACTIVE_TOKEN_WITH_BODY = _ACTIVE_TOKEN.add_columns(FeedBody.etag, FeedBody.body).outerjoin(
+    FeedBody, and_(FeedBody.scope == _TENANT_SCOPE, FeedBody.format == bindparam("format")))
 
 
-def token_for_secret(secret: str) -> ActiveToken | None:
-    """The active token with this secret, or None (malformed secrets never reach the database)."""
+def token_for_secret(secret: str, *, with_body: str | None = None) -> ActiveToken | None:
+    """The active token with this secret, or None (malformed secrets never reach the database).
+
+    ``with_body`` names a format whose stored body (and its ETag) should come along.
+    """
     if not isinstance(secret, str) or not SECRET_PATTERN.fullmatch(secret):
         return None
-    # Core on the session's connection: no ORM layer on the hottest path.
-    row = db.session.connection().execute(
-        _ACTIVE_TOKEN, {"token_hash": hash_secret(secret)}).first()
+    params = {"token_hash": hash_secret(secret)}
+    if with_body is None:
+        row = reads.first(_ACTIVE_TOKEN, params)
+    else:
+        row = reads.first(_ACTIVE_TOKEN_WITH_BODY, {**params, "format": with_body})
     return ActiveToken(*row) if row is not None else None
 
 

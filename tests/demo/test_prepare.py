@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from portal.cli import main
 from portal.demo.cli import build_demo_app, prepare_database
-from portal.extensions import db
+from portal.extensions import db, dispose_engines
 from portal.tenants.models import Tenant
 
 
@@ -44,7 +44,7 @@ def test_second_run_keeps_everything_and_reset_starts_over(instance):
     assert prepare_database(app, reset=True) > 0
     assert tenants(app) == 60
     with app.app_context():
-        db.engine.dispose()
+        dispose_engines()
 
 
 def test_a_busy_port_is_reported_plainly(instance):

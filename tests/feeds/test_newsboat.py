@@ -12,7 +12,7 @@ import pytest
 from pytest_flask.live_server import LiveServer
 from sqlalchemy import select
 
-from portal.extensions import db
+from portal.extensions import db, dispose_engines
 from portal.feeds.models import FeedReceipt
 from tests.conftest import T0
 from tests.feeds.conftest import feed_url
@@ -46,7 +46,7 @@ def served(world, request):
     world.draft("Secret draft")
     _, secret = world.token()
     db.session.commit()
-    db.engine.dispose()  # no open connection may cross the live server's fork
+    dispose_engines()  # no open connection may cross the live server's fork
     return secret, request.getfixturevalue("live_server")
 
 

@@ -1,9 +1,11 @@
 """Signing in: rate limited per client address, and ``next`` never leaves the site."""
 
+from pathlib import Path
+
 import pytest
 
 from portal import create_app
-from portal.extensions import db, limiter
+from portal.extensions import db, dispose_engines, limiter
 from tests.factories import PASSWORD
 
 
@@ -13,7 +15,7 @@ def limited_client(app_config, reset_limiter):
                           "LOGIN_RATE_LIMIT": "3 per minute"})
     yield limited.test_client()
     with limited.app_context():
-        db.engine.dispose()
+        dispose_engines()
 
 
 def test_login_attempts_are_rate_limited_even_with_the_right_password(limited_client,
@@ -30,6 +32,26 @@ def test_login_attempts_are_rate_limited_even_with_the_right_password(limited_cl
     assert other.status_code == 400
     # Showing the form is not an attempt.
     assert limited_client.get("/login").status_code == 200
+    limiter.reset()
+
+
+def test_every_rate_limit_is_declared_with_rate_limited():
+    """The limiter only looks at views marked by ``rate_limited``; a bare ``limiter.limit``
+    would be skipped silently, so none may exist."""
+    root = Path(__file__).resolve().parents[2] / "portal"
+    bare = [str(path.relative_to(root)) for path in root.rglob("*.py")
+            if path.name != "extensions.py" and "limiter.limit(" in path.read_text()]
+    assert bare == []
+
+
+def test_views_without_a_limit_skip_the_limiter(limited_client, make_user):
+    make_user("eng@provider.example")
+    db.session.commit()
+    limited = limited_client.application
+    assert [name for name, view in limited.view_functions.items()
+            if getattr(view, "rate_limited", False)] == ["auth.login"]
+    # Far more requests than the login limit allows, to a view without one: none refused.
+    assert {limited_client.get("/public/changes").status_code for _ in range(15)} == {200}
     limiter.reset()
 
 

@@ -1,0 +1,90 @@
+"""portal.reads: single statements outside the session, on an autocommit pool of their own."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlalchemy import bindparam, func, literal, select, text
+
+from portal import reads
+from portal.extensions import db
+from portal.feeds.models import FeedVersion
+from portal.sqltypes import UTCDateTime
+from tests.conftest import T0
+
+_VERSION = select(FeedVersion.version, FeedVersion.changed_at).where(
+    FeedVersion.scope == bindparam("scope"))
+
+
+def _postgresql_only():
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL only")
+
+
+def test_first_converts_columns_like_the_orm_and_returns_none_for_no_row(app):
+    with app.app_context():
+        db.session.add(FeedVersion(scope="tenant:7", version=3, changed_at=T0))
+        db.session.commit()
+        assert reads.first(_VERSION, {"scope": "tenant:7"}) == (3, T0)
+        version, changed_at = reads.first(_VERSION, {"scope": "tenant:7"})
+        assert changed_at.tzinfo is not None  # aware on SQLite too, as the column type makes it
+        assert reads.first(_VERSION, {"scope": "tenant:8"}) is None
+
+
+def test_first_sees_only_what_is_committed(app):
+    with app.app_context():
+        db.session.add(FeedVersion(scope="tenant:9", version=1, changed_at=T0))
+        db.session.flush()
+        if db.engine.dialect.name == "postgresql":  # SQLite would wait for the writer's lock
+            assert reads.first(_VERSION, {"scope": "tenant:9"}) is None
+        db.session.commit()
+        assert reads.first(_VERSION, {"scope": "tenant:9"}) == (1, T0)
+
+
+def test_parameters_that_need_converting_are_refused(app):
+    statement = select(FeedVersion.version).where(
+        FeedVersion.changed_at > bindparam("after", type_=UTCDateTime))
+    with app.app_context(), pytest.raises(TypeError, match="plain parameters"):
+        reads.first(statement, {"after": T0 - dt.timedelta(days=1)})
+
+
+def test_reads_leave_no_transaction_open_on_postgresql(app):
+    with app.app_context():
+        _postgresql_only()
+        (pid,) = reads.first(select(func.pg_backend_pid()))
+        state = db.session.execute(text("SELECT state FROM pg_stat_activity WHERE pid = :pid"),
+                                   {"pid": pid}).scalar_one()
+        assert state == "idle"  # not "idle in transaction": autocommit, nothing held
+
+
+def test_a_connection_the_server_dropped_is_replaced_and_the_read_retried(app):
+    with app.app_context():
+        _postgresql_only()
+        engine = db.engines[reads.BIND]
+        (pid,) = reads.first(select(func.pg_backend_pid()))
+        assert db.session.execute(select(func.pg_terminate_backend(pid))).scalar_one()
+        db.session.commit()
+        # Without the retry the pooled connection is simply dead...
+        with pytest.raises(engine.dialect.loaded_dbapi.OperationalError):
+            reads._fetch_one(engine, "SELECT 1", {}, retry=False)
+        # ...and with it (that dead connection went back to the pool) the read succeeds.
+        (new_pid,) = reads.first(select(func.pg_backend_pid()))
+        assert new_pid != pid
+        assert reads.first(select(literal(1))) == (1,)
+
+
+def test_the_reads_pool_is_autocommit_without_ping_on_the_same_database(app):
+    with app.app_context():
+        engine = db.engines[reads.BIND]
+        assert engine.url == db.engine.url
+        assert engine.pool._pre_ping is False
+        assert engine.get_execution_options().get("isolation_level") in (None, "AUTOCOMMIT")
+        connection = engine.raw_connection()
+        try:
+            if engine.dialect.name == "postgresql":
+                assert connection.dbapi_connection.autocommit is True
+            else:
+                assert connection.dbapi_connection.isolation_level is None
+        finally:
+            connection.close()
