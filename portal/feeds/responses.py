@@ -58,19 +58,20 @@ def feed_response(scope: Scope, fmt: str, *, token: ActiveToken | None = None,
     state = feed_state(scope, fmt, limit, base_url, known=known)
     not_modified = is_not_modified(state, request.if_none_match,
                                    request.headers.get("If-Modified-Since"))
+    wrote = False
     if not_modified:
         response = Response(status=304)
     else:
         stored = (token.body_etag, token.body) if token is not None and token.body else None
-        body = feed_body(state, limit=limit, base_url=base_url, self_url=self_url, now=when,
-                         stored=stored)
+        body, wrote = feed_body(state, limit=limit, base_url=base_url, self_url=self_url,
+                                now=when, stored=stored)
         response = Response(body, status=200, content_type=builders.CONTENT_TYPES[fmt])
-    wrote = not not_modified  # a 200 may have stored a freshly built body
     if token is not None:
+        touch_every = dt.timedelta(seconds=int(config["FEED_RECEIPT_TOUCH_SECONDS"]))
         wrote |= record_fetch(token, content_key=state.fingerprint.digest, fmt=fmt,
-                     user_agent=request.headers.get("User-Agent"),
-                     revisions=lambda: current_revisions(scope, limit), now=when,
-                     touch_every=dt.timedelta(seconds=int(config["FEED_RECEIPT_TOUCH_SECONDS"])))
+                              user_agent=request.headers.get("User-Agent"),
+                              revisions=lambda: current_revisions(scope, limit), now=when,
+                              touch_every=touch_every)
         response.headers.update(PRIVATE_HEADERS)
     else:
         max_age = int(config["FEED_PUBLIC_MAX_AGE_SECONDS"])

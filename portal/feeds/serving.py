@@ -81,8 +81,10 @@ _STORED_BODY = select(FeedBody.etag, FeedBody.body).where(
 
 
 def feed_body(state: FeedState, *, limit: int, base_url: str, self_url: str | None,
-              now: dt.datetime, stored: tuple[str | None, str | None] | None = None) -> bytes:
-    """The body for ``state``: the stored one if its ETag still holds, else built and stored.
+              now: dt.datetime, stored: tuple[str | None, str | None] | None = None
+              ) -> tuple[bytes, bool]:
+    """The body for ``state`` and whether it was (re)built: the stored one if its ETag still
+    holds, else built and stored (flushed; the caller commits).
 
     ``stored`` is the stored (etag, body) when the caller read it already (a private feed reads
     it with its token); otherwise it is read here.
@@ -92,7 +94,7 @@ def feed_body(state: FeedState, *, limit: int, base_url: str, self_url: str | No
         stored = row if row is not None else (None, None)
     etag, text = stored  # stored as text: PostgreSQL would send bytea hex-encoded
     if text is not None and etag == state.etag:
-        return text.encode()
+        return text.encode(), False
     items = entries(state.scope, limit)
     body = builders.build(state.fmt, state.scope, items, base_url=base_url, self_url=self_url,
                           last_modified=state.fingerprint.last_modified)
@@ -104,7 +106,7 @@ def feed_body(state: FeedState, *, limit: int, base_url: str, self_url: str | No
             .values(etag=state.etag, body=body.decode(), revisions=pairs, built_at=now))
     else:
         _insert_body(state, body.decode(), pairs, now)
-    return body
+    return body, True
 
 
 def _insert_body(state: FeedState, body: str, pairs: str, now: dt.datetime) -> None:

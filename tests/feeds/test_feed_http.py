@@ -154,3 +154,32 @@ def test_public_feeds_write_no_receipt_and_are_publicly_cacheable(world, client)
     assert client.get("/public/services/face-fusion-api/changes.rss",
                       headers={"If-None-Match": etag}).status_code == 304
     assert _receipts() == []
+
+
+@pytest.mark.parametrize("fmt", ["rss", "atom", "ics"])
+def test_bodies_are_built_once_per_content_and_served_from_storage(world, client, monkeypatch,
+                                                                   fmt):
+    from portal.feeds import builders
+    from portal.feeds.models import FeedBody
+
+    change = world.published(at=T0)
+    _, secret = world.token()
+    first = client.get(feed_url(secret, fmt))
+    stored = db.session.execute(select(FeedBody)).scalar_one()
+    assert (stored.format, stored.etag) == (fmt, first.headers["ETag"])
+    assert stored.body.encode() == first.data  # kept as text, served as the same bytes
+    db.session.rollback()
+
+    def no_building(*args, **kwargs):
+        raise AssertionError("the stored body should have been served")
+
+    monkeypatch.setattr(builders, "build", no_building)
+    again = client.get(feed_url(secret, fmt))
+    monkeypatch.undo()
+    assert again.status_code == 200 and again.data == first.data
+
+    world.reschedule(change, days=12, at=T0 + dt.timedelta(hours=1))
+    changed = client.get(feed_url(secret, fmt))
+    assert changed.headers["ETag"] != first.headers["ETag"] and changed.data != first.data
+    rows = db.session.execute(select(FeedBody).where(FeedBody.format == fmt)).scalars().all()
+    assert {r.etag for r in rows if r.scope.startswith("tenant:")} == {changed.headers["ETag"]}
