@@ -30,7 +30,7 @@ from sqlalchemy import select, update
 
 from portal.extensions import db
 from portal.notify import evidence
-from portal.notify.claims import claim, new_worker_id
+from portal.notify.claims import claim, new_worker_id, refresh_statistics
 from portal.notify.models import (
     FAILED,
     PENDING,
@@ -307,6 +307,7 @@ def dispatch_due(*, now: Callable[[], dt.datetime], batch_size: int | None = Non
         if progress is not None:
             progress(shipment.batch.result.claimed)
 
+    refresh_statistics(now())
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="smtp") as sender, \
             prompt_thread_switches():
         while ((max_batches is None or batches < max_batches)

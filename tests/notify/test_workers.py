@@ -143,3 +143,25 @@ def test_worker_command_sends_then_stops_cleanly_on_sigterm(app, published, sink
     assert "Stopping the worker (SIGTERM)" in err and "Worker stopped." in err
     assert len(sink.received) == 5
     assert all(r.status == SENT for r in all_rows())
+
+
+def test_stale_planner_statistics_are_refreshed_before_a_large_dispatch(app, many, monkeypatch):
+    """Right after a large publish PostgreSQL's statistics still show a nearly empty outbox and
+    the claim's plan walks every row of the revision per candidate; dispatch analyzes first."""
+    from sqlalchemy import text
+
+    from portal.notify import claims
+    from tests.conftest import T0
+
+    monkeypatch.setattr(claims, "STALE_STATISTICS_MIN_DUE", 10)  # `many` enqueues 30
+    if db.engine.dialect.name != "postgresql":
+        assert claims.refresh_statistics(T0) is False  # SQLite plans without statistics
+        return
+    estimate = "SELECT reltuples FROM pg_class WHERE oid = 'outbox_messages'::regclass"
+    assert db.session.scalar(text(estimate)) < 30  # emptied by the last test, not analyzed
+    monkeypatch.setattr(claims, "STALE_STATISTICS_MIN_DUE", 31)
+    assert claims.refresh_statistics(T0) is False  # stale, but too few due rows to matter
+    monkeypatch.setattr(claims, "STALE_STATISTICS_MIN_DUE", 10)
+    assert claims.refresh_statistics(T0) is True
+    assert db.session.scalar(text(estimate)) >= 30
+    assert claims.refresh_statistics(T0) is False  # up to date: nothing to do
