@@ -13,7 +13,6 @@ import hashlib
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import insert, select, update
@@ -42,19 +41,30 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"cannot put {type(value).__name__} in the ledger")
 
 
-def entry_hash(entry: LedgerEntry) -> str:
-    """SHA-256 over every recorded field of the entry and the previous hash."""
+def entry_hash(entry) -> str:
+    """SHA-256 over every recorded field of the entry (a row or ``Appended``) and the previous
+    hash."""
+    return fields_hash(**{name: getattr(entry, name) for name in _HASHED})
+
+
+_HASHED = ("seq", "at", "action", "actor_id", "actor_label", "subject_type", "subject_id",
+           "tenant_id", "change_id", "payload", "prev_hash")
+
+
+def fields_hash(*, seq, at, action, actor_id, actor_label, subject_type, subject_id, tenant_id,
+                change_id, payload, prev_hash) -> str:
+    """``entry_hash`` from the field values themselves (appending builds no object first)."""
     body = canonical_json({
-        "seq": entry.seq,
-        "at": entry.at.astimezone(dt.UTC).isoformat(),
-        "action": entry.action,
-        "actor_id": entry.actor_id,
-        "actor": entry.actor_label,
-        "subject": [entry.subject_type, entry.subject_id],
-        "tenant_id": entry.tenant_id,
-        "change_id": entry.change_id,
-        "payload": entry.payload,
-        "prev": entry.prev_hash,
+        "seq": seq,
+        "at": at.astimezone(dt.UTC).isoformat(),
+        "action": action,
+        "actor_id": actor_id,
+        "actor": actor_label,
+        "subject": [subject_type, subject_id],
+        "tenant_id": tenant_id,
+        "change_id": change_id,
+        "payload": payload,
+        "prev": prev_hash,
     })
     return hashlib.sha256(body.encode()).hexdigest()
 
@@ -124,7 +134,7 @@ def record_many(facts: Iterable[Fact], *, actor, now: dt.datetime) -> list[Appen
                       subject_id=str(fact.subject_id), tenant_id=fact.tenant_id,
                       change_id=fact.change_id, payload=canonical_json(fact.payload),
                       prev_hash=prev)
-        entry = Appended(**fields, hash=entry_hash(SimpleNamespace(**fields)))
+        entry = Appended(**fields, hash=fields_hash(**fields))
         prev = entry.hash
         entries.append(entry)
     # One executemany rather than a unit-of-work flush per object.
