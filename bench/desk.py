@@ -48,11 +48,12 @@ def bulk(table, rows: list[dict]) -> None:
     from portal.extensions import db
 
     for i in range(0, len(rows), CHUNK):
-        db.session.execute(insert(table), rows[i:i + CHUNK])
+        db.session.execute(insert(table), rows[i : i + CHUNK])
 
 
-def seed_change(n: int, *, tag: str, team_id: int, author_id: int, manager_id: int,
-                now: dt.datetime) -> int:
+def seed_change(
+    n: int, *, tag: str, team_id: int, author_id: int, manager_id: int, now: dt.datetime
+) -> int:
     """A scheduled change affecting ``n`` new tenants, with deliveries and acknowledgements."""
     from sqlalchemy import select
 
@@ -63,53 +64,122 @@ def seed_change(n: int, *, tag: str, team_id: int, author_id: int, manager_id: i
     from portal.tenants.models import AccountManagerAssignment, Tenant
 
     published = now - dt.timedelta(days=1)
-    change = Change(team_id=team_id, author_id=author_id, title=f"Bench change {tag} ({n:,})",
-                    body_md="", impact="degradation", starts_at=now + dt.timedelta(days=9),
-                    ends_at=now + dt.timedelta(days=9, hours=2), status="scheduled",
-                    revision_number=1, material_revision_number=1, published_at=published,
-                    created_at=published, updated_at=published)
+    change = Change(
+        team_id=team_id,
+        author_id=author_id,
+        title=f"Bench change {tag} ({n:,})",
+        body_md="",
+        impact="degradation",
+        starts_at=now + dt.timedelta(days=9),
+        ends_at=now + dt.timedelta(days=9, hours=2),
+        status="scheduled",
+        revision_number=1,
+        material_revision_number=1,
+        published_at=published,
+        created_at=published,
+        updated_at=published,
+    )
     db.session.add(change)
     db.session.flush()
-    db.session.add(Revision(change_id=change.id, number=1, kind="publish", material=True,
-                            summary="published", snapshot="{}", author_id=author_id,
-                            created_at=published))
-    bulk(Tenant.__table__, [{"slug": f"b{tag}-{i}", "name": f"Bench tenant {tag} {i:05d}",
-                             "time_zone": "UTC", "first_party": i % 50 == 0,
-                             "created_at": published} for i in range(n)])
-    ids = list(db.session.execute(select(Tenant.id).where(
-        Tenant.slug.like(f"b{tag}-%")).order_by(Tenant.id)).scalars())
-    bulk(AccountManagerAssignment.__table__,
-         [{"user_id": manager_id, "tenant_id": t} for t in ids])
-    delivered_at = {t: published + dt.timedelta(seconds=i % 3600) for i, t in enumerate(ids)
-                    if i % 10 != 9}  # one tenant in ten is not delivered
-    bulk(ChangeTenant.__table__, [{
-        "change_id": change.id, "tenant_id": t, "required_notice_seconds": 72 * 3600,
-        "notice_basis": '[{"source":"policy","impact":"degradation","seconds":259200}]',
-        "clock_revision": 1, "notice_given_at": delivered_at.get(t), "active": True}
-        for t in ids])
+    db.session.add(
+        Revision(
+            change_id=change.id,
+            number=1,
+            kind="publish",
+            material=True,
+            summary="published",
+            snapshot="{}",
+            author_id=author_id,
+            created_at=published,
+        )
+    )
+    bulk(
+        Tenant.__table__,
+        [
+            {
+                "slug": f"b{tag}-{i}",
+                "name": f"Bench tenant {tag} {i:05d}",
+                "time_zone": "UTC",
+                "first_party": i % 50 == 0,
+                "created_at": published,
+            }
+            for i in range(n)
+        ],
+    )
+    ids = list(
+        db.session.execute(
+            select(Tenant.id).where(Tenant.slug.like(f"b{tag}-%")).order_by(Tenant.id)
+        ).scalars()
+    )
+    bulk(AccountManagerAssignment.__table__, [{"user_id": manager_id, "tenant_id": t} for t in ids])
+    delivered_at = {
+        t: published + dt.timedelta(seconds=i % 3600) for i, t in enumerate(ids) if i % 10 != 9
+    }  # one tenant in ten is not delivered
+    bulk(
+        ChangeTenant.__table__,
+        [
+            {
+                "change_id": change.id,
+                "tenant_id": t,
+                "required_notice_seconds": 72 * 3600,
+                "notice_basis": '[{"source":"policy","impact":"degradation","seconds":259200}]',
+                "clock_revision": 1,
+                "notice_given_at": delivered_at.get(t),
+                "active": True,
+            }
+            for t in ids
+        ],
+    )
     outbox = []
     for i, t in enumerate(ids):
         for k in range(DELIVERIES_PER_TENANT):
-            row = {"change_id": change.id, "revision_number": 1, "tenant_id": t,
-                   "recipient": f"ops{k}@b{tag}-{i}.example", "kind": NOTICE,
-                   "first_party": i % 50 == 0, "offset_seconds": 0, "due_at": published,
-                   "created_at": published, "attempts": 1, "status": SENT,
-                   "sent_at": delivered_at.get(t), "smtp_reply": "250 2.0.0 Ok: queued",
-                   "last_error": None}
+            row = {
+                "change_id": change.id,
+                "revision_number": 1,
+                "tenant_id": t,
+                "recipient": f"ops{k}@b{tag}-{i}.example",
+                "kind": NOTICE,
+                "first_party": i % 50 == 0,
+                "offset_seconds": 0,
+                "due_at": published,
+                "created_at": published,
+                "attempts": 1,
+                "status": SENT,
+                "sent_at": delivered_at.get(t),
+                "smtp_reply": "250 2.0.0 Ok: queued",
+                "last_error": None,
+            }
             if t not in delivered_at:
                 failed = i % 20 == 9
-                row |= {"status": FAILED if failed else PENDING, "sent_at": None,
-                        "smtp_reply": None, "attempts": 5 if failed else 2,
-                        "last_error": "550 5.1.1 mailbox unavailable" if failed
-                        else "451 4.3.0 try again later"}
+                row |= {
+                    "status": FAILED if failed else PENDING,
+                    "sent_at": None,
+                    "smtp_reply": None,
+                    "attempts": 5 if failed else 2,
+                    "last_error": "550 5.1.1 mailbox unavailable"
+                    if failed
+                    else "451 4.3.0 try again later",
+                }
             outbox.append(row)
     bulk(OutboxMessage.__table__, outbox)
-    acked = ids[:int(n * ACK_SHARE)]
-    bulk(Acknowledgement.__table__, [{
-        "change_id": change.id, "tenant_id": t, "revision_number": 1, "counts": True,
-        "channel": "email", "actor_key": f"contact:ops0@{t}", "recipient": f"ops0@{t}",
-        "actor_label": f"Ops 0 <ops0@{t}>", "at": published + dt.timedelta(hours=2, seconds=j)}
-        for j, t in enumerate(acked)])
+    acked = ids[: int(n * ACK_SHARE)]
+    bulk(
+        Acknowledgement.__table__,
+        [
+            {
+                "change_id": change.id,
+                "tenant_id": t,
+                "revision_number": 1,
+                "counts": True,
+                "channel": "email",
+                "actor_key": f"contact:ops0@{t}",
+                "recipient": f"ops0@{t}",
+                "actor_label": f"Ops 0 <ops0@{t}>",
+                "at": published + dt.timedelta(hours=2, seconds=j),
+            }
+            for j, t in enumerate(acked)
+        ],
+    )
     db.session.commit()
     return change.id
 
@@ -123,8 +193,7 @@ def seed(n: int, now: dt.datetime) -> dict:
     tag = secrets.token_hex(3)
     team = PlatformTeam(slug=f"desk-{tag}", name=f"Desk bench {tag}")
     engineer = User(email=f"eng-{tag}@bench.example", name="Bench Engineer")
-    manager = User(email=f"am-{tag}@bench.example", name="Bench Manager",
-                   is_account_manager=True)
+    manager = User(email=f"am-{tag}@bench.example", name="Bench Manager", is_account_manager=True)
     db.session.add_all([team, engineer, manager])
     db.session.flush()
     db.session.add(TeamMembership(team_id=team.id, user_id=engineer.id))
@@ -191,8 +260,9 @@ def main() -> None:
     from portal.extensions import db, dispose_engines
 
     url, _kind, cleanup = scratch_database(args.database_url, "desk")
-    app = create_app({"DATABASE_URL": url, "SECRET_KEY": secrets.token_hex(32),
-                      "RATELIMIT_ENABLED": False})
+    app = create_app(
+        {"DATABASE_URL": url, "SECRET_KEY": secrets.token_hex(32), "RATELIMIT_ENABLED": False}
+    )
     now = dt.datetime.now(dt.UTC)
     with app.app_context():
         flask_migrate.upgrade(directory=str(ROOT / "migrations"))
@@ -200,10 +270,12 @@ def main() -> None:
         data = seed(args.tenants, now)
         analyse()
         print(f"database: {db.engine.url.render_as_string(hide_password=True)}")
-        print(f"seeded {args.tenants:,} + {SMALL} tenants, "
-              f"{(args.tenants + SMALL) * DELIVERIES_PER_TENANT:,} deliveries, "
-              f"{int(args.tenants * ACK_SHARE) + int(SMALL * ACK_SHARE):,} acknowledgements "
-              f"in {time.perf_counter() - t:.1f} s")
+        print(
+            f"seeded {args.tenants:,} + {SMALL} tenants, "
+            f"{(args.tenants + SMALL) * DELIVERIES_PER_TENANT:,} deliveries, "
+            f"{int(args.tenants * ACK_SHARE) + int(SMALL * ACK_SHARE):,} acknowledgements "
+            f"in {time.perf_counter() - t:.1f} s"
+        )
         db.session.remove()
 
     client = app.test_client()
@@ -218,6 +290,7 @@ def main() -> None:
             if r.status_code != 200:
                 raise SystemExit(f"page answered {r.status_code}")
             return r
+
         return go
 
     def api(change_id: int):
@@ -226,34 +299,51 @@ def main() -> None:
             if r.status_code != 200:
                 raise SystemExit(f"API answered {r.status_code}: {r.get_data()[:200]!r}")
             return r
+
         return go
 
     body = api(data["large"])().get_json()
     assert body["summary"]["tenants"] == args.tenants, body["summary"]
     print(f"matrix summary: {json.dumps(body['summary'])}")
 
-    sql = {(size, kind): count_statements(app, fn(data[size]))
-           for size in ("small", "large") for kind, fn in (("page", page), ("api", api))}
+    sql = {
+        (size, kind): count_statements(app, fn(data[size]))
+        for size in ("small", "large")
+        for kind, fn in (("page", page), ("api", api))
+    }
     baseline = timed(page(data["small"]), args.runs)
     page_ms = timed(page(data["large"]), args.runs)
     api_ms = timed(api(data["large"]), args.runs)
     med_base, med_page, med_api = (statistics.median(x) for x in (baseline, page_ms, api_ms))
     verdict = "met" if max(med_page, med_api) <= 300 else "MISSED"
     print(f"baseline: desk page, {SMALL} tenants   median {med_base:7.1f} ms")
-    print(f"desk page, {args.tenants:,} tenants        median {med_page:7.1f} ms "
-          f"(ratio to baseline {med_page / med_base:.2f}x)")
+    print(
+        f"desk page, {args.tenants:,} tenants        median {med_page:7.1f} ms "
+        f"(ratio to baseline {med_page / med_base:.2f}x)"
+    )
     print(f"desk API,  {args.tenants:,} tenants        median {med_api:7.1f} ms")
     print(f"target median <= 300 ms: {verdict}")
-    equal = sql["small", "page"] == sql["large", "page"] and sql["small", "api"] == sql[
-        "large", "api"]
-    print(f"SQL statements per request: page {sql['small', 'page']} (small) vs "
-          f"{sql['large', 'page']} (large); API {sql['small', 'api']} vs {sql['large', 'api']}"
-          f" — {'equal' if equal else 'NOT EQUAL'}")
+    equal = (
+        sql["small", "page"] == sql["large", "page"] and sql["small", "api"] == sql["large", "api"]
+    )
+    print(
+        f"SQL statements per request: page {sql['small', 'page']} (small) vs "
+        f"{sql['large', 'page']} (large); API {sql['small', 'api']} vs {sql['large', 'api']}"
+        f" — {'equal' if equal else 'NOT EQUAL'}"
+    )
     with app.app_context():
         dispose_engines()
     cleanup()
-    print(json.dumps({"median_ms_page": round(med_page, 1), "median_ms_api": round(med_api, 1),
-                      "sql_small": sql["small", "page"], "sql_large": sql["large", "page"]}))
+    print(
+        json.dumps(
+            {
+                "median_ms_page": round(med_page, 1),
+                "median_ms_api": round(med_api, 1),
+                "sql_small": sql["small", "page"],
+                "sql_large": sql["large", "page"],
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -72,8 +72,12 @@ class SinkProcess:
 
     def __init__(self):
         self.port = free_port()
-        self.proc = subprocess.Popen([sys.executable, "-c", SINK, str(self.port)],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", SINK, str(self.port)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         assert self.proc.stdout.readline().strip() == "ready"
 
     def count(self) -> int:
@@ -87,9 +91,16 @@ class SinkProcess:
 
 
 def config(url: str, port: int, key: str, batch: int) -> dict:
-    return {"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": key, "MAIL_SERVER": "127.0.0.1",
-            "MAIL_PORT": port, "MAIL_SUPPRESS_SEND": False, "BASE_URL": "https://forewarn.test",
-            "REMINDER_OFFSETS_HOURS": [], "DISPATCH_BATCH_SIZE": batch}
+    return {
+        "SQLALCHEMY_DATABASE_URI": url,
+        "SECRET_KEY": key,
+        "MAIL_SERVER": "127.0.0.1",
+        "MAIL_PORT": port,
+        "MAIL_SUPPRESS_SEND": False,
+        "BASE_URL": "https://forewarn.test",
+        "REMINDER_OFFSETS_HOURS": [],
+        "DISPATCH_BATCH_SIZE": batch,
+    }
 
 
 def seed(app, tenants: int, contacts: int):
@@ -111,21 +122,45 @@ def seed(app, tenants: int, contacts: int):
     db.session.add_all([service, engineer])
     db.session.flush()
     db.session.add(TeamMembership(team_id=team.id, user_id=engineer.id))
-    db.session.execute(insert(Tenant), [
-        {"slug": f"t{i:05d}", "name": f"Tenant {i:05d}", "time_zone": "Europe/Paris",
-         "first_party": i % 100 == 0, "created_at": now} for i in range(tenants)])
+    db.session.execute(
+        insert(Tenant),
+        [
+            {
+                "slug": f"t{i:05d}",
+                "name": f"Tenant {i:05d}",
+                "time_zone": "Europe/Paris",
+                "first_party": i % 100 == 0,
+                "created_at": now,
+            }
+            for i in range(tenants)
+        ],
+    )
     ids = db.session.scalars(db.select(Tenant.id).order_by(Tenant.id)).all()
-    db.session.execute(insert(NoticeContact), [
-        {"tenant_id": tid, "email": f"ops{k}@t{tid}.example", "name": f"Ops {k}",
-         "created_at": now} for tid in ids for k in range(contacts)])
-    db.session.execute(insert(Usage), [{"tenant_id": tid, "service_id": service.id}
-                                       for tid in ids])
-    change = Change(team_id=team.id, author_id=engineer.id, impact="maintenance",
-                    title="Upgrade the fusion model; output resolution changes",
-                    body_md="The fusion model moves to v5. **Output resolution** doubles.\n\n"
-                            "- Clients reading `width` must accept 2048.\n- No downtime.",
-                    starts_at=now + dt.timedelta(days=40),
-                    ends_at=now + dt.timedelta(days=40, hours=2), ack_required=True)
+    db.session.execute(
+        insert(NoticeContact),
+        [
+            {
+                "tenant_id": tid,
+                "email": f"ops{k}@t{tid}.example",
+                "name": f"Ops {k}",
+                "created_at": now,
+            }
+            for tid in ids
+            for k in range(contacts)
+        ],
+    )
+    db.session.execute(insert(Usage), [{"tenant_id": tid, "service_id": service.id} for tid in ids])
+    change = Change(
+        team_id=team.id,
+        author_id=engineer.id,
+        impact="maintenance",
+        title="Upgrade the fusion model; output resolution changes",
+        body_md="The fusion model moves to v5. **Output resolution** doubles.\n\n"
+        "- Clients reading `width` must accept 2048.\n- No downtime.",
+        starts_at=now + dt.timedelta(days=40),
+        ends_at=now + dt.timedelta(days=40, hours=2),
+        ack_required=True,
+    )
     db.session.add(change)
     db.session.flush()
     db.session.add(ChangeTarget(change_id=change.id, service_id=service.id))
@@ -170,8 +205,7 @@ def sample_messages(app, count: int) -> list[tuple[str, bytes]]:
     from portal.notify.models import OutboxMessage
     from portal.notify.render import build_message, load_context
 
-    rows = list(db.session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)
-                                   .limit(count)))
+    rows = list(db.session.scalars(select(OutboxMessage).order_by(OutboxMessage.id).limit(count)))
     ctx = load_context(rows)
     out = []
     for row in rows:
@@ -203,14 +237,36 @@ def dispatch_child(args) -> None:
         start = time.perf_counter()
         result = dispatch_due(now=get_clock().now)
         elapsed = time.perf_counter() - start
-    print(json.dumps({"dispatch_s": elapsed, "sent": result.sent, "failed": result.failed,
-                      "retrying": result.retrying}))
+    print(
+        json.dumps(
+            {
+                "dispatch_s": elapsed,
+                "sent": result.sent,
+                "failed": result.failed,
+                "retrying": result.retrying,
+            }
+        )
+    )
 
 
 def run_dispatch(url: str, port: int, key: str, batch: int) -> tuple[dict, float]:
-    proc = subprocess.Popen([sys.executable, __file__, "--child-dispatch", "--database-url",
-                             url, "--port", str(port), "--key", key, "--batch-size",
-                             str(batch)], stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            __file__,
+            "--child-dispatch",
+            "--database-url",
+            url,
+            "--port",
+            str(port),
+            "--key",
+            key,
+            "--batch-size",
+            str(batch),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     out = proc.stdout.read()
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
@@ -233,8 +289,9 @@ def main() -> None:
         if os.environ.get("FANOUT_PROFILE"):  # where the worker's time goes, for tuning
             import cProfile
 
-            cProfile.runctx("dispatch_child(args)", globals(), locals(),
-                            os.environ["FANOUT_PROFILE"])
+            cProfile.runctx(
+                "dispatch_child(args)", globals(), locals(), os.environ["FANOUT_PROFILE"]
+            )
         else:
             dispatch_child(args)
         return
@@ -253,31 +310,51 @@ def main() -> None:
             flask_migrate.upgrade(directory=str(ROOT / "migrations"))
             t = time.perf_counter()
             change_id, engineer_id = seed(app, args.tenants, args.contacts)
-            print(f"seeded {args.tenants} tenants x {args.contacts} contacts "
-                  f"in {time.perf_counter() - t:.1f} s ({kind})")
+            print(
+                f"seeded {args.tenants} tenants x {args.contacts} contacts "
+                f"in {time.perf_counter() - t:.1f} s ({kind})"
+            )
             enqueue_s, outbox_s, rows = enqueue(app, change_id, engineer_id)
-            print(f"enqueue: publish transaction {enqueue_s:.2f} s "
-                  f"(of which outbox rows {outbox_s:.2f} s) for {rows} notices")
+            print(
+                f"enqueue: publish transaction {enqueue_s:.2f} s "
+                f"(of which outbox rows {outbox_s:.2f} s) for {rows} notices"
+            )
             samples = sample_messages(app, 200)
             dispose_engines()
         size = sum(len(p) for _, p in samples) / len(samples)
         baseline_s = baseline(sink.port, samples, rows)
-        print(f"baseline: plain smtplib loop, one connection, {rows} pre-rendered messages "
-              f"(~{size / 1024:.1f} KiB): {baseline_s:.2f} s ({rows / baseline_s:.0f} msg/s)")
+        print(
+            f"baseline: plain smtplib loop, one connection, {rows} pre-rendered messages "
+            f"(~{size / 1024:.1f} KiB): {baseline_s:.2f} s ({rows / baseline_s:.0f} msg/s)"
+        )
         before = sink.count()
         figures, peak_mb = run_dispatch(url, sink.port, key, args.batch_size)
         arrived = sink.count() - before
         dispatch_s = figures["dispatch_s"]
-        print(f"dispatch: {figures['sent']} sent ({arrived} arrived at the sink), "
-              f"{figures['failed']} failed, {figures['retrying']} to retry in "
-              f"{dispatch_s:.2f} s ({rows / dispatch_s:.0f} msg/s), batches of "
-              f"{args.batch_size}; worker peak RSS {peak_mb:.0f} MB")
+        print(
+            f"dispatch: {figures['sent']} sent ({arrived} arrived at the sink), "
+            f"{figures['failed']} failed, {figures['retrying']} to retry in "
+            f"{dispatch_s:.2f} s ({rows / dispatch_s:.0f} msg/s), batches of "
+            f"{args.batch_size}; worker peak RSS {peak_mb:.0f} MB"
+        )
         ratio = baseline_s / dispatch_s
-        print(f"throughput ratio dispatch/baseline: {ratio:.2f} (target >= 0.8); "
-              f"enqueue target <= 3 s; peak target <= 250 MB")
-        print(json.dumps({"db": kind, "notices": rows, "enqueue_s": round(enqueue_s, 3),
-                          "dispatch_s": round(dispatch_s, 3), "baseline_s": round(baseline_s, 3),
-                          "throughput_ratio": round(ratio, 3), "peak_rss_mb": round(peak_mb, 1)}))
+        print(
+            f"throughput ratio dispatch/baseline: {ratio:.2f} (target >= 0.8); "
+            f"enqueue target <= 3 s; peak target <= 250 MB"
+        )
+        print(
+            json.dumps(
+                {
+                    "db": kind,
+                    "notices": rows,
+                    "enqueue_s": round(enqueue_s, 3),
+                    "dispatch_s": round(dispatch_s, 3),
+                    "baseline_s": round(baseline_s, 3),
+                    "throughput_ratio": round(ratio, 3),
+                    "peak_rss_mb": round(peak_mb, 1),
+                }
+            )
+        )
     finally:
         sink.close()
         cleanup()

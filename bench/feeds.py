@@ -57,15 +57,20 @@ def seed(url: str, changes: int) -> str:
         now = dt.datetime.now(dt.UTC)
         tag = secrets.token_hex(3)
         team = PlatformTeam(slug=f"bench-{tag}", name=f"Bench team {tag}")
-        tenant = Tenant(slug=f"bench-{tag}", name=f"Bench tenant {tag}", first_party=False,
-                        time_zone="UTC")
+        tenant = Tenant(
+            slug=f"bench-{tag}", name=f"Bench tenant {tag}", first_party=False, time_zone="UTC"
+        )
         db.session.add_all([team, tenant])
         db.session.flush()
         service = Service(slug=f"bench-{tag}", name=f"Bench service {tag}", team_id=team.id)
         user = User(email=f"bench-{tag}@provider.example", name="Bench", tenant_id=None)
         user.set_password(secrets.token_hex(16))
-        admin = User(email=f"admin-{tag}@tenant.example", name="Bench admin",
-                     tenant_id=tenant.id, is_tenant_admin=True)
+        admin = User(
+            email=f"admin-{tag}@tenant.example",
+            name="Bench admin",
+            tenant_id=tenant.id,
+            is_tenant_admin=True,
+        )
         admin.set_password(secrets.token_hex(16))
         db.session.add_all([service, user, admin])
         db.session.flush()
@@ -73,30 +78,73 @@ def seed(url: str, changes: int) -> str:
         rows = []
         for i in range(changes):
             published = now - dt.timedelta(minutes=changes - i)
-            rows.append(dict(team_id=team.id, author_id=user.id, title=f"Change {i}: rotate keys",
-                             body_md=f"Change **{i}** touches the *bench* service.\n\n- step 1\n"
-                                     "- step 2", impact="maintenance",
-                             starts_at=now + (10 + i % 30) * DAY,
-                             ends_at=now + (10 + i % 30) * DAY + dt.timedelta(hours=2),
-                             status="scheduled", revision_number=1, material_revision_number=1,
-                             published_at=published, created_at=published, updated_at=published,
-                             ack_required=False, visibility="affected", short_notice=False))
-        ids = [c.id for c in db.session.execute(insert(Change).returning(Change.id), rows).all()] \
-            if db.engine.dialect.insert_executemany_returning else None
+            rows.append(
+                dict(
+                    team_id=team.id,
+                    author_id=user.id,
+                    title=f"Change {i}: rotate keys",
+                    body_md=f"Change **{i}** touches the *bench* service.\n\n- step 1\n- step 2",
+                    impact="maintenance",
+                    starts_at=now + (10 + i % 30) * DAY,
+                    ends_at=now + (10 + i % 30) * DAY + dt.timedelta(hours=2),
+                    status="scheduled",
+                    revision_number=1,
+                    material_revision_number=1,
+                    published_at=published,
+                    created_at=published,
+                    updated_at=published,
+                    ack_required=False,
+                    visibility="affected",
+                    short_notice=False,
+                )
+            )
+        ids = (
+            [c.id for c in db.session.execute(insert(Change).returning(Change.id), rows).all()]
+            if db.engine.dialect.insert_executemany_returning
+            else None
+        )
         if ids is None:
             db.session.execute(insert(Change), rows)
             from sqlalchemy import select
-            ids = list(db.session.execute(select(Change.id).where(Change.team_id == team.id)
-                                          .order_by(Change.id)).scalars())
-        db.session.execute(insert(ChangeTarget), [dict(change_id=c, service_id=service.id)
-                                                  for c in ids])
-        db.session.execute(insert(Revision), [
-            dict(change_id=c, number=1, kind="publish", material=True, summary="published",
-                 snapshot="{}", author_id=user.id, created_at=r["published_at"])
-            for c, r in zip(ids, rows, strict=True)])
-        db.session.execute(insert(ChangeTenant), [
-            dict(change_id=c, tenant_id=tenant.id, required_notice_seconds=86400,
-                 notice_basis="[]", clock_revision=1, active=True) for c in ids])
+
+            ids = list(
+                db.session.execute(
+                    select(Change.id).where(Change.team_id == team.id).order_by(Change.id)
+                ).scalars()
+            )
+        db.session.execute(
+            insert(ChangeTarget), [dict(change_id=c, service_id=service.id) for c in ids]
+        )
+        db.session.execute(
+            insert(Revision),
+            [
+                dict(
+                    change_id=c,
+                    number=1,
+                    kind="publish",
+                    material=True,
+                    summary="published",
+                    snapshot="{}",
+                    author_id=user.id,
+                    created_at=r["published_at"],
+                )
+                for c, r in zip(ids, rows, strict=True)
+            ],
+        )
+        db.session.execute(
+            insert(ChangeTenant),
+            [
+                dict(
+                    change_id=c,
+                    tenant_id=tenant.id,
+                    required_notice_seconds=86400,
+                    notice_basis="[]",
+                    clock_revision=1,
+                    active=True,
+                )
+                for c in ids
+            ],
+        )
         # Rows written directly skip the services, so set the feed's version as they would.
         db.session.add(FeedVersion(scope=f"tenant:{tenant.id}", version=changes, changed_at=now))
         _, secret = issue_feed_token(tenant, "bench", actor=admin, now=now)
@@ -133,8 +181,9 @@ def _client(args) -> int:
     return done
 
 
-def measure(pool, clients: int, port: int, path: str, headers: dict, expected: int,
-            seconds: float) -> float:
+def measure(
+    pool, clients: int, port: int, path: str, headers: dict, expected: int, seconds: float
+) -> float:
     started = time.monotonic()
     counts = pool.map(_client, [(port, path, headers, expected, seconds)] * clients)
     return sum(counts) / (time.monotonic() - started)
@@ -143,8 +192,9 @@ def measure(pool, clients: int, port: int, path: str, headers: dict, expected: i
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--changes", type=int, default=1000)
-    parser.add_argument("--database-url", default=None,
-                        help="default: a new SQLite file in a temporary directory")
+    parser.add_argument(
+        "--database-url", default=None, help="default: a new SQLite file in a temporary directory"
+    )
     parser.add_argument("--seconds", type=float, default=4.0, help="per measurement")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2, help="gunicorn sync workers")
@@ -153,19 +203,39 @@ def main() -> int:
 
     tmp = tempfile.TemporaryDirectory(prefix="forewarn-feeds-")  # instance folder, ceiling file
     url, _kind, cleanup = scratch_database(args.database_url, "feeds")
-    env = {**os.environ, "PORTAL_DATABASE_URL": url, "PORTAL_INSTANCE_PATH": tmp.name,
-           "PORTAL_SECRET_KEY": secrets.token_hex(32), "PORTAL_BASE_URL": "http://127.0.0.1"}
-    os.environ.update({k: env[k] for k in ("PORTAL_INSTANCE_PATH", "PORTAL_SECRET_KEY",
-                                           "PORTAL_BASE_URL")})
+    env = {
+        **os.environ,
+        "PORTAL_DATABASE_URL": url,
+        "PORTAL_INSTANCE_PATH": tmp.name,
+        "PORTAL_SECRET_KEY": secrets.token_hex(32),
+        "PORTAL_BASE_URL": "http://127.0.0.1",
+    }
+    os.environ.update(
+        {k: env[k] for k in ("PORTAL_INSTANCE_PATH", "PORTAL_SECRET_KEY", "PORTAL_BASE_URL")}
+    )
     print(f"seeding {args.changes} changes into {url.split('@')[-1]}", flush=True)
     secret = seed(url, args.changes)
     feed_path = f"/feeds/t/{secret}/changes.rss"
     ceiling_file = Path(tmp.name) / "ceiling.rss"
     ceiling_file.write_bytes(b"")
     port = free_port()
-    gunicorn = [sys.executable, "-m", "gunicorn", "--no-control-socket", "-w", str(args.workers),
-                "-b", f"127.0.0.1:{port}", "--chdir", str(ROOT / "bench"),
-                "--pythonpath", str(ROOT), "--log-level", "warning", "feeds_wsgi:app"]
+    gunicorn = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "--no-control-socket",
+        "-w",
+        str(args.workers),
+        "-b",
+        f"127.0.0.1:{port}",
+        "--chdir",
+        str(ROOT / "bench"),
+        "--pythonpath",
+        str(ROOT),
+        "--log-level",
+        "warning",
+        "feeds_wsgi:app",
+    ]
     # The ceiling's bytes come from the app itself: one warm-up fetch through a first server.
     server = subprocess.Popen(gunicorn, env={**env, "BENCH_CEILING_FILE": str(ceiling_file)})
     try:
@@ -182,31 +252,52 @@ def main() -> int:
         assert get(port, "/bench/ceiling")[2] == body
         assert get(port, feed_path)[2] == body
         assert get(port, feed_path, {"If-None-Match": etag})[0] == 304
-        print(f"RSS body {len(body)} bytes, {body.count(b'<item>')} items; gunicorn "
-              f"{args.workers} workers, {args.clients} client processes, {args.rounds} rounds "
-              f"of {args.seconds:g} s", flush=True)
+        print(
+            f"RSS body {len(body)} bytes, {body.count(b'<item>')} items; gunicorn "
+            f"{args.workers} workers, {args.clients} client processes, {args.rounds} rounds "
+            f"of {args.seconds:g} s",
+            flush=True,
+        )
         results = {"200": [], "304": [], "ceiling": []}
         with multiprocessing.Pool(args.clients) as pool:
             for _ in range(args.rounds):
-                results["ceiling"].append(measure(pool, args.clients, port, "/bench/ceiling",
-                                                  {}, 200, args.seconds))
-                results["200"].append(measure(pool, args.clients, port, feed_path, {}, 200,
-                                              args.seconds))
-                results["304"].append(measure(pool, args.clients, port, feed_path,
-                                              {"If-None-Match": etag}, 304, args.seconds))
-                print("round: " + ", ".join(f"{k} {v[-1]:.0f} req/s" for k, v in
-                                            results.items()), flush=True)
+                results["ceiling"].append(
+                    measure(pool, args.clients, port, "/bench/ceiling", {}, 200, args.seconds)
+                )
+                results["200"].append(
+                    measure(pool, args.clients, port, feed_path, {}, 200, args.seconds)
+                )
+                results["304"].append(
+                    measure(
+                        pool,
+                        args.clients,
+                        port,
+                        feed_path,
+                        {"If-None-Match": etag},
+                        304,
+                        args.seconds,
+                    )
+                )
+                print(
+                    "round: " + ", ".join(f"{k} {v[-1]:.0f} req/s" for k, v in results.items()),
+                    flush=True,
+                )
     finally:
         stop(server)
         tmp.cleanup()
         cleanup()
     rps = {k: statistics.median(v) for k, v in results.items()}
-    out = {"rps_200": round(rps["200"], 1), "rps_304": round(rps["304"], 1),
-           "rps_ceiling": round(rps["ceiling"], 1),
-           "ratio_200": round(rps["200"] / rps["ceiling"], 3),
-           "ratio_304": round(rps["304"] / rps["ceiling"], 3)}
-    print(f"targets: 200 >= 0.5x ceiling ({'met' if out['ratio_200'] >= 0.5 else 'MISSED'}), "
-          f"304 >= 0.9x ceiling ({'met' if out['ratio_304'] >= 0.9 else 'MISSED'})")
+    out = {
+        "rps_200": round(rps["200"], 1),
+        "rps_304": round(rps["304"], 1),
+        "rps_ceiling": round(rps["ceiling"], 1),
+        "ratio_200": round(rps["200"] / rps["ceiling"], 3),
+        "ratio_304": round(rps["304"] / rps["ceiling"], 3),
+    }
+    print(
+        f"targets: 200 >= 0.5x ceiling ({'met' if out['ratio_200'] >= 0.5 else 'MISSED'}), "
+        f"304 >= 0.9x ceiling ({'met' if out['ratio_304'] >= 0.9 else 'MISSED'})"
+    )
     print(json.dumps(out))
     return 0
 

@@ -52,7 +52,7 @@ def bulk(table, rows) -> None:
     from portal.extensions import db
 
     for i in range(0, len(rows), CHUNK):
-        db.session.execute(insert(table), rows[i:i + CHUNK])
+        db.session.execute(insert(table), rows[i : i + CHUNK])
 
 
 def seed(n_changes: int, n_tenants: int, now: dt.datetime) -> dict:
@@ -77,67 +77,174 @@ def seed(n_changes: int, n_tenants: int, now: dt.datetime) -> dict:
     db.session.add(team)
     db.session.flush()
     big = Service(slug=f"big-{tag}", name="Big API", team_id=team.id)
-    small = [Service(slug=f"small-{tag}-{i}", name=f"Small {i}", team_id=team.id)
-             for i in range(50)]
+    small = [
+        Service(slug=f"small-{tag}-{i}", name=f"Small {i}", team_id=team.id) for i in range(50)
+    ]
     engineer = User(email=f"engineer-{tag}@provider.example", name="Bench engineer")
     db.session.add_all([big, *small, engineer])
     db.session.flush()
     db.session.add(TeamMembership(team_id=team.id, user_id=engineer.id, is_approver=False))
 
-    bulk(Tenant, [{"slug": f"t-{tag}-{i:05d}", "name": f"Tenant {i}", "time_zone": "UTC",
-                   "first_party": i % 100 == 0, "created_at": now} for i in range(n_tenants)])
-    tenant_ids = list(db.session.execute(select(Tenant.id).where(
-        Tenant.slug.like(f"t-{tag}-%")).order_by(Tenant.id)).scalars())
+    bulk(
+        Tenant,
+        [
+            {
+                "slug": f"t-{tag}-{i:05d}",
+                "name": f"Tenant {i}",
+                "time_zone": "UTC",
+                "first_party": i % 100 == 0,
+                "created_at": now,
+            }
+            for i in range(n_tenants)
+        ],
+    )
+    tenant_ids = list(
+        db.session.execute(
+            select(Tenant.id).where(Tenant.slug.like(f"t-{tag}-%")).order_by(Tenant.id)
+        ).scalars()
+    )
     slugs = {tid: f"t-{tag}-{i:05d}" for i, tid in enumerate(tenant_ids)}
-    bulk(Usage, [{"tenant_id": t, "service_id": big.id} for t in tenant_ids]
-         + [{"tenant_id": t, "service_id": small[i % 50].id} for i, t in enumerate(tenant_ids)])
-    bulk(ContractTerm, [{"tenant_id": t, "service_id": None if i % 2 else big.id,
-                         "notice_seconds": (96 + i % 48) * 3600, "reference": "bench"}
-                        for i, t in enumerate(tenant_ids) if i % 3 == 0])
-    bulk(BlackoutWindow, [{"tenant_id": tenant_ids[i * 97 % n_tenants] if i % 4 else None,
-                           "starts_at": now + (200 + i) * 24 * HOUR,
-                           "ends_at": now + (200 + i) * 24 * HOUR + 6 * HOUR,
-                           "reason": "bench", "created_at": now} for i in range(500)])
+    bulk(
+        Usage,
+        [{"tenant_id": t, "service_id": big.id} for t in tenant_ids]
+        + [{"tenant_id": t, "service_id": small[i % 50].id} for i, t in enumerate(tenant_ids)],
+    )
+    bulk(
+        ContractTerm,
+        [
+            {
+                "tenant_id": t,
+                "service_id": None if i % 2 else big.id,
+                "notice_seconds": (96 + i % 48) * 3600,
+                "reference": "bench",
+            }
+            for i, t in enumerate(tenant_ids)
+            if i % 3 == 0
+        ],
+    )
+    bulk(
+        BlackoutWindow,
+        [
+            {
+                "tenant_id": tenant_ids[i * 97 % n_tenants] if i % 4 else None,
+                "starts_at": now + (200 + i) * 24 * HOUR,
+                "ends_at": now + (200 + i) * 24 * HOUR + 6 * HOUR,
+                "reason": "bench",
+                "created_at": now,
+            }
+            for i in range(500)
+        ],
+    )
 
     start = now + 30 * 24 * HOUR
-    common = {"team_id": team.id, "author_id": engineer.id, "body_md": "Bench change.",
-              "ack_required": False, "visibility": "affected", "short_notice": False,
-              "created_at": now, "updated_at": now}
-    bulk(Change, [{**common, "title": f"Change {i}", "impact": "maintenance",
-                   "starts_at": start + (i % 1000) * HOUR,
-                   "ends_at": start + (i % 1000) * HOUR + 2 * HOUR,
-                   "status": ("scheduled", "completed", "draft", "in_progress")[i % 4],
-                   "revision_number": 1, "material_revision_number": 1,
-                   "published_at": now - 24 * HOUR} for i in range(n_changes)])
-    change_ids = list(db.session.execute(select(Change.id).where(
-        Change.team_id == team.id).order_by(Change.id)).scalars())
+    common = {
+        "team_id": team.id,
+        "author_id": engineer.id,
+        "body_md": "Bench change.",
+        "ack_required": False,
+        "visibility": "affected",
+        "short_notice": False,
+        "created_at": now,
+        "updated_at": now,
+    }
+    bulk(
+        Change,
+        [
+            {
+                **common,
+                "title": f"Change {i}",
+                "impact": "maintenance",
+                "starts_at": start + (i % 1000) * HOUR,
+                "ends_at": start + (i % 1000) * HOUR + 2 * HOUR,
+                "status": ("scheduled", "completed", "draft", "in_progress")[i % 4],
+                "revision_number": 1,
+                "material_revision_number": 1,
+                "published_at": now - 24 * HOUR,
+            }
+            for i in range(n_changes)
+        ],
+    )
+    change_ids = list(
+        db.session.execute(
+            select(Change.id).where(Change.team_id == team.id).order_by(Change.id)
+        ).scalars()
+    )
     target, draft = change_ids[0], change_ids[1]
-    db.session.execute(Change.__table__.update().where(Change.id == target)
-                       .values(status="scheduled", impact="degradation", title="Big change"))
-    db.session.execute(Change.__table__.update().where(Change.id == draft)
-                       .values(status="draft", impact="degradation", published_at=None,
-                               revision_number=0, material_revision_number=0))
-    bulk(ChangeTarget, [{"change_id": c, "service_id": big.id if c in (target, draft)
-                         else small[i % 50].id} for i, c in enumerate(change_ids)])
-    bulk(Revision, [{"change_id": target, "number": 1, "kind": "publish", "material": True,
-                     "summary": "published", "snapshot": "{}", "created_at": now}])
+    db.session.execute(
+        Change.__table__.update()
+        .where(Change.id == target)
+        .values(status="scheduled", impact="degradation", title="Big change")
+    )
+    db.session.execute(
+        Change.__table__.update()
+        .where(Change.id == draft)
+        .values(
+            status="draft",
+            impact="degradation",
+            published_at=None,
+            revision_number=0,
+            material_revision_number=0,
+        )
+    )
+    bulk(
+        ChangeTarget,
+        [
+            {"change_id": c, "service_id": big.id if c in (target, draft) else small[i % 50].id}
+            for i, c in enumerate(change_ids)
+        ],
+    )
+    bulk(
+        Revision,
+        [
+            {
+                "change_id": target,
+                "number": 1,
+                "kind": "publish",
+                "material": True,
+                "summary": "published",
+                "snapshot": "{}",
+                "created_at": now,
+            }
+        ],
+    )
     delivered = now - 23 * HOUR
-    rows = [{"change_id": target, "tenant_id": t, "required_notice_seconds": 72 * 3600,
-             "notice_basis": "[]", "clock_revision": 1, "active": True,
-             # 1 % not delivered yet, so the gate also asks delivery why
-             "notice_given_at": None if i % 100 == 7 else delivered}
-            for i, t in enumerate(tenant_ids)]
+    rows = [
+        {
+            "change_id": target,
+            "tenant_id": t,
+            "required_notice_seconds": 72 * 3600,
+            "notice_basis": "[]",
+            "clock_revision": 1,
+            "active": True,
+            # 1 % not delivered yet, so the gate also asks delivery why
+            "notice_given_at": None if i % 100 == 7 else delivered,
+        }
+        for i, t in enumerate(tenant_ids)
+    ]
     for i, c in enumerate(change_ids[2:]):
         for k in (0, 1):
             t = tenant_ids[(2 * i + k * 4999) % n_tenants]
-            rows.append({"change_id": c, "tenant_id": t, "required_notice_seconds": 86400,
-                         "notice_basis": "[]", "clock_revision": 1, "active": True,
-                         "notice_given_at": delivered})
+            rows.append(
+                {
+                    "change_id": c,
+                    "tenant_id": t,
+                    "required_notice_seconds": 86400,
+                    "notice_basis": "[]",
+                    "clock_revision": 1,
+                    "active": True,
+                    "notice_given_at": delivered,
+                }
+            )
     bulk(ChangeTenant, rows)
     _, secret = issue_token(engineer, "bench", now=now, days=1)
     db.session.commit()
-    return {"target": target, "draft": draft, "slugs": list(slugs.values()),
-            "token": secret, "change_tenant_rows": len(rows)}
+    return {
+        "target": target,
+        "draft": draft,
+        "slugs": list(slugs.values()),
+        "token": secret,
+        "change_tenant_rows": len(rows),
+    }
 
 
 def timed(fn, runs: int, warmup: int = 5) -> list[float]:
@@ -168,8 +275,9 @@ def main() -> None:
     from portal.extensions import db, dispose_engines
 
     url, _kind, cleanup = scratch_database(args.database_url, "gate")
-    app = create_app({"DATABASE_URL": url, "SECRET_KEY": secrets.token_hex(32),
-                      "RATELIMIT_ENABLED": False})
+    app = create_app(
+        {"DATABASE_URL": url, "SECRET_KEY": secrets.token_hex(32), "RATELIMIT_ENABLED": False}
+    )
     rng = random.Random(3)
     with app.app_context():
         flask_migrate.upgrade(directory=str(ROOT / "migrations"))
@@ -177,9 +285,11 @@ def main() -> None:
         t = time.perf_counter()
         data = seed(args.changes, args.tenants, now)
         print(f"database: {db.engine.url.render_as_string(hide_password=True)}")
-        print(f"seeded {args.changes:,} changes, {args.tenants:,} tenants, "
-              f"{data['change_tenant_rows']:,} change-tenant rows in "
-              f"{time.perf_counter() - t:.1f} s")
+        print(
+            f"seeded {args.changes:,} changes, {args.tenants:,} tenants, "
+            f"{data['change_tenant_rows']:,} change-tenant rows in "
+            f"{time.perf_counter() - t:.1f} s"
+        )
         db.session.remove()
 
     client = app.test_client()
@@ -205,27 +315,41 @@ def main() -> None:
         check_ms = timed(lambda: services.run_check(inp, dt.datetime.now(dt.UTC)), 5, warmup=1)
         plan, check = services.run_check(inp, dt.datetime.now(dt.UTC))
         assert len(plan.tenants) == args.tenants
-        print(f"publish check: {len(plan.tenants):,} tenants, {len(check.blockers):,} blocking, "
-              f"strictest {check.strictest.seconds // 3600} h")
+        print(
+            f"publish check: {len(plan.tenants):,} tenants, {len(check.blockers):,} blocking, "
+            f"strictest {check.strictest.seconds // 3600} h"
+        )
         db.session.remove()
 
     base_p99, one_p99 = pct(baseline, 0.99), pct(one, 0.99)
-    print(f"baseline GET /api/v1/me      p50 {pct(baseline, .5):7.2f} ms  p99 {base_p99:7.2f} ms")
-    print(f"gate, one tenant ({args.runs} runs) p50 {pct(one, .5):7.2f} ms  p99 {one_p99:7.2f} ms"
-          f"  (target p99 <= 20 ms: {'met' if one_p99 <= 20 else 'MISSED'})")
-    print(f"gate, all {args.tenants:,} tenants ({len(everyone)} runs) "
-          f"p50 {pct(everyone, .5):7.2f} ms  p99 {pct(everyone, .99):7.2f} ms")
+    print(f"baseline GET /api/v1/me      p50 {pct(baseline, 0.5):7.2f} ms  p99 {base_p99:7.2f} ms")
+    print(
+        f"gate, one tenant ({args.runs} runs) p50 {pct(one, 0.5):7.2f} ms  p99 {one_p99:7.2f} ms"
+        f"  (target p99 <= 20 ms: {'met' if one_p99 <= 20 else 'MISSED'})"
+    )
+    print(
+        f"gate, all {args.tenants:,} tenants ({len(everyone)} runs) "
+        f"p50 {pct(everyone, 0.5):7.2f} ms  p99 {pct(everyone, 0.99):7.2f} ms"
+    )
     worst_check = max(check_ms) / 1000
-    print(f"publish check, {args.tenants:,} tenants (5 runs) median "
-          f"{pct(check_ms, .5) / 1000:.3f} s  worst {worst_check:.3f} s"
-          f"  (target <= 1 s: {'met' if worst_check <= 1 else 'MISSED'})")
+    print(
+        f"publish check, {args.tenants:,} tenants (5 runs) median "
+        f"{pct(check_ms, 0.5) / 1000:.3f} s  worst {worst_check:.3f} s"
+        f"  (target <= 1 s: {'met' if worst_check <= 1 else 'MISSED'})"
+    )
     print(f"ratio gate one-tenant p99 / baseline p99: {one_p99 / base_p99:.2f}x")
     with app.app_context():
         dispose_engines()
     cleanup()
-    print(json.dumps({"gate_one_p99_ms": round(one_p99, 2),
-                      "gate_all_p50_ms": round(pct(everyone, .5), 2),
-                      "publish_check_s": round(worst_check, 3)}))
+    print(
+        json.dumps(
+            {
+                "gate_one_p99_ms": round(one_p99, 2),
+                "gate_all_p50_ms": round(pct(everyone, 0.5), 2),
+                "publish_check_s": round(worst_check, 3),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

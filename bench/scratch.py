@@ -14,8 +14,11 @@ def scratch_database(url: str | None, name: str):
     """(url to use, "sqlite" | "postgresql", cleanup)."""
     if not url:
         folder = tempfile.mkdtemp(prefix=f"forewarn-{name}-")
-        return (f"sqlite:///{Path(folder) / 'bench.sqlite3'}", "sqlite",
-                lambda: shutil.rmtree(folder, ignore_errors=True))
+        return (
+            f"sqlite:///{Path(folder) / 'bench.sqlite3'}",
+            "sqlite",
+            lambda: shutil.rmtree(folder, ignore_errors=True),
+        )
     from sqlalchemy import create_engine, make_url, text
 
     from portal import normalise_database_url

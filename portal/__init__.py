@@ -79,11 +79,17 @@ def configure_reads_bind(app: Flask) -> None:
     if uri.get_backend_name() == "sqlite" and uri.database in (None, "", ":memory:"):
         return
     binds = dict(app.config.get("SQLALCHEMY_BINDS") or {})
-    binds.setdefault(READS_BIND, {**app.config.get("SQLALCHEMY_ENGINE_OPTIONS", {}),
-                                  "url": app.config["SQLALCHEMY_DATABASE_URI"],
-                                  "isolation_level": "AUTOCOMMIT", "pool_pre_ping": False,
-                                  # Nothing to roll back on an autocommit connection.
-                                  "pool_reset_on_return": None})
+    binds.setdefault(
+        READS_BIND,
+        {
+            **app.config.get("SQLALCHEMY_ENGINE_OPTIONS", {}),
+            "url": app.config["SQLALCHEMY_DATABASE_URI"],
+            "isolation_level": "AUTOCOMMIT",
+            "pool_pre_ping": False,
+            # Nothing to roll back on an autocommit connection.
+            "pool_reset_on_return": None,
+        },
+    )
     app.config["SQLALCHEMY_BINDS"] = binds
 
 
@@ -95,7 +101,7 @@ def normalise_database_url(url: str) -> str:
     """Accept plain postgres:// URLs and select the psycopg 3 driver for them."""
     for prefix in ("postgres://", "postgresql://"):
         if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix):]
+            return "postgresql+psycopg://" + url[len(prefix) :]
     return url
 
 

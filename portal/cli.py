@@ -36,8 +36,9 @@ def _create_app():
         raise NoAppException(str(err)) from err
 
 
-@click.group(cls=FlaskGroup, create_app=_create_app, add_version_option=False,
-             add_default_commands=True)
+@click.group(
+    cls=FlaskGroup, create_app=_create_app, add_version_option=False, add_default_commands=True
+)
 def main():
     """Forewarn: change announcements with enforced notice windows."""
 

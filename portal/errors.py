@@ -60,8 +60,9 @@ def init_app(app: Flask) -> None:
     def domain_error(err: DomainError):
         if wants_json():
             return jsonify(error=err.to_dict()), err.status
-        return render_template("errors/error.html", status=err.status, message=err.message,
-                               details=err.details), err.status
+        return render_template(
+            "errors/error.html", status=err.status, message=err.message, details=err.details
+        ), err.status
 
     @app.errorhandler(HTTPException)
     def http_error(err: HTTPException):
@@ -72,8 +73,13 @@ def init_app(app: Flask) -> None:
             if err.code == 401:
                 response.headers["WWW-Authenticate"] = 'Bearer realm="forewarn"'
             return response
-        return render_template("errors/error.html", status=err.code, message=err.description,
-                               title=err.name, details={}), err.code
+        return render_template(
+            "errors/error.html",
+            status=err.code,
+            message=err.description,
+            title=err.name,
+            details={},
+        ), err.code
 
     @app.errorhandler(Exception)
     def unexpected(err: Exception):
@@ -83,5 +89,10 @@ def init_app(app: Flask) -> None:
         db.session.rollback()
         if wants_json():
             return jsonify(error={"status": 500, "message": "internal error"}), 500
-        return render_template("errors/error.html", status=500, title="Internal error",
-                               message="Something went wrong on our side.", details={}), 500
+        return render_template(
+            "errors/error.html",
+            status=500,
+            title="Internal error",
+            message="Something went wrong on our side.",
+            details={},
+        ), 500

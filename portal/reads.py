@@ -56,11 +56,12 @@ def _compile(statement: Select, dialect: Dialect) -> _Compiled:
     for bind in compiled.binds.values():
         if bind.type.dialect_impl(dialect).bind_processor(dialect) is not None:
             raise TypeError(f"portal.reads takes plain parameters only, not {bind.type!r}")
-    converters = tuple(column.type.dialect_impl(dialect).result_processor(dialect, None)
-                       for column in statement.selected_columns)
+    converters = tuple(
+        column.type.dialect_impl(dialect).result_processor(dialect, None)
+        for column in statement.selected_columns
+    )
     positions = tuple(compiled.positiontup) if dialect.positional else None
-    constants = {k: v for k, v in compiled.construct_params(_check=False).items()
-                 if v is not None}
+    constants = {k: v for k, v in compiled.construct_params(_check=False).items() if v is not None}
     return _Compiled(compiled.string, constants, positions, converters)
 
 

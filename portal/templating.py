@@ -15,16 +15,44 @@ from portal.timezones import format_duration, format_in_zone, viewer_zone_name
 _markdown = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table")
 
 ALLOWED_TAGS = {
-    "p", "br", "hr", "h1", "h2", "h3", "h4", "h5", "h6", "strong", "em", "code", "pre",
-    "blockquote", "ul", "ol", "li", "a", "table", "thead", "tbody", "tr", "th", "td", "del",
+    "p",
+    "br",
+    "hr",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "strong",
+    "em",
+    "code",
+    "pre",
+    "blockquote",
+    "ul",
+    "ol",
+    "li",
+    "a",
+    "table",
+    "thead",
+    "tbody",
+    "tr",
+    "th",
+    "td",
+    "del",
 }
 
 
 def render_markdown(text: str | None) -> Markup:
     """Markdown to HTML, then sanitised with nh3: outside text can never inject markup."""
     html = _markdown.render(text or "")
-    clean = nh3.clean(html, tags=ALLOWED_TAGS, attributes={"a": {"href", "title"}},
-                      url_schemes={"http", "https", "mailto"}, link_rel="noopener noreferrer")
+    clean = nh3.clean(
+        html,
+        tags=ALLOWED_TAGS,
+        attributes={"a": {"href", "title"}},
+        url_schemes={"http", "https", "mailto"},
+        link_rel="noopener noreferrer",
+    )
     return Markup(clean)  # noqa: S704  (sanitised by nh3 just above)
 
 
@@ -37,14 +65,13 @@ def local_time(when: dt.datetime | None, fmt: str = "%a %d %b %Y %H:%M %Z") -> s
 
 
 def local_and_utc(when: dt.datetime | None) -> Markup:
-    """"Tue 01 Dec 2026 10:00 CET (09:00 UTC)" with a machine-readable <time> element."""
+    """ "Tue 01 Dec 2026 10:00 CET (09:00 UTC)" with a machine-readable <time> element."""
     if when is None:
         return Markup("—")
     zone = viewer_zone()
     local = format_in_zone(when, zone)
     text = local if zone == "UTC" else f"{local} ({format_in_zone(when, 'UTC', '%H:%M UTC')})"
-    return Markup('<time datetime="{}">{}</time>').format(
-        when.astimezone(dt.UTC).isoformat(), text)
+    return Markup('<time datetime="{}">{}</time>').format(when.astimezone(dt.UTC).isoformat(), text)
 
 
 def init_app(app: Flask) -> None:
@@ -59,5 +86,8 @@ def init_app(app: Flask) -> None:
         from portal.access import has_role
         from portal.clock import now
 
-        return {"clock_now": now(), "demo_mode": app.config.get("DEMO", False),
-                "has_role": has_role}
+        return {
+            "clock_now": now(),
+            "demo_mode": app.config.get("DEMO", False),
+            "has_role": has_role,
+        }

@@ -78,10 +78,13 @@ def localise(naive: dt.datetime, tz: ZoneInfo, field: str) -> dt.datetime:
         if back != naive:
             raise InvalidInput(
                 f"{naive:%Y-%m-%d %H:%M} does not exist in {tz.key} (clocks go forward)",
-                field=field)
+                field=field,
+            )
         raise InvalidInput(
             f"{naive:%Y-%m-%d %H:%M} happens twice in {tz.key} (clocks go back); "
-            "give an explicit offset", field=field)
+            "give an explicit offset",
+            field=field,
+        )
     return first.astimezone(dt.UTC)
 
 

@@ -13,8 +13,14 @@ def _forewarn(tmp_path, *args):
     environ = {k: v for k, v in os.environ.items() if not k.startswith(("PORTAL_", "FLASK_"))}
     environ["PORTAL_INSTANCE_PATH"] = str(tmp_path / "instance")
     code = "from portal.cli import main; main()"
-    return subprocess.run([sys.executable, "-c", code, *args], cwd=ROOT, env=environ,
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-c", code, *args],
+        cwd=ROOT,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def test_a_command_without_a_secret_key_says_what_is_missing(tmp_path):

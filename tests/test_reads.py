@@ -14,7 +14,8 @@ from portal.sqltypes import UTCDateTime
 from tests.conftest import T0
 
 _VERSION = select(FeedVersion.version, FeedVersion.changed_at).where(
-    FeedVersion.scope == bindparam("scope"))
+    FeedVersion.scope == bindparam("scope")
+)
 
 
 def _postgresql_only():
@@ -44,7 +45,8 @@ def test_first_sees_only_what_is_committed(app):
 
 def test_parameters_that_need_converting_are_refused(app):
     statement = select(FeedVersion.version).where(
-        FeedVersion.changed_at > bindparam("after", type_=UTCDateTime))
+        FeedVersion.changed_at > bindparam("after", type_=UTCDateTime)
+    )
     with app.app_context(), pytest.raises(TypeError, match="plain parameters"):
         reads.first(statement, {"after": T0 - dt.timedelta(days=1)})
 
@@ -53,8 +55,9 @@ def test_reads_leave_no_transaction_open_on_postgresql(app):
     with app.app_context():
         _postgresql_only()
         (pid,) = reads.first(select(func.pg_backend_pid()))
-        state = db.session.execute(text("SELECT state FROM pg_stat_activity WHERE pid = :pid"),
-                                   {"pid": pid}).scalar_one()
+        state = db.session.execute(
+            text("SELECT state FROM pg_stat_activity WHERE pid = :pid"), {"pid": pid}
+        ).scalar_one()
         assert state == "idle"  # not "idle in transaction": autocommit, nothing held
 
 

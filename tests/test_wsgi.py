@@ -12,8 +12,14 @@ ROOT = Path(__file__).resolve().parents[1]
 def _import_wsgi(tmp_path, **env):
     environ = {k: v for k, v in os.environ.items() if not k.startswith("PORTAL_")}
     environ.update(PORTAL_INSTANCE_PATH=str(tmp_path / "instance"), **env)
-    return subprocess.run([sys.executable, "-c", "import wsgi; print(wsgi.app.name)"],
-                          cwd=ROOT, env=environ, capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-c", "import wsgi; print(wsgi.app.name)"],
+        cwd=ROOT,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def test_wsgi_app_starts_with_a_real_secret_key(tmp_path):

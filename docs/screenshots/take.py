@@ -26,6 +26,7 @@ def open_change(title: str):
     def go(page: Page, base: str) -> None:
         page.goto(f"{base}/changes")
         page.get_by_role("link", name=title).first.click()
+
     return go
 
 
@@ -87,8 +88,10 @@ def main() -> None:
     args = parser.parse_args()
     out = Path(args.out)
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=shutil.which("chromium"),
-                                     args=["--headless", "--no-sandbox", "--disable-gpu"])
+        browser = pw.chromium.launch(
+            executable_path=shutil.which("chromium"),
+            args=["--headless", "--no-sandbox", "--disable-gpu"],
+        )
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         who = "nobody"
         for stem, email, target in SHOTS:

@@ -15,8 +15,10 @@ class ConfirmAckForm(FlaskForm):
 
 class ObjectionForm(FlaskForm):
     reason = TextAreaField(
-        "Why should it be postponed?", validators=[DataRequired(), Length(max=REASON_MAX)],
-        description="The owning team and your account manager see this; the team answers here.")
+        "Why should it be postponed?",
+        validators=[DataRequired(), Length(max=REASON_MAX)],
+        description="The owning team and your account manager see this; the team answers here.",
+    )
 
 
 class AnswerForm(FlaskForm):
@@ -27,7 +29,10 @@ class WaiverForm(FlaskForm):
     """A tenant admin's waiver; staff also pick the tenant and name who agreed."""
 
     tenant = SelectField("Tenant", choices=[], validators=[Optional()])
-    agreed_by = StringField("Who agreed", validators=[Optional(), Length(max=300)],
-                            description="The person at the tenant who agreed, and how "
-                                        "(e.g. 'Ann Admin, phone call 3 Nov').")
+    agreed_by = StringField(
+        "Who agreed",
+        validators=[Optional(), Length(max=300)],
+        description="The person at the tenant who agreed, and how "
+        "(e.g. 'Ann Admin, phone call 3 Nov').",
+    )
     note = TextAreaField("Note", validators=[Optional(), Length(max=REASON_MAX)])

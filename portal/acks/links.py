@@ -46,8 +46,7 @@ class ClockSigner(TimestampSigner):
 
 
 def _serializer() -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=SALT,
-                                  signer=ClockSigner)
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=SALT, signer=ClockSigner)
 
 
 def make_ack_token(change_id: int, revision: int, tenant_id: int, recipient: str) -> str:
@@ -65,8 +64,12 @@ def read_ack_token(token: str, max_age: int | None = None) -> AckClaim:
         raise AckLinkError("This acknowledgement link has expired.", expired=True) from None
     except BadSignature:
         raise AckLinkError("This acknowledgement link is not valid.") from None
-    if (not isinstance(data, list) or len(data) != 4
-            or not all(isinstance(v, int) for v in data[:3]) or not isinstance(data[3], str)):
+    if (
+        not isinstance(data, list)
+        or len(data) != 4
+        or not all(isinstance(v, int) for v in data[:3])
+        or not isinstance(data[3], str)
+    ):
         raise AckLinkError("This acknowledgement link is not valid.")
     return AckClaim(*data)
 

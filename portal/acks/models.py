@@ -48,8 +48,7 @@ class Acknowledgement(db.Model):
     __tablename__ = "acknowledgements"
     __table_args__ = (
         UniqueConstraint("change_id", "tenant_id", "revision_number", "actor_key"),
-        Index("ix_acknowledgements_counted", "change_id", "tenant_id", "revision_number",
-              "counts"),
+        Index("ix_acknowledgements_counted", "change_id", "tenant_id", "revision_number", "counts"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

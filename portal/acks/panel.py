@@ -33,9 +33,14 @@ def may_see_objection(user, objection: Objection) -> bool:
     change = db.session.get(Change, objection.change_id)
     if can_answer(user, change):
         return True
-    return db.session.execute(
-        select(func.count()).where(tenant_filter(Objection.tenant_id, user),
-                                   Objection.id == objection.id)).scalar_one() > 0
+    return (
+        db.session.execute(
+            select(func.count()).where(
+                tenant_filter(Objection.tenant_id, user), Objection.id == objection.id
+            )
+        ).scalar_one()
+        > 0
+    )
 
 
 def for_viewer(change: Change, user) -> dict:
@@ -51,25 +56,50 @@ def _customer_view(change: Change, user) -> dict:
     ct = change_tenant(change.id, user.tenant_id)
     if ct is None:
         return {}
-    acks = db.session.execute(select(Acknowledgement).where(
-        Acknowledgement.change_id == change.id, Acknowledgement.tenant_id == user.tenant_id,
-        Acknowledgement.revision_number == ct.clock_revision)).scalars().all()
-    objections = db.session.execute(select(Objection).where(
-        Objection.change_id == change.id, Objection.tenant_id == user.tenant_id)
-        .order_by(Objection.at)).scalars().all()
-    waiver = db.session.execute(select(Waiver).where(
-        Waiver.change_id == change.id, Waiver.tenant_id == user.tenant_id,
-        Waiver.revision_number == ct.clock_revision)).scalar_one_or_none()
+    acks = (
+        db.session.execute(
+            select(Acknowledgement).where(
+                Acknowledgement.change_id == change.id,
+                Acknowledgement.tenant_id == user.tenant_id,
+                Acknowledgement.revision_number == ct.clock_revision,
+            )
+        )
+        .scalars()
+        .all()
+    )
+    objections = (
+        db.session.execute(
+            select(Objection)
+            .where(Objection.change_id == change.id, Objection.tenant_id == user.tenant_id)
+            .order_by(Objection.at)
+        )
+        .scalars()
+        .all()
+    )
+    waiver = db.session.execute(
+        select(Waiver).where(
+            Waiver.change_id == change.id,
+            Waiver.tenant_id == user.tenant_id,
+            Waiver.revision_number == ct.clock_revision,
+        )
+    ).scalar_one_or_none()
     open_for_answers = ct.active and change.status in ACKNOWLEDGEABLE
     return {
-        "role": "customer", "ct": ct, "tenant": ct.tenant,
+        "role": "customer",
+        "ct": ct,
+        "tenant": ct.tenant,
         "counted": next((a for a in acks if a.counts), None),
         "mine": next((a for a in acks if a.user_id == user.id), None),
-        "objections": objections, "waiver": waiver,
+        "objections": objections,
+        "waiver": waiver,
         "can_ack": open_for_answers,
         "can_object": ct.active and change.status == SCHEDULED,
-        "can_waive": (user.is_tenant_admin and ct.active and change.status == SCHEDULED
-                      and ct.waived_at is None),
+        "can_waive": (
+            user.is_tenant_admin
+            and ct.active
+            and change.status == SCHEDULED
+            and ct.waived_at is None
+        ),
         "ack_form": ConfirmAckForm(),
     }
 
@@ -79,29 +109,51 @@ def _staff_view(change: Change, user) -> dict:
     if not (answerer or user.is_account_manager):
         return {}
     scope = tenant_filter(Objection.tenant_id, user) if not answerer else true()
-    objections = db.session.execute(
-        select(Objection).where(Objection.change_id == change.id, scope)
-        .order_by(Objection.at)).scalars().all()
-    waivers = db.session.execute(
-        select(Waiver).where(Waiver.change_id == change.id,
-                             tenant_filter(Waiver.tenant_id, user) if not answerer else true())
-        .order_by(Waiver.at)).scalars().all()
+    objections = (
+        db.session.execute(
+            select(Objection).where(Objection.change_id == change.id, scope).order_by(Objection.at)
+        )
+        .scalars()
+        .all()
+    )
+    waivers = (
+        db.session.execute(
+            select(Waiver)
+            .where(
+                Waiver.change_id == change.id,
+                tenant_filter(Waiver.tenant_id, user) if not answerer else true(),
+            )
+            .order_by(Waiver.at)
+        )
+        .scalars()
+        .all()
+    )
     ct_scope = tenant_filter(ChangeTenant.tenant_id, user) if not answerer else true()
     total, acked = db.session.execute(
         select(func.count(ChangeTenant.id), func.count(Acknowledgement.id))
         .select_from(ChangeTenant)
-        .outerjoin(Acknowledgement, (Acknowledgement.change_id == ChangeTenant.change_id)
-                   & (Acknowledgement.tenant_id == ChangeTenant.tenant_id)
-                   & (Acknowledgement.revision_number == ChangeTenant.clock_revision)
-                   & Acknowledgement.counts.is_(True))
+        .outerjoin(
+            Acknowledgement,
+            (Acknowledgement.change_id == ChangeTenant.change_id)
+            & (Acknowledgement.tenant_id == ChangeTenant.tenant_id)
+            & (Acknowledgement.revision_number == ChangeTenant.clock_revision)
+            & Acknowledgement.counts.is_(True),
+        )
         .where(ChangeTenant.change_id == change.id, ChangeTenant.active.is_(True), ct_scope)
     ).one()
-    return {"role": "staff", "objections": objections, "waivers": waivers,
-            "can_answer": answerer,
-            "answer_form": AnswerForm(), "total": total, "acknowledged": acked,
-            "can_record_waiver": user.is_account_manager or user.is_admin,
-            "desk_url": _url_or_none("desk.change", change_id=change.id)
-            if user.is_account_manager or user.is_admin else None}
+    return {
+        "role": "staff",
+        "objections": objections,
+        "waivers": waivers,
+        "can_answer": answerer,
+        "answer_form": AnswerForm(),
+        "total": total,
+        "acknowledged": acked,
+        "can_record_waiver": user.is_account_manager or user.is_admin,
+        "desk_url": _url_or_none("desk.change", change_id=change.id)
+        if user.is_account_manager or user.is_admin
+        else None,
+    }
 
 
 def _url_or_none(endpoint: str, **values) -> str | None:

@@ -33,10 +33,12 @@ from portal.tenants.models import Tenant
 
 bp = Blueprint("acks", __name__)
 
-MESSAGES = {"counted": "Acknowledged. Thank you — the owning team can see it.",
-            "seen": "Noted. Your organisation had already acknowledged this version; "
-                    "we recorded that you have seen it too.",
-            "replay": "You had already acknowledged this version. Nothing changed."}
+MESSAGES = {
+    "counted": "Acknowledged. Thank you — the owning team can see it.",
+    "seen": "Noted. Your organisation had already acknowledged this version; "
+    "we recorded that you have seen it too.",
+    "replay": "You had already acknowledged this version. Nothing changed.",
+}
 
 
 def change_page(change_id: int) -> str:
@@ -71,14 +73,25 @@ def ack_link(token: str):
         if form.validate_on_submit():
             outcome = acknowledge_by_link(claim, now=now())
             db.session.commit()
-            return render_template("acks/link_done.html", change=change, tenant=ct.tenant,
-                                   outcome=outcome, message=MESSAGES[outcome.status])
+            return render_template(
+                "acks/link_done.html",
+                change=change,
+                tenant=ct.tenant,
+                outcome=outcome,
+                message=MESSAGES[outcome.status],
+            )
     except DomainError as err:
         db.session.rollback()
         return _refused(err.status, err.message)
     status = 400 if form.is_submitted() else 200
-    return render_template("acks/link.html", change=change, tenant=ct.tenant, claim=claim,
-                           form=form, existing=link_ack(claim)), status
+    return render_template(
+        "acks/link.html",
+        change=change,
+        tenant=ct.tenant,
+        claim=claim,
+        form=form,
+        existing=link_ack(claim),
+    ), status
 
 
 def _customer_change(change_id: int) -> Change:
@@ -98,8 +111,9 @@ def acknowledge_in_portal(change_id: int):
     if not ConfirmAckForm().validate_on_submit():
         abort(400, description="The form expired; reload the change page and try again.")
     try:
-        outcome = acknowledge(change, current_user.tenant_id, user=current_user, now=now(),
-                              channel=CHANNEL_PORTAL)
+        outcome = acknowledge(
+            change, current_user.tenant_id, user=current_user, now=now(), channel=CHANNEL_PORTAL
+        )
         db.session.commit()
         flash(MESSAGES[outcome.status], "success")
     except DomainError as err:
@@ -115,8 +129,13 @@ def object_page(change_id: int):
     form = ObjectionForm()
     if form.validate_on_submit():
         try:
-            object_to(change, current_user.tenant_id, user=current_user,
-                      reason=form.reason.data, now=now())
+            object_to(
+                change,
+                current_user.tenant_id,
+                user=current_user,
+                reason=form.reason.data,
+                now=now(),
+            )
             db.session.commit()
             flash("Objection sent to the owning team and your account manager.", "success")
             return redirect(change_page(change.id))
@@ -131,9 +150,15 @@ def object_page(change_id: int):
 def _waiver_tenants(change: Change) -> list[tuple[str, str]]:
     """(slug, name) of the change's affected tenants the staff member may record waivers for."""
     rows = db.session.execute(
-        select(Tenant.slug, Tenant.name).join(ChangeTenant, ChangeTenant.tenant_id == Tenant.id)
-        .where(ChangeTenant.change_id == change.id, ChangeTenant.active.is_(True),
-               tenant_filter(Tenant.id, current_user)).order_by(Tenant.name)).all()
+        select(Tenant.slug, Tenant.name)
+        .join(ChangeTenant, ChangeTenant.tenant_id == Tenant.id)
+        .where(
+            ChangeTenant.change_id == change.id,
+            ChangeTenant.active.is_(True),
+            tenant_filter(Tenant.id, current_user),
+        )
+        .order_by(Tenant.name)
+    ).all()
     return [(r.slug, r.name) for r in rows]
 
 
@@ -159,8 +184,15 @@ def waive_page(change_id: int):
         try:
             if tenant_id is None:
                 tenant_id = get_tenant_or_404(form.tenant.data or "", current_user).id
-            waive(change, tenant_id, user=current_user, now=now(), channel=CHANNEL_PORTAL,
-                  agreed_by=form.agreed_by.data, note=form.note.data or "")
+            waive(
+                change,
+                tenant_id,
+                user=current_user,
+                now=now(),
+                channel=CHANNEL_PORTAL,
+                agreed_by=form.agreed_by.data,
+                note=form.note.data or "",
+            )
             db.session.commit()
             flash("Waiver recorded: the tenant's gate opens at the start time.", "success")
             return redirect(change_page(change.id))

@@ -61,7 +61,8 @@ def acknowledged_tenant_ids(change_id: int, revision_number: int | None = None) 
     """Tenants whose acknowledgement counts for the change's current material revision (per
     tenant, ``ChangeTenant.clock_revision``), or for ``revision_number`` when given."""
     q = select(Acknowledgement.tenant_id).where(
-        Acknowledgement.change_id == change_id, Acknowledgement.counts.is_(True))
+        Acknowledgement.change_id == change_id, Acknowledgement.counts.is_(True)
+    )
     if revision_number is None:
         q = _of_clock_revision(q)
     else:
@@ -74,17 +75,27 @@ def acknowledged_change_ids(tenant_id: int, change_ids: list[int]) -> set[int]:
     (one query)."""
     if not change_ids:
         return set()
-    return set(db.session.execute(_of_clock_revision(
-        select(Acknowledgement.change_id).where(
-            Acknowledgement.tenant_id == tenant_id, Acknowledgement.counts.is_(True),
-            Acknowledgement.change_id.in_(change_ids)))).scalars())
+    return set(
+        db.session.execute(
+            _of_clock_revision(
+                select(Acknowledgement.change_id).where(
+                    Acknowledgement.tenant_id == tenant_id,
+                    Acknowledgement.counts.is_(True),
+                    Acknowledgement.change_id.in_(change_ids),
+                )
+            )
+        ).scalars()
+    )
 
 
 def _of_clock_revision(q):
     """Keep acknowledgements of the revision that restarted each tenant's notice clock."""
-    return q.join(ChangeTenant, (ChangeTenant.change_id == Acknowledgement.change_id)
-                  & (ChangeTenant.tenant_id == Acknowledgement.tenant_id)
-                  & (ChangeTenant.clock_revision == Acknowledgement.revision_number))
+    return q.join(
+        ChangeTenant,
+        (ChangeTenant.change_id == Acknowledgement.change_id)
+        & (ChangeTenant.tenant_id == Acknowledgement.tenant_id)
+        & (ChangeTenant.clock_revision == Acknowledgement.revision_number),
+    )
 
 
 def change_tenant(change_id: int, tenant_id: int, *, lock: bool = False) -> ChangeTenant | None:
@@ -95,9 +106,11 @@ def change_tenant(change_id: int, tenant_id: int, *, lock: bool = False) -> Chan
     q = select(ChangeTenant).where(*where)
     if lock and db.engine.dialect.name == "sqlite":
         table = ChangeTenant.__table__
-        db.session.execute(table.update().where(table.c.change_id == change_id,
-                                                table.c.tenant_id == tenant_id)
-                           .values(tenant_id=table.c.tenant_id))
+        db.session.execute(
+            table.update()
+            .where(table.c.change_id == change_id, table.c.tenant_id == tenant_id)
+            .values(tenant_id=table.c.tenant_id)
+        )
     elif lock:
         q = q.with_for_update()
     return db.session.execute(q).scalar_one_or_none()
@@ -105,10 +118,14 @@ def change_tenant(change_id: int, tenant_id: int, *, lock: bool = False) -> Chan
 
 def current_ack(change_id: int, tenant_id: int, revision_number: int) -> Acknowledgement | None:
     """The acknowledgement that counts for this (change, tenant, revision), if any."""
-    return db.session.execute(select(Acknowledgement).where(
-        Acknowledgement.change_id == change_id, Acknowledgement.tenant_id == tenant_id,
-        Acknowledgement.revision_number == revision_number, Acknowledgement.counts.is_(True),
-    )).scalar_one_or_none()
+    return db.session.execute(
+        select(Acknowledgement).where(
+            Acknowledgement.change_id == change_id,
+            Acknowledgement.tenant_id == tenant_id,
+            Acknowledgement.revision_number == revision_number,
+            Acknowledgement.counts.is_(True),
+        )
+    ).scalar_one_or_none()
 
 
 def _require_affected(change: Change, tenant_id: int, *, states=ACKNOWLEDGEABLE) -> ChangeTenant:
@@ -118,27 +135,43 @@ def _require_affected(change: Change, tenant_id: int, *, states=ACKNOWLEDGEABLE)
     if not ct.active:
         raise Conflict("your organisation is no longer affected by this change")
     if change.status not in states:
-        raise Conflict(f"this change is {change.status.replace('_', ' ')}; "
-                       "it no longer takes acknowledgements, objections or waivers")
+        raise Conflict(
+            f"this change is {change.status.replace('_', ' ')}; "
+            "it no longer takes acknowledgements, objections or waivers"
+        )
     return ct
 
 
 def _require_current(change: Change, ct: ChangeTenant, revision: int) -> None:
     """``revision`` (as the caller saw it) must still be covered by the current material
     revision: between ``clock_revision`` and the change's latest revision."""
-    if isinstance(revision, bool) or not isinstance(revision, int) or not (
-            1 <= revision <= change.revision_number):
-        raise InvalidInput(f"revision must be a revision number of this change "
-                           f"(1 to {change.revision_number})", field="revision")
+    if (
+        isinstance(revision, bool)
+        or not isinstance(revision, int)
+        or not (1 <= revision <= change.revision_number)
+    ):
+        raise InvalidInput(
+            f"revision must be a revision number of this change (1 to {change.revision_number})",
+            field="revision",
+        )
     if revision < ct.clock_revision:
-        raise Conflict(f"the change was materially revised since revision {revision}; "
-                       f"acknowledge revision {change.revision_number} instead",
-                       current_revision=change.revision_number)
+        raise Conflict(
+            f"the change was materially revised since revision {revision}; "
+            f"acknowledge revision {change.revision_number} instead",
+            current_revision=change.revision_number,
+        )
 
 
-def acknowledge(change: Change, tenant_id: int, *, now: dt.datetime, channel: str,
-                user=None, recipient: str | None = None,
-                revision: int | None = None) -> AckOutcome:
+def acknowledge(
+    change: Change,
+    tenant_id: int,
+    *,
+    now: dt.datetime,
+    channel: str,
+    user=None,
+    recipient: str | None = None,
+    revision: int | None = None,
+) -> AckOutcome:
     """Record an acknowledgement by ``user`` or by notice contact ``recipient``; with
     ``revision``, refuse if that revision has been superseded by a material one."""
     ct = _require_affected(change, tenant_id)
@@ -149,31 +182,54 @@ def acknowledge(change: Change, tenant_id: int, *, now: dt.datetime, channel: st
     else:
         email = recipient.lower()
         key, label = f"contact:{email}", _contact_label(tenant_id, email)
-    rows = db.session.execute(select(Acknowledgement).where(
-        Acknowledgement.change_id == change.id, Acknowledgement.tenant_id == tenant_id,
-        Acknowledgement.revision_number == ct.clock_revision)).scalars().all()
+    rows = (
+        db.session.execute(
+            select(Acknowledgement).where(
+                Acknowledgement.change_id == change.id,
+                Acknowledgement.tenant_id == tenant_id,
+                Acknowledgement.revision_number == ct.clock_revision,
+            )
+        )
+        .scalars()
+        .all()
+    )
     for row in rows:
         if row.actor_key == key:
             return AckOutcome("replay", row)
     counts = not any(r.counts for r in rows)
-    ack = Acknowledgement(change_id=change.id, tenant_id=tenant_id,
-                          revision_number=ct.clock_revision, counts=counts, channel=channel,
-                          actor_key=key, user_id=user.id if user else None, recipient=email,
-                          actor_label=label, at=now)
+    ack = Acknowledgement(
+        change_id=change.id,
+        tenant_id=tenant_id,
+        revision_number=ct.clock_revision,
+        counts=counts,
+        channel=channel,
+        actor_key=key,
+        user_id=user.id if user else None,
+        recipient=email,
+        actor_label=label,
+        at=now,
+    )
     db.session.add(ack)
     db.session.flush()
-    entry = record("ack.recorded" if counts else "ack.seen", subject_type="acknowledgement",
-                   subject_id=ack.id, actor=user or label, now=now, tenant_id=tenant_id,
-                   change_id=change.id,
-                   payload={"revision": ct.clock_revision, "channel": channel, "by": label,
-                            "counts": counts})
+    entry = record(
+        "ack.recorded" if counts else "ack.seen",
+        subject_type="acknowledgement",
+        subject_id=ack.id,
+        actor=user or label,
+        now=now,
+        tenant_id=tenant_id,
+        change_id=change.id,
+        payload={"revision": ct.clock_revision, "channel": channel, "by": label, "counts": counts},
+    )
     ack.ledger_seq = entry.seq
     return AckOutcome("counted" if counts else "seen", ack)
 
 
 def _contact_label(tenant_id: int, email: str) -> str:
-    name = db.session.execute(select(NoticeContact.name).where(
-        NoticeContact.tenant_id == tenant_id, func.lower(NoticeContact.email) == email)
+    name = db.session.execute(
+        select(NoticeContact.name).where(
+            NoticeContact.tenant_id == tenant_id, func.lower(NoticeContact.email) == email
+        )
     ).scalar_one_or_none()
     return f"{name} <{email}>" if name else email
 
@@ -186,44 +242,62 @@ def check_link(claim: AckClaim) -> tuple[Change, ChangeTenant]:
         raise LinkRefused("This acknowledgement link does not match any announced change.", 404)
     if claim.revision > change.revision_number or claim.revision < 1:
         raise LinkRefused("This acknowledgement link is not valid.", 400)
-    is_contact = db.session.execute(select(NoticeContact.id).where(
-        NoticeContact.tenant_id == claim.tenant_id,
-        func.lower(NoticeContact.email) == claim.recipient.lower())).first()
+    is_contact = db.session.execute(
+        select(NoticeContact.id).where(
+            NoticeContact.tenant_id == claim.tenant_id,
+            func.lower(NoticeContact.email) == claim.recipient.lower(),
+        )
+    ).first()
     if not is_contact:
-        raise LinkRefused(f"{claim.recipient} is not (or no longer) a notice contact of "
-                          f"{ct.tenant.name}, so links sent to it do not work. "
-                          "Sign in to the portal to acknowledge.", 410)
+        raise LinkRefused(
+            f"{claim.recipient} is not (or no longer) a notice contact of "
+            f"{ct.tenant.name}, so links sent to it do not work. "
+            "Sign in to the portal to acknowledge.",
+            410,
+        )
     if not ct.active:
         raise LinkRefused(f"{ct.tenant.name} is no longer affected by this change.", 410)
     if change.status not in ACKNOWLEDGEABLE:
-        raise LinkRefused(f"This change is {change.status.replace('_', ' ')}; there is nothing "
-                          "left to acknowledge.", 409)
+        raise LinkRefused(
+            f"This change is {change.status.replace('_', ' ')}; there is nothing "
+            "left to acknowledge.",
+            409,
+        )
     if claim.revision < ct.clock_revision:
         raise LinkRefused(
             f"This change was revised after this email (now version {ct.clock_revision}); a "
             "newer version needs acknowledging. Use the link in the latest email about it.",
-            409, current_revision=ct.clock_revision)
+            409,
+            current_revision=ct.clock_revision,
+        )
     return change, ct
 
 
 def link_ack(claim: AckClaim) -> Acknowledgement | None:
     """This link's recipient's acknowledgement of the current revision, if they already gave it."""
     ct = change_tenant(claim.change_id, claim.tenant_id)
-    return db.session.execute(select(Acknowledgement).where(
-        Acknowledgement.change_id == claim.change_id, Acknowledgement.tenant_id == claim.tenant_id,
-        Acknowledgement.revision_number == ct.clock_revision,
-        Acknowledgement.actor_key == f"contact:{claim.recipient.lower()}")).scalar_one_or_none()
+    return db.session.execute(
+        select(Acknowledgement).where(
+            Acknowledgement.change_id == claim.change_id,
+            Acknowledgement.tenant_id == claim.tenant_id,
+            Acknowledgement.revision_number == ct.clock_revision,
+            Acknowledgement.actor_key == f"contact:{claim.recipient.lower()}",
+        )
+    ).scalar_one_or_none()
 
 
 def acknowledge_by_link(claim: AckClaim, *, now: dt.datetime) -> AckOutcome:
     """The POST behind an email link: checks the link still applies, then acknowledges."""
     change, _ = check_link(claim)
-    outcome = acknowledge(change, claim.tenant_id, now=now, channel=CHANNEL_EMAIL,
-                          recipient=claim.recipient)
+    outcome = acknowledge(
+        change, claim.tenant_id, now=now, channel=CHANNEL_EMAIL, recipient=claim.recipient
+    )
     if outcome.status == "replay":
         raise LinkRefused(
             f"This link was already used: {outcome.ack.actor_label} acknowledged on "
-            f"{outcome.ack.at:%Y-%m-%d %H:%M} UTC. Nothing more to do.", 409)
+            f"{outcome.ack.at:%Y-%m-%d %H:%M} UTC. Nothing more to do.",
+            409,
+        )
     return outcome
 
 
@@ -236,18 +310,36 @@ def object_to(change: Change, tenant_id: int, *, user, reason: str, now: dt.date
     if len(reason) > REASON_MAX:
         raise InvalidInput(f"the reason is longer than {REASON_MAX} characters", field="reason")
     ct = _require_affected(change, tenant_id, states=(SCHEDULED,))
-    objection = Objection(change_id=change.id, tenant_id=tenant_id,
-                          revision_number=ct.clock_revision, user_id=user.id,
-                          actor_label=user_label(user), reason=reason, at=now)
+    objection = Objection(
+        change_id=change.id,
+        tenant_id=tenant_id,
+        revision_number=ct.clock_revision,
+        user_id=user.id,
+        actor_label=user_label(user),
+        reason=reason,
+        at=now,
+    )
     db.session.add(objection)
     db.session.flush()
     objection.ledger_seq = record(
-        "objection.raised", subject_type="objection", subject_id=objection.id, actor=user,
-        now=now, tenant_id=tenant_id, change_id=change.id,
-        payload={"revision": ct.clock_revision, "reason": reason}).seq
+        "objection.raised",
+        subject_type="objection",
+        subject_id=objection.id,
+        actor=user,
+        now=now,
+        tenant_id=tenant_id,
+        change_id=change.id,
+        payload={"revision": ct.clock_revision, "reason": reason},
+    ).seq
     # Queued in the same transaction; the dispatcher emails it (nothing sent in the request).
-    notify_staff(change, kind="objection", recipients=objection_recipients(change, tenant_id),
-                 now=now, note=reason, tenant_id=tenant_id)
+    notify_staff(
+        change,
+        kind="objection",
+        recipients=objection_recipients(change, tenant_id),
+        now=now,
+        note=reason,
+        tenant_id=tenant_id,
+    )
     return objection
 
 
@@ -260,18 +352,21 @@ def objection_recipients(change: Change, tenant_id: int) -> list[tuple[str, str]
 
     team = select(TeamMembership.user_id).where(TeamMembership.team_id == change.team_id)
     managers = select(AccountManagerAssignment.user_id).where(
-        AccountManagerAssignment.tenant_id == tenant_id)
+        AccountManagerAssignment.tenant_id == tenant_id
+    )
     rows = db.session.execute(
-        select(User.email, User.name).where(User.active.is_(True),
-                                            User.id.in_(team.union(managers)))
-        .order_by(User.email)).all()
+        select(User.email, User.name)
+        .where(User.active.is_(True), User.id.in_(team.union(managers)))
+        .order_by(User.email)
+    ).all()
     return [(r.email, r.name) for r in rows]
 
 
 def can_answer(user, change: Change) -> bool:
     """Engineers of the owning team (and admins) answer objections."""
-    return user.is_admin or (user.is_staff
-                             and change.team_id in {m.team_id for m in user.memberships})
+    return user.is_admin or (
+        user.is_staff and change.team_id in {m.team_id for m in user.memberships}
+    )
 
 
 def answer_objection(objection: Objection, *, user, answer: str, now: dt.datetime) -> Objection:
@@ -290,9 +385,15 @@ def answer_objection(objection: Objection, *, user, answer: str, now: dt.datetim
     objection.answered_by_id, objection.answered_by_label = user.id, user_label(user)
     db.session.flush()
     objection.answer_ledger_seq = record(
-        "objection.answered", subject_type="objection", subject_id=objection.id, actor=user,
-        now=now, tenant_id=objection.tenant_id, change_id=objection.change_id,
-        payload={"answer": answer}).seq
+        "objection.answered",
+        subject_type="objection",
+        subject_id=objection.id,
+        actor=user,
+        now=now,
+        tenant_id=objection.tenant_id,
+        change_id=objection.change_id,
+        payload={"answer": answer},
+    ).seq
     return objection
 
 
@@ -306,12 +407,22 @@ def may_record_waiver_for(user, tenant_id: int) -> bool:
     return user.is_account_manager and tenant_id in set(db.session.execute(ids).scalars())
 
 
-def waive(change: Change, tenant_id: int, *, user, now: dt.datetime, channel: str,
-          agreed_by: str | None = None, note: str = "") -> Waiver:
+def waive(
+    change: Change,
+    tenant_id: int,
+    *,
+    user,
+    now: dt.datetime,
+    channel: str,
+    agreed_by: str | None = None,
+    note: str = "",
+) -> Waiver:
     """Waive the remaining notice for one tenant: opens its gate at the start."""
     if not may_record_waiver_for(user, tenant_id):
-        raise Forbidden("only a tenant admin can waive notice (or the tenant's account "
-                        "manager, recording a waiver agreed offline)")
+        raise Forbidden(
+            "only a tenant admin can waive notice (or the tenant's account "
+            "manager, recording a waiver agreed offline)"
+        )
     if user.is_staff:
         agreed_by = (agreed_by or "").strip()
         if not agreed_by:
@@ -326,15 +437,33 @@ def waive(change: Change, tenant_id: int, *, user, now: dt.datetime, channel: st
         raise Conflict("the change has already started for this tenant")
     if ct.waived_at is not None:
         raise Conflict("notice for this version of the change is already waived")
-    waiver = Waiver(change_id=change.id, tenant_id=tenant_id, revision_number=ct.clock_revision,
-                    channel=channel, recorded_by_id=user.id, recorded_by_label=user_label(user),
-                    agreed_by=agreed_by, note=(note or "").strip(), at=now)
+    waiver = Waiver(
+        change_id=change.id,
+        tenant_id=tenant_id,
+        revision_number=ct.clock_revision,
+        channel=channel,
+        recorded_by_id=user.id,
+        recorded_by_label=user_label(user),
+        agreed_by=agreed_by,
+        note=(note or "").strip(),
+        at=now,
+    )
     db.session.add(waiver)
     ct.waived_at = now
     db.session.flush()
     waiver.ledger_seq = record(
-        "waiver.recorded", subject_type="waiver", subject_id=waiver.id, actor=user, now=now,
-        tenant_id=tenant_id, change_id=change.id,
-        payload={"revision": ct.clock_revision, "channel": channel, "agreed_by": agreed_by,
-                 "note": waiver.note}).seq
+        "waiver.recorded",
+        subject_type="waiver",
+        subject_id=waiver.id,
+        actor=user,
+        now=now,
+        tenant_id=tenant_id,
+        change_id=change.id,
+        payload={
+            "revision": ct.clock_revision,
+            "channel": channel,
+            "agreed_by": agreed_by,
+            "note": waiver.note,
+        },
+    ).seq
     return waiver

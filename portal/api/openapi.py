@@ -15,9 +15,17 @@ _SCHEMAS: dict[str, dict[str, Any]] = {}
 
 ERROR_SCHEMA = {
     "type": "object",
-    "properties": {"error": {"type": "object", "properties": {
-        "status": {"type": "integer"}, "message": {"type": "string"},
-        "field": {"type": "string"}}, "required": ["status", "message"]}},
+    "properties": {
+        "error": {
+            "type": "object",
+            "properties": {
+                "status": {"type": "integer"},
+                "message": {"type": "string"},
+                "field": {"type": "string"},
+            },
+            "required": ["status", "message"],
+        }
+    },
 }
 
 
@@ -30,8 +38,11 @@ def register_paths(paths: dict[str, dict[str, Any]], schemas: dict[str, Any] | N
 def openapi_document() -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
-        "info": {"title": "Forewarn API", "version": "1",
-                 "description": "Change announcements with enforced notice windows."},
+        "info": {
+            "title": "Forewarn API",
+            "version": "1",
+            "description": "Change announcements with enforced notice windows.",
+        },
         "servers": [{"url": "/api/v1"}],
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
@@ -42,11 +53,24 @@ def openapi_document() -> dict[str, Any]:
     }
 
 
-register_paths({"/me": {"get": {"summary": "The authenticated user", "responses": {
-    "200": {"description": "the user"},
-    "401": {"description": "missing or bad token",
-            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
-}}}})
+register_paths(
+    {
+        "/me": {
+            "get": {
+                "summary": "The authenticated user",
+                "responses": {
+                    "200": {"description": "the user"},
+                    "401": {
+                        "description": "missing or bad token",
+                        "content": {
+                            "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
+                        },
+                    },
+                },
+            }
+        }
+    }
+)
 
 
 # Served without a token so that tools can discover the API.

@@ -13,6 +13,10 @@ bp = api_blueprint("api", __name__)
 @bp.get("/me")
 def me():
     """The authenticated user."""
-    return jsonify(id=current_user.id, email=current_user.email, name=current_user.name,
-                   roles=current_user.roles,
-                   tenant=current_user.tenant.slug if current_user.tenant else None)
+    return jsonify(
+        id=current_user.id,
+        email=current_user.email,
+        name=current_user.name,
+        roles=current_user.roles,
+        tenant=current_user.tenant.slug if current_user.tenant else None,
+    )

@@ -39,14 +39,16 @@ def index():
     kind = request.args.get("kind", "")
     query = select(User).order_by(User.name, User.id)
     if q:
-        query = query.where(or_(User.email.ilike(like(q), escape="\\"),
-                                User.name.ilike(like(q), escape="\\")))
+        query = query.where(
+            or_(User.email.ilike(like(q), escape="\\"), User.name.ilike(like(q), escape="\\"))
+        )
     if kind == "staff":
         query = query.where(User.tenant_id.is_(None))
     elif kind == "customer":
         query = query.where(User.tenant_id.is_not(None))
-    page = db.paginate(query, per_page=current_app.config["PAGE_SIZE"], max_per_page=200,
-                       error_out=False)
+    page = db.paginate(
+        query, per_page=current_app.config["PAGE_SIZE"], max_per_page=200, error_out=False
+    )
     args = {k: v for k, v in {"q": q, "kind": kind if kind in KINDS else ""}.items() if v}
     return render_template("users/index.html", page=page, q=q, kind=kind, kinds=KINDS, args=args)
 
@@ -87,20 +89,28 @@ def create():
 
 
 def _create(kind: str, form) -> User:
-    common = {"email": form.email.data, "name": form.name.data, "password": form.password.data,
-              "actor": current_user, "now": now()}
+    common = {
+        "email": form.email.data,
+        "name": form.name.data,
+        "password": form.password.data,
+        "actor": current_user,
+        "now": now(),
+    }
     if kind == "staff":
         teams = [db.session.get(PlatformTeam, i) for i in form.teams.data or []]
         if None in teams:
             raise InvalidInput("choose teams from the list", field="teams")
-        return accounts.create_user(**common, is_admin=form.is_admin.data,
-                                    is_account_manager=form.is_account_manager.data,
-                                    teams=teams, approver=form.approver.data)
+        return accounts.create_user(
+            **common,
+            is_admin=form.is_admin.data,
+            is_account_manager=form.is_account_manager.data,
+            teams=teams,
+            approver=form.approver.data,
+        )
     tenant = db.session.get(Tenant, form.tenant.data) if form.tenant.data else None
     if tenant is None:
         raise InvalidInput("choose the user's tenant", field="tenant")
-    return accounts.create_user(**common, tenant=tenant,
-                                is_tenant_admin=form.is_tenant_admin.data)
+    return accounts.create_user(**common, tenant=tenant, is_tenant_admin=form.is_tenant_admin.data)
 
 
 def _edit_form(user: User):
@@ -108,9 +118,13 @@ def _edit_form(user: User):
 
 
 def _render(user: User, form=None, password_form=None, status=200):
-    return render_template("users/show.html", user=user, form=form or _edit_form(user),
-                           password_form=password_form or PasswordForm(),
-                           button_form=EmptyForm()), status
+    return render_template(
+        "users/show.html",
+        user=user,
+        form=form or _edit_form(user),
+        password_form=password_form or PasswordForm(),
+        button_form=EmptyForm(),
+    ), status
 
 
 @bp.route("/<int:user_id>", methods=["GET", "POST"])
@@ -119,9 +133,11 @@ def show(user_id: int):
     user = db.get_or_404(User, user_id)
     form = _edit_form(user)
     if form.validate_on_submit():
-        roles = ({"is_admin": form.is_admin.data,
-                  "is_account_manager": form.is_account_manager.data}
-                 if user.is_staff else {"is_tenant_admin": form.is_tenant_admin.data})
+        roles = (
+            {"is_admin": form.is_admin.data, "is_account_manager": form.is_account_manager.data}
+            if user.is_staff
+            else {"is_tenant_admin": form.is_tenant_admin.data}
+        )
         try:
             accounts.update_user(user, name=form.name.data, actor=current_user, now=now(), **roles)
             db.session.commit()

@@ -18,8 +18,10 @@ class LoginForm(FlaskForm):
 class ProfileForm(FlaskForm):
     name = StringField("Name", validators=[DataRequired(), Length(max=200)])
     time_zone = StringField(
-        "Time zone", validators=[Optional(), Length(max=64)],
-        description="IANA name, e.g. Europe/Berlin. Empty: your organisation's zone.")
+        "Time zone",
+        validators=[Optional(), Length(max=64)],
+        description="IANA name, e.g. Europe/Berlin. Empty: your organisation's zone.",
+    )
 
     def validate_time_zone(self, field):
         if field.data and not is_zone(field.data):
@@ -27,10 +29,14 @@ class ProfileForm(FlaskForm):
 
 
 class TokenForm(FlaskForm):
-    name = StringField("Name", validators=[DataRequired(), Length(max=100)],
-                       description="What uses it, e.g. 'deploy pipeline'.")
-    days = IntegerField("Valid for (days)", default=365,
-                        validators=[Optional(), NumberRange(min=1, max=3650)])
+    name = StringField(
+        "Name",
+        validators=[DataRequired(), Length(max=100)],
+        description="What uses it, e.g. 'deploy pipeline'.",
+    )
+    days = IntegerField(
+        "Valid for (days)", default=365, validators=[Optional(), NumberRange(min=1, max=3650)]
+    )
 
 
 class PasswordChangeForm(FlaskForm):
@@ -42,5 +48,12 @@ class EmptyForm(FlaskForm):
     """A CSRF-only form for POST buttons (revoke, confirm…)."""
 
 
-__all__ = ["LoginForm", "ProfileForm", "TokenForm", "PasswordChangeForm", "EmptyForm",
-           "SelectField", "Email"]
+__all__ = [
+    "LoginForm",
+    "ProfileForm",
+    "TokenForm",
+    "PasswordChangeForm",
+    "EmptyForm",
+    "SelectField",
+    "Email",
+]

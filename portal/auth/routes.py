@@ -81,8 +81,9 @@ def change_password():
             db.session.commit()
             flash("Password changed.", "success")
             return redirect(url_for("auth.profile"))
-    return render_template("auth/profile.html", form=ProfileForm(obj=current_user),
-                           password_form=form), 400
+    return render_template(
+        "auth/profile.html", form=ProfileForm(obj=current_user), password_form=form
+    ), 400
 
 
 @bp.route("/tokens", methods=["GET", "POST"])
@@ -98,13 +99,19 @@ def tokens():
         except DomainError as err:
             db.session.rollback()
             form.name.errors.append(err.message)
-    rows = db.session.execute(
-        select(ApiToken).where(ApiToken.user_id == current_user.id)
-        .order_by(ApiToken.created_at.desc())
-    ).scalars().all()
+    rows = (
+        db.session.execute(
+            select(ApiToken)
+            .where(ApiToken.user_id == current_user.id)
+            .order_by(ApiToken.created_at.desc())
+        )
+        .scalars()
+        .all()
+    )
     status = 400 if form.errors else 200
-    return render_template("auth/tokens.html", form=form, tokens=rows, secret=secret,
-                           revoke_form=EmptyForm()), status
+    return render_template(
+        "auth/tokens.html", form=form, tokens=rows, secret=secret, revoke_form=EmptyForm()
+    ), status
 
 
 @bp.post("/tokens/<int:token_id>/revoke")

@@ -36,29 +36,50 @@ def is_safe_next(target: str | None) -> bool:
     if not target:
         return False
     parts = urlsplit(target)
-    return (not parts.scheme and not parts.netloc and target.startswith("/")
-            and not target.startswith("//") and "\\" not in target)
+    return (
+        not parts.scheme
+        and not parts.netloc
+        and target.startswith("/")
+        and not target.startswith("//")
+        and "\\" not in target
+    )
 
 
 def hash_token(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def issue_token(user: User, name: str, *, now: dt.datetime,
-                days: int | None) -> tuple[ApiToken, str]:
+def issue_token(
+    user: User, name: str, *, now: dt.datetime, days: int | None
+) -> tuple[ApiToken, str]:
     """Create a token; returns it and the secret, which is shown once and never stored."""
     name = (name or "").strip()
     if not name:
         raise InvalidInput("give the token a name", field="name")
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)  # 256 random bits
-    token = ApiToken(user_id=user.id, name=name[:100], token_hash=hash_token(secret),
-                     prefix=secret[:10], created_at=now,
-                     expires_at=now + dt.timedelta(days=days) if days else None)
+    token = ApiToken(
+        user_id=user.id,
+        name=name[:100],
+        token_hash=hash_token(secret),
+        prefix=secret[:10],
+        created_at=now,
+        expires_at=now + dt.timedelta(days=days) if days else None,
+    )
     db.session.add(token)
     db.session.flush()
-    record("api_token.issued", subject_type="api_token", subject_id=token.id, actor=user, now=now,
-           payload={"user_id": user.id, "name": token.name, "prefix": token.prefix,
-                    "expires_at": token.expires_at})
+    record(
+        "api_token.issued",
+        subject_type="api_token",
+        subject_id=token.id,
+        actor=user,
+        now=now,
+        payload={
+            "user_id": user.id,
+            "name": token.name,
+            "prefix": token.prefix,
+            "expires_at": token.expires_at,
+        },
+    )
     return token, secret
 
 
@@ -69,8 +90,14 @@ def revoke_token(user: User, token_id: int, *, now: dt.datetime) -> ApiToken:
         raise NotFound("no such token")
     if token.revoked_at is None:
         token.revoked_at = now
-        record("api_token.revoked", subject_type="api_token", subject_id=token.id, actor=user,
-               now=now, payload={"user_id": token.user_id, "prefix": token.prefix})
+        record(
+            "api_token.revoked",
+            subject_type="api_token",
+            subject_id=token.id,
+            actor=user,
+            now=now,
+            payload={"user_id": token.user_id, "prefix": token.prefix},
+        )
     return token
 
 

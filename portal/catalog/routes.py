@@ -31,17 +31,24 @@ def teams():
 def _member_choices(team: PlatformTeam | None) -> list[tuple[int, str]]:
     query = select(User).where(User.tenant_id.is_(None), User.active).order_by(User.name)
     if team is not None:
-        query = query.where(User.id.not_in(
-            select(TeamMembership.user_id).where(TeamMembership.team_id == team.id)))
-    return [(0, "— choose —")] + [(u.id, f"{u.name} <{u.email}>")
-                                  for u in db.session.execute(query).scalars()]
+        query = query.where(
+            User.id.not_in(select(TeamMembership.user_id).where(TeamMembership.team_id == team.id))
+        )
+    return [(0, "— choose —")] + [
+        (u.id, f"{u.name} <{u.email}>") for u in db.session.execute(query).scalars()
+    ]
 
 
 def _team_page(team: PlatformTeam | None, form=None, member_form=None, status=200):
     member_form = member_form or MemberForm()
     member_form.user.choices = _member_choices(team)
-    return render_template("catalog/team.html", team=team, form=form or TeamForm(obj=team),
-                           member_form=member_form, button_form=EmptyForm()), status
+    return render_template(
+        "catalog/team.html",
+        team=team,
+        form=form or TeamForm(obj=team),
+        member_form=member_form,
+        button_form=EmptyForm(),
+    ), status
 
 
 @bp.route("/teams/new", methods=["GET", "POST"], defaults={"team_id": None})
@@ -52,8 +59,9 @@ def team(team_id: int | None):
     form = TeamForm(obj=team)
     if form.validate_on_submit():
         try:
-            saved = services.save_team(team, slug=form.slug.data, name=form.name.data,
-                                       actor=current_user, now=now())
+            saved = services.save_team(
+                team, slug=form.slug.data, name=form.name.data, actor=current_user, now=now()
+            )
             db.session.commit()
         except DomainError as err:
             db.session.rollback()
@@ -74,8 +82,9 @@ def add_member(team_id: int):
         try:
             if user is None:
                 raise InvalidInput("choose an engineer from the list", field="user")
-            services.add_member(team, user, is_approver=form.is_approver.data,
-                                actor=current_user, now=now())
+            services.add_member(
+                team, user, is_approver=form.is_approver.data, actor=current_user, now=now()
+            )
             db.session.commit()
         except DomainError as err:
             db.session.rollback()
@@ -87,8 +96,10 @@ def add_member(team_id: int):
 
 
 def _membership(team_id: int, membership_id: int) -> TeamMembership:
-    membership = db.session.execute(select(TeamMembership).where(
-        TeamMembership.id == membership_id, TeamMembership.team_id == team_id)
+    membership = db.session.execute(
+        select(TeamMembership).where(
+            TeamMembership.id == membership_id, TeamMembership.team_id == team_id
+        )
     ).scalar_one_or_none()
     if membership is None:
         abort(404)
@@ -101,8 +112,9 @@ def _membership(team_id: int, membership_id: int) -> TeamMembership:
 @roles_required("admin")
 def set_approver(team_id: int, membership_id: int):
     membership = _membership(team_id, membership_id)
-    services.set_approver(membership, request.form.get("approver") == "1", actor=current_user,
-                          now=now())
+    services.set_approver(
+        membership, request.form.get("approver") == "1", actor=current_user, now=now()
+    )
     db.session.commit()
     flash("Approver right updated.", "success")
     return redirect(url_for("catalog.team", team_id=team_id))
@@ -128,18 +140,29 @@ def services_index():
 def _service_form(service: Service | None) -> ServiceForm:
     if service is None:
         return ServiceForm()
-    return ServiceForm(data={"slug": service.slug, "name": service.name,
-                             "team": service.team_id, "description": service.description})
+    return ServiceForm(
+        data={
+            "slug": service.slug,
+            "name": service.name,
+            "team": service.team_id,
+            "description": service.description,
+        }
+    )
 
 
 def _service_page(service: Service | None, form=None, component_form=None, status=200):
     form = form or _service_form(service)
     form.team.choices = [(0, "— choose —")] + [
-        (t.id, t.name) for t in
-        db.session.execute(select(PlatformTeam).order_by(PlatformTeam.name)).scalars()]
-    return render_template("catalog/service.html", service=service, form=form,
-                           component_form=component_form or ComponentForm(),
-                           button_form=EmptyForm()), status
+        (t.id, t.name)
+        for t in db.session.execute(select(PlatformTeam).order_by(PlatformTeam.name)).scalars()
+    ]
+    return render_template(
+        "catalog/service.html",
+        service=service,
+        form=form,
+        component_form=component_form or ComponentForm(),
+        button_form=EmptyForm(),
+    ), status
 
 
 @bp.route("/services/new", methods=["GET", "POST"], defaults={"service_id": None})
@@ -151,9 +174,15 @@ def service(service_id: int | None):
     if form.validate_on_submit():
         team = db.session.get(PlatformTeam, form.team.data) if form.team.data else None
         try:
-            saved = services.save_service(service, slug=form.slug.data, name=form.name.data,
-                                          description=form.description.data, team=team,
-                                          actor=current_user, now=now())
+            saved = services.save_service(
+                service,
+                slug=form.slug.data,
+                name=form.name.data,
+                description=form.description.data,
+                team=team,
+                actor=current_user,
+                now=now(),
+            )
             db.session.commit()
         except DomainError as err:
             db.session.rollback()
@@ -171,8 +200,9 @@ def add_component(service_id: int):
     form = ComponentForm()
     if form.validate_on_submit():
         try:
-            services.add_component(service, slug=form.slug.data, name=form.name.data,
-                                   actor=current_user, now=now())
+            services.add_component(
+                service, slug=form.slug.data, name=form.name.data, actor=current_user, now=now()
+            )
             db.session.commit()
         except DomainError as err:
             db.session.rollback()
@@ -186,8 +216,9 @@ def add_component(service_id: int):
 @bp.post("/services/<int:service_id>/components/<int:component_id>/delete")
 @roles_required("admin")
 def remove_component(service_id: int, component_id: int):
-    component = db.session.execute(select(Component).where(
-        Component.id == component_id, Component.service_id == service_id)).scalar_one_or_none()
+    component = db.session.execute(
+        select(Component).where(Component.id == component_id, Component.service_id == service_id)
+    ).scalar_one_or_none()
     if component is None:
         abort(404)
     if not EmptyForm().validate_on_submit():

@@ -32,8 +32,9 @@ def _slug_free(model, slug: str, own_id: int | None, what: str) -> None:
         raise InvalidInput(f"the slug {slug!r} is already used by another {what}", field="slug")
 
 
-def save_team(team: PlatformTeam | None, *, slug: str, name: str, actor,
-              now: dt.datetime) -> PlatformTeam:
+def save_team(
+    team: PlatformTeam | None, *, slug: str, name: str, actor, now: dt.datetime
+) -> PlatformTeam:
     """Create a team (``team`` None) or rename / re-slug one."""
     slug, name = check_slug(slug), _name(name)
     _slug_free(PlatformTeam, slug, team.id if team else None, "team")
@@ -43,49 +44,85 @@ def save_team(team: PlatformTeam | None, *, slug: str, name: str, actor,
         db.session.add(team)
     team.slug, team.name = slug, name
     db.session.flush()
-    record(action, subject_type="team", subject_id=team.id, actor=actor, now=now,
-           payload={"slug": slug, "name": name})
+    record(
+        action,
+        subject_type="team",
+        subject_id=team.id,
+        actor=actor,
+        now=now,
+        payload={"slug": slug, "name": name},
+    )
     return team
 
 
-def add_member(team: PlatformTeam, user: User, *, is_approver: bool, actor,
-               now: dt.datetime) -> TeamMembership:
+def add_member(
+    team: PlatformTeam, user: User, *, is_approver: bool, actor, now: dt.datetime
+) -> TeamMembership:
     """Make a staff user an engineer of ``team``, optionally with the approver right."""
     if not user.is_staff:
         raise InvalidInput("only provider staff can join a platform team", field="user")
-    exists = db.session.execute(select(TeamMembership.id).where(
-        TeamMembership.team_id == team.id, TeamMembership.user_id == user.id)).first()
+    exists = db.session.execute(
+        select(TeamMembership.id).where(
+            TeamMembership.team_id == team.id, TeamMembership.user_id == user.id
+        )
+    ).first()
     if exists:
         raise InvalidInput(f"{user.name} is already a member of {team.name}", field="user")
     membership = TeamMembership(team_id=team.id, user_id=user.id, is_approver=bool(is_approver))
     db.session.add(membership)
     db.session.flush()
-    record("team.member_added", subject_type="team", subject_id=team.id, actor=actor, now=now,
-           payload={"user_id": user.id, "email": user.email, "approver": bool(is_approver)})
+    record(
+        "team.member_added",
+        subject_type="team",
+        subject_id=team.id,
+        actor=actor,
+        now=now,
+        payload={"user_id": user.id, "email": user.email, "approver": bool(is_approver)},
+    )
     return membership
 
 
-def set_approver(membership: TeamMembership, is_approver: bool, *, actor,
-                 now: dt.datetime) -> TeamMembership:
+def set_approver(
+    membership: TeamMembership, is_approver: bool, *, actor, now: dt.datetime
+) -> TeamMembership:
     """Grant or withdraw the right to approve other engineers' emergency changes."""
     membership.is_approver = bool(is_approver)
     db.session.flush()
-    record("team.approver_set", subject_type="team", subject_id=membership.team_id, actor=actor,
-           now=now, payload={"user_id": membership.user_id, "approver": bool(is_approver)})
+    record(
+        "team.approver_set",
+        subject_type="team",
+        subject_id=membership.team_id,
+        actor=actor,
+        now=now,
+        payload={"user_id": membership.user_id, "approver": bool(is_approver)},
+    )
     return membership
 
 
 def remove_member(membership: TeamMembership, *, actor, now: dt.datetime) -> None:
     """Take an engineer off a team."""
-    record("team.member_removed", subject_type="team", subject_id=membership.team_id,
-           actor=actor, now=now,
-           payload={"user_id": membership.user_id, "email": membership.user.email})
+    record(
+        "team.member_removed",
+        subject_type="team",
+        subject_id=membership.team_id,
+        actor=actor,
+        now=now,
+        payload={"user_id": membership.user_id, "email": membership.user.email},
+    )
     db.session.delete(membership)
     db.session.flush()
 
 
-def save_service(service: Service | None, *, slug: str, name: str, description: str,
-                 team: PlatformTeam | None, actor, now: dt.datetime) -> Service:
+def save_service(
+    service: Service | None,
+    *,
+    slug: str,
+    name: str,
+    description: str,
+    team: PlatformTeam | None,
+    actor,
+    now: dt.datetime,
+) -> Service:
     """Create a service (``service`` None) or edit one, including its owning team."""
     slug, name = check_slug(slug), _name(name)
     if team is None:
@@ -98,24 +135,36 @@ def save_service(service: Service | None, *, slug: str, name: str, description: 
     service.slug, service.name = slug, name
     service.description, service.team_id = (description or "").strip(), team.id
     db.session.flush()
-    record(action, subject_type="service", subject_id=service.id, actor=actor, now=now,
-           payload={"slug": slug, "name": name, "team": team.slug})
+    record(
+        action,
+        subject_type="service",
+        subject_id=service.id,
+        actor=actor,
+        now=now,
+        payload={"slug": slug, "name": name, "team": team.slug},
+    )
     return service
 
 
-def add_component(service: Service, *, slug: str, name: str, actor,
-                  now: dt.datetime) -> Component:
+def add_component(service: Service, *, slug: str, name: str, actor, now: dt.datetime) -> Component:
     """Add a component (part or region) to a service; slugs are unique per service."""
     slug, name = check_slug(slug), _name(name)
-    exists = db.session.execute(select(Component.id).where(
-        Component.service_id == service.id, Component.slug == slug)).first()
+    exists = db.session.execute(
+        select(Component.id).where(Component.service_id == service.id, Component.slug == slug)
+    ).first()
     if exists:
         raise InvalidInput(f"{service.name} already has a component {slug!r}", field="slug")
     component = Component(service_id=service.id, slug=slug, name=name)
     db.session.add(component)
     db.session.flush()
-    record("component.added", subject_type="service", subject_id=service.id, actor=actor,
-           now=now, payload={"component": slug, "name": name})
+    record(
+        "component.added",
+        subject_type="service",
+        subject_id=service.id,
+        actor=actor,
+        now=now,
+        payload={"component": slug, "name": name},
+    )
     return component
 
 
@@ -124,10 +173,17 @@ def remove_component(component: Component, *, actor, now: dt.datetime) -> None:
     from portal.changes.models import ChangeTarget
 
     if db.session.execute(
-            select(ChangeTarget.id).where(ChangeTarget.component_id == component.id)).first():
+        select(ChangeTarget.id).where(ChangeTarget.component_id == component.id)
+    ).first():
         raise Conflict(f"changes target {component.name}; it cannot be removed")
     db.session.execute(delete(Usage).where(Usage.component_id == component.id))
-    record("component.removed", subject_type="service", subject_id=component.service_id,
-           actor=actor, now=now, payload={"component": component.slug})
+    record(
+        "component.removed",
+        subject_type="service",
+        subject_id=component.service_id,
+        actor=actor,
+        now=now,
+        payload={"component": component.slug},
+    )
     db.session.delete(component)
     db.session.flush()

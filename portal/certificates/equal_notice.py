@@ -30,15 +30,23 @@ def iso(value: dt.datetime | None) -> str | None:
 
 def change_or_404(change_id: int, user) -> Change:
     """Staff only: admins, the owning team, and account managers of an affected tenant."""
-    change = db.session.execute(select(Change).where(
-        Change.id == change_id, Change.status.in_(PUBLISHED_STATUSES))).scalar_one_or_none()
+    change = db.session.execute(
+        select(Change).where(Change.id == change_id, Change.status.in_(PUBLISHED_STATUSES))
+    ).scalar_one_or_none()
     if change is None or not user.is_staff:
         abort(404)
     if user.is_admin or can_manage(user, change):
         return change
-    if user.is_account_manager and db.session.execute(select(exists().where(
-            ChangeTenant.change_id == change.id, tenant_filter(ChangeTenant.tenant_id, user)))
-    ).scalar():
+    if (
+        user.is_account_manager
+        and db.session.execute(
+            select(
+                exists().where(
+                    ChangeTenant.change_id == change.id, tenant_filter(ChangeTenant.tenant_id, user)
+                )
+            )
+        ).scalar()
+    ):
         return change
     abort(404)
 
@@ -51,8 +59,12 @@ class TenantNotice:
     at: dt.datetime | None
 
     def as_dict(self) -> dict:
-        return {"tenant": self.slug, "name": self.name, "first_party": self.first_party,
-                "notice_given_at": iso(self.at)}
+        return {
+            "tenant": self.slug,
+            "name": self.name,
+            "first_party": self.first_party,
+            "notice_given_at": iso(self.at),
+        }
 
 
 def _group(notices: list[TenantNotice]) -> dict:
@@ -60,11 +72,16 @@ def _group(notices: list[TenantNotice]) -> dict:
     median = None
     if times:
         base = times[0]
-        median = base + dt.timedelta(seconds=statistics.median(
-            (t - base).total_seconds() for t in times))
-    return {"tenants": len(notices), "delivered": len(times),
-            "first_at": iso(times[0] if times else None),
-            "median_at": iso(median), "last_at": iso(times[-1] if times else None)}
+        median = base + dt.timedelta(
+            seconds=statistics.median((t - base).total_seconds() for t in times)
+        )
+    return {
+        "tenants": len(notices),
+        "delivered": len(times),
+        "first_at": iso(times[0] if times else None),
+        "median_at": iso(median),
+        "last_at": iso(times[-1] if times else None),
+    }
 
 
 @dataclass
@@ -106,7 +123,9 @@ class RevisionReport:
         fp, tp = self.earliest_first_party, self.latest_third_party
         d = self.delivered
         return {
-            "revision": self.number, "kind": self.kind, "material": self.material,
+            "revision": self.number,
+            "kind": self.kind,
+            "material": self.material,
             "announced_at": iso(self.announced_at),
             "first_notice_at": iso(d[0].at if d else None),
             "last_notice_at": iso(d[-1].at if d else None),
@@ -115,28 +134,47 @@ class RevisionReport:
             "third_party": _group([n for n in self.notices if not n.first_party]),
             "first_party_told_earlier": self.first_party_told_earlier,
             "example": {"first_party": fp.as_dict(), "third_party": tp.as_dict()}
-            if self.first_party_told_earlier else None,
+            if self.first_party_told_earlier
+            else None,
             "undelivered_third_party": [n.slug for n in self.undelivered_third_party],
-            "tenants": [n.as_dict() for n in sorted(
-                self.notices, key=lambda n: (n.at is None, n.at or dt.datetime.min.replace(
-                    tzinfo=dt.UTC), n.slug))],
+            "tenants": [
+                n.as_dict()
+                for n in sorted(
+                    self.notices,
+                    key=lambda n: (
+                        n.at is None,
+                        n.at or dt.datetime.min.replace(tzinfo=dt.UTC),
+                        n.slug,
+                    ),
+                )
+            ],
         }
 
 
 def report(change: Change) -> list[RevisionReport]:
     """One report per announced revision, oldest first (two statements)."""
-    revisions = {r.number: RevisionReport(r.number, r.kind, r.material, r.created_at)
-                 for r in db.session.execute(select(Revision).where(
-                     Revision.change_id == change.id).order_by(Revision.number)).scalars()}
-    first_sent = func.min(case((OutboxMessage.status == SENT, OutboxMessage.sent_at)),
-                          type_=UTCDateTime)
+    revisions = {
+        r.number: RevisionReport(r.number, r.kind, r.material, r.created_at)
+        for r in db.session.execute(
+            select(Revision).where(Revision.change_id == change.id).order_by(Revision.number)
+        ).scalars()
+    }
+    first_sent = func.min(
+        case((OutboxMessage.status == SENT, OutboxMessage.sent_at)), type_=UTCDateTime
+    )
     rows = db.session.execute(
-        select(OutboxMessage.revision_number, Tenant.slug, Tenant.name, Tenant.first_party,
-               first_sent.label("at"))
+        select(
+            OutboxMessage.revision_number,
+            Tenant.slug,
+            Tenant.name,
+            Tenant.first_party,
+            first_sent.label("at"),
+        )
         .join(Tenant, Tenant.id == OutboxMessage.tenant_id)
         .where(OutboxMessage.change_id == change.id, OutboxMessage.kind == NOTICE)
-        .group_by(OutboxMessage.revision_number, Tenant.id, Tenant.slug, Tenant.name,
-                  Tenant.first_party)
+        .group_by(
+            OutboxMessage.revision_number, Tenant.id, Tenant.slug, Tenant.name, Tenant.first_party
+        )
     ).all()
     for r in rows:
         target = revisions.get(r.revision_number)
@@ -146,7 +184,9 @@ def report(change: Change) -> list[RevisionReport]:
 
 
 def report_dict(change: Change, reports: list[RevisionReport], now: dt.datetime) -> dict:
-    return {"change": {"id": change.id, "title": change.title, "status": change.status},
-            "generated_at": iso(now),
-            "first_party_told_earlier": any(r.first_party_told_earlier for r in reports),
-            "revisions": [r.as_dict() for r in reports]}
+    return {
+        "change": {"id": change.id, "title": change.title, "status": change.status},
+        "generated_at": iso(now),
+        "first_party_told_earlier": any(r.first_party_told_earlier for r in reports),
+        "revisions": [r.as_dict() for r in reports],
+    }

@@ -38,8 +38,11 @@ class Evidence:
         self.by_seq = {e.seq: e for e in entries}
         missing = {s for s in extra_seqs if s is not None and s not in self.by_seq}
         if missing:
-            self._add(db.session.execute(
-                select(LedgerEntry).where(LedgerEntry.seq.in_(missing))).scalars())
+            self._add(
+                db.session.execute(
+                    select(LedgerEntry).where(LedgerEntry.seq.in_(missing))
+                ).scalars()
+            )
         self._index()
 
     def _add(self, entries) -> None:
@@ -56,13 +59,18 @@ class Evidence:
 
     def load_outbox_entries(self, outbox_ids: list[int]) -> None:
         """Also load per-delivery entries not filed under this change and tenant (one query)."""
-        wanted = [str(i) for i in outbox_ids
-                  if not self.by_subject.get(("outbox_message", str(i)))]
+        wanted = [str(i) for i in outbox_ids if not self.by_subject.get(("outbox_message", str(i)))]
         if not wanted:
             return
-        found = list(db.session.execute(select(LedgerEntry).where(
-            LedgerEntry.subject_type == "outbox_message", LedgerEntry.subject_id.in_(wanted),
-            LedgerEntry.action.in_(DELIVERY_ACTIONS))).scalars())
+        found = list(
+            db.session.execute(
+                select(LedgerEntry).where(
+                    LedgerEntry.subject_type == "outbox_message",
+                    LedgerEntry.subject_id.in_(wanted),
+                    LedgerEntry.action.in_(DELIVERY_ACTIONS),
+                )
+            ).scalars()
+        )
         if found:
             self._add(found)
             self._index()
@@ -71,14 +79,25 @@ class Evidence:
     def cite(entry: LedgerEntry | None, **extra) -> dict | None:
         if entry is None:
             return None
-        return {"seq": entry.seq, "hash": entry.hash, "action": entry.action,
-                "at": iso(entry.at), **extra}
+        return {
+            "seq": entry.seq,
+            "hash": entry.hash,
+            "action": entry.action,
+            "at": iso(entry.at),
+            **extra,
+        }
 
     def seq(self, seq: int | None) -> dict | None:
         return self.cite(self.by_seq.get(seq)) if seq is not None else None
 
-    def subject(self, subject_type: str, subject_id, *, action: str | None = None,
-                revision: int | None = None) -> list[LedgerEntry]:
+    def subject(
+        self,
+        subject_type: str,
+        subject_id,
+        *,
+        action: str | None = None,
+        revision: int | None = None,
+    ) -> list[LedgerEntry]:
         found = self.by_subject.get((subject_type, str(subject_id)), [])
         if action is not None:
             found = [e for e in found if e.action == action]
@@ -93,13 +112,16 @@ class Evidence:
     def delivery(self, message: OutboxMessage) -> list[dict]:
         """The entries backing one contractual delivery: its own, else a batch entry listing
         it (by outbox id, by Message-ID, or by revision and recipient), oldest first."""
-        own = [e for e in self.subject("outbox_message", message.id)
-               if e.action in DELIVERY_ACTIONS]
+        own = [
+            e for e in self.subject("outbox_message", message.id) if e.action in DELIVERY_ACTIONS
+        ]
         if own:
             return [self.cite(e) for e in own]
-        for key in (("id", message.id),
-                    ("message_id", message.message_id) if message.message_id else None,
-                    ("recipient", message.revision_number, message.recipient.lower())):
+        for key in (
+            ("id", message.id),
+            ("message_id", message.message_id) if message.message_id else None,
+            ("recipient", message.revision_number, message.recipient.lower()),
+        ):
             if key is not None and self.listed.get(key):
                 return [self.cite(e, listed_in_batch=True) for e in self.listed[key]]
         return []

@@ -28,8 +28,9 @@ api_bp = api_blueprint("certificates_api", __name__)
 
 def _certificate(change_id: int, tenant_slug: str) -> dict:
     change, tenant, ct = services.subject_or_404(change_id, tenant_slug, current_user)
-    return services.build(change, tenant, ct, now=now(),
-                          issued_to=f"{current_user.name} <{current_user.email}>")
+    return services.build(
+        change, tenant, ct, now=now(), issued_to=f"{current_user.name} <{current_user.email}>"
+    )
 
 
 def _equal_notice(change_id: int) -> tuple:
@@ -48,8 +49,7 @@ def iso_local_and_utc(value: str | None, seconds: bool = False):
     zone = viewer_zone()
     local = format_in_zone(when, zone, "%a %d %b %Y %H:%M:%S %Z")
     text = local if zone == "UTC" else f"{local} ({format_in_zone(when, 'UTC', '%H:%M:%S UTC')})"
-    return Markup('<time datetime="{}">{}</time>').format(
-        when.astimezone(dt.UTC).isoformat(), text)
+    return Markup('<time datetime="{}">{}</time>').format(when.astimezone(dt.UTC).isoformat(), text)
 
 
 def _no_store(response):
@@ -96,24 +96,46 @@ def api_equal_notice(change_id: int):
 
 
 def _err(description: str) -> dict:
-    return {"description": description, "content": {"application/json": {
-        "schema": {"$ref": "#/components/schemas/Error"}}}}
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    }
 
 
 _ID = {"name": "change_id", "in": "path", "required": True, "schema": {"type": "integer"}}
-register_paths({
-    "/changes/{change_id}/certificates/{tenant}": {"get": {
-        "summary": "Notice certificate of one tenant for one change, with ledger evidence",
-        "tags": ["certificates"],
-        "parameters": [_ID, {"name": "tenant", "in": "path", "required": True,
-                             "schema": {"type": "string"}}],
-        "responses": {"200": {"description": "the certificate"},
-                      "401": _err("missing or bad token"),
-                      "404": _err("no such change or tenant, or not yours to see")}}},
-    "/changes/{change_id}/equal-notice": {"get": {
-        "summary": "Equal-notice report: spread and first-party against third-party times",
-        "tags": ["certificates"], "parameters": [_ID],
-        "responses": {"200": {"description": "the report"},
-                      "401": _err("missing or bad token"),
-                      "404": _err("no such change, or not staff of it")}}},
-})
+register_paths(
+    {
+        "/changes/{change_id}/certificates/{tenant}": {
+            "get": {
+                "summary": "Notice certificate of one tenant for one change, with ledger evidence",
+                "tags": ["certificates"],
+                "parameters": [
+                    _ID,
+                    {
+                        "name": "tenant",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string"},
+                    },
+                ],
+                "responses": {
+                    "200": {"description": "the certificate"},
+                    "401": _err("missing or bad token"),
+                    "404": _err("no such change or tenant, or not yours to see"),
+                },
+            }
+        },
+        "/changes/{change_id}/equal-notice": {
+            "get": {
+                "summary": "Equal-notice report: spread and first-party against third-party times",
+                "tags": ["certificates"],
+                "parameters": [_ID],
+                "responses": {
+                    "200": {"description": "the report"},
+                    "401": _err("missing or bad token"),
+                    "404": _err("no such change, or not staff of it"),
+                },
+            }
+        },
+    }
+)

@@ -51,15 +51,26 @@ def _page(level_form=None, policy_form=None, blackout_form=None, status=200):
     blackout_form.time_zone.choices = zone_choices()
     if not blackout_form.time_zone.data:
         blackout_form.time_zone.data = viewer_zone()
-    policies = db.session.execute(
-        select(ServicePolicy).join(Service).order_by(Service.name, ServicePolicy.impact)
-    ).scalars().all()
+    policies = (
+        db.session.execute(
+            select(ServicePolicy).join(Service).order_by(Service.name, ServicePolicy.impact)
+        )
+        .scalars()
+        .all()
+    )
     blackouts = db.session.execute(blackout_services.windows(None)).scalars().all()
     return render_template(
-        "changes/admin/policies.html", levels=_levels(), policies=policies, blackouts=blackouts,
-        level_form=level_form or ImpactLevelForm(), policy_form=policy_form,
-        blackout_form=blackout_form, hours_form=NoticeHoursForm(), button_form=EmptyForm(),
-        now=now()), status
+        "changes/admin/policies.html",
+        levels=_levels(),
+        policies=policies,
+        blackouts=blackouts,
+        level_form=level_form or ImpactLevelForm(),
+        policy_form=policy_form,
+        blackout_form=blackout_form,
+        hours_form=NoticeHoursForm(),
+        button_form=EmptyForm(),
+        now=now(),
+    ), status
 
 
 @bp.get("")
@@ -75,8 +86,13 @@ def add_level():
     if form.validate_on_submit():
         try:
             level = policy_services.add_impact_level(
-                code=form.code.data, name=form.name.data, rank=form.rank.data,
-                notice_hours=form.notice_hours.data, actor=current_user, now=now())
+                code=form.code.data,
+                name=form.name.data,
+                rank=form.rank.data,
+                notice_hours=form.notice_hours.data,
+                actor=current_user,
+                now=now(),
+            )
             db.session.commit()
         except DomainError as err:
             db.session.rollback()
@@ -94,8 +110,9 @@ def set_level_notice(code: str):
     form = NoticeHoursForm()
     if form.validate_on_submit():
         try:
-            policy_services.set_impact_notice(level, notice_hours=form.notice_hours.data,
-                                              actor=current_user, now=now())
+            policy_services.set_impact_notice(
+                level, notice_hours=form.notice_hours.data, actor=current_user, now=now()
+            )
             db.session.commit()
         except DomainError as err:
             db.session.rollback()
@@ -115,8 +132,12 @@ def set_policy():
     if form.validate_on_submit():
         try:
             policy_services.set_service_policy(
-                service_id=form.service.data, impact=form.impact.data,
-                notice_hours=form.notice_hours.data, actor=current_user, now=now())
+                service_id=form.service.data,
+                impact=form.impact.data,
+                notice_hours=form.notice_hours.data,
+                actor=current_user,
+                now=now(),
+            )
             db.session.commit()
         except DomainError as err:
             db.session.rollback()
@@ -140,8 +161,10 @@ def delete_policy(policy_id: int):
 def parse_window(form: BlackoutForm):
     """The form's wall times in its zone, as aware UTC (DST gaps and overlaps refused)."""
     zone = get_zone(form.time_zone.data, field="time_zone")
-    return (localise(form.starts_at.data, zone, "starts_at"),
-            localise(form.ends_at.data, zone, "ends_at"))
+    return (
+        localise(form.starts_at.data, zone, "starts_at"),
+        localise(form.ends_at.data, zone, "ends_at"),
+    )
 
 
 @bp.post("/blackouts")
@@ -152,8 +175,14 @@ def add_blackout():
     if form.validate_on_submit():
         try:
             starts_at, ends_at = parse_window(form)
-            blackout_services.add_window(tenant_id=None, starts_at=starts_at, ends_at=ends_at,
-                                         reason=form.reason.data, actor=current_user, now=now())
+            blackout_services.add_window(
+                tenant_id=None,
+                starts_at=starts_at,
+                ends_at=ends_at,
+                reason=form.reason.data,
+                actor=current_user,
+                now=now(),
+            )
             db.session.commit()
         except DomainError as err:
             db.session.rollback()
@@ -183,10 +212,18 @@ def delete_blackout(window_id: int):
 def _term_page(tenant: Tenant, form=None, status=200):
     form = form or ContractTermForm()
     form.service.choices = [(0, "All services")] + [(s.id, s.name) for s in _services()]
-    terms = db.session.execute(select(ContractTerm).where(ContractTerm.tenant_id == tenant.id)
-                               .order_by(ContractTerm.id)).scalars().all()
-    return render_template("changes/admin/terms.html", tenant=tenant, terms=terms, form=form,
-                           button_form=EmptyForm()), status
+    terms = (
+        db.session.execute(
+            select(ContractTerm)
+            .where(ContractTerm.tenant_id == tenant.id)
+            .order_by(ContractTerm.id)
+        )
+        .scalars()
+        .all()
+    )
+    return render_template(
+        "changes/admin/terms.html", tenant=tenant, terms=terms, form=form, button_form=EmptyForm()
+    ), status
 
 
 @bp.get("/tenants/<int:tenant_id>/terms")
@@ -203,8 +240,13 @@ def add_term(tenant_id: int):
     if form.validate_on_submit():
         try:
             policy_services.add_contract_term(
-                tenant, service_id=form.service.data or None, notice_hours=form.notice_hours.data,
-                reference=form.reference.data, actor=current_user, now=now())
+                tenant,
+                service_id=form.service.data or None,
+                notice_hours=form.notice_hours.data,
+                reference=form.reference.data,
+                actor=current_user,
+                now=now(),
+            )
             db.session.commit()
         except DomainError as err:
             db.session.rollback()

@@ -48,10 +48,17 @@ def list_changes():
         if status not in STATUSES:
             raise InvalidInput(f"unknown status {status!r}", field="status")
         q = q.where(Change.status == status)
-    page = db.paginate(q.order_by(Change.starts_at.desc(), Change.id.desc()),
-                       per_page=current_app.config["PAGE_SIZE"], error_out=False)
-    return jsonify(changes=[change_dict(c, current_user) for c in page.items], page=page.page,
-                   pages=page.pages, total=page.total)
+    page = db.paginate(
+        q.order_by(Change.starts_at.desc(), Change.id.desc()),
+        per_page=current_app.config["PAGE_SIZE"],
+        error_out=False,
+    )
+    return jsonify(
+        changes=[change_dict(c, current_user) for c in page.items],
+        page=page.page,
+        pages=page.pages,
+        total=page.total,
+    )
 
 
 @bp.post("/changes")
@@ -68,10 +75,12 @@ def create_change():
 def read_change(change_id: int):
     """One change with its revision history."""
     change = get_change_or_404(change_id, current_user)
-    revisions = db.session.execute(select(Revision).where(Revision.change_id == change.id)
-                                   .order_by(Revision.number)).scalars()
-    return jsonify(change=change_dict(change, current_user),
-                   revisions=[revision_dict(r) for r in revisions])
+    revisions = db.session.execute(
+        select(Revision).where(Revision.change_id == change.id).order_by(Revision.number)
+    ).scalars()
+    return jsonify(
+        change=change_dict(change, current_user), revisions=[revision_dict(r) for r in revisions]
+    )
 
 
 @bp.patch("/changes/<int:change_id>")
@@ -84,8 +93,10 @@ def update_change(change_id: int):
     inp = parse_change_input(body, user=current_user, now=now(), current=change)
     revision = services.update_change(change, inp, actor=current_user, now=now())
     db.session.commit()
-    return jsonify(change=change_dict(change, current_user),
-                   revision=revision_dict(revision) if revision else None)
+    return jsonify(
+        change=change_dict(change, current_user),
+        revision=revision_dict(revision) if revision else None,
+    )
 
 
 @bp.post("/changes/preview")
@@ -126,9 +137,11 @@ def start(change_id: int):
         raise InvalidInput("only_open must be true or false", field="only_open")
     result = lifecycle.start(change, actor=current_user, now=now(), only_open=only_open)
     db.session.commit()
-    return jsonify(change=change_dict(change, current_user),
-                   started=[g.slug for g in result.started],
-                   waiting=[g.as_dict() for g in result.waiting])
+    return jsonify(
+        change=change_dict(change, current_user),
+        started=[g.slug for g in result.started],
+        waiting=[g.as_dict() for g in result.waiting],
+    )
 
 
 @bp.post("/changes/<int:change_id>/complete")
@@ -207,7 +220,11 @@ def gate(change_id: int):
     tenant_gates = lifecycle.gates(change, at, tenant_scope=scope, tenant_slug=slug)
     if slug is not None and not tenant_gates:
         abort(404, description=f"no affected tenant {slug!r} that you may see")
-    return jsonify(change=change.id, status=change.status, now=at.astimezone(dt.UTC).isoformat(),
-                   starts_at=change.starts_at.astimezone(dt.UTC).isoformat(),
-                   **lifecycle.overall(change, tenant_gates, at),
-                   tenants=[g.as_dict() for g in tenant_gates])
+    return jsonify(
+        change=change.id,
+        status=change.status,
+        now=at.astimezone(dt.UTC).isoformat(),
+        starts_at=change.starts_at.astimezone(dt.UTC).isoformat(),
+        **lifecycle.overall(change, tenant_gates, at),
+        tenants=[g.as_dict() for g in tenant_gates],
+    )

@@ -22,8 +22,10 @@ from portal.ledger.services import record
 
 def tenant_limits() -> tuple[int, int]:
     """(max hours per window, max windows per calendar year) for tenants' own windows."""
-    return (int(current_app.config["TENANT_BLACKOUT_MAX_HOURS"]),
-            int(current_app.config["TENANT_BLACKOUT_MAX_PER_YEAR"]))
+    return (
+        int(current_app.config["TENANT_BLACKOUT_MAX_HOURS"]),
+        int(current_app.config["TENANT_BLACKOUT_MAX_PER_YEAR"]),
+    )
 
 
 def _check_period(starts_at: dt.datetime, ends_at: dt.datetime, now: dt.datetime) -> None:
@@ -37,41 +39,78 @@ def _check_period(starts_at: dt.datetime, ends_at: dt.datetime, now: dt.datetime
 
 def windows(tenant_id: int | None):
     """SELECT of the provider-wide windows (``tenant_id`` None) or one tenant's own."""
-    clause = (BlackoutWindow.tenant_id.is_(None) if tenant_id is None
-              else BlackoutWindow.tenant_id == tenant_id)
+    clause = (
+        BlackoutWindow.tenant_id.is_(None)
+        if tenant_id is None
+        else BlackoutWindow.tenant_id == tenant_id
+    )
     return select(BlackoutWindow).where(clause).order_by(BlackoutWindow.starts_at)
 
 
-def add_window(*, tenant_id: int | None, starts_at: dt.datetime, ends_at: dt.datetime,
-               reason: str, actor, now: dt.datetime) -> BlackoutWindow:
+def add_window(
+    *,
+    tenant_id: int | None,
+    starts_at: dt.datetime,
+    ends_at: dt.datetime,
+    reason: str,
+    actor,
+    now: dt.datetime,
+) -> BlackoutWindow:
     """Add a window; a tenant's own is held to the admin-set limits."""
     _check_period(starts_at, ends_at, now)
     if tenant_id is not None:
         max_hours, max_per_year = tenant_limits()
         if ends_at - starts_at > dt.timedelta(hours=max_hours):
-            raise InvalidInput(f"a blackout window may last at most {max_hours} h",
-                               field="ends_at", max_hours=max_hours)
+            raise InvalidInput(
+                f"a blackout window may last at most {max_hours} h",
+                field="ends_at",
+                max_hours=max_hours,
+            )
         if starts_at < now:
             raise InvalidInput("the window must start in the future", field="starts_at")
         year = starts_at.astimezone(dt.UTC).year
         first = dt.datetime(year, 1, 1, tzinfo=dt.UTC)
         last = dt.datetime(year + 1, 1, 1, tzinfo=dt.UTC)
-        count = db.session.execute(select(func.count()).select_from(BlackoutWindow).where(
-            BlackoutWindow.tenant_id == tenant_id, BlackoutWindow.starts_at >= first,
-            BlackoutWindow.starts_at < last)).scalar_one()
+        count = db.session.execute(
+            select(func.count())
+            .select_from(BlackoutWindow)
+            .where(
+                BlackoutWindow.tenant_id == tenant_id,
+                BlackoutWindow.starts_at >= first,
+                BlackoutWindow.starts_at < last,
+            )
+        ).scalar_one()
         if count >= max_per_year:
-            raise Conflict(f"you already have {count} blackout window(s) in {year}; the limit "
-                           f"is {max_per_year} a year", field="starts_at",
-                           max_per_year=max_per_year)
-    window = BlackoutWindow(tenant_id=tenant_id, starts_at=starts_at.astimezone(dt.UTC),
-                            ends_at=ends_at.astimezone(dt.UTC), reason=(reason or "").strip()[:300],
-                            created_by_id=getattr(actor, "id", None), created_at=now)
+            raise Conflict(
+                f"you already have {count} blackout window(s) in {year}; the limit "
+                f"is {max_per_year} a year",
+                field="starts_at",
+                max_per_year=max_per_year,
+            )
+    window = BlackoutWindow(
+        tenant_id=tenant_id,
+        starts_at=starts_at.astimezone(dt.UTC),
+        ends_at=ends_at.astimezone(dt.UTC),
+        reason=(reason or "").strip()[:300],
+        created_by_id=getattr(actor, "id", None),
+        created_at=now,
+    )
     db.session.add(window)
     db.session.flush()
-    record("blackout.added", subject_type="blackout_window", subject_id=window.id,
-           tenant_id=tenant_id, actor=actor, now=now,
-           payload={"scope": "tenant" if tenant_id else "provider", "starts_at": window.starts_at,
-                    "ends_at": window.ends_at, "reason": window.reason})
+    record(
+        "blackout.added",
+        subject_type="blackout_window",
+        subject_id=window.id,
+        tenant_id=tenant_id,
+        actor=actor,
+        now=now,
+        payload={
+            "scope": "tenant" if tenant_id else "provider",
+            "starts_at": window.starts_at,
+            "ends_at": window.ends_at,
+            "reason": window.reason,
+        },
+    )
     return window
 
 
@@ -87,9 +126,14 @@ def remove_window(window: BlackoutWindow, *, actor, now: dt.datetime) -> None:
     """Remove a window that has not ended; past ones stay as the record of what applied."""
     if window.ends_at <= now:
         raise Conflict("this window is over and stays on record")
-    record("blackout.removed", subject_type="blackout_window", subject_id=window.id,
-           tenant_id=window.tenant_id, actor=actor, now=now,
-           payload={"starts_at": window.starts_at, "ends_at": window.ends_at,
-                    "reason": window.reason})
+    record(
+        "blackout.removed",
+        subject_type="blackout_window",
+        subject_id=window.id,
+        tenant_id=window.tenant_id,
+        actor=actor,
+        now=now,
+        payload={"starts_at": window.starts_at, "ends_at": window.ends_at, "reason": window.reason},
+    )
     db.session.delete(window)
     db.session.flush()

@@ -38,10 +38,16 @@ def _page(form=None, status=200):
         form.time_zone.data = viewer_zone()
     windows = db.session.execute(blackout_services.windows(_tenant_id())).scalars().all()
     max_hours, max_per_year = blackout_services.tenant_limits()
-    return render_template("changes/blackouts.html", windows=windows, form=form,
-                           button_form=EmptyForm(), max_hours=max_hours,
-                           max_per_year=max_per_year, now=now(),
-                           may_edit=current_user.is_tenant_admin), status
+    return render_template(
+        "changes/blackouts.html",
+        windows=windows,
+        form=form,
+        button_form=EmptyForm(),
+        max_hours=max_hours,
+        max_per_year=max_per_year,
+        now=now(),
+        may_edit=current_user.is_tenant_admin,
+    ), status
 
 
 @bp.get("")
@@ -58,16 +64,23 @@ def add():
     if form.validate_on_submit():
         try:
             starts_at, ends_at = parse_window(form)
-            blackout_services.add_window(tenant_id=_tenant_id(), starts_at=starts_at,
-                                         ends_at=ends_at, reason=form.reason.data,
-                                         actor=current_user, now=now())
+            blackout_services.add_window(
+                tenant_id=_tenant_id(),
+                starts_at=starts_at,
+                ends_at=ends_at,
+                reason=form.reason.data,
+                actor=current_user,
+                now=now(),
+            )
             db.session.commit()
         except DomainError as err:
             db.session.rollback()
             show_error(form, err, "starts_at")
         else:
-            flash("Blackout window declared: no change affecting you may start or run in it.",
-                  "success")
+            flash(
+                "Blackout window declared: no change affecting you may start or run in it.",
+                "success",
+            )
             return redirect(url_for("tenant_blackouts.index"))
     return _page(form, status=400)
 

@@ -31,21 +31,25 @@ from portal.ledger.services import Fact, record, record_many
 def pending_request(change: Change) -> EmergencyRequest | None:
     """The undecided emergency request of ``change``, if any."""
     return db.session.execute(
-        select(EmergencyRequest).where(EmergencyRequest.change_id == change.id,
-                                       EmergencyRequest.decision.is_(None))
+        select(EmergencyRequest).where(
+            EmergencyRequest.change_id == change.id, EmergencyRequest.decision.is_(None)
+        )
     ).scalar_one_or_none()
 
 
-def request_emergency(change: Change, justification: str, *, actor,
-                      now: dt.datetime) -> EmergencyRequest:
+def request_emergency(
+    change: Change, justification: str, *, actor, now: dt.datetime
+) -> EmergencyRequest:
     """draft → pending approval, with the author's written justification."""
     text = (justification or "").strip()
     if len(text) < 20:
-        raise InvalidInput("write a justification of at least 20 characters",
-                           field="justification")
+        raise InvalidInput("write a justification of at least 20 characters", field="justification")
     if change.status != DRAFT:
-        raise Conflict(f"only a draft can be sent for emergency approval; this one is "
-                       f"{change.status.replace('_', ' ')}", status_now=change.status)
+        raise Conflict(
+            f"only a draft can be sent for emergency approval; this one is "
+            f"{change.status.replace('_', ' ')}",
+            status_now=change.status,
+        )
     inp: ChangeInput = input_of(change)
     if inp.starts_at <= now:
         raise Conflict("the start is in the past; reschedule first", field="starts_at")
@@ -56,15 +60,29 @@ def request_emergency(change: Change, justification: str, *, actor,
         raise NoticeWindowViolation(check)
     if not check.blockers:
         raise Conflict("this change gives every tenant its notice: publish it normally")
-    req = EmergencyRequest(change_id=change.id, justification=text, requested_by_id=actor.id,
-                           requested_at=now, decision_reason="")
+    req = EmergencyRequest(
+        change_id=change.id,
+        justification=text,
+        requested_by_id=actor.id,
+        requested_at=now,
+        decision_reason="",
+    )
     db.session.add(req)
     change.status, change.updated_at = PENDING_APPROVAL, now
     db.session.flush()
-    record("change.emergency_requested", subject_type="change", subject_id=change.id,
-           change_id=change.id, actor=actor, now=now,
-           payload={"request": req.id, "justification": text,
-                    "blocking_tenants": [b.slug for b in check.blockers]})
+    record(
+        "change.emergency_requested",
+        subject_type="change",
+        subject_id=change.id,
+        change_id=change.id,
+        actor=actor,
+        now=now,
+        payload={
+            "request": req.id,
+            "justification": text,
+            "blocking_tenants": [b.slug for b in check.blockers],
+        },
+    )
     return req
 
 
@@ -72,17 +90,26 @@ def may_approve(user, change: Change) -> bool:
     """An approver of the owning team who is not the change's author."""
     if user.id == change.author_id:
         return False
-    return db.session.execute(select(TeamMembership.id).where(
-        TeamMembership.team_id == change.team_id, TeamMembership.user_id == user.id,
-        TeamMembership.is_approver.is_(True))).first() is not None
+    return (
+        db.session.execute(
+            select(TeamMembership.id).where(
+                TeamMembership.team_id == change.team_id,
+                TeamMembership.user_id == user.id,
+                TeamMembership.is_approver.is_(True),
+            )
+        ).first()
+        is not None
+    )
 
 
 def _decider_check(change: Change, approver) -> EmergencyRequest:
     if change.status != PENDING_APPROVAL:
         raise Conflict("this change is not awaiting emergency approval", status_now=change.status)
     if approver.id == change.author_id:
-        raise Forbidden("the author cannot approve or reject their own emergency change; "
-                        "ask another approver of the team")
+        raise Forbidden(
+            "the author cannot approve or reject their own emergency change; "
+            "ask another approver of the team"
+        )
     if not may_approve(approver, change):
         raise Forbidden("you do not hold the approver right on the team that owns this change")
     req = pending_request(change)
@@ -99,27 +126,70 @@ def approve(change: Change, *, approver, now: dt.datetime, note: str = "") -> Em
     revision = publish(change, actor=approver, now=now, short_notice=True)
     req.decision, req.decided_by_id, req.decided_at = "approved", approver.id, now
     req.decision_reason = (note or "").strip()
-    db.session.execute(update(ChangeTenant).where(ChangeTenant.change_id == change.id)
-                       .values(emergency_approved_at=now)
-                       .execution_options(synchronize_session=False))
-    rows = db.session.execute(select(ChangeTenant.tenant_id, ChangeTenant.required_notice_seconds)
-                              .where(ChangeTenant.change_id == change.id)).all()
+    db.session.execute(
+        update(ChangeTenant)
+        .where(ChangeTenant.change_id == change.id)
+        .values(emergency_approved_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    rows = db.session.execute(
+        select(ChangeTenant.tenant_id, ChangeTenant.required_notice_seconds).where(
+            ChangeTenant.change_id == change.id
+        )
+    ).all()
     given = int((change.starts_at - now).total_seconds())
-    db.session.add_all([NoticeBreach(
-        change_id=change.id, tenant_id=tenant_id, revision_number=revision.number,
-        emergency_request_id=req.id, required_notice_seconds=required,
-        given_notice_seconds=given, justification=req.justification,
-        approved_by_id=approver.id, created_at=now) for tenant_id, required in rows])
+    db.session.add_all(
+        [
+            NoticeBreach(
+                change_id=change.id,
+                tenant_id=tenant_id,
+                revision_number=revision.number,
+                emergency_request_id=req.id,
+                required_notice_seconds=required,
+                given_notice_seconds=given,
+                justification=req.justification,
+                approved_by_id=approver.id,
+                created_at=now,
+            )
+            for tenant_id, required in rows
+        ]
+    )
     db.session.flush()
-    record("change.emergency_approved", subject_type="change", subject_id=change.id,
-           change_id=change.id, actor=approver, now=now,
-           payload={"request": req.id, "revision": revision.number, "note": req.decision_reason,
-                    "requested_by": req.requested_by_id, "breaches": len(rows)})
-    record_many([Fact("change.notice_breach", "notice_breach", f"{change.id}:{tenant_id}",
-                      {"revision": revision.number, "required_notice_seconds": required,
-                       "given_notice_seconds": given, "justification": req.justification},
-                      tenant_id=tenant_id, change_id=change.id) for tenant_id, required in rows],
-                actor=approver, now=now)
+    record(
+        "change.emergency_approved",
+        subject_type="change",
+        subject_id=change.id,
+        change_id=change.id,
+        actor=approver,
+        now=now,
+        payload={
+            "request": req.id,
+            "revision": revision.number,
+            "note": req.decision_reason,
+            "requested_by": req.requested_by_id,
+            "breaches": len(rows),
+        },
+    )
+    record_many(
+        [
+            Fact(
+                "change.notice_breach",
+                "notice_breach",
+                f"{change.id}:{tenant_id}",
+                {
+                    "revision": revision.number,
+                    "required_notice_seconds": required,
+                    "given_notice_seconds": given,
+                    "justification": req.justification,
+                },
+                tenant_id=tenant_id,
+                change_id=change.id,
+            )
+            for tenant_id, required in rows
+        ],
+        actor=approver,
+        now=now,
+    )
     return req
 
 
@@ -130,10 +200,20 @@ def reject(change: Change, *, approver, now: dt.datetime, reason: str) -> Emerge
         raise InvalidInput("say why the emergency is rejected", field="reason")
     req = _decider_check(change, approver)
     req.decision, req.decided_by_id, req.decided_at, req.decision_reason = (
-        "rejected", approver.id, now, text)
+        "rejected",
+        approver.id,
+        now,
+        text,
+    )
     change.status, change.updated_at = DRAFT, now
     db.session.flush()
-    record("change.emergency_rejected", subject_type="change", subject_id=change.id,
-           change_id=change.id, actor=approver, now=now,
-           payload={"request": req.id, "reason": text})
+    record(
+        "change.emergency_rejected",
+        subject_type="change",
+        subject_id=change.id,
+        change_id=change.id,
+        actor=approver,
+        now=now,
+        payload={"request": req.id, "reason": text},
+    )
     return req

@@ -33,33 +33,49 @@ class ChangeForm(FlaskForm):
     """Create or edit a change; times are wall-clock times in ``time_zone``."""
 
     title = StringField("Title", validators=[DataRequired(), Length(max=200)])
-    body = TextAreaField("Description (Markdown)", validators=[Optional(), Length(max=100_000)],
-                         description="Rendered and sanitised; raw HTML is not allowed.")
-    services = SelectMultipleField("Services and components", validate_choice=False,
-                                   description="Everything the change touches (Ctrl/⌘-click to "
-                                               "choose several); the tenants using any of "
-                                               "them are affected.")
+    body = TextAreaField(
+        "Description (Markdown)",
+        validators=[Optional(), Length(max=100_000)],
+        description="Rendered and sanitised; raw HTML is not allowed.",
+    )
+    services = SelectMultipleField(
+        "Services and components",
+        validate_choice=False,
+        description="Everything the change touches (Ctrl/⌘-click to "
+        "choose several); the tenants using any of "
+        "them are affected.",
+    )
     impact = SelectField("Impact", validate_choice=False)
     # Kept as text: the wall time is combined with the zone by ``parse_change_input``, which
     # refuses times a daylight-saving change skips or doubles.
-    starts_at = StringField("Start", validators=[DataRequired()],
-                            render_kw={"type": "datetime-local"})
-    ends_at = StringField("End", validators=[DataRequired()],
-                          render_kw={"type": "datetime-local"})
+    starts_at = StringField(
+        "Start", validators=[DataRequired()], render_kw={"type": "datetime-local"}
+    )
+    ends_at = StringField("End", validators=[DataRequired()], render_kw={"type": "datetime-local"})
     time_zone = SelectField("Time zone of these times", validate_choice=False)
     ack_required = BooleanField("Ask affected customers to acknowledge")
-    visibility = SelectField("Visibility", choices=[
-        SelectChoice(VISIBILITIES[1], "Affected customers only"),
-        SelectChoice(VISIBILITIES[0], "Public")], validate_choice=True)
+    visibility = SelectField(
+        "Visibility",
+        choices=[
+            SelectChoice(VISIBILITIES[1], "Affected customers only"),
+            SelectChoice(VISIBILITIES[0], "Public"),
+        ],
+        validate_choice=True,
+    )
 
     def raw(self) -> dict:
         """The input as ``parse_change_input`` takes it."""
-        return {"title": self.title.data or "", "body": self.body.data or "",
-                "services": list(self.services.data or []), "impact": self.impact.data,
-                "starts_at": (self.starts_at.data or "").strip(),
-                "ends_at": (self.ends_at.data or "").strip(),
-                "time_zone": self.time_zone.data, "ack_required": bool(self.ack_required.data),
-                "visibility": self.visibility.data}
+        return {
+            "title": self.title.data or "",
+            "body": self.body.data or "",
+            "services": list(self.services.data or []),
+            "impact": self.impact.data,
+            "starts_at": (self.starts_at.data or "").strip(),
+            "ends_at": (self.ends_at.data or "").strip(),
+            "time_zone": self.time_zone.data,
+            "ack_required": bool(self.ack_required.data),
+            "visibility": self.visibility.data,
+        }
 
 
 class ReasonForm(FlaskForm):
@@ -70,12 +86,18 @@ class ReasonForm(FlaskForm):
 
 class JustificationForm(FlaskForm):
     justification = TextAreaField(
-        "Justification", validators=[
-            DataRequired(), Length(min=20, max=5000,
-                                   message="write a justification of at least 20 characters "
-                                           "(at most 5000)")],
+        "Justification",
+        validators=[
+            DataRequired(),
+            Length(
+                min=20,
+                max=5000,
+                message="write a justification of at least 20 characters (at most 5000)",
+            ),
+        ],
         description="Why this cannot wait for the notice window; read by the approver, the "
-                    "affected customers' account managers and their notice certificates.")
+        "affected customers' account managers and their notice certificates.",
+    )
 
 
 class ApproveForm(FlaskForm):
@@ -88,35 +110,47 @@ class StartForm(FlaskForm):
 
 # Admin: notice policies, contract terms, blackout windows.
 class ImpactLevelForm(FlaskForm):
-    code = StringField("Code", validators=[
-        DataRequired(), Length(max=32),
-        Regexp(r"^[a-z][a-z0-9_-]*$", message="lower-case letters, digits, - and _")])
+    code = StringField(
+        "Code",
+        validators=[
+            DataRequired(),
+            Length(max=32),
+            Regexp(r"^[a-z][a-z0-9_-]*$", message="lower-case letters, digits, - and _"),
+        ],
+    )
     name = StringField("Name", validators=[DataRequired(), Length(max=100)])
-    rank = IntegerField("Severity rank",
-                        validators=[DataRequired(), NumberRange(min=1, max=10_000)],
-                        description="Higher is more severe; raising the rank of a change's "
-                                    "impact makes a revision material.")
-    notice_hours = IntegerField("Notice (hours)",
-                                validators=[DataRequired(), NumberRange(min=1, max=24 * 3650)])
+    rank = IntegerField(
+        "Severity rank",
+        validators=[DataRequired(), NumberRange(min=1, max=10_000)],
+        description="Higher is more severe; raising the rank of a change's "
+        "impact makes a revision material.",
+    )
+    notice_hours = IntegerField(
+        "Notice (hours)", validators=[DataRequired(), NumberRange(min=1, max=24 * 3650)]
+    )
 
 
 class NoticeHoursForm(FlaskForm):
-    notice_hours = IntegerField("Notice (hours)",
-                                validators=[DataRequired(), NumberRange(min=1, max=24 * 3650)])
+    notice_hours = IntegerField(
+        "Notice (hours)", validators=[DataRequired(), NumberRange(min=1, max=24 * 3650)]
+    )
 
 
 class ServicePolicyForm(FlaskForm):
     service = SelectField("Service", coerce=int, validate_choice=False)
     impact = SelectField("Impact", validate_choice=False)
-    notice_hours = IntegerField("Notice (hours)",
-                                validators=[DataRequired(), NumberRange(min=1, max=24 * 3650)])
+    notice_hours = IntegerField(
+        "Notice (hours)", validators=[DataRequired(), NumberRange(min=1, max=24 * 3650)]
+    )
 
 
 class ContractTermForm(FlaskForm):
-    service = SelectField("Applies to", coerce=int, validate_choice=False,
-                          description="All services, or one service.")
-    notice_hours = IntegerField("Notice (hours)",
-                                validators=[DataRequired(), NumberRange(min=1, max=24 * 3650)])
+    service = SelectField(
+        "Applies to", coerce=int, validate_choice=False, description="All services, or one service."
+    )
+    notice_hours = IntegerField(
+        "Notice (hours)", validators=[DataRequired(), NumberRange(min=1, max=24 * 3650)]
+    )
     reference = StringField("Contract reference", validators=[Optional(), Length(max=200)])
 
 
@@ -127,6 +161,17 @@ class BlackoutForm(FlaskForm):
     reason = StringField("Reason", validators=[Optional(), Length(max=300)])
 
 
-__all__ = ["ChangeForm", "ReasonForm", "JustificationForm", "ApproveForm", "StartForm",
-           "ImpactLevelForm", "NoticeHoursForm", "ServicePolicyForm", "ContractTermForm",
-           "BlackoutForm", "zone_choices", "SelectMultipleField"]
+__all__ = [
+    "ChangeForm",
+    "ReasonForm",
+    "JustificationForm",
+    "ApproveForm",
+    "StartForm",
+    "ImpactLevelForm",
+    "NoticeHoursForm",
+    "ServicePolicyForm",
+    "ContractTermForm",
+    "BlackoutForm",
+    "zone_choices",
+    "SelectMultipleField",
+]

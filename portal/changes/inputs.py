@@ -50,17 +50,21 @@ def parse_targets(value: Any) -> tuple[tuple[int, int | None], ...]:
             raise InvalidInput("each service must be a slug string", field="services")
         slug, _, component_slug = ref.strip().partition("/")
         service = db.session.execute(
-            select(Service).where(Service.slug == slug)).scalar_one_or_none()
+            select(Service).where(Service.slug == slug)
+        ).scalar_one_or_none()
         if service is None:
             raise InvalidInput(f"unknown service {slug!r}", field="services")
         component_id = None
         if component_slug:
-            component = db.session.execute(select(Component).where(
-                Component.service_id == service.id, Component.slug == component_slug)
+            component = db.session.execute(
+                select(Component).where(
+                    Component.service_id == service.id, Component.slug == component_slug
+                )
             ).scalar_one_or_none()
             if component is None:
-                raise InvalidInput(f"service {slug!r} has no component {component_slug!r}",
-                                   field="services")
+                raise InvalidInput(
+                    f"service {slug!r} has no component {component_slug!r}", field="services"
+                )
             component_id = component.id
         if (service.id, component_id) not in targets:
             targets.append((service.id, component_id))
@@ -70,15 +74,18 @@ def parse_targets(value: Any) -> tuple[tuple[int, int | None], ...]:
 def owning_team(targets, user) -> int:
     """The one team owning every touched service; the user must belong to it (or be admin)."""
     service_ids = {s for s, _ in targets}
-    teams = set(db.session.execute(
-        select(Service.team_id).where(Service.id.in_(service_ids))).scalars())
+    teams = set(
+        db.session.execute(select(Service.team_id).where(Service.id.in_(service_ids))).scalars()
+    )
     if len(teams) != 1:
-        raise InvalidInput("the services belong to different teams; schedule one change per team",
-                           field="services")
+        raise InvalidInput(
+            "the services belong to different teams; schedule one change per team", field="services"
+        )
     team_id = teams.pop()
     if not user.is_admin and team_id not in {m.team_id for m in user.memberships}:
-        raise InvalidInput("you are not a member of the team that owns these services",
-                           field="services")
+        raise InvalidInput(
+            "you are not a member of the team that owns these services", field="services"
+        )
     return team_id
 
 
@@ -94,8 +101,9 @@ def _bool(value: Any, name: str) -> bool:
     raise InvalidInput(f"{name} must be true or false", field=name)
 
 
-def parse_change_input(raw: Mapping[str, Any], *, user, now: dt.datetime,
-                       current=None) -> ChangeInput:
+def parse_change_input(
+    raw: Mapping[str, Any], *, user, now: dt.datetime, current=None
+) -> ChangeInput:
     """Check ``raw`` (missing keys fall back to ``current``, a Change being edited)."""
 
     def pick(key, fallback=None):
@@ -120,12 +128,22 @@ def parse_change_input(raw: Mapping[str, Any], *, user, now: dt.datetime,
     for key in ("starts_at", "ends_at"):
         if raw.get(key) is not None and not isinstance(raw[key], str):
             raise InvalidInput(f"{key} must be an ISO-8601 date-time string", field=key)
-    starts_at = (parse_aware(raw["starts_at"], "starts_at", zone) if pick("starts_at")
-                 else current.starts_at if current else None)
+    starts_at = (
+        parse_aware(raw["starts_at"], "starts_at", zone)
+        if pick("starts_at")
+        else current.starts_at
+        if current
+        else None
+    )
     if starts_at is None:
         raise InvalidInput("a start time is required", field="starts_at")
-    ends_at = (parse_aware(raw["ends_at"], "ends_at", zone) if pick("ends_at")
-               else current.ends_at if current else None)
+    ends_at = (
+        parse_aware(raw["ends_at"], "ends_at", zone)
+        if pick("ends_at")
+        else current.ends_at
+        if current
+        else None
+    )
     if ends_at is None:
         raise InvalidInput("an end time is required", field="ends_at")
     # An edit that keeps a start which has since passed (e.g. fixing a typo while the gate
@@ -137,15 +155,21 @@ def parse_change_input(raw: Mapping[str, Any], *, user, now: dt.datetime,
     if "services" in raw and raw["services"] is not None:
         targets = parse_targets(raw["services"])
     elif current is not None:
-        targets = tuple(sorted(((t.service_id, t.component_id) for t in current.targets),
-                               key=lambda t: (t[0], t[1] or 0)))
+        targets = tuple(
+            sorted(
+                ((t.service_id, t.component_id) for t in current.targets),
+                key=lambda t: (t[0], t[1] or 0),
+            )
+        )
     else:
         targets = parse_targets(None)
     team_id = owning_team(targets, user)
     visibility = pick("visibility", current.visibility if current else VISIBILITY_AFFECTED)
     if visibility not in VISIBILITIES:
-        raise InvalidInput(f"visibility must be one of {', '.join(VISIBILITIES)}",
-                           field="visibility")
+        raise InvalidInput(
+            f"visibility must be one of {', '.join(VISIBILITIES)}", field="visibility"
+        )
     ack = _bool(pick("ack_required", current.ack_required if current else False), "ack_required")
-    return ChangeInput(title.strip(), body, impact, starts_at, ends_at, targets, team_id, ack,
-                       visibility)
+    return ChangeInput(
+        title.strip(), body, impact, starts_at, ends_at, targets, team_id, ack, visibility
+    )

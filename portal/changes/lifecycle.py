@@ -45,10 +45,16 @@ class TenantGate:
 
     def as_dict(self) -> dict:
         iso = _iso
-        return {"tenant": self.slug, "name": self.name, "open": self.state.open,
-                "opens_at": iso(self.state.opens_at), "reason": self.state.reason,
-                "required_notice_seconds": self.required_seconds,
-                "notice_given_at": iso(self.notice_given_at), "started_at": iso(self.started_at)}
+        return {
+            "tenant": self.slug,
+            "name": self.name,
+            "open": self.state.open,
+            "opens_at": iso(self.state.opens_at),
+            "reason": self.state.reason,
+            "required_notice_seconds": self.required_seconds,
+            "notice_given_at": iso(self.notice_given_at),
+            "started_at": iso(self.started_at),
+        }
 
 
 def _iso(value: dt.datetime | None) -> str | None:
@@ -63,20 +69,34 @@ def delivery_problems(change_id: int, tenant_ids: list[int]) -> dict[int, str]:
     return gate_reasons(change_id, tenant_ids)
 
 
-def gates(change: Change, now: dt.datetime, tenant_id: int | None = None,
-          tenant_scope=None, tenant_slug: str | None = None) -> list[TenantGate]:
+def gates(
+    change: Change,
+    now: dt.datetime,
+    tenant_id: int | None = None,
+    tenant_scope=None,
+    tenant_slug: str | None = None,
+) -> list[TenantGate]:
     """The gate of every active affected tenant (or just ``tenant_id``), in one query.
 
     ``tenant_scope`` (a SELECT of tenant ids, from ``portal.access``) limits the answer to the
     tenants a viewer who does not manage the change may see.
     """
-    q = (select(ChangeTenant.tenant_id, Tenant.slug, Tenant.name, Tenant.first_party,
-                ChangeTenant.required_notice_seconds, ChangeTenant.notice_given_at,
-                ChangeTenant.waived_at, ChangeTenant.emergency_approved_at,
-                ChangeTenant.started_at)
-         .join(Tenant, Tenant.id == ChangeTenant.tenant_id)
-         .where(ChangeTenant.change_id == change.id, ChangeTenant.active.is_(True))
-         .order_by(Tenant.slug))
+    q = (
+        select(
+            ChangeTenant.tenant_id,
+            Tenant.slug,
+            Tenant.name,
+            Tenant.first_party,
+            ChangeTenant.required_notice_seconds,
+            ChangeTenant.notice_given_at,
+            ChangeTenant.waived_at,
+            ChangeTenant.emergency_approved_at,
+            ChangeTenant.started_at,
+        )
+        .join(Tenant, Tenant.id == ChangeTenant.tenant_id)
+        .where(ChangeTenant.change_id == change.id, ChangeTenant.active.is_(True))
+        .order_by(Tenant.slug)
+    )
     if tenant_id is not None:
         q = q.where(ChangeTenant.tenant_id == tenant_id)
     if tenant_slug is not None:
@@ -92,14 +112,27 @@ def gates(change: Change, now: dt.datetime, tenant_id: int | None = None,
         if not published:
             state = rules.GateState(False, None, f"change is {change.status.replace('_', ' ')}")
         else:
-            state = rules.gate_for(starts_at=change.starts_at,
-                                   required_seconds=r.required_notice_seconds, now=now,
-                                   notice_given_at=r.notice_given_at, waived_at=r.waived_at,
-                                   emergency_approved_at=r.emergency_approved_at,
-                                   delivery_problem=problems.get(r.tenant_id))
-        result.append(TenantGate(r.tenant_id, r.slug, r.name, bool(r.first_party),
-                                 r.required_notice_seconds, r.notice_given_at, r.started_at,
-                                 state))
+            state = rules.gate_for(
+                starts_at=change.starts_at,
+                required_seconds=r.required_notice_seconds,
+                now=now,
+                notice_given_at=r.notice_given_at,
+                waived_at=r.waived_at,
+                emergency_approved_at=r.emergency_approved_at,
+                delivery_problem=problems.get(r.tenant_id),
+            )
+        result.append(
+            TenantGate(
+                r.tenant_id,
+                r.slug,
+                r.name,
+                bool(r.first_party),
+                r.required_notice_seconds,
+                r.notice_given_at,
+                r.started_at,
+                state,
+            )
+        )
     return result
 
 
@@ -112,8 +145,12 @@ def overall(change: Change, tenant_gates: list[TenantGate], now: dt.datetime) ->
     shut = [g for g in tenant_gates if not g.state.open]
     known = [g.state.opens_at for g in tenant_gates]
     opens_at = max(known) if all(k is not None for k in known) else None
-    return {"open": not shut, "opens_at": _iso(opens_at), "open_tenants":
-            len(tenant_gates) - len(shut), "shut_tenants": len(shut)}
+    return {
+        "open": not shut,
+        "opens_at": _iso(opens_at),
+        "open_tenants": len(tenant_gates) - len(shut),
+        "shut_tenants": len(shut),
+    }
 
 
 @dataclass
@@ -127,41 +164,73 @@ class StartResult:
 def start(change: Change, *, actor, now: dt.datetime, only_open: bool = False) -> StartResult:
     """Go live for every active tenant, or with ``only_open`` for those whose gate is open."""
     if change.status not in (SCHEDULED, IN_PROGRESS):
-        raise Conflict(f"a {change.status.replace('_', ' ')} change cannot be started",
-                       status_now=change.status)
+        raise Conflict(
+            f"a {change.status.replace('_', ' ')} change cannot be started",
+            status_now=change.status,
+        )
     all_gates = [g for g in gates(change, now) if g.started_at is None]
     open_gates = [g for g in all_gates if g.state.open]
     waiting = [g for g in all_gates if not g.state.open]
     if change.status == IN_PROGRESS and not all_gates:
-        raise Conflict("the change is already live for every affected tenant",
-                       status_now=change.status)
+        raise Conflict(
+            "the change is already live for every affected tenant", status_now=change.status
+        )
     if not all_gates and now < change.starts_at:
-        raise Conflict("the start time has not been reached",
-                       opens_at=_iso(change.starts_at))
+        raise Conflict("the start time has not been reached", opens_at=_iso(change.starts_at))
     if waiting and not only_open:
         raise Conflict(
             f"the gate is shut for {len(waiting)} tenant(s): "
             + ", ".join(f"{g.name} ({g.state.reason})" for g in waiting[:10]),
-            blocking_tenants=[g.as_dict() for g in waiting])
+            blocking_tenants=[g.as_dict() for g in waiting],
+        )
     if only_open and all_gates and not open_gates:
-        raise Conflict("no tenant's gate is open yet",
-                       blocking_tenants=[g.as_dict() for g in waiting])
+        raise Conflict(
+            "no tenant's gate is open yet", blocking_tenants=[g.as_dict() for g in waiting]
+        )
     ids = [g.tenant_id for g in open_gates]
     if ids:
-        db.session.execute(update(ChangeTenant).where(
-            ChangeTenant.change_id == change.id, ChangeTenant.tenant_id.in_(ids),
-        ).values(started_at=now).execution_options(synchronize_session=False))
+        db.session.execute(
+            update(ChangeTenant)
+            .where(
+                ChangeTenant.change_id == change.id,
+                ChangeTenant.tenant_id.in_(ids),
+            )
+            .values(started_at=now)
+            .execution_options(synchronize_session=False)
+        )
     change.status = IN_PROGRESS
-    summary = (f"started for {len(open_gates)} tenant(s)"
-               + (f"; {len(waiting)} still waiting" if waiting else ""))
+    summary = f"started for {len(open_gates)} tenant(s)" + (
+        f"; {len(waiting)} still waiting" if waiting else ""
+    )
     revision = new_revision(change, "start", actor=actor, now=now, summary=summary)
-    record("change.started", subject_type="change", subject_id=change.id, change_id=change.id,
-           actor=actor, now=now, payload={"revision": revision.number, "started": len(ids),
-                                          "waiting": [g.slug for g in waiting]})
-    record_many([Fact("change.tenant_started", "change_tenant", f"{change.id}:{g.tenant_id}",
-                      {"revision": revision.number, "gate_opened_at": g.state.opens_at},
-                      tenant_id=g.tenant_id, change_id=change.id) for g in open_gates],
-                actor=actor, now=now)
+    record(
+        "change.started",
+        subject_type="change",
+        subject_id=change.id,
+        change_id=change.id,
+        actor=actor,
+        now=now,
+        payload={
+            "revision": revision.number,
+            "started": len(ids),
+            "waiting": [g.slug for g in waiting],
+        },
+    )
+    record_many(
+        [
+            Fact(
+                "change.tenant_started",
+                "change_tenant",
+                f"{change.id}:{g.tenant_id}",
+                {"revision": revision.number, "gate_opened_at": g.state.opens_at},
+                tenant_id=g.tenant_id,
+                change_id=change.id,
+            )
+            for g in open_gates
+        ],
+        actor=actor,
+        now=now,
+    )
     announce(change, revision, now)
     return StartResult(open_gates, waiting)
 
@@ -169,12 +238,22 @@ def start(change: Change, *, actor, now: dt.datetime, only_open: bool = False) -
 def complete(change: Change, *, actor, now: dt.datetime):
     """in progress → completed."""
     if change.status != IN_PROGRESS:
-        raise Conflict(f"only a change in progress can be completed; this one is "
-                       f"{change.status.replace('_', ' ')}", status_now=change.status)
+        raise Conflict(
+            f"only a change in progress can be completed; this one is "
+            f"{change.status.replace('_', ' ')}",
+            status_now=change.status,
+        )
     change.status = COMPLETED
     revision = new_revision(change, "complete", actor=actor, now=now, summary="completed")
-    record("change.completed", subject_type="change", subject_id=change.id, change_id=change.id,
-           actor=actor, now=now, payload={"revision": revision.number})
+    record(
+        "change.completed",
+        subject_type="change",
+        subject_id=change.id,
+        change_id=change.id,
+        actor=actor,
+        now=now,
+        payload={"revision": revision.number},
+    )
     announce(change, revision, now)
     return revision
 
@@ -182,18 +261,31 @@ def complete(change: Change, *, actor, now: dt.datetime):
 def cancel(change: Change, *, actor, now: dt.datetime, reason: str = ""):
     """scheduled → cancelled (announced); a draft or pending change is simply withdrawn."""
     if change.status not in (DRAFT, PENDING_APPROVAL, SCHEDULED):
-        raise Conflict(f"a {change.status.replace('_', ' ')} change cannot be cancelled",
-                       status_now=change.status)
+        raise Conflict(
+            f"a {change.status.replace('_', ' ')} change cannot be cancelled",
+            status_now=change.status,
+        )
     was_published = change.status == SCHEDULED
     change.status = CANCELLED
     change.updated_at = now
     revision = None
     if was_published:
-        revision = new_revision(change, "cancel", actor=actor, now=now,
-                                summary=reason or "cancelled")
-    record("change.cancelled", subject_type="change", subject_id=change.id, change_id=change.id,
-           actor=actor, now=now, payload={"revision": revision.number if revision else None,
-                                          "reason": reason, "was_published": was_published})
+        revision = new_revision(
+            change, "cancel", actor=actor, now=now, summary=reason or "cancelled"
+        )
+    record(
+        "change.cancelled",
+        subject_type="change",
+        subject_id=change.id,
+        change_id=change.id,
+        actor=actor,
+        now=now,
+        payload={
+            "revision": revision.number if revision else None,
+            "reason": reason,
+            "was_published": was_published,
+        },
+    )
     if revision is not None:
         announce(change, revision, now)
     return revision

@@ -203,8 +203,7 @@ class EmergencyRequest(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     change_id: Mapped[int] = mapped_column(ForeignKey("changes.id", ondelete="CASCADE"), index=True)
     justification: Mapped[str] = mapped_column(Text)
-    requested_by_id: Mapped[int | None] = mapped_column(
-        ForeignKey("users.id", ondelete="SET NULL"))
+    requested_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     requested_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     decision: Mapped[str | None] = mapped_column(String(16))
     decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
@@ -230,7 +229,8 @@ class NoticeBreach(db.Model):
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
     revision_number: Mapped[int] = mapped_column(Integer)
     emergency_request_id: Mapped[int | None] = mapped_column(
-        ForeignKey("emergency_requests.id", ondelete="SET NULL"))
+        ForeignKey("emergency_requests.id", ondelete="SET NULL")
+    )
     required_notice_seconds: Mapped[int] = mapped_column(Integer)
     # Notice the tenant could get at most: start minus publish time.
     given_notice_seconds: Mapped[int] = mapped_column(Integer)

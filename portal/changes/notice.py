@@ -55,9 +55,12 @@ def usage_condition(targets: Sequence[Target]):
         if component_id is None:
             clauses.append(Usage.service_id == service_id)
         else:
-            clauses.append(and_(Usage.service_id == service_id,
-                                or_(Usage.component_id.is_(None),
-                                    Usage.component_id == component_id)))
+            clauses.append(
+                and_(
+                    Usage.service_id == service_id,
+                    or_(Usage.component_id.is_(None), Usage.component_id == component_id),
+                )
+            )
     return or_(*clauses) if clauses else false()
 
 
@@ -89,46 +92,67 @@ def plan_notice(impact: str, targets: Sequence[Target]) -> NoticePlan:
     """Required notice for every tenant a change with this impact and reach would affect."""
     base = impact_notice(impact)
     service_ids = sorted({s for s, _ in targets})
-    policies = dict(db.session.execute(
-        select(ServicePolicy.service_id, ServicePolicy.notice_seconds)
-        .where(ServicePolicy.service_id.in_(service_ids), ServicePolicy.impact == impact)
-    ).all()) if service_ids else {}
+    policies = (
+        dict(
+            db.session.execute(
+                select(ServicePolicy.service_id, ServicePolicy.notice_seconds).where(
+                    ServicePolicy.service_id.in_(service_ids), ServicePolicy.impact == impact
+                )
+            ).all()
+        )
+        if service_ids
+        else {}
+    )
     affected = affected_tenants(targets)
     terms: dict[int, list[rules.ContractTermData]] = {}
     if affected:
         tenant_subquery = select(Usage.tenant_id).where(usage_condition(targets))
         for tenant_id, service_id, seconds, reference in db.session.execute(
-            select(ContractTerm.tenant_id, ContractTerm.service_id, ContractTerm.notice_seconds,
-                   ContractTerm.reference)
-            .where(ContractTerm.tenant_id.in_(tenant_subquery),
-                   or_(ContractTerm.service_id.is_(None),
-                       ContractTerm.service_id.in_(service_ids)))
+            select(
+                ContractTerm.tenant_id,
+                ContractTerm.service_id,
+                ContractTerm.notice_seconds,
+                ContractTerm.reference,
+            ).where(
+                ContractTerm.tenant_id.in_(tenant_subquery),
+                or_(ContractTerm.service_id.is_(None), ContractTerm.service_id.in_(service_ids)),
+            )
         ):
             terms.setdefault(tenant_id, []).append(
-                rules.ContractTermData(seconds, service_id, reference or ""))
+                rules.ContractTermData(seconds, service_id, reference or "")
+            )
     tenants = []
     for tenant_id, entry in sorted(affected.items()):
-        req = rules.required_notice(impact=impact, impact_notice_seconds=base,
-                                    service_policies=policies,
-                                    contract_terms=terms.get(tenant_id, ()),
-                                    services_used=entry.services)
-        tenants.append(rules.TenantRequirement(tenant_id, entry.slug, entry.name, req.seconds,
-                                               req.basis))
+        req = rules.required_notice(
+            impact=impact,
+            impact_notice_seconds=base,
+            service_policies=policies,
+            contract_terms=terms.get(tenant_id, ()),
+            services_used=entry.services,
+        )
+        tenants.append(
+            rules.TenantRequirement(tenant_id, entry.slug, entry.name, req.seconds, req.basis)
+        )
     base_required = max([base, *policies.values()])
     return NoticePlan(base_required, tenants, affected)
 
 
-def blackouts_overlapping(starts_at: dt.datetime, ends_at: dt.datetime,
-                          targets: Sequence[Target]) -> list[rules.Blackout]:
+def blackouts_overlapping(
+    starts_at: dt.datetime, ends_at: dt.datetime, targets: Sequence[Target]
+) -> list[rules.Blackout]:
     """Provider-wide blackouts and those of affected tenants overlapping [start, end)."""
     tenant_subquery = select(Usage.tenant_id).where(usage_condition(targets))
     rows = db.session.execute(
         select(BlackoutWindow, Tenant.slug)
         .outerjoin(Tenant, Tenant.id == BlackoutWindow.tenant_id)
-        .where(BlackoutWindow.starts_at < ends_at, BlackoutWindow.ends_at > starts_at,
-               or_(BlackoutWindow.tenant_id.is_(None),
-                   BlackoutWindow.tenant_id.in_(tenant_subquery)))
+        .where(
+            BlackoutWindow.starts_at < ends_at,
+            BlackoutWindow.ends_at > starts_at,
+            or_(BlackoutWindow.tenant_id.is_(None), BlackoutWindow.tenant_id.in_(tenant_subquery)),
+        )
         .order_by(BlackoutWindow.starts_at)
     ).all()
-    return [rules.Blackout(w.starts_at, w.ends_at, w.tenant_id, w.reason, w.id, slug)
-            for w, slug in rows]
+    return [
+        rules.Blackout(w.starts_at, w.ends_at, w.tenant_id, w.reason, w.id, slug)
+        for w, slug in rows
+    ]

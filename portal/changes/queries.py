@@ -28,10 +28,17 @@ def visibility_clause(user):
         clauses.append(Change.team_id.in_(_team_ids(user)))
     if user.is_customer or user.is_account_manager:
         tenant_ids = tenant_ids_visible_to(user)
-        clauses.append(and_(
-            Change.status.in_(PUBLISHED_STATUSES), Change.published_at.is_not(None),
-            exists().where(ChangeTenant.change_id == Change.id, ChangeTenant.active.is_(True),
-                           ChangeTenant.tenant_id.in_(tenant_ids))))
+        clauses.append(
+            and_(
+                Change.status.in_(PUBLISHED_STATUSES),
+                Change.published_at.is_not(None),
+                exists().where(
+                    ChangeTenant.change_id == Change.id,
+                    ChangeTenant.active.is_(True),
+                    ChangeTenant.tenant_id.in_(tenant_ids),
+                ),
+            )
+        )
     return or_(*clauses) if clauses else false()
 
 
@@ -47,7 +54,8 @@ def visible_changes(user) -> Select:
 def get_change_or_404(change_id: int, user) -> Change:
     """The change if ``user`` may see it, else 404 (never 403: existence does not leak)."""
     change = db.session.execute(
-        visible_changes(user).where(Change.id == change_id)).scalar_one_or_none()
+        visible_changes(user).where(Change.id == change_id)
+    ).scalar_one_or_none()
     if change is None:
         abort(404)
     return change
@@ -63,7 +71,8 @@ def get_change_for_gate_or_404(change_id: int, user) -> tuple[Change, bool]:
     else:
         manages = false()
     row = db.session.execute(
-        select(Change, manages).where(visibility_clause(user), Change.id == change_id)).first()
+        select(Change, manages).where(visibility_clause(user), Change.id == change_id)
+    ).first()
     if row is None:
         abort(404)
     return row[0], bool(row[1])

@@ -77,31 +77,54 @@ def index():
     if impact:
         query = query.where(Change.impact == impact)
     if service:
-        query = query.where(exists().where(
-            ChangeTarget.change_id == Change.id, ChangeTarget.service_id == Service.id,
-            Service.slug == service))
+        query = query.where(
+            exists().where(
+                ChangeTarget.change_id == Change.id,
+                ChangeTarget.service_id == Service.id,
+                Service.slug == service,
+            )
+        )
     if text:
-        query = query.where(or_(Change.title.ilike(like(text), escape="\\"),
-                                Change.body_md.ilike(like(text), escape="\\")))
+        query = query.where(
+            or_(
+                Change.title.ilike(like(text), escape="\\"),
+                Change.body_md.ilike(like(text), escape="\\"),
+            )
+        )
     moment = now()
     if when == "upcoming":
-        query = query.where(Change.ends_at >= moment,
-                            Change.status.in_((SCHEDULED, IN_PROGRESS, DRAFT, PENDING_APPROVAL)))
+        query = query.where(
+            Change.ends_at >= moment,
+            Change.status.in_((SCHEDULED, IN_PROGRESS, DRAFT, PENDING_APPROVAL)),
+        )
         query = query.order_by(Change.starts_at, Change.id)
     elif when == "past":
-        query = query.where(or_(Change.ends_at < moment,
-                                Change.status.in_((COMPLETED, CANCELLED))))
+        query = query.where(or_(Change.ends_at < moment, Change.status.in_((COMPLETED, CANCELLED))))
         query = query.order_by(Change.starts_at.desc(), Change.id.desc())
     else:
         query = query.order_by(Change.starts_at.desc(), Change.id.desc())
     page = db.paginate(query, per_page=current_app.config["PAGE_SIZE"], error_out=False)
-    filters = {k: v for k, v in {"status": status if status in STATUSES else "",
-                                 "service": service, "impact": impact, "q": text,
-                                 "when": when}.items() if v}
+    filters = {
+        k: v
+        for k, v in {
+            "status": status if status in STATUSES else "",
+            "service": service,
+            "impact": impact,
+            "q": text,
+            "when": when,
+        }.items()
+        if v
+    }
     return render_template(
-        "changes/index.html", page=page, filters=filters, statuses=STATUSES,
-        impacts=_impacts(), services=_filter_services(), when=when,
-        may_create=current_user.is_admin or current_user.is_engineer)
+        "changes/index.html",
+        page=page,
+        filters=filters,
+        statuses=STATUSES,
+        impacts=_impacts(),
+        services=_filter_services(),
+        when=when,
+        may_create=current_user.is_admin or current_user.is_engineer,
+    )
 
 
 def _impacts() -> list[ImpactLevel]:
@@ -116,8 +139,13 @@ def _filter_services() -> list[Service]:
         return list(db.session.execute(query).scalars())
     clauses = [Service.team_id.in_([m.team_id for m in current_user.memberships])]
     if current_user.is_customer or current_user.is_account_manager:
-        clauses.append(Service.id.in_(select(Usage.service_id).where(
-            Usage.tenant_id.in_(tenant_ids_visible_to(current_user)))))
+        clauses.append(
+            Service.id.in_(
+                select(Usage.service_id).where(
+                    Usage.tenant_id.in_(tenant_ids_visible_to(current_user))
+                )
+            )
+        )
     return list(db.session.execute(query.where(or_(*clauses))).scalars())
 
 
@@ -135,8 +163,9 @@ def _service_choices() -> list[tuple[str, str]]:
 
 def _prepare(form: ChangeForm) -> ChangeForm:
     form.services.choices = _service_choices()
-    form.impact.choices = [(i.code, f"{i.name} ({i.notice_seconds // 3600} h notice)")
-                           for i in _impacts()]
+    form.impact.choices = [
+        (i.code, f"{i.name} ({i.notice_seconds // 3600} h notice)") for i in _impacts()
+    ]
     form.time_zone.choices = zone_choices()
     if not form.time_zone.data:
         form.time_zone.data = viewer_zone()
@@ -152,8 +181,9 @@ def _wall(when, zone: str) -> str:
 def _fill_from(form: ChangeForm, change: Change) -> None:
     zone = viewer_zone()
     form.title.data, form.body.data = change.title, change.body_md
-    form.services.data = [t.service.slug + (f"/{t.component.slug}" if t.component else "")
-                          for t in change.targets]
+    form.services.data = [
+        t.service.slug + (f"/{t.component.slug}" if t.component else "") for t in change.targets
+    ]
     form.impact.data, form.time_zone.data = change.impact, zone
     form.starts_at.data = _wall(change.starts_at, zone)
     form.ends_at.data = _wall(change.ends_at, zone)
@@ -181,10 +211,16 @@ def _editor(form: ChangeForm, change: Change | None):
                 if revision is None:
                     flash("Draft saved.", "success")
                 else:
-                    flash(f"Revision {revision.number} published: "
-                          + ("material — the notice clock restarts for the affected tenants."
-                             if revision.material else "non-material update; customers are "
-                             "told, their notice clock is unchanged."), "success")
+                    flash(
+                        f"Revision {revision.number} published: "
+                        + (
+                            "material — the notice clock restarts for the affected tenants."
+                            if revision.material
+                            else "non-material update; customers are "
+                            "told, their notice clock is unchanged."
+                        ),
+                        "success",
+                    )
                 return redirect(url_for("changes.show", change_id=change.id)), None
         except services.NoticeWindowViolation as err:
             # A material revision inside the window: show why, with the full preview.
@@ -200,10 +236,16 @@ def _editor(form: ChangeForm, change: Change | None):
 def _render_editor(form: ChangeForm, change: Change | None, preview=None):
     status = 400 if (form.errors or form.form_errors) else 200
     if request.headers.get("X-Forewarn-Fragment") == "preview":
-        return render_template("changes/_preview.html", form=form, preview=preview,
-                               change=change), status
-    return render_template("changes/form.html", form=form, change=change, preview=preview,
-                           body_preview=request.form.get("action") == "preview"), status
+        return render_template(
+            "changes/_preview.html", form=form, preview=preview, change=change
+        ), status
+    return render_template(
+        "changes/form.html",
+        form=form,
+        change=change,
+        preview=preview,
+        body_preview=request.form.get("action") == "preview",
+    ), status
 
 
 @bp.route("/new", methods=["GET", "POST"])
@@ -237,21 +279,38 @@ def show(change_id: int):
     """The change page, for staff and customers alike (each sees their own part)."""
     change = get_change_or_404(change_id, current_user)
     manages = can_manage(current_user, change)
-    revisions = db.session.execute(select(Revision).where(Revision.change_id == change.id)
-                                   .order_by(Revision.number.desc())).scalars().all()
+    revisions = (
+        db.session.execute(
+            select(Revision).where(Revision.change_id == change.id).order_by(Revision.number.desc())
+        )
+        .scalars()
+        .all()
+    )
     tenant_gates, gate_summary = _gates_for_viewer(change)
     requests = []
     if current_user.is_staff:
-        requests = db.session.execute(select(EmergencyRequest).where(
-            EmergencyRequest.change_id == change.id).order_by(EmergencyRequest.requested_at.desc())
-        ).scalars().all()
+        requests = (
+            db.session.execute(
+                select(EmergencyRequest)
+                .where(EmergencyRequest.change_id == change.id)
+                .order_by(EmergencyRequest.requested_at.desc())
+            )
+            .scalars()
+            .all()
+        )
     return render_template(
-        "changes/show.html", change=change, manages=manages, revisions=revisions,
-        gates=tenant_gates[:GATE_ROWS_SHOWN], gates_total=len(tenant_gates),
-        gate_summary=gate_summary, requests=requests,
-        may_decide=change.status == "pending_approval" and emergency.may_approve(current_user,
-                                                                               change),
-        forms=views_actions.action_forms())
+        "changes/show.html",
+        change=change,
+        manages=manages,
+        revisions=revisions,
+        gates=tenant_gates[:GATE_ROWS_SHOWN],
+        gates_total=len(tenant_gates),
+        gate_summary=gate_summary,
+        requests=requests,
+        may_decide=change.status == "pending_approval"
+        and emergency.may_approve(current_user, change),
+        forms=views_actions.action_forms(),
+    )
 
 
 def _gates_for_viewer(change: Change):
@@ -266,5 +325,8 @@ def _gates_for_viewer(change: Change):
     summary = lifecycle.overall(change, all_gates, now())
     opens_at = summary.get("opens_at")
     opens_at = dt.datetime.fromisoformat(opens_at) if opens_at else None
-    return all_gates, {"open": summary["open"], "opens_at": opens_at,
-                       "open_count": sum(1 for g in all_gates if g.state.open)}
+    return all_gates, {
+        "open": summary["open"],
+        "opens_at": opens_at,
+        "open_count": sum(1 for g in all_gates if g.state.open),
+    }

@@ -61,9 +61,12 @@ class Blocker:
     earliest_start: dt.datetime
 
     def as_dict(self) -> dict:
-        return {"tenant": self.slug, "name": self.name,
-                "required_notice_seconds": self.required_seconds,
-                "earliest_start": self.earliest_start.astimezone(dt.UTC).isoformat()}
+        return {
+            "tenant": self.slug,
+            "name": self.name,
+            "required_notice_seconds": self.required_seconds,
+            "earliest_start": self.earliest_start.astimezone(dt.UTC).isoformat(),
+        }
 
 
 @dataclass(frozen=True)
@@ -78,9 +81,13 @@ class Blackout:
     tenant_slug: str | None = None
 
     def as_dict(self) -> dict:
-        return {"id": self.id, "tenant": self.tenant_slug,
-                "starts_at": self.starts_at.astimezone(dt.UTC).isoformat(),
-                "ends_at": self.ends_at.astimezone(dt.UTC).isoformat(), "reason": self.reason}
+        return {
+            "id": self.id,
+            "tenant": self.tenant_slug,
+            "starts_at": self.starts_at.astimezone(dt.UTC).isoformat(),
+            "ends_at": self.ends_at.astimezone(dt.UTC).isoformat(),
+            "reason": self.reason,
+        }
 
 
 @dataclass(frozen=True)
@@ -136,9 +143,14 @@ class Classification:
         return set(affected) if self.restarts_all else set(self.widened) & set(affected)
 
 
-def required_notice(*, impact: str, impact_notice_seconds: int,
-                    service_policies: Mapping[int, int], contract_terms: Iterable[ContractTermData],
-                    services_used: Iterable[int]) -> Requirement:
+def required_notice(
+    *,
+    impact: str,
+    impact_notice_seconds: int,
+    service_policies: Mapping[int, int],
+    contract_terms: Iterable[ContractTermData],
+    services_used: Iterable[int],
+) -> Requirement:
     """N(t): the maximum of every policy and contract term that applies to this tenant.
 
     ``service_policies`` maps each touched service to its own notice for ``impact``;
@@ -150,25 +162,41 @@ def required_notice(*, impact: str, impact_notice_seconds: int,
     for service_id, seconds in sorted(service_policies.items()):
         if service_id not in used:
             continue  # another touched service's policy is owed to that service's users
-        basis.append({"source": "service_policy", "service_id": service_id, "impact": impact,
-                      "seconds": seconds})
+        basis.append(
+            {
+                "source": "service_policy",
+                "service_id": service_id,
+                "impact": impact,
+                "seconds": seconds,
+            }
+        )
     for term in contract_terms:
         if term.service_id is None or term.service_id in used:
-            basis.append({"source": "contract", "service_id": term.service_id,
-                          "reference": term.reference, "seconds": term.notice_seconds})
+            basis.append(
+                {
+                    "source": "contract",
+                    "service_id": term.service_id,
+                    "reference": term.reference,
+                    "seconds": term.notice_seconds,
+                }
+            )
     seconds = max(item["seconds"] for item in basis)
     return Requirement(seconds, tuple(basis))
 
 
-def earliest_allowed_start(published_at: dt.datetime, required_seconds: int,
-                           margin_seconds: int) -> dt.datetime:
+def earliest_allowed_start(
+    published_at: dt.datetime, required_seconds: int, margin_seconds: int
+) -> dt.datetime:
     """p + N(t) + dispatch margin: the earliest start a publish at ``published_at`` allows."""
     return published_at + dt.timedelta(seconds=required_seconds + margin_seconds)
 
 
-def overlapping_blackouts(starts_at: dt.datetime, ends_at: dt.datetime,
-                          blackouts: Iterable[Blackout],
-                          tenant_ids: Iterable[int] | None = None) -> list[Blackout]:
+def overlapping_blackouts(
+    starts_at: dt.datetime,
+    ends_at: dt.datetime,
+    blackouts: Iterable[Blackout],
+    tenant_ids: Iterable[int] | None = None,
+) -> list[Blackout]:
     """Blackout windows overlapping [start, end): provider-wide ones and affected tenants'."""
     tenants = None if tenant_ids is None else set(tenant_ids)
     hits = []
@@ -180,10 +208,16 @@ def overlapping_blackouts(starts_at: dt.datetime, ends_at: dt.datetime,
     return sorted(hits, key=lambda w: (w.starts_at, w.id or 0))
 
 
-def check_publish(*, published_at: dt.datetime, starts_at: dt.datetime, ends_at: dt.datetime,
-                  tenants: Iterable[TenantRequirement], margin_seconds: int,
-                  base_notice_seconds: int = 0,
-                  blackouts: Iterable[Blackout] = ()) -> PublishCheck:
+def check_publish(
+    *,
+    published_at: dt.datetime,
+    starts_at: dt.datetime,
+    ends_at: dt.datetime,
+    tenants: Iterable[TenantRequirement],
+    margin_seconds: int,
+    base_notice_seconds: int = 0,
+    blackouts: Iterable[Blackout] = (),
+) -> PublishCheck:
     """The publish check: every affected tenant's notice, and no blackout overlap.
 
     ``base_notice_seconds`` is the change's own policy notice: it only gives the earliest
@@ -203,10 +237,16 @@ def check_publish(*, published_at: dt.datetime, starts_at: dt.datetime, ends_at:
     return PublishCheck(earliest_overall, tuple(blockers), tuple(conflicts), strictest)
 
 
-def gate_for(*, starts_at: dt.datetime, required_seconds: int, now: dt.datetime,
-             notice_given_at: dt.datetime | None, waived_at: dt.datetime | None = None,
-             emergency_approved_at: dt.datetime | None = None,
-             delivery_problem: str | None = None) -> GateState:
+def gate_for(
+    *,
+    starts_at: dt.datetime,
+    required_seconds: int,
+    now: dt.datetime,
+    notice_given_at: dt.datetime | None,
+    waived_at: dt.datetime | None = None,
+    emergency_approved_at: dt.datetime | None = None,
+    delivery_problem: str | None = None,
+) -> GateState:
     """The go-live gate for one tenant at ``now`` (the only place that decides it)."""
     if emergency_approved_at is not None:
         return _at(starts_at, now, "emergency approved: open at the start")

@@ -15,15 +15,22 @@ def _iso(value: dt.datetime | None) -> str | None:
 def change_dict(change: Change, user) -> dict:
     """The change as its viewer may see it (authors and teams only for staff)."""
     data = {
-        "id": change.id, "title": change.title, "body": change.body_md,
-        "impact": change.impact, "status": change.status,
-        "starts_at": _iso(change.starts_at), "ends_at": _iso(change.ends_at),
-        "ack_required": change.ack_required, "visibility": change.visibility,
-        "services": [t.service.slug + (f"/{t.component.slug}" if t.component else "")
-                     for t in change.targets],
+        "id": change.id,
+        "title": change.title,
+        "body": change.body_md,
+        "impact": change.impact,
+        "status": change.status,
+        "starts_at": _iso(change.starts_at),
+        "ends_at": _iso(change.ends_at),
+        "ack_required": change.ack_required,
+        "visibility": change.visibility,
+        "services": [
+            t.service.slug + (f"/{t.component.slug}" if t.component else "") for t in change.targets
+        ],
         "revision": change.revision_number,
         "material_revision": change.material_revision_number,
-        "published_at": _iso(change.published_at), "short_notice": change.short_notice,
+        "published_at": _iso(change.published_at),
+        "short_notice": change.short_notice,
         "url": f"/changes/{change.id}",
     }
     if user.is_staff:
@@ -34,6 +41,11 @@ def change_dict(change: Change, user) -> dict:
 
 def revision_dict(revision: Revision) -> dict:
     """One revision with its snapshot decoded."""
-    return {"number": revision.number, "kind": revision.kind, "material": revision.material,
-            "summary": revision.summary, "created_at": _iso(revision.created_at),
-            "snapshot": json.loads(revision.snapshot)}
+    return {
+        "number": revision.number,
+        "kind": revision.kind,
+        "material": revision.material,
+        "summary": revision.summary,
+        "created_at": _iso(revision.created_at),
+        "snapshot": json.loads(revision.snapshot),
+    }

@@ -37,19 +37,29 @@ class NoticeWindowViolation(Conflict):
     def __init__(self, check: rules.PublishCheck):
         parts = []
         if check.blockers:
-            names = ", ".join(f"{b.name} (needs {b.required_seconds // 3600} h)"
-                              for b in check.blockers[:10])
+            names = ", ".join(
+                f"{b.name} (needs {b.required_seconds // 3600} h)" for b in check.blockers[:10]
+            )
             more = len(check.blockers) - 10
-            parts.append(f"not enough notice for {names}{f' and {more} more' if more > 0 else ''}"
-                         f"; earliest allowed start {check.earliest_start:%Y-%m-%d %H:%M} UTC")
+            parts.append(
+                f"not enough notice for {names}{f' and {more} more' if more > 0 else ''}"
+                f"; earliest allowed start {check.earliest_start:%Y-%m-%d %H:%M} UTC"
+            )
         if check.blackouts:
-            parts.append("overlaps blackout window(s): " + ", ".join(
-                f"{w.tenant_slug or 'provider-wide'} {w.starts_at:%Y-%m-%d %H:%M}–"
-                f"{w.ends_at:%Y-%m-%d %H:%M} UTC" for w in check.blackouts))
+            parts.append(
+                "overlaps blackout window(s): "
+                + ", ".join(
+                    f"{w.tenant_slug or 'provider-wide'} {w.starts_at:%Y-%m-%d %H:%M}–"
+                    f"{w.ends_at:%Y-%m-%d %H:%M} UTC"
+                    for w in check.blackouts
+                )
+            )
         super().__init__(
-            "Refused: " + "; ".join(parts), blocking_tenants=[b.as_dict() for b in check.blockers],
+            "Refused: " + "; ".join(parts),
+            blocking_tenants=[b.as_dict() for b in check.blockers],
             earliest_allowed_start=check.earliest_start.astimezone(dt.UTC).isoformat(),
-            blackout_conflicts=[w.as_dict() for w in check.blackouts])
+            blackout_conflicts=[w.as_dict() for w in check.blackouts],
+        )
         self.check = check
 
 
@@ -65,9 +75,14 @@ class Preview:
         strictest = self.check.strictest
         data = {
             "affected_tenants": len(self.plan.tenants),
-            "strictest": None if strictest is None else {
-                "tenant": strictest.slug, "name": strictest.name,
-                "required_notice_seconds": strictest.seconds, "basis": list(strictest.basis)},
+            "strictest": None
+            if strictest is None
+            else {
+                "tenant": strictest.slug,
+                "name": strictest.name,
+                "required_notice_seconds": strictest.seconds,
+                "basis": list(strictest.basis),
+            },
             "policy_notice_seconds": self.plan.impact_notice_seconds,
             "earliest_allowed_start": self.check.earliest_start.astimezone(dt.UTC).isoformat(),
             "publishable": self.check.ok,
@@ -88,9 +103,14 @@ def run_check(inp: ChangeInput, now: dt.datetime) -> tuple[NoticePlan, rules.Pub
     """The publish check for ``inp`` as if published at ``now``."""
     plan = plan_notice(inp.impact, inp.targets)
     check = rules.check_publish(
-        published_at=now, starts_at=inp.starts_at, ends_at=inp.ends_at, tenants=plan.tenants,
-        margin_seconds=margin_seconds(), base_notice_seconds=plan.impact_notice_seconds,
-        blackouts=blackouts_overlapping(inp.starts_at, inp.ends_at, inp.targets))
+        published_at=now,
+        starts_at=inp.starts_at,
+        ends_at=inp.ends_at,
+        tenants=plan.tenants,
+        margin_seconds=margin_seconds(),
+        base_notice_seconds=plan.impact_notice_seconds,
+        blackouts=blackouts_overlapping(inp.starts_at, inp.ends_at, inp.targets),
+    )
     return plan, check
 
 
@@ -107,32 +127,55 @@ def preview(inp: ChangeInput, now: dt.datetime, change: Change | None = None) ->
 
 def input_of(change: Change) -> ChangeInput:
     """The change's current content as a ``ChangeInput``."""
-    return ChangeInput(change.title, change.body_md, change.impact, change.starts_at,
-                       change.ends_at, current_targets(change), change.team_id,
-                       change.ack_required, change.visibility)
+    return ChangeInput(
+        change.title,
+        change.body_md,
+        change.impact,
+        change.starts_at,
+        change.ends_at,
+        current_targets(change),
+        change.team_id,
+        change.ack_required,
+        change.visibility,
+    )
 
 
 def current_targets(change: Change) -> tuple[tuple[int, int | None], ...]:
-    return tuple(sorted(((t.service_id, t.component_id) for t in change.targets),
-                        key=lambda t: (t[0], t[1] or 0)))
+    return tuple(
+        sorted(
+            ((t.service_id, t.component_id) for t in change.targets),
+            key=lambda t: (t[0], t[1] or 0),
+        )
+    )
 
 
 def snapshot(change: Change) -> str:
     """Canonical JSON of the change's content, kept on every revision."""
-    return canonical_json({
-        "title": change.title, "body_md": change.body_md, "impact": change.impact,
-        "starts_at": change.starts_at, "ends_at": change.ends_at,
-        "ack_required": change.ack_required, "visibility": change.visibility,
-        "targets": [{"service": t.service.slug, "component": t.component.slug if t.component
-                     else None} for t in sorted(change.targets, key=lambda t: t.id or 0)],
-    })
+    return canonical_json(
+        {
+            "title": change.title,
+            "body_md": change.body_md,
+            "impact": change.impact,
+            "starts_at": change.starts_at,
+            "ends_at": change.ends_at,
+            "ack_required": change.ack_required,
+            "visibility": change.visibility,
+            "targets": [
+                {"service": t.service.slug, "component": t.component.slug if t.component else None}
+                for t in sorted(change.targets, key=lambda t: t.id or 0)
+            ],
+        }
+    )
 
 
 def _apply(change: Change, inp: ChangeInput) -> None:
     change.title, change.body_md, change.impact = inp.title, inp.body_md, inp.impact
     change.starts_at, change.ends_at = inp.starts_at, inp.ends_at
     change.ack_required, change.visibility, change.team_id = (
-        inp.ack_required, inp.visibility, inp.team_id)
+        inp.ack_required,
+        inp.visibility,
+        inp.team_id,
+    )
     wanted = set(inp.targets)
     for target in list(change.targets):
         if (target.service_id, target.component_id) not in wanted:
@@ -148,25 +191,49 @@ def _apply(change: Change, inp: ChangeInput) -> None:
 
 def create_change(inp: ChangeInput, *, author, now: dt.datetime) -> Change:
     """A new draft change (invisible to every tenant until published)."""
-    change = Change(team_id=inp.team_id, author_id=author.id, title=inp.title, body_md="",
-                    impact=inp.impact, starts_at=inp.starts_at, ends_at=inp.ends_at,
-                    status=DRAFT, created_at=now, updated_at=now)
+    change = Change(
+        team_id=inp.team_id,
+        author_id=author.id,
+        title=inp.title,
+        body_md="",
+        impact=inp.impact,
+        starts_at=inp.starts_at,
+        ends_at=inp.ends_at,
+        status=DRAFT,
+        created_at=now,
+        updated_at=now,
+    )
     db.session.add(change)
     _apply(change, inp)
-    record("change.created", subject_type="change", subject_id=change.id, change_id=change.id,
-           actor=author, now=now, payload={"title": change.title, "status": DRAFT})
+    record(
+        "change.created",
+        subject_type="change",
+        subject_id=change.id,
+        change_id=change.id,
+        actor=author,
+        now=now,
+        payload={"title": change.title, "status": DRAFT},
+    )
     return change
 
 
-def new_revision(change: Change, kind: str, *, actor, now: dt.datetime, material: bool = False,
-                 summary: str = "") -> Revision:
+def new_revision(
+    change: Change, kind: str, *, actor, now: dt.datetime, material: bool = False, summary: str = ""
+) -> Revision:
     """Add the next revision row (after the change's state is set) and flush it."""
     change.revision_number += 1
     if material:
         change.material_revision_number = change.revision_number
-    revision = Revision(change_id=change.id, number=change.revision_number, kind=kind,
-                        material=material, summary=summary, snapshot=snapshot(change),
-                        author_id=getattr(actor, "id", None), created_at=now)
+    revision = Revision(
+        change_id=change.id,
+        number=change.revision_number,
+        kind=kind,
+        material=material,
+        summary=summary,
+        snapshot=snapshot(change),
+        author_id=getattr(actor, "id", None),
+        created_at=now,
+    )
     db.session.add(revision)
     change.updated_at = now
     db.session.flush()
@@ -184,16 +251,29 @@ def announce(change: Change, revision: Revision, now: dt.datetime) -> None:
 
 
 def _tenant_row(change: Change, t: rules.TenantRequirement, revision: int) -> dict:
-    return {"change_id": change.id, "tenant_id": t.tenant_id,
-            "required_notice_seconds": t.seconds, "notice_basis": canonical_json(list(t.basis)),
-            "clock_revision": revision, "notice_given_at": None, "active": True}
+    return {
+        "change_id": change.id,
+        "tenant_id": t.tenant_id,
+        "required_notice_seconds": t.seconds,
+        "notice_basis": canonical_json(list(t.basis)),
+        "clock_revision": revision,
+        "notice_given_at": None,
+        "active": True,
+    }
 
 
 def _tenant_facts(change: Change, tenants, revision: int, action: str) -> list[Fact]:
-    return [Fact(action, "change_tenant", f"{change.id}:{t.tenant_id}",
-                 {"revision": revision, "required_notice_seconds": t.seconds,
-                  "basis": list(t.basis)}, tenant_id=t.tenant_id, change_id=change.id)
-            for t in tenants]
+    return [
+        Fact(
+            action,
+            "change_tenant",
+            f"{change.id}:{t.tenant_id}",
+            {"revision": revision, "required_notice_seconds": t.seconds, "basis": list(t.basis)},
+            tenant_id=t.tenant_id,
+            change_id=change.id,
+        )
+        for t in tenants
+    ]
 
 
 def publish(change: Change, *, actor, now: dt.datetime, short_notice: bool = False) -> Revision:
@@ -204,29 +284,52 @@ def publish(change: Change, *, actor, now: dt.datetime, short_notice: bool = Fal
 
     allowed = (PENDING_APPROVAL,) if short_notice else (DRAFT,)
     if change.status not in allowed:
-        raise Conflict(f"only a {allowed[0].replace('_', ' ')} change can be published; "
-                       f"this one is {change.status.replace('_', ' ')}", status_now=change.status)
+        raise Conflict(
+            f"only a {allowed[0].replace('_', ' ')} change can be published; "
+            f"this one is {change.status.replace('_', ' ')}",
+            status_now=change.status,
+        )
     inp = input_of(change)
     if inp.starts_at <= now:
-        raise Conflict("the start is in the past; reschedule before publishing",
-                       field="starts_at")
+        raise Conflict("the start is in the past; reschedule before publishing", field="starts_at")
     plan, check = run_check(inp, now)
     if check.blackouts or (check.blockers and not short_notice):
         raise NoticeWindowViolation(check)
     change.status, change.published_at, change.short_notice = SCHEDULED, now, short_notice
-    revision = new_revision(change, "publish", actor=actor, now=now, material=True,
-                            summary="published" + (" as short notice" if short_notice else ""))
+    revision = new_revision(
+        change,
+        "publish",
+        actor=actor,
+        now=now,
+        material=True,
+        summary="published" + (" as short notice" if short_notice else ""),
+    )
     if plan.tenants:
-        db.session.execute(insert(ChangeTenant),
-                           [_tenant_row(change, t, revision.number) for t in plan.tenants])
-    record("change.published", subject_type="change", subject_id=change.id, change_id=change.id,
-           actor=actor, now=now, payload={
-               "revision": revision.number, "starts_at": change.starts_at,
-               "ends_at": change.ends_at, "impact": change.impact,
-               "affected_tenants": len(plan.tenants), "short_notice": short_notice,
-               "snapshot_sha": _sha(revision.snapshot)})
-    record_many(_tenant_facts(change, plan.tenants, revision.number,
-                              "change.tenant_notice_required"), actor=actor, now=now)
+        db.session.execute(
+            insert(ChangeTenant), [_tenant_row(change, t, revision.number) for t in plan.tenants]
+        )
+    record(
+        "change.published",
+        subject_type="change",
+        subject_id=change.id,
+        change_id=change.id,
+        actor=actor,
+        now=now,
+        payload={
+            "revision": revision.number,
+            "starts_at": change.starts_at,
+            "ends_at": change.ends_at,
+            "impact": change.impact,
+            "affected_tenants": len(plan.tenants),
+            "short_notice": short_notice,
+            "snapshot_sha": _sha(revision.snapshot),
+        },
+    )
+    record_many(
+        _tenant_facts(change, plan.tenants, revision.number, "change.tenant_notice_required"),
+        actor=actor,
+        now=now,
+    )
     announce(change, revision, now)
     return revision
 
@@ -246,40 +349,54 @@ def concerned_check(check: rules.PublishCheck, concerned: set[int]) -> rules.Pub
     """
     blockers = tuple(b for b in check.blockers if b.tenant_id in concerned)
     earliest = max((b.earliest_start for b in blockers), default=check.earliest_start)
-    return rules.PublishCheck(earliest if blockers else check.earliest_start, blockers,
-                              check.blackouts, check.strictest)
+    return rules.PublishCheck(
+        earliest if blockers else check.earliest_start, blockers, check.blackouts, check.strictest
+    )
 
 
-def classify(change: Change, inp: ChangeInput, plan: NoticePlan | None = None
-             ) -> rules.Classification:
+def classify(
+    change: Change, inp: ChangeInput, plan: NoticePlan | None = None
+) -> rules.Classification:
     """Would replacing the change's content by ``inp`` be a material revision?"""
     plan = plan or plan_notice(inp.impact, inp.targets)
     ranks = dict(db.session.execute(select(ImpactLevel.code, ImpactLevel.rank)).all())
-    old_affected = frozenset(db.session.execute(
-        select(ChangeTenant.tenant_id).where(ChangeTenant.change_id == change.id,
-                                             ChangeTenant.active.is_(True))).scalars())
+    old_affected = frozenset(
+        db.session.execute(
+            select(ChangeTenant.tenant_id).where(
+                ChangeTenant.change_id == change.id, ChangeTenant.active.is_(True)
+            )
+        ).scalars()
+    )
     old = rules.Content(change.starts_at, change.ends_at, ranks.get(change.impact, 0), old_affected)
-    new = rules.Content(inp.starts_at, inp.ends_at, ranks.get(inp.impact, 0),
-                        frozenset(plan.by_tenant))
+    new = rules.Content(
+        inp.starts_at, inp.ends_at, ranks.get(inp.impact, 0), frozenset(plan.by_tenant)
+    )
     return rules.classify_revision(old, new)
 
 
 def ensure_editable(change: Change) -> None:
     """Only drafts and scheduled changes may be edited (409 otherwise)."""
     if change.status not in EDITABLE:
-        raise Conflict(f"a {change.status.replace('_', ' ')} change cannot be edited",
-                       status_now=change.status)
+        raise Conflict(
+            f"a {change.status.replace('_', ' ')} change cannot be edited", status_now=change.status
+        )
 
 
-def update_change(change: Change, inp: ChangeInput, *, actor, now: dt.datetime
-                  ) -> Revision | None:
+def update_change(change: Change, inp: ChangeInput, *, actor, now: dt.datetime) -> Revision | None:
     """Edit a draft in place, or revise a scheduled change (a new revision, announced)."""
     ensure_editable(change)
     if change.status == DRAFT:
         _apply(change, inp)
         change.updated_at = now
-        record("change.draft_updated", subject_type="change", subject_id=change.id,
-               change_id=change.id, actor=actor, now=now, payload={"title": change.title})
+        record(
+            "change.draft_updated",
+            subject_type="change",
+            subject_id=change.id,
+            change_id=change.id,
+            actor=actor,
+            now=now,
+            payload={"title": change.title},
+        )
         return None
     return revise(change, inp, actor=actor, now=now)
 
@@ -297,10 +414,15 @@ def revise(change: Change, inp: ChangeInput, *, actor, now: dt.datetime) -> Revi
     summary = "; ".join(classification.reasons) if material else "non-material update"
     if classification.restarts_all:
         change.short_notice = False  # the emergency approved the old schedule, not this one
-    revision = new_revision(change, "update", actor=actor, now=now, material=material,
-                            summary=summary)
-    rows = {ct.tenant_id: ct for ct in db.session.execute(
-        select(ChangeTenant).where(ChangeTenant.change_id == change.id)).scalars()}
+    revision = new_revision(
+        change, "update", actor=actor, now=now, material=material, summary=summary
+    )
+    rows = {
+        ct.tenant_id: ct
+        for ct in db.session.execute(
+            select(ChangeTenant).where(ChangeTenant.change_id == change.id)
+        ).scalars()
+    }
     wanted = plan.by_tenant
     new_rows, restarted = [], []
     for tenant_id, req in wanted.items():
@@ -325,14 +447,28 @@ def revise(change: Change, inp: ChangeInput, *, actor, now: dt.datetime) -> Revi
     if new_rows:
         db.session.execute(insert(ChangeTenant), new_rows)
     db.session.flush()
-    record("change.revised", subject_type="change", subject_id=change.id, change_id=change.id,
-           actor=actor, now=now, payload={
-               "revision": revision.number, "material": material,
-               "reasons": list(classification.reasons), "starts_at": change.starts_at,
-               "ends_at": change.ends_at, "impact": change.impact,
-               "no_longer_affected": sorted(r.tenant_id for r in dropped),
-               "snapshot_sha": _sha(revision.snapshot)})
-    record_many(_tenant_facts(change, restarted, revision.number, "change.tenant_clock_restarted"),
-                actor=actor, now=now)
+    record(
+        "change.revised",
+        subject_type="change",
+        subject_id=change.id,
+        change_id=change.id,
+        actor=actor,
+        now=now,
+        payload={
+            "revision": revision.number,
+            "material": material,
+            "reasons": list(classification.reasons),
+            "starts_at": change.starts_at,
+            "ends_at": change.ends_at,
+            "impact": change.impact,
+            "no_longer_affected": sorted(r.tenant_id for r in dropped),
+            "snapshot_sha": _sha(revision.snapshot),
+        },
+    )
+    record_many(
+        _tenant_facts(change, restarted, revision.number, "change.tenant_clock_restarted"),
+        actor=actor,
+        now=now,
+    )
     announce(change, revision, now)
     return revision

@@ -20,11 +20,20 @@ class Upcoming:
 
 def upcoming_for(user, now: dt.datetime, limit: int = 8) -> list[Upcoming]:
     """Scheduled or running changes that have not ended, soonest first (two queries)."""
-    changes = list(db.session.execute(
-        visible_changes(user).where(Change.status.in_((SCHEDULED, IN_PROGRESS)),
-                                    Change.ends_at >= now)
-        .order_by(Change.starts_at, Change.id).limit(limit)).scalars())
-    acknowledged = (acknowledged_change_ids(user.tenant_id, [c.id for c in changes])
-                    if user.is_customer else set())
-    return [Upcoming(c, user.is_customer and c.ack_required and c.id not in acknowledged)
-            for c in changes]
+    changes = list(
+        db.session.execute(
+            visible_changes(user)
+            .where(Change.status.in_((SCHEDULED, IN_PROGRESS)), Change.ends_at >= now)
+            .order_by(Change.starts_at, Change.id)
+            .limit(limit)
+        ).scalars()
+    )
+    acknowledged = (
+        acknowledged_change_ids(user.tenant_id, [c.id for c in changes])
+        if user.is_customer
+        else set()
+    )
+    return [
+        Upcoming(c, user.is_customer and c.ack_required and c.id not in acknowledged)
+        for c in changes
+    ]

@@ -22,8 +22,12 @@ from portal.extensions import db
 
 def action_forms() -> dict:
     """The CSRF-carrying forms the change page renders its buttons with."""
-    return {"start": StartForm(), "reason": ReasonForm(), "justify": JustificationForm(),
-            "approve": ApproveForm()}
+    return {
+        "start": StartForm(),
+        "reason": ReasonForm(),
+        "justify": JustificationForm(),
+        "approve": ApproveForm(),
+    }
 
 
 def _managed(change_id: int):
@@ -54,14 +58,21 @@ def register(bp: Blueprint) -> None:
             db.session.commit()
         except services.NoticeWindowViolation as err:
             db.session.rollback()
-            return render_template("changes/refused.html", change=change, check=err.check,
-                                   message=err.message, justify=JustificationForm()), 409
+            return render_template(
+                "changes/refused.html",
+                change=change,
+                check=err.check,
+                message=err.message,
+                justify=JustificationForm(),
+            ), 409
         except DomainError as err:
             db.session.rollback()
             flash(err.message, "error")
             return _back(change)
-        flash(f"Published (revision {revision.number}). Notices go out to every affected "
-              "tenant now.", "success")
+        flash(
+            f"Published (revision {revision.number}). Notices go out to every affected tenant now.",
+            "success",
+        )
         return _back(change)
 
     @bp.post("/<int:change_id>/emergency")
@@ -71,21 +82,27 @@ def register(bp: Blueprint) -> None:
         form = JustificationForm()
         if form.validate_on_submit():
             try:
-                emergency.request_emergency(change, form.justification.data, actor=current_user,
-                                            now=now())
+                emergency.request_emergency(
+                    change, form.justification.data, actor=current_user, now=now()
+                )
                 db.session.commit()
             except DomainError as err:
                 db.session.rollback()
                 flash(err.message, "error")
                 return _back(change)
-            flash("Sent for emergency approval. Another approver of the team must decide.",
-                  "success")
+            flash(
+                "Sent for emergency approval. Another approver of the team must decide.", "success"
+            )
             return _back(change)
         _csrf_or_400(form)
         _, check = services.run_check(services.input_of(change), now())
-        return render_template("changes/refused.html", change=change, check=check,
-                               message="Write a justification of at least 20 characters.",
-                               justify=form), 400
+        return render_template(
+            "changes/refused.html",
+            change=change,
+            check=check,
+            message="Write a justification of at least 20 characters.",
+            justify=form,
+        ), 400
 
     @bp.post("/<int:change_id>/emergency/approve")
     @login_required
@@ -94,8 +111,7 @@ def register(bp: Blueprint) -> None:
         form = ApproveForm()
         _csrf_or_400(form)
         try:
-            emergency.approve(change, approver=current_user, now=now(),
-                              note=form.note.data or "")
+            emergency.approve(change, approver=current_user, now=now(), note=form.note.data or "")
             db.session.commit()
         except DomainError as err:
             db.session.rollback()
@@ -103,8 +119,11 @@ def register(bp: Blueprint) -> None:
                 abort(403, err.message)
             flash(err.message, "error")
             return _back(change)
-        flash("Emergency approved: published as short notice; a breach record was written "
-              "for every affected tenant.", "success")
+        flash(
+            "Emergency approved: published as short notice; a breach record was written "
+            "for every affected tenant.",
+            "success",
+        )
         return _back(change)
 
     @bp.post("/<int:change_id>/emergency/reject")
@@ -140,12 +159,25 @@ def register(bp: Blueprint) -> None:
             db.session.commit()
         except Conflict as err:
             db.session.rollback()
-            shut = [g for g in lifecycle.gates(change, now()) if not g.state.open
-                    and g.started_at is None]
-            return render_template("changes/start_refused.html", change=change,
-                                   message=err.message, shut=shut, form=StartForm()), 409
-        return render_template("changes/started.html", change=change, started=result.started,
-                               waiting=result.waiting, form=StartForm())
+            shut = [
+                g
+                for g in lifecycle.gates(change, now())
+                if not g.state.open and g.started_at is None
+            ]
+            return render_template(
+                "changes/start_refused.html",
+                change=change,
+                message=err.message,
+                shut=shut,
+                form=StartForm(),
+            ), 409
+        return render_template(
+            "changes/started.html",
+            change=change,
+            started=result.started,
+            waiting=result.waiting,
+            form=StartForm(),
+        )
 
     @bp.post("/<int:change_id>/complete")
     @login_required
@@ -178,5 +210,6 @@ def register(bp: Blueprint) -> None:
             flash("Change cancelled; the affected tenants are told.", "success")
             return _back(change)
         _csrf_or_400(form)
-        return render_template("changes/cancel.html", change=change, form=form), \
-            400 if form.errors else 200
+        return render_template(
+            "changes/cancel.html", change=change, form=form
+        ), 400 if form.errors else 200

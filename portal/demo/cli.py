@@ -41,21 +41,30 @@ def build_demo_app(*, host: str, port: int, smtp_port: int | None) -> Flask:
     from portal import create_app
 
     # SQLite waits up to 30 s for a lock instead of 5: web, worker and sink share one file.
-    local = {"DEMO": True, "DATABASE_URL": None, "SQLALCHEMY_DATABASE_URI": None,
-             "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True,
-                                           "connect_args": {"timeout": 30}},
-             # A published change's mail should show in the mailbox within a few seconds.
-             "WORKER_INTERVAL_SECONDS": 2.0}
+    local = {
+        "DEMO": True,
+        "DATABASE_URL": None,
+        "SQLALCHEMY_DATABASE_URI": None,
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True, "connect_args": {"timeout": 30}},
+        # A published change's mail should show in the mailbox within a few seconds.
+        "WORKER_INTERVAL_SECONDS": 2.0,
+    }
     probe = create_app(local)
     smtp_port = probe.config["DEMO_SMTP_PORT"] if smtp_port is None else smtp_port
     url_host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104  (a check)
-    return create_app({
-        **local,
-        "MAIL_SERVER": probe.config["DEMO_SMTP_HOST"], "MAIL_PORT": smtp_port,
-        "MAIL_USE_TLS": False, "MAIL_USE_SSL": False, "MAIL_USERNAME": None,
-        "MAIL_PASSWORD": None, "MAIL_SUPPRESS_SEND": False,
-        "BASE_URL": f"http://{url_host}:{port}",
-    })
+    return create_app(
+        {
+            **local,
+            "MAIL_SERVER": probe.config["DEMO_SMTP_HOST"],
+            "MAIL_PORT": smtp_port,
+            "MAIL_USE_TLS": False,
+            "MAIL_USE_SSL": False,
+            "MAIL_USERNAME": None,
+            "MAIL_PASSWORD": None,
+            "MAIL_SUPPRESS_SEND": False,
+            "BASE_URL": f"http://{url_host}:{port}",
+        }
+    )
 
 
 def prepare_database(app: Flask, *, reset: bool) -> int:
@@ -92,8 +101,9 @@ def start_worker(app: Flask, stop: threading.Event) -> threading.Thread:
     """The delivery worker in a thread beside the web server; it stops when ``stop`` is set."""
     from portal.notify.worker import run_worker
 
-    thread = threading.Thread(target=run_worker, args=(app, stop), name="forewarn-worker",
-                              daemon=True)
+    thread = threading.Thread(
+        target=run_worker, args=(app, stop), name="forewarn-worker", daemon=True
+    )
     thread.start()
     click.echo("Delivery worker: running; notices are sent to the demo mail sink.")
     return thread
@@ -102,7 +112,8 @@ def start_worker(app: Flask, stop: threading.Event) -> threading.Thread:
 def _busy(what: str, host: str, port: int, option: str, err: OSError) -> click.ClickException:
     return click.ClickException(
         f"{what} port {port} on {host} is busy ({err.strerror or err}). Is another demo "
-        f"running? Stop it, or choose another port with {option}.")
+        f"running? Stop it, or choose another port with {option}."
+    )
 
 
 def _stop_on_sigterm(*_args) -> None:
@@ -111,10 +122,19 @@ def _stop_on_sigterm(*_args) -> None:
 
 @click.command("demo")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to serve on.")
-@click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535),
-              help="Web server port.")
-@click.option("--smtp-port", type=click.IntRange(1, 65535), default=None,
-              help="Port of the embedded SMTP sink [default: DEMO_SMTP_PORT, 8025].")
+@click.option(
+    "--port",
+    default=5000,
+    show_default=True,
+    type=click.IntRange(1, 65535),
+    help="Web server port.",
+)
+@click.option(
+    "--smtp-port",
+    type=click.IntRange(1, 65535),
+    default=None,
+    help="Port of the embedded SMTP sink [default: DEMO_SMTP_PORT, 8025].",
+)
 @click.option("--reset", is_flag=True, help="Delete the demo database first and seed afresh.")
 def demo_command(host: str, port: int, smtp_port: int | None, reset: bool) -> None:
     """Run the demo: database, demo data, mail sink, worker and web server on one machine."""
@@ -125,16 +145,26 @@ def demo_command(host: str, port: int, smtp_port: int | None, reset: bool) -> No
     try:
         server = make_server(host, port, app, threaded=True)
     except (OSError, SystemExit) as err:  # werkzeug exits on "address in use"
-        raise _busy("Web", host, port, "--port",
-                    err if isinstance(err, OSError) else OSError("address in use")) from err
+        raise _busy(
+            "Web",
+            host,
+            port,
+            "--port",
+            err if isinstance(err, OSError) else OSError("address in use"),
+        ) from err
     try:
         created = prepare_database(app, reset=reset)
         sink_host, sink_port = app.config["MAIL_SERVER"], app.config["MAIL_PORT"]
         try:
             sink = start_sink(app, sink_host, sink_port)
         except (OSError, RuntimeError) as err:
-            raise _busy("SMTP sink", sink_host, sink_port, "--smtp-port",
-                        err if isinstance(err, OSError) else OSError(str(err))) from err
+            raise _busy(
+                "SMTP sink",
+                sink_host,
+                sink_port,
+                "--smtp-port",
+                err if isinstance(err, OSError) else OSError(str(err)),
+            ) from err
     except BaseException:
         server.server_close()
         raise
@@ -159,15 +189,20 @@ def _print_welcome(app: Flask, created: int) -> None:
     db_note = "created" if created else "already seeded"
     click.echo("")
     click.secho(f"Forewarn demo: {app.config['BASE_URL']}/", bold=True)
-    click.echo(f"Database: {app.config['SQLALCHEMY_DATABASE_URI']} "
-               f"({db_note}; --reset starts over)")
-    click.echo(f"Mail sink: smtp://{app.config['MAIL_SERVER']}:{app.config['MAIL_PORT']} "
-               f"(caught mail at {app.config['BASE_URL']}/mailbox/)")
+    click.echo(
+        f"Database: {app.config['SQLALCHEMY_DATABASE_URI']} ({db_note}; --reset starts over)"
+    )
+    click.echo(
+        f"Mail sink: smtp://{app.config['MAIL_SERVER']}:{app.config['MAIL_PORT']} "
+        f"(caught mail at {app.config['BASE_URL']}/mailbox/)"
+    )
     click.echo(f"Demo logins, all with the password {app.config['DEMO_PASSWORD']!r}:")
     for role, key in ROLE_LOGINS:
         click.echo(f"  {role:<42} {emails[key]}")
-    click.echo("Use the yellow demo bar to travel forward in time; the story to follow is in "
-               "README.md, \"The demo\". Ctrl-C stops the demo.\n")
+    click.echo(
+        "Use the yellow demo bar to travel forward in time; the story to follow is in "
+        'README.md, "The demo". Ctrl-C stops the demo.\n'
+    )
 
 
 def register(app: Flask) -> None:

@@ -15,19 +15,45 @@ TEAMS = [
 
 # (slug, name, team slug, description, components as (slug, name))
 SERVICES = [
-    ("face-fusion-api", "Face Fusion API", "vision",
-     "Blends and restyles faces in images; used by photo, avatar and KYC products.",
-     [("ap-east", "Asia Pacific (Taipei)"), ("eu-west", "Europe (Dublin)"),
-      ("us-east", "US East (Virginia)")]),
-    ("ocr-api", "Document OCR API", "vision",
-     "Text and layout extraction from scanned documents.", [("eu-west", "Europe (Dublin)")]),
-    ("image-moderation", "Image Moderation", "vision",
-     "Classifies uploads for unsafe content.", []),
-    ("object-storage", "Object Storage", "data",
-     "S3-compatible buckets with lifecycle rules.",
-     [("eu-west", "Europe (Dublin)"), ("us-east", "US East (Virginia)")]),
-    ("managed-postgres", "Managed PostgreSQL", "data",
-     "Hosted PostgreSQL clusters with point-in-time recovery.", []),
+    (
+        "face-fusion-api",
+        "Face Fusion API",
+        "vision",
+        "Blends and restyles faces in images; used by photo, avatar and KYC products.",
+        [
+            ("ap-east", "Asia Pacific (Taipei)"),
+            ("eu-west", "Europe (Dublin)"),
+            ("us-east", "US East (Virginia)"),
+        ],
+    ),
+    (
+        "ocr-api",
+        "Document OCR API",
+        "vision",
+        "Text and layout extraction from scanned documents.",
+        [("eu-west", "Europe (Dublin)")],
+    ),
+    (
+        "image-moderation",
+        "Image Moderation",
+        "vision",
+        "Classifies uploads for unsafe content.",
+        [],
+    ),
+    (
+        "object-storage",
+        "Object Storage",
+        "data",
+        "S3-compatible buckets with lifecycle rules.",
+        [("eu-west", "Europe (Dublin)"), ("us-east", "US East (Virginia)")],
+    ),
+    (
+        "managed-postgres",
+        "Managed PostgreSQL",
+        "data",
+        "Hosted PostgreSQL clusters with point-in-time recovery.",
+        [],
+    ),
     ("cdn", "Global CDN", "edge", "Edge caching and TLS termination in 40 cities.", []),
     ("dns", "Managed DNS", "edge", "Authoritative DNS with health-checked failover.", []),
     ("sso", "Single Sign-On", "identity", "OIDC and SAML sign-in for customers' users.", []),
@@ -108,23 +134,73 @@ CONTRACT_TERMS = [
 # Every person gets the demo password. (key, email, name, zone, attributes)
 STAFF = [
     ("admin", "admin@forewarn.example", "Ada Admin", None, {"is_admin": True}),
-    ("engineer", "engineer@forewarn.example", "Erin Engineer", "Europe/Berlin",
-     {"teams": ["vision"]}),
-    ("approver", "approver@forewarn.example", "Arun Approver", "Asia/Kolkata",
-     {"teams": ["vision"], "approver": True}),
+    (
+        "engineer",
+        "engineer@forewarn.example",
+        "Erin Engineer",
+        "Europe/Berlin",
+        {"teams": ["vision"]},
+    ),
+    (
+        "approver",
+        "approver@forewarn.example",
+        "Arun Approver",
+        "Asia/Kolkata",
+        {"teams": ["vision"], "approver": True},
+    ),
     ("data-engineer", "dana@forewarn.example", "Dana Data", "Europe/Dublin", {"teams": ["data"]}),
-    ("edge-engineer", "eddie@forewarn.example", "Eddie Edge", "America/New_York",
-     {"teams": ["edge", "identity"], "approver": True}),
-    ("identity-engineer", "ida@forewarn.example", "Ida Identity", "Europe/Oslo",
-     {"teams": ["identity"]}),
-    ("manager", "manager@forewarn.example", "Mia Manager", "Europe/London",
-     {"is_account_manager": True,
-      "manages": ["tapai", "ptu", "ptu-photos", "ptu-id", "harbor-bank", "sakura-games",
-                  "kiwi-health", "lumen-retail", "jade-commerce", "merlion-capital"]}),
-    ("manager2", "marco@forewarn.example", "Marco Manager", "America/New_York",
-     {"is_account_manager": True,
-      "manages": ["maple-insurance", "aurora-streaming", "redwood-labs", "oak-pharma",
-                  "bosphorus-bank", "albatross-air"]}),
+    (
+        "edge-engineer",
+        "eddie@forewarn.example",
+        "Eddie Edge",
+        "America/New_York",
+        {"teams": ["edge", "identity"], "approver": True},
+    ),
+    (
+        "identity-engineer",
+        "ida@forewarn.example",
+        "Ida Identity",
+        "Europe/Oslo",
+        {"teams": ["identity"]},
+    ),
+    (
+        "manager",
+        "manager@forewarn.example",
+        "Mia Manager",
+        "Europe/London",
+        {
+            "is_account_manager": True,
+            "manages": [
+                "tapai",
+                "ptu",
+                "ptu-photos",
+                "ptu-id",
+                "harbor-bank",
+                "sakura-games",
+                "kiwi-health",
+                "lumen-retail",
+                "jade-commerce",
+                "merlion-capital",
+            ],
+        },
+    ),
+    (
+        "manager2",
+        "marco@forewarn.example",
+        "Marco Manager",
+        "America/New_York",
+        {
+            "is_account_manager": True,
+            "manages": [
+                "maple-insurance",
+                "aurora-streaming",
+                "redwood-labs",
+                "oak-pharma",
+                "bosphorus-bank",
+                "albatross-air",
+            ],
+        },
+    ),
 ]
 
 # (key, email, name, tenant slug, tenant admin)
@@ -136,5 +212,8 @@ CUSTOMERS = [
 ]
 
 # Notice contacts: the first one or more of these local parts, per tenant.
-CONTACT_ROLES = [("change-notices", "Change notices"), ("ops", "Operations desk"),
-                 ("cto", "CTO office")]
+CONTACT_ROLES = [
+    ("change-notices", "Change notices"),
+    ("ops", "Operations desk"),
+    ("cto", "CTO office"),
+]

@@ -55,11 +55,18 @@ def seed_catalog(world: DemoWorld) -> None:
     for slug, name in data.TEAMS:
         world.teams[slug] = _get_or_create(world, PlatformTeam, {"slug": slug}, name=name)
     for slug, name, team, description, components in data.SERVICES:
-        service = _get_or_create(world, Service, {"slug": slug}, name=name,
-                                 description=description, team_id=world.teams[team].id)
+        service = _get_or_create(
+            world,
+            Service,
+            {"slug": slug},
+            name=name,
+            description=description,
+            team_id=world.teams[team].id,
+        )
         for c_slug, c_name in components:
-            _get_or_create(world, Component, {"service_id": service.id, "slug": c_slug},
-                           name=c_name)
+            _get_or_create(
+                world, Component, {"service_id": service.id, "slug": c_slug}, name=c_name
+            )
         world.services[slug] = service
 
 
@@ -68,25 +75,46 @@ def seed_tenants(world: DemoWorld, *, now: dt.datetime) -> None:
     rng = random.Random(2026)  # the same "random" usage on every run
     others = [s for s in world.services if s != "face-fusion-api"]
     for slug, name, zone, first_party in data.TENANTS:
-        tenant = _get_or_create(world, Tenant, {"slug": slug}, name=name, time_zone=zone,
-                                first_party=first_party, created_at=now)
+        tenant = _get_or_create(
+            world,
+            Tenant,
+            {"slug": slug},
+            name=name,
+            time_zone=zone,
+            first_party=first_party,
+            created_at=now,
+        )
         world.tenants[slug] = tenant
-        for local, label in data.CONTACT_ROLES[:1 + rng.randrange(3)]:
-            _get_or_create(world, NoticeContact,
-                           {"tenant_id": tenant.id, "email": f"{local}@{slug}.example"},
-                           name=f"{name} {label.lower()}", created_at=now)
+        for local, label in data.CONTACT_ROLES[: 1 + rng.randrange(3)]:
+            _get_or_create(
+                world,
+                NoticeContact,
+                {"tenant_id": tenant.id, "email": f"{local}@{slug}.example"},
+                name=f"{name} {label.lower()}",
+                created_at=now,
+            )
         used = rng.sample(others, 1 + rng.randrange(3))
         if slug in ("tapai", "ptu") or rng.random() < 0.35:
             used.append("face-fusion-api")
         for service_slug in used:
-            _get_or_create(world, Usage, {"tenant_id": tenant.id,
-                                          "service_id": world.services[service_slug].id,
-                                          "component_id": None})
+            _get_or_create(
+                world,
+                Usage,
+                {
+                    "tenant_id": tenant.id,
+                    "service_id": world.services[service_slug].id,
+                    "component_id": None,
+                },
+            )
     for slug, service_slug, hours, reference in data.CONTRACT_TERMS:
         service_id = world.services[service_slug].id if service_slug else None
-        _get_or_create(world, ContractTerm,
-                       {"tenant_id": world.tenants[slug].id, "service_id": service_id},
-                       notice_seconds=hours * HOUR, reference=reference)
+        _get_or_create(
+            world,
+            ContractTerm,
+            {"tenant_id": world.tenants[slug].id, "service_id": service_id},
+            notice_seconds=hours * HOUR,
+            reference=reference,
+        )
 
 
 def _person(world: DemoWorld, email: str, name: str, password: str, **attrs) -> User:
@@ -103,29 +131,53 @@ def _person(world: DemoWorld, email: str, name: str, password: str, **attrs) -> 
 def seed_people(world: DemoWorld, *, password: str, now: dt.datetime) -> None:
     """Staff for every role (engineers, approver, account managers) and customer users."""
     for key, email, name, zone, attrs in data.STAFF:
-        user = _person(world, email, name, password, time_zone=zone, created_at=now,
-                       is_admin=attrs.get("is_admin", False),
-                       is_account_manager=attrs.get("is_account_manager", False))
+        user = _person(
+            world,
+            email,
+            name,
+            password,
+            time_zone=zone,
+            created_at=now,
+            is_admin=attrs.get("is_admin", False),
+            is_account_manager=attrs.get("is_account_manager", False),
+        )
         for team in attrs.get("teams", []):
-            _get_or_create(world, TeamMembership,
-                           {"team_id": world.teams[team].id, "user_id": user.id},
-                           is_approver=attrs.get("approver", False))
+            _get_or_create(
+                world,
+                TeamMembership,
+                {"team_id": world.teams[team].id, "user_id": user.id},
+                is_approver=attrs.get("approver", False),
+            )
         for slug in attrs.get("manages", []):
-            _get_or_create(world, AccountManagerAssignment,
-                           {"user_id": user.id, "tenant_id": world.tenants[slug].id})
+            _get_or_create(
+                world,
+                AccountManagerAssignment,
+                {"user_id": user.id, "tenant_id": world.tenants[slug].id},
+            )
         world.users[key] = user
     for key, email, name, slug, tenant_admin in data.CUSTOMERS:
-        world.users[key] = _person(world, email, name, password, created_at=now,
-                                   tenant_id=world.tenants[slug].id,
-                                   is_tenant_admin=tenant_admin)
+        world.users[key] = _person(
+            world,
+            email,
+            name,
+            password,
+            created_at=now,
+            tenant_id=world.tenants[slug].id,
+            is_tenant_admin=tenant_admin,
+        )
 
 
 def seed_policies(world: DemoWorld) -> None:
     """The impact levels, with the demo's global notice for degradation (24 h)."""
     for level in DEFAULT_IMPACT_LEVELS:
-        row = _get_or_create(world, ImpactLevel, {"code": level["code"]},
-                             name=level["name"], rank=level["rank"],
-                             notice_seconds=level["notice_seconds"])
+        row = _get_or_create(
+            world,
+            ImpactLevel,
+            {"code": level["code"]},
+            name=level["name"],
+            rank=level["rank"],
+            notice_seconds=level["notice_seconds"],
+        )
         wanted = DEMO_IMPACT_NOTICE.get(level["code"])
         if wanted is not None and row.notice_seconds != wanted:
             row.notice_seconds = wanted
@@ -150,7 +202,17 @@ def seed_demo(*, password: str, now: dt.datetime) -> DemoWorld:
     seed_policies(world)
     seed_story(world, now=now)
     if world.created:
-        record("demo.seeded", subject_type="demo", subject_id="demo", actor="forewarn demo",
-               now=now, payload={"rows_created": world.created, "tenants": len(world.tenants),
-                                 "services": len(world.services), "users": len(world.users)})
+        record(
+            "demo.seeded",
+            subject_type="demo",
+            subject_id="demo",
+            actor="forewarn demo",
+            now=now,
+            payload={
+                "rows_created": world.created,
+                "tenants": len(world.tenants),
+                "services": len(world.services),
+                "users": len(world.users),
+            },
+        )
     return world

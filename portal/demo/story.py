@@ -87,36 +87,94 @@ class StoryChange:
 
 STORY = [
     StoryChange(
-        "fusion-upgrade", "Upgrade the fusion model; output resolution changes", "engineer",
-        ("face-fusion-api",), "degradation", FUSION_BODY, 30 * H, 2 * H, "draft",
-        ack_required=True),
+        "fusion-upgrade",
+        "Upgrade the fusion model; output resolution changes",
+        "engineer",
+        ("face-fusion-api",),
+        "degradation",
+        FUSION_BODY,
+        30 * H,
+        2 * H,
+        "draft",
+        ack_required=True,
+    ),
     StoryChange(
-        "rate-limits", "Face Fusion API: lower rate limit on /v2/blend", "engineer",
-        ("face-fusion-api",), "degradation", RATE_LIMIT_BODY, 3 * D + 2 * H, 1 * H, "scheduled",
-        ack_required=True),
+        "rate-limits",
+        "Face Fusion API: lower rate limit on /v2/blend",
+        "engineer",
+        ("face-fusion-api",),
+        "degradation",
+        RATE_LIMIT_BODY,
+        3 * D + 2 * H,
+        1 * H,
+        "scheduled",
+        ack_required=True,
+    ),
     StoryChange(
-        "moderation-hotfix", "Hotfix: Image Moderation misflags medical images", "engineer",
-        ("image-moderation",), "maintenance", MODERATION_BODY, 6 * H, 1 * H,
+        "moderation-hotfix",
+        "Hotfix: Image Moderation misflags medical images",
+        "engineer",
+        ("image-moderation",),
+        "maintenance",
+        MODERATION_BODY,
+        6 * H,
+        1 * H,
         "pending_approval",
         justification="Hospitals' uploads are being rejected since yesterday's model update; "
-                      "waiting 24 hours keeps blocking patient images."),
+        "waiting 24 hours keeps blocking patient images.",
+    ),
     StoryChange(
-        "sso-patch", "Single Sign-On: emergency patch for a token-validation flaw",
-        "identity-engineer", ("sso",), "maintenance", SSO_BODY, 3 * H, 1 * H,
-        "completed_emergency", approver="edge-engineer", begun=6 * D,
+        "sso-patch",
+        "Single Sign-On: emergency patch for a token-validation flaw",
+        "identity-engineer",
+        ("sso",),
+        "maintenance",
+        SSO_BODY,
+        3 * H,
+        1 * H,
+        "completed_emergency",
+        approver="edge-engineer",
+        begun=6 * D,
         justification="Security fix for a token-validation flaw reported by a customer; "
-                      "cannot wait for the 24 h window."),
+        "cannot wait for the 24 h window.",
+    ),
     StoryChange(
-        "storage-controllers", "Object Storage: replace the Dublin storage controllers",
-        "data-engineer", ("object-storage/eu-west",), "maintenance", STORAGE_BODY, 2 * D,
-        4 * H, "scheduled", visibility="public"),
+        "storage-controllers",
+        "Object Storage: replace the Dublin storage controllers",
+        "data-engineer",
+        ("object-storage/eu-west",),
+        "maintenance",
+        STORAGE_BODY,
+        2 * D,
+        4 * H,
+        "scheduled",
+        visibility="public",
+    ),
     StoryChange(
-        "cdn-tls", "Global CDN: retire TLS 1.0 and 1.1", "edge-engineer", ("cdn",),
-        "deprecation", TLS_BODY, 95 * D, 1 * D, "scheduled", ack_required=True,
-        visibility="public"),
+        "cdn-tls",
+        "Global CDN: retire TLS 1.0 and 1.1",
+        "edge-engineer",
+        ("cdn",),
+        "deprecation",
+        TLS_BODY,
+        95 * D,
+        1 * D,
+        "scheduled",
+        ack_required=True,
+        visibility="public",
+    ),
     StoryChange(
-        "dns-restart", "Managed DNS: rolling restart of the resolver fleet", "edge-engineer",
-        ("dns",), "maintenance", DNS_BODY, 2 * D, 2 * H, "cancelled", begun=1 * D),
+        "dns-restart",
+        "Managed DNS: rolling restart of the resolver fleet",
+        "edge-engineer",
+        ("dns",),
+        "maintenance",
+        DNS_BODY,
+        2 * D,
+        2 * H,
+        "cancelled",
+        begun=1 * D,
+    ),
 ]
 
 
@@ -130,11 +188,20 @@ def _ceil_hour(when: dt.datetime) -> dt.datetime:
 
 
 def _input(story: StoryChange, user, now: dt.datetime, start: dt.datetime) -> ChangeInput:
-    return parse_change_input({
-        "title": story.title, "body": story.body, "impact": story.impact,
-        "services": list(story.services), "starts_at": _iso(start),
-        "ends_at": _iso(start + story.duration), "ack_required": story.ack_required,
-        "visibility": story.visibility}, user=user, now=now)
+    return parse_change_input(
+        {
+            "title": story.title,
+            "body": story.body,
+            "impact": story.impact,
+            "services": list(story.services),
+            "starts_at": _iso(start),
+            "ends_at": _iso(start + story.duration),
+            "ack_required": story.ack_required,
+            "visibility": story.visibility,
+        },
+        user=user,
+        now=now,
+    )
 
 
 def _publishable_start(story: StoryChange, user, at: dt.datetime) -> dt.datetime:
@@ -145,8 +212,7 @@ def _publishable_start(story: StoryChange, user, at: dt.datetime) -> dt.datetime
 
 
 def existing(title: str) -> Change | None:
-    return db.session.execute(select(Change).where(Change.title == title)
-                              ).scalars().first()
+    return db.session.execute(select(Change).where(Change.title == title)).scalars().first()
 
 
 def tell(story: StoryChange, users: dict, *, now: dt.datetime) -> Change | None:
@@ -163,14 +229,22 @@ def tell(story: StoryChange, users: dict, *, now: dt.datetime) -> Change | None:
     if story.plot in ("scheduled", "cancelled"):
         services.publish(change, actor=author, now=at)
     if story.plot == "cancelled":
-        lifecycle.cancel(change, actor=author, now=now - 2 * H,
-                         reason="Postponed: it clashes with a customer's product launch.")
+        lifecycle.cancel(
+            change,
+            actor=author,
+            now=now - 2 * H,
+            reason="Postponed: it clashes with a customer's product launch.",
+        )
     if story.plot in ("pending_approval", "completed_emergency"):
         emergency.request_emergency(change, story.justification, actor=author, now=at)
     if story.plot == "completed_emergency":
         approver = users[story.approver]
-        emergency.approve(change, approver=approver, now=at + 10 * dt.timedelta(minutes=1),
-                          note="Checked the patch and the rollback plan.")
+        emergency.approve(
+            change,
+            approver=approver,
+            now=at + 10 * dt.timedelta(minutes=1),
+            note="Checked the patch and the rollback plan.",
+        )
         lifecycle.start(change, actor=author, now=start)
         lifecycle.complete(change, actor=author, now=start + story.duration)
     db.session.flush()

@@ -21,20 +21,34 @@ from portal.extensions import db
 WIDTH, HEIGHT, PAD_L, PAD_B, PAD_T, PAD_R = 640, 240, 48, 40, 16, 16
 
 # Delivery-time buckets: (upper bound in seconds, label).
-BUCKETS = ((60, "< 1 min"), (300, "1–5 min"), (900, "5–15 min"), (3600, "15–60 min"),
-           (6 * 3600, "1–6 h"), (24 * 3600, "6–24 h"), (None, "> 24 h"))
+BUCKETS = (
+    (60, "< 1 min"),
+    (300, "1–5 min"),
+    (900, "5–15 min"),
+    (3600, "15–60 min"),
+    (6 * 3600, "1–6 h"),
+    (24 * 3600, "6–24 h"),
+    (None, "> 24 h"),
+)
 
 
 def chart_data(change: Change, user) -> tuple[list[dt.datetime], list[dt.datetime | None]]:
     """Counted acknowledgement times and notice times of the tenants the user may see."""
     ct = ChangeTenant
     scope = (ct.change_id == change.id, ct.active.is_(True), tenant_filter(ct.tenant_id, user))
-    ack_times = list(db.session.execute(
-        select(Acknowledgement.at).join(ct, (ct.change_id == Acknowledgement.change_id)
-                                        & (ct.tenant_id == Acknowledgement.tenant_id)
-                                        & (ct.clock_revision == Acknowledgement.revision_number))
-        .where(*scope, Acknowledgement.counts.is_(True)).order_by(Acknowledgement.at)
-    ).scalars())
+    ack_times = list(
+        db.session.execute(
+            select(Acknowledgement.at)
+            .join(
+                ct,
+                (ct.change_id == Acknowledgement.change_id)
+                & (ct.tenant_id == Acknowledgement.tenant_id)
+                & (ct.clock_revision == Acknowledgement.revision_number),
+            )
+            .where(*scope, Acknowledgement.counts.is_(True))
+            .order_by(Acknowledgement.at)
+        ).scalars()
+    )
     notice_times = list(db.session.execute(select(ct.notice_given_at).where(*scope)).scalars())
     return ack_times, notice_times
 
@@ -44,22 +58,28 @@ def _frame(title: str, body: str) -> Markup:
     return Markup(  # noqa: S704
         f'<svg class="chart" role="img" viewBox="0 0 {WIDTH} {HEIGHT}" '
         f'xmlns="http://www.w3.org/2000/svg" width="100%" style="max-width:{WIDTH}px">'
-        f"<title>{escape(title)}</title>{body}</svg>")
+        f"<title>{escape(title)}</title>{body}</svg>"
+    )
 
 
 def _axes() -> str:
     x0, y0 = PAD_L, HEIGHT - PAD_B
-    return (f'<line x1="{x0}" y1="{PAD_T}" x2="{x0}" y2="{y0}" stroke="#98a2b3"/>'
-            f'<line x1="{x0}" y1="{y0}" x2="{WIDTH - PAD_R}" y2="{y0}" stroke="#98a2b3"/>')
+    return (
+        f'<line x1="{x0}" y1="{PAD_T}" x2="{x0}" y2="{y0}" stroke="#98a2b3"/>'
+        f'<line x1="{x0}" y1="{y0}" x2="{WIDTH - PAD_R}" y2="{y0}" stroke="#98a2b3"/>'
+    )
 
 
 def _text(x: float, y: float, text: str, anchor: str = "middle", size: int = 11) -> str:
-    return (f'<text x="{x:.1f}" y="{y:.1f}" font-size="{size}" fill="#475467" '
-            f'text-anchor="{anchor}">{escape(text)}</text>')
+    return (
+        f'<text x="{x:.1f}" y="{y:.1f}" font-size="{size}" fill="#475467" '
+        f'text-anchor="{anchor}">{escape(text)}</text>'
+    )
 
 
-def ack_progress(ack_times: Sequence[dt.datetime], tenants: int, *, since: dt.datetime,
-                 until: dt.datetime) -> Markup:
+def ack_progress(
+    ack_times: Sequence[dt.datetime], tenants: int, *, since: dt.datetime, until: dt.datetime
+) -> Markup:
     """A step line of the acknowledged share from ``since`` (publication) to ``until``."""
     title = f"Acknowledgement progress: {len(ack_times)} of {tenants} tenants"
     if tenants == 0:
@@ -83,19 +103,24 @@ def ack_progress(ack_times: Sequence[dt.datetime], tenants: int, *, since: dt.da
         f'<line x1="{PAD_L}" y1="{y(round(tenants * p)):.1f}" x2="{WIDTH - PAD_R}" '
         f'y2="{y(round(tenants * p)):.1f}" stroke="#eaecf0"/>'
         + _text(PAD_L - 6, y(round(tenants * p)) + 4, f"{int(p * 100)}%", "end")
-        for p in (0.25, 0.5, 0.75, 1.0))
+        for p in (0.25, 0.5, 0.75, 1.0)
+    )
     share = round(100 * len(ack_times) / tenants)
-    body = (grid + _axes()
-            + '<polyline fill="none" stroke="#12805c" stroke-width="2" '
-            + f'points="{" ".join(points)}"/>'
-            + _text(PAD_L, HEIGHT - PAD_B + 16, since.strftime("%d %b %H:%M UTC"), "start")
-            + _text(WIDTH - PAD_R, HEIGHT - PAD_B + 16, until.strftime("%d %b %H:%M UTC"), "end")
-            + _text(WIDTH / 2, HEIGHT - 6, f"{share}% acknowledged", size=12))
+    body = (
+        grid
+        + _axes()
+        + '<polyline fill="none" stroke="#12805c" stroke-width="2" '
+        + f'points="{" ".join(points)}"/>'
+        + _text(PAD_L, HEIGHT - PAD_B + 16, since.strftime("%d %b %H:%M UTC"), "start")
+        + _text(WIDTH - PAD_R, HEIGHT - PAD_B + 16, until.strftime("%d %b %H:%M UTC"), "end")
+        + _text(WIDTH / 2, HEIGHT - 6, f"{share}% acknowledged", size=12)
+    )
     return _frame(title, body)
 
 
-def delivery_buckets(published_at: dt.datetime, notice_times: Sequence[dt.datetime | None]
-                     ) -> list[tuple[str, int]]:
+def delivery_buckets(
+    published_at: dt.datetime, notice_times: Sequence[dt.datetime | None]
+) -> list[tuple[str, int]]:
     """Tenants per delay bucket from publication to delivery, then "not delivered"."""
     counts = [0] * len(BUCKETS)
     missing = 0
@@ -124,8 +149,10 @@ def delivery_times(published_at: dt.datetime, notice_times: Sequence[dt.datetime
         h = plot_h * n / peak
         bx = PAD_L + i * slot + slot * 0.15
         colour = "#b42318" if label == "not delivered" else "#1f5eff"
-        bars.append(f'<rect x="{bx:.1f}" y="{HEIGHT - PAD_B - h:.1f}" width="{slot * 0.7:.1f}" '
-                    f'height="{h:.1f}" fill="{colour}"><title>{escape(label)}: {n}</title></rect>')
+        bars.append(
+            f'<rect x="{bx:.1f}" y="{HEIGHT - PAD_B - h:.1f}" width="{slot * 0.7:.1f}" '
+            f'height="{h:.1f}" fill="{colour}"><title>{escape(label)}: {n}</title></rect>'
+        )
         bars.append(_text(bx + slot * 0.35, HEIGHT - PAD_B - h - 4, str(n)))
         bars.append(_text(bx + slot * 0.35, HEIGHT - PAD_B + 16, label, size=10))
     return _frame(title, _axes() + "".join(bars))

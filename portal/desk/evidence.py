@@ -33,8 +33,13 @@ class Delivery:
 
     @property
     def label(self) -> str:
-        return {"delivered": "delivered", "failed": "failed", "retrying": "retrying",
-                "queued": "queued", "no_contact": "no notice queued"}[self.state]
+        return {
+            "delivered": "delivered",
+            "failed": "failed",
+            "retrying": "retrying",
+            "queued": "queued",
+            "no_contact": "no notice queued",
+        }[self.state]
 
 
 @dataclass
@@ -48,8 +53,9 @@ class PairEvidence:
     breaches: list[NoticeBreach] = field(default_factory=list)
 
 
-def load(change_ids: Iterable[int], tenant_ids: Iterable[int],
-         pairs: Iterable[Pair]) -> dict[Pair, PairEvidence]:
+def load(
+    change_ids: Iterable[int], tenant_ids: Iterable[int], pairs: Iterable[Pair]
+) -> dict[Pair, PairEvidence]:
     """Evidence for ``pairs``; ``change_ids`` and ``tenant_ids`` bound the five queries."""
     wanted = set(pairs)
     found: dict[Pair, PairEvidence] = {p: PairEvidence() for p in wanted}
@@ -57,8 +63,12 @@ def load(change_ids: Iterable[int], tenant_ids: Iterable[int],
     if not wanted:
         return found
     sources = (
-        (OutboxMessage, "outbox", (OutboxMessage.kind == NOTICE,),
-         (OutboxMessage.revision_number, OutboxMessage.sent_at, OutboxMessage.id)),
+        (
+            OutboxMessage,
+            "outbox",
+            (OutboxMessage.kind == NOTICE,),
+            (OutboxMessage.revision_number, OutboxMessage.sent_at, OutboxMessage.id),
+        ),
         (Acknowledgement, "acks", (), (Acknowledgement.at, Acknowledgement.id)),
         (Objection, "objections", (), (Objection.at, Objection.id)),
         (Waiver, "waivers", (), (Waiver.at, Waiver.id)),
@@ -66,8 +76,9 @@ def load(change_ids: Iterable[int], tenant_ids: Iterable[int],
     )
     for model, attr, extra, order in sources:
         rows = db.session.execute(
-            select(model).where(model.change_id.in_(change_ids), model.tenant_id.in_(tenant_ids),
-                                *extra).order_by(*order)
+            select(model)
+            .where(model.change_id.in_(change_ids), model.tenant_id.in_(tenant_ids), *extra)
+            .order_by(*order)
         ).scalars()
         for row in rows:
             bucket = found.get((row.change_id, row.tenant_id))
@@ -76,25 +87,34 @@ def load(change_ids: Iterable[int], tenant_ids: Iterable[int],
     return found
 
 
-def delivery_of(evidence: PairEvidence, clock_revision: int,
-                notice_given_at: dt.datetime | None) -> Delivery:
+def delivery_of(
+    evidence: PairEvidence, clock_revision: int, notice_given_at: dt.datetime | None
+) -> Delivery:
     """The state of the notice for ``clock_revision`` (DESIGN.md "Notice")."""
     rows = [m for m in evidence.outbox if m.revision_number == clock_revision]
     sent = sorted((m for m in rows if m.status == SENT and m.sent_at), key=lambda m: m.sent_at)
     if notice_given_at is not None or sent:
         first = sent[0] if sent else None
-        return Delivery("delivered", notice_given_at or first.sent_at,
-                        smtp_reply=(first.smtp_reply or "") if first else "",
-                        attempts=sum(m.attempts for m in rows))
+        return Delivery(
+            "delivered",
+            notice_given_at or first.sent_at,
+            smtp_reply=(first.smtp_reply or "") if first else "",
+            attempts=sum(m.attempts for m in rows),
+        )
     if not rows:
-        return Delivery("no_contact", reason="no notice was queued: the tenant has no notice "
-                                              "contact")
+        return Delivery(
+            "no_contact", reason="no notice was queued: the tenant has no notice contact"
+        )
     attempts = sum(m.attempts for m in rows)
     failed = [m for m in rows if m.status == FAILED]
     if failed and len(failed) == len(rows):
         last = failed[-1]
-        return Delivery("failed", reason=last.last_error or "delivery failed",
-                        smtp_reply=last.smtp_reply or "", attempts=attempts)
+        return Delivery(
+            "failed",
+            reason=last.last_error or "delivery failed",
+            smtp_reply=last.smtp_reply or "",
+            attempts=attempts,
+        )
     errors = [m.last_error for m in rows if m.last_error]
     if errors:
         return Delivery("retrying", reason=errors[-1], attempts=attempts)
@@ -103,19 +123,32 @@ def delivery_of(evidence: PairEvidence, clock_revision: int,
 
 def counted_ack(evidence: PairEvidence, clock_revision: int) -> Acknowledgement | None:
     """The acknowledgement that counts for the current material revision, if any."""
-    return next((a for a in evidence.acks
-                 if a.counts and a.revision_number == clock_revision), None)
+    return next(
+        (a for a in evidence.acks if a.counts and a.revision_number == clock_revision), None
+    )
 
 
-def gate_state(*, status: str, starts_at: dt.datetime, required_seconds: int,
-               notice_given_at: dt.datetime | None, waived_at: dt.datetime | None,
-               emergency_approved_at: dt.datetime | None, delivery: Delivery,
-               now: dt.datetime) -> rules.GateState:
+def gate_state(
+    *,
+    status: str,
+    starts_at: dt.datetime,
+    required_seconds: int,
+    notice_given_at: dt.datetime | None,
+    waived_at: dt.datetime | None,
+    emergency_approved_at: dt.datetime | None,
+    delivery: Delivery,
+    now: dt.datetime,
+) -> rules.GateState:
     """The tenant's gate, decided by ``rules.gate_for`` (the one place that decides it)."""
     if status not in (SCHEDULED, IN_PROGRESS):
         return rules.GateState(False, None, f"change is {status.replace('_', ' ')}")
     problem = delivery.reason if delivery.state in ("failed", "no_contact") else None
-    return rules.gate_for(starts_at=starts_at, required_seconds=required_seconds, now=now,
-                          notice_given_at=notice_given_at, waived_at=waived_at,
-                          emergency_approved_at=emergency_approved_at,
-                          delivery_problem=problem)
+    return rules.gate_for(
+        starts_at=starts_at,
+        required_seconds=required_seconds,
+        now=now,
+        notice_given_at=notice_given_at,
+        waived_at=waived_at,
+        emergency_approved_at=emergency_approved_at,
+        delivery_problem=problem,
+    )

@@ -16,10 +16,23 @@ from portal.desk.matrix import MatrixRow
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
-HEADER = ["tenant", "name", "first_party", "required_notice_hours", "notice_state",
-          "notice_delivered_at_utc", "notice_problem", "gate_open", "gate_opens_at_utc",
-          "gate_reason", "acknowledged_at_utc", "acknowledged_by", "objection", "waiver",
-          "breach"]
+HEADER = [
+    "tenant",
+    "name",
+    "first_party",
+    "required_notice_hours",
+    "notice_state",
+    "notice_delivered_at_utc",
+    "notice_problem",
+    "gate_open",
+    "gate_opens_at_utc",
+    "gate_reason",
+    "acknowledged_at_utc",
+    "acknowledged_by",
+    "objection",
+    "waiver",
+    "breach",
+]
 
 
 def safe_cell(value) -> str:
@@ -36,15 +49,25 @@ def row_cells(row: MatrixRow) -> list:
     objection = row.open_objection
     waiver = row.waiver
     return [
-        row.slug, row.name, "yes" if row.first_party else "no",
-        f"{row.required_seconds / 3600:g}", row.delivery.state, _iso(row.delivery.at),
-        row.delivery.reason, "yes" if row.gate.open else "no", _iso(row.gate.opens_at),
-        row.gate.reason, _iso(row.ack.at) if row.ack else "",
+        row.slug,
+        row.name,
+        "yes" if row.first_party else "no",
+        f"{row.required_seconds / 3600:g}",
+        row.delivery.state,
+        _iso(row.delivery.at),
+        row.delivery.reason,
+        "yes" if row.gate.open else "no",
+        _iso(row.gate.opens_at),
+        row.gate.reason,
+        _iso(row.ack.at) if row.ack else "",
         row.ack.actor_label if row.ack else "",
         f"{objection.actor_label}: {objection.reason}" if objection else "",
         f"agreed by {waiver.agreed_by}" if waiver else "",
-        "; ".join(f"rev {b.revision_number}: {b.given_notice_seconds / 3600:g} h of "
-                  f"{b.required_notice_seconds / 3600:g} h" for b in row.breaches),
+        "; ".join(
+            f"rev {b.revision_number}: {b.given_notice_seconds / 3600:g} h of "
+            f"{b.required_notice_seconds / 3600:g} h"
+            for b in row.breaches
+        ),
     ]
 
 

@@ -32,25 +32,34 @@ def _iso(value: dt.datetime | None) -> str | None:
 
 # Correlated conditions on a change_tenants row.
 def acknowledged():
-    return exists().where(Acknowledgement.change_id == CT.change_id,
-                          Acknowledgement.tenant_id == CT.tenant_id,
-                          Acknowledgement.revision_number == CT.clock_revision,
-                          Acknowledgement.counts.is_(True))
+    return exists().where(
+        Acknowledgement.change_id == CT.change_id,
+        Acknowledgement.tenant_id == CT.tenant_id,
+        Acknowledgement.revision_number == CT.clock_revision,
+        Acknowledgement.counts.is_(True),
+    )
 
 
 def objecting():
-    return exists().where(Objection.change_id == CT.change_id, Objection.tenant_id == CT.tenant_id,
-                          Objection.answered_at.is_(None))
+    return exists().where(
+        Objection.change_id == CT.change_id,
+        Objection.tenant_id == CT.tenant_id,
+        Objection.answered_at.is_(None),
+    )
 
 
 def breached():
-    return exists().where(NoticeBreach.change_id == CT.change_id,
-                          NoticeBreach.tenant_id == CT.tenant_id)
+    return exists().where(
+        NoticeBreach.change_id == CT.change_id, NoticeBreach.tenant_id == CT.tenant_id
+    )
 
 
 def waived():
-    return exists().where(Waiver.change_id == CT.change_id, Waiver.tenant_id == CT.tenant_id,
-                          Waiver.revision_number == CT.clock_revision)
+    return exists().where(
+        Waiver.change_id == CT.change_id,
+        Waiver.tenant_id == CT.tenant_id,
+        Waiver.revision_number == CT.clock_revision,
+    )
 
 
 FILTER_CLAUSES = {
@@ -64,13 +73,13 @@ FILTER_CLAUSES = {
 def search_clause(q: str):
     """Tenant name or slug contains ``q`` (case-insensitive, wildcards taken literally)."""
     needle = q.lower()
-    return (func.lower(Tenant.name).contains(needle, autoescape=True)
-            | func.lower(Tenant.slug).contains(needle, autoescape=True))
+    return func.lower(Tenant.name).contains(needle, autoescape=True) | func.lower(
+        Tenant.slug
+    ).contains(needle, autoescape=True)
 
 
 def _scope(change_id: int, user):
-    return and_(CT.change_id == change_id, CT.active.is_(True),
-                tenant_filter(CT.tenant_id, user))
+    return and_(CT.change_id == change_id, CT.active.is_(True), tenant_filter(CT.tenant_id, user))
 
 
 @dataclass
@@ -103,28 +112,53 @@ class MatrixRow:
         ack, waiver, objection = self.ack, self.waiver, self.open_objection
         latest_objection = objection or (self.objections[-1] if self.objections else None)
         return {
-            "tenant": self.slug, "name": self.name, "first_party": self.first_party,
+            "tenant": self.slug,
+            "name": self.name,
+            "first_party": self.first_party,
             "required_notice_seconds": self.required_seconds,
             "clock_revision": self.clock_revision,
-            "notice": {"state": self.delivery.state, "delivered_at": _iso(self.delivery.at),
-                       "reason": self.delivery.reason or None,
-                       "smtp_reply": self.delivery.smtp_reply or None,
-                       "attempts": self.delivery.attempts},
-            "gate": {"open": self.gate.open, "opens_at": _iso(self.gate.opens_at),
-                     "reason": self.gate.reason},
-            "acknowledged": None if ack is None else {
-                "at": _iso(ack.at), "by": ack.actor_label, "channel": ack.channel},
-            "objection": None if latest_objection is None else {
-                "at": _iso(latest_objection.at), "by": latest_objection.actor_label,
-                "reason": latest_objection.reason, "open": latest_objection.is_open,
-                "answer": latest_objection.answer},
-            "waiver": None if waiver is None else {
-                "at": _iso(waiver.at), "agreed_by": waiver.agreed_by, "channel": waiver.channel,
-                "recorded_by": waiver.recorded_by_label},
-            "breach": [{"revision": b.revision_number,
-                        "required_notice_seconds": b.required_notice_seconds,
-                        "given_notice_seconds": b.given_notice_seconds,
-                        "justification": b.justification} for b in self.breaches] or None,
+            "notice": {
+                "state": self.delivery.state,
+                "delivered_at": _iso(self.delivery.at),
+                "reason": self.delivery.reason or None,
+                "smtp_reply": self.delivery.smtp_reply or None,
+                "attempts": self.delivery.attempts,
+            },
+            "gate": {
+                "open": self.gate.open,
+                "opens_at": _iso(self.gate.opens_at),
+                "reason": self.gate.reason,
+            },
+            "acknowledged": None
+            if ack is None
+            else {"at": _iso(ack.at), "by": ack.actor_label, "channel": ack.channel},
+            "objection": None
+            if latest_objection is None
+            else {
+                "at": _iso(latest_objection.at),
+                "by": latest_objection.actor_label,
+                "reason": latest_objection.reason,
+                "open": latest_objection.is_open,
+                "answer": latest_objection.answer,
+            },
+            "waiver": None
+            if waiver is None
+            else {
+                "at": _iso(waiver.at),
+                "agreed_by": waiver.agreed_by,
+                "channel": waiver.channel,
+                "recorded_by": waiver.recorded_by_label,
+            },
+            "breach": [
+                {
+                    "revision": b.revision_number,
+                    "required_notice_seconds": b.required_notice_seconds,
+                    "given_notice_seconds": b.given_notice_seconds,
+                    "justification": b.justification,
+                }
+                for b in self.breaches
+            ]
+            or None,
         }
 
 
@@ -162,10 +196,21 @@ def _row_query(change: Change, user, listing: Listing):
         conditions.append(FILTER_CLAUSES[listing.filter]())
     if listing.q:
         conditions.append(search_clause(listing.q))
-    return (select(CT.tenant_id, Tenant.slug, Tenant.name, Tenant.first_party,
-                   CT.required_notice_seconds, CT.clock_revision, CT.notice_given_at,
-                   CT.waived_at, CT.emergency_approved_at)
-            .join(Tenant, Tenant.id == CT.tenant_id).where(*conditions))
+    return (
+        select(
+            CT.tenant_id,
+            Tenant.slug,
+            Tenant.name,
+            Tenant.first_party,
+            CT.required_notice_seconds,
+            CT.clock_revision,
+            CT.notice_given_at,
+            CT.waived_at,
+            CT.emergency_approved_at,
+        )
+        .join(Tenant, Tenant.id == CT.tenant_id)
+        .where(*conditions)
+    )
 
 
 def _build_rows(change: Change, records, now: dt.datetime) -> list[MatrixRow]:
@@ -175,15 +220,32 @@ def _build_rows(change: Change, records, now: dt.datetime) -> list[MatrixRow]:
     for r in records:
         found = evidence[(change.id, r.tenant_id)]
         delivery = ev.delivery_of(found, r.clock_revision, r.notice_given_at)
-        gate = ev.gate_state(status=change.status, starts_at=change.starts_at,
-                             required_seconds=r.required_notice_seconds,
-                             notice_given_at=r.notice_given_at, waived_at=r.waived_at,
-                             emergency_approved_at=r.emergency_approved_at,
-                             delivery=delivery, now=now)
-        rows.append(MatrixRow(r.tenant_id, r.slug, r.name, bool(r.first_party),
-                              r.required_notice_seconds, r.clock_revision, delivery, gate,
-                              ev.counted_ack(found, r.clock_revision), found.objections,
-                              found.waivers, found.breaches))
+        gate = ev.gate_state(
+            status=change.status,
+            starts_at=change.starts_at,
+            required_seconds=r.required_notice_seconds,
+            notice_given_at=r.notice_given_at,
+            waived_at=r.waived_at,
+            emergency_approved_at=r.emergency_approved_at,
+            delivery=delivery,
+            now=now,
+        )
+        rows.append(
+            MatrixRow(
+                r.tenant_id,
+                r.slug,
+                r.name,
+                bool(r.first_party),
+                r.required_notice_seconds,
+                r.clock_revision,
+                delivery,
+                gate,
+                ev.counted_ack(found, r.clock_revision),
+                found.objections,
+                found.waivers,
+                found.breaches,
+            )
+        )
     return rows
 
 
@@ -195,12 +257,15 @@ def matrix_page(change: Change, user, listing: Listing, now: dt.datetime) -> Mat
     page = min(listing.page, pages)
     records = db.session.execute(
         query.order_by(Tenant.name, Tenant.id)
-        .limit(listing.per_page).offset((page - 1) * listing.per_page)).all()
+        .limit(listing.per_page)
+        .offset((page - 1) * listing.per_page)
+    ).all()
     return MatrixPage(_build_rows(change, records, now), total, page, listing.per_page)
 
 
-def all_rows(change: Change, user, listing: Listing, now: dt.datetime,
-             chunk: int = 500) -> Iterator[MatrixRow]:
+def all_rows(
+    change: Change, user, listing: Listing, now: dt.datetime, chunk: int = 500
+) -> Iterator[MatrixRow]:
     """Every row matching the listing's filter and search, in chunks (for the CSV export)."""
     query = _row_query(change, user, listing).order_by(Tenant.name, Tenant.id)
     offset = 0
@@ -218,6 +283,7 @@ def summary(change: Change, user) -> dict:
     Each answer is pre-aggregated for this change and outer-joined (rather than a correlated
     EXISTS per tenant), so the database can hash-join 10,000 tenants in one pass.
     """
+
     def answered(model, *conditions, per_revision: bool = False):
         cols = [model.tenant_id] + ([model.revision_number] if per_revision else [])
         return select(*cols).where(model.change_id == change.id, *conditions).distinct().subquery()
@@ -227,20 +293,29 @@ def summary(change: Change, user) -> dict:
     waivers = answered(Waiver, per_revision=True)
     breaches = answered(NoticeBreach)
     row = db.session.execute(
-        select(func.count(CT.id).label("tenants"),
-               func.count(CT.notice_given_at).label("delivered"),
-               func.count(acks.c.tenant_id).label("acknowledged"),
-               func.count(objections.c.tenant_id).label("objecting"),
-               func.count(waivers.c.tenant_id).label("waived"),
-               func.count(breaches.c.tenant_id).label("breached"),
-               func.coalesce(func.sum(case((Tenant.first_party.is_(True), 1), else_=0)), 0)
-               .label("first_party"))
+        select(
+            func.count(CT.id).label("tenants"),
+            func.count(CT.notice_given_at).label("delivered"),
+            func.count(acks.c.tenant_id).label("acknowledged"),
+            func.count(objections.c.tenant_id).label("objecting"),
+            func.count(waivers.c.tenant_id).label("waived"),
+            func.count(breaches.c.tenant_id).label("breached"),
+            func.coalesce(func.sum(case((Tenant.first_party.is_(True), 1), else_=0)), 0).label(
+                "first_party"
+            ),
+        )
         .join(Tenant, Tenant.id == CT.tenant_id)
-        .outerjoin(acks, and_(acks.c.tenant_id == CT.tenant_id,
-                              acks.c.revision_number == CT.clock_revision))
+        .outerjoin(
+            acks,
+            and_(acks.c.tenant_id == CT.tenant_id, acks.c.revision_number == CT.clock_revision),
+        )
         .outerjoin(objections, objections.c.tenant_id == CT.tenant_id)
-        .outerjoin(waivers, and_(waivers.c.tenant_id == CT.tenant_id,
-                                 waivers.c.revision_number == CT.clock_revision))
+        .outerjoin(
+            waivers,
+            and_(
+                waivers.c.tenant_id == CT.tenant_id, waivers.c.revision_number == CT.clock_revision
+            ),
+        )
         .outerjoin(breaches, breaches.c.tenant_id == CT.tenant_id)
         .where(_scope(change.id, user))
     ).one()

@@ -43,15 +43,17 @@ class Page:
 def _paginate(query, listing: Listing, order) -> tuple[list, int, int]:
     total = db.session.execute(select(func.count()).select_from(query.subquery())).scalar_one()
     page = min(listing.page, max(1, math.ceil(total / listing.per_page)))
-    rows = db.session.execute(query.order_by(*order).limit(listing.per_page)
-                              .offset((page - 1) * listing.per_page)).all()
+    rows = db.session.execute(
+        query.order_by(*order).limit(listing.per_page).offset((page - 1) * listing.per_page)
+    ).all()
     return rows, total, page
 
 
 def my_tenants(user, listing: Listing) -> Page:
     """The tenants the user looks after, searched and paginated."""
     query = select(Tenant.id, Tenant.slug, Tenant.name, Tenant.first_party).where(
-        tenant_filter(Tenant.id, user))
+        tenant_filter(Tenant.id, user)
+    )
     if listing.q:
         query = query.where(search_clause(listing.q))
     rows, total, page = _paginate(query, listing, (Tenant.name, Tenant.id))
@@ -71,8 +73,9 @@ class ChangeLine:
 def my_changes(user, listing: Listing) -> Page:
     """Published changes affecting my tenants, latest start first, with per-change counts
     (two statements for the page, whatever the number of tenants)."""
-    mine = exists().where(CT.change_id == Change.id, CT.active.is_(True),
-                          tenant_filter(CT.tenant_id, user))
+    mine = exists().where(
+        CT.change_id == Change.id, CT.active.is_(True), tenant_filter(CT.tenant_id, user)
+    )
     query = select(Change).where(Change.status.in_(PUBLISHED_STATUSES), mine)
     if listing.q:
         needle = listing.q.lower()
@@ -81,19 +84,36 @@ def my_changes(user, listing: Listing) -> Page:
     changes = [r[0] for r in rows]
     counts = {}
     if changes:
-        counts = {r.change_id: r for r in db.session.execute(
-            select(CT.change_id, func.count(CT.id).label("tenants"),
-                   func.sum(case((CT.notice_given_at.is_not(None), 1), else_=0)).label("delivered"),
-                   func.sum(case((acknowledged(), 1), else_=0)).label("acknowledged"))
-            .where(CT.change_id.in_([c.id for c in changes]), CT.active.is_(True),
-                   tenant_filter(CT.tenant_id, user))
-            .group_by(CT.change_id))}
+        counts = {
+            r.change_id: r
+            for r in db.session.execute(
+                select(
+                    CT.change_id,
+                    func.count(CT.id).label("tenants"),
+                    func.sum(case((CT.notice_given_at.is_not(None), 1), else_=0)).label(
+                        "delivered"
+                    ),
+                    func.sum(case((acknowledged(), 1), else_=0)).label("acknowledged"),
+                )
+                .where(
+                    CT.change_id.in_([c.id for c in changes]),
+                    CT.active.is_(True),
+                    tenant_filter(CT.tenant_id, user),
+                )
+                .group_by(CT.change_id)
+            )
+        }
     lines = []
     for change in changes:
         c = counts.get(change.id)
-        lines.append(ChangeLine(change, int(c.tenants) if c else 0,
-                                int(c.delivered or 0) if c else 0,
-                                int(c.acknowledged or 0) if c else 0))
+        lines.append(
+            ChangeLine(
+                change,
+                int(c.tenants) if c else 0,
+                int(c.delivered or 0) if c else 0,
+                int(c.acknowledged or 0) if c else 0,
+            )
+        )
     return Page(lines, total, page, listing.per_page)
 
 
@@ -114,8 +134,11 @@ class HistoryLine:
 
 def tenant_history(tenant: Tenant, listing: Listing) -> Page:
     """Every published change that affected ``tenant`` (even if no longer), newest first."""
-    query = (select(Change, CT).join(CT, CT.change_id == Change.id)
-             .where(CT.tenant_id == tenant.id, Change.status.in_(PUBLISHED_STATUSES)))
+    query = (
+        select(Change, CT)
+        .join(CT, CT.change_id == Change.id)
+        .where(CT.tenant_id == tenant.id, Change.status.in_(PUBLISHED_STATUSES))
+    )
     if listing.q:
         needle = listing.q.lower()
         query = query.where(func.lower(Change.title).contains(needle, autoescape=True))
@@ -124,11 +147,19 @@ def tenant_history(tenant: Tenant, listing: Listing) -> Page:
     lines = []
     for change, ct in rows:
         evidence = found[(change.id, tenant.id)]
-        lines.append(HistoryLine(
-            change, ct.active, ct.required_notice_seconds, ct.clock_revision,
-            ev.delivery_of(evidence, ct.clock_revision, ct.notice_given_at),
-            ev.counted_ack(evidence, ct.clock_revision), evidence.objections,
-            evidence.waivers, evidence.breaches))
+        lines.append(
+            HistoryLine(
+                change,
+                ct.active,
+                ct.required_notice_seconds,
+                ct.clock_revision,
+                ev.delivery_of(evidence, ct.clock_revision, ct.notice_given_at),
+                ev.counted_ack(evidence, ct.clock_revision),
+                evidence.objections,
+                evidence.waivers,
+                evidence.breaches,
+            )
+        )
     return Page(lines, total, page, listing.per_page)
 
 
@@ -136,16 +167,26 @@ def history_dict(line: HistoryLine) -> dict:
     def iso(v: dt.datetime | None) -> str | None:
         return None if v is None else v.astimezone(dt.UTC).isoformat()
 
-    return {"change_id": line.change.id, "title": line.change.title,
-            "status": line.change.status, "impact": line.change.impact,
-            "starts_at": iso(line.change.starts_at), "still_affected": line.active,
-            "required_notice_seconds": line.required_seconds,
-            "notice": {"state": line.delivery.state, "delivered_at": iso(line.delivery.at),
-                       "reason": line.delivery.reason or None},
-            "acknowledged": None if line.ack is None else {
-                "at": iso(line.ack.at), "by": line.ack.actor_label, "channel": line.ack.channel},
-            "objections": len(line.objections), "waived": bool(line.waivers),
-            "breached": bool(line.breaches)}
+    return {
+        "change_id": line.change.id,
+        "title": line.change.title,
+        "status": line.change.status,
+        "impact": line.change.impact,
+        "starts_at": iso(line.change.starts_at),
+        "still_affected": line.active,
+        "required_notice_seconds": line.required_seconds,
+        "notice": {
+            "state": line.delivery.state,
+            "delivered_at": iso(line.delivery.at),
+            "reason": line.delivery.reason or None,
+        },
+        "acknowledged": None
+        if line.ack is None
+        else {"at": iso(line.ack.at), "by": line.ack.actor_label, "channel": line.ack.channel},
+        "objections": len(line.objections),
+        "waived": bool(line.waivers),
+        "breached": bool(line.breaches),
+    }
 
 
 def tenant_dict(row) -> dict:
@@ -154,10 +195,16 @@ def tenant_dict(row) -> dict:
 
 def change_line_dict(line: ChangeLine) -> dict:
     c = line.change
-    return {"id": c.id, "title": c.title, "status": c.status, "impact": c.impact,
-            "starts_at": c.starts_at.astimezone(dt.UTC).isoformat(),
-            "my_tenants": line.tenants, "delivered": line.delivered,
-            "acknowledged": line.acknowledged}
+    return {
+        "id": c.id,
+        "title": c.title,
+        "status": c.status,
+        "impact": c.impact,
+        "starts_at": c.starts_at.astimezone(dt.UTC).isoformat(),
+        "my_tenants": line.tenants,
+        "delivered": line.delivered,
+        "acknowledged": line.acknowledged,
+    }
 
 
 def visible_change_or_404(change_id: int, user) -> Change:
@@ -166,8 +213,10 @@ def visible_change_or_404(change_id: int, user) -> Change:
 
     change = db.session.execute(
         select(Change).where(
-            Change.id == change_id, Change.status.in_(PUBLISHED_STATUSES),
-            exists().where(CT.change_id == Change.id, tenant_filter(CT.tenant_id, user)))
+            Change.id == change_id,
+            Change.status.in_(PUBLISHED_STATUSES),
+            exists().where(CT.change_id == Change.id, tenant_filter(CT.tenant_id, user)),
+        )
     ).scalar_one_or_none()
     if change is None:
         abort(404)

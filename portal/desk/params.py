@@ -33,8 +33,11 @@ class Listing:
 
     def args(self, **override) -> dict:
         """Query-string arguments reproducing this listing (for links and the pager)."""
-        values = {"filter": self.filter or None, "q": self.q or None,
-                  "per_page": self.per_page if self.per_page != DEFAULT_PER_PAGE else None}
+        values = {
+            "filter": self.filter or None,
+            "q": self.q or None,
+            "per_page": self.per_page if self.per_page != DEFAULT_PER_PAGE else None,
+        }
         values.update(override)
         return {k: v for k, v in values.items() if v is not None}
 
@@ -66,8 +69,9 @@ def parse_listing(args: Mapping[str, str], *, filters: bool = True) -> Listing:
     return Listing(chosen, q, page, per_page)
 
 
-def parse_listing_leniently(args: Mapping[str, str], *, filters: bool = True
-                            ) -> tuple[Listing, str | None]:
+def parse_listing_leniently(
+    args: Mapping[str, str], *, filters: bool = True
+) -> tuple[Listing, str | None]:
     """For web pages: the listing, or the defaults (keeping what was valid) and a message."""
     try:
         return parse_listing(args, filters=filters), None

@@ -62,8 +62,14 @@ def change_matrix(change_id: int):
     listing = _listing()
     page = matrix.matrix_page(change, current_user, listing, now())
     counts = matrix.summary(change, current_user)
-    return render_template("desk/matrix.html", change=change, page=page, listing=listing,
-                           counts=counts, filters=FILTERS)
+    return render_template(
+        "desk/matrix.html",
+        change=change,
+        page=page,
+        listing=listing,
+        counts=counts,
+        filters=FILTERS,
+    )
 
 
 @bp.get("/changes/<int:change_id>/summary")
@@ -75,10 +81,13 @@ def change_summary(change_id: int):
     ack_times, notice_times = charts.chart_data(change, current_user)
     published = change.published_at or change.created_at
     return render_template(
-        "desk/summary.html", change=change, counts=counts,
+        "desk/summary.html",
+        change=change,
+        counts=counts,
         ack_chart=charts.ack_progress(ack_times, counts["tenants"], since=published, until=now()),
         delivery_chart=charts.delivery_times(published, notice_times),
-        buckets=charts.delivery_buckets(published, notice_times))
+        buckets=charts.delivery_buckets(published, notice_times),
+    )
 
 
 @bp.get("/changes/<int:change_id>/matrix.csv")
@@ -90,5 +99,6 @@ def change_csv(change_id: int):
     rows = matrix.all_rows(change, current_user, listing, now())
     body = "".join(export.csv_lines(rows))
     name = f"change-{change.id}-notice-matrix.csv"
-    return Response(body, mimetype="text/csv",
-                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
+    return Response(
+        body, mimetype="text/csv", headers={"Content-Disposition": f'attachment; filename="{name}"'}
+    )

@@ -34,7 +34,7 @@ def change_url(base_url: str, change_id: int) -> str:
 
 
 def entry_title(entry: Entry) -> str:
-    """"[Rescheduled] Upgrade the fusion model (degradation)"."""
+    """ "[Rescheduled] Upgrade the fusion model (degradation)"."""
     return f"[{entry.status_label}] {entry.change.title} ({entry.change.impact})"
 
 
@@ -46,8 +46,14 @@ def entry_html(entry: Entry) -> str:
         "<p><strong>Status:</strong> {}<br><strong>Impact:</strong> {}<br>"
         "<strong>Starts:</strong> {}<br><strong>Ends:</strong> {}<br>"
         "<strong>Services:</strong> {}<br><strong>Revision:</strong> {}</p>"
-    ).format(entry.status_label, change.impact_level.name if change.impact_level else change.impact,
-             _utc(change.starts_at), _utc(change.ends_at), services, change.revision_number)
+    ).format(
+        entry.status_label,
+        change.impact_level.name if change.impact_level else change.impact,
+        _utc(change.starts_at),
+        _utc(change.ends_at),
+        services,
+        change.revision_number,
+    )
     return str(facts + render_markdown(change.body_md))
 
 
@@ -56,8 +62,10 @@ def _utc(when: dt.datetime) -> str:
 
 
 def _categories(entry: Entry) -> list[dict]:
-    cats = [{"term": entry.status, "label": entry.status_label, "scheme": "status"},
-            {"term": entry.change.impact, "label": entry.change.impact, "scheme": "impact"}]
+    cats = [
+        {"term": entry.status, "label": entry.status_label, "scheme": "status"},
+        {"term": entry.change.impact, "label": entry.change.impact, "scheme": "impact"},
+    ]
     cats += [{"term": s.slug, "label": s.name, "scheme": "service"} for s in entry.services]
     return cats
 
@@ -67,8 +75,15 @@ def feed_id(base_url: str, scope: Scope) -> str:
     return f"{base_url.rstrip('/')}/feeds/{scope.kind}/{scope.id}"
 
 
-def _generator(scope: Scope, entries: list[Entry], *, fmt: str, self_url: str | None,
-               base_url: str, last_modified: dt.datetime | None) -> FeedGenerator:
+def _generator(
+    scope: Scope,
+    entries: list[Entry],
+    *,
+    fmt: str,
+    self_url: str | None,
+    base_url: str,
+    last_modified: dt.datetime | None,
+) -> FeedGenerator:
     """Private feeds pass ``self_url=None``: the stored body is shared by every token of the
     tenant, so it must not carry one token's secret."""
     fg = FeedGenerator()
@@ -145,9 +160,11 @@ def _plain_description(entry: Entry, base_url: str) -> str:
     """Calendar clients show plain text: the facts, the Markdown source, and the link."""
     change = entry.change
     services = ", ".join(s.name for s in entry.services) or "—"
-    return (f"Status: {entry.status_label}\nImpact: {change.impact}\nServices: {services}\n"
-            f"Revision: {change.revision_number}\n\n{change.body_md}\n\n"
-            f"{change_url(base_url, change.id)}")
+    return (
+        f"Status: {entry.status_label}\nImpact: {change.impact}\nServices: {services}\n"
+        f"Revision: {change.revision_number}\n\n{change.body_md}\n\n"
+        f"{change_url(base_url, change.id)}"
+    )
 
 
 BUILDERS = {"rss": build_rss, "atom": build_atom, "ics": build_ics}

@@ -20,10 +20,19 @@ def register(app: Flask) -> None:
         """RSS, Atom and iCalendar feeds; upstream changelog import."""
 
     @feeds.command("import")
-    @click.option("--feed", "feed_ids", type=int, multiple=True,
-                  help="Only this upstream feed id (repeatable). Default: every active feed.")
-    @click.option("--timeout", type=float, default=None,
-                  help="Seconds allowed per feed download (default FEED_IMPORT_TIMEOUT_SECONDS).")
+    @click.option(
+        "--feed",
+        "feed_ids",
+        type=int,
+        multiple=True,
+        help="Only this upstream feed id (repeatable). Default: every active feed.",
+    )
+    @click.option(
+        "--timeout",
+        type=float,
+        default=None,
+        help="Seconds allowed per feed download (default FEED_IMPORT_TIMEOUT_SECONDS).",
+    )
     def import_command(feed_ids: tuple[int, ...], timeout: float | None):
         """Fetch each registered upstream feed and create draft changes for new entries.
 
@@ -40,8 +49,9 @@ def register(app: Flask) -> None:
         with click.progressbar(ids, label="Importing upstream feeds", file=sys.stderr) as bar:
             for feed_id in bar:
                 feed = db.session.get(UpstreamFeed, feed_id)
-                result = import_upstream(feed, now=get_clock().now(), timeout=timeout,
-                                         max_bytes=max_bytes)
+                result = import_upstream(
+                    feed, now=get_clock().now(), timeout=timeout, max_bytes=max_bytes
+                )
                 db.session.commit()  # one feed at a time: a later failure keeps earlier drafts
                 created += len(result.created)
                 skipped += bool(result.error)

@@ -39,8 +39,13 @@ from portal.feeds import versions
 # Bump when the rendered shape of the feeds changes, so every ETag changes with it.
 FEED_FORMAT_VERSION = "2"
 
-STATUS_LABELS = {SCHEDULED: "Scheduled", "rescheduled": "Rescheduled", IN_PROGRESS: "In progress",
-                 COMPLETED: "Completed", CANCELLED: "Cancelled"}
+STATUS_LABELS = {
+    SCHEDULED: "Scheduled",
+    "rescheduled": "Rescheduled",
+    IN_PROGRESS: "In progress",
+    COMPLETED: "Completed",
+    CANCELLED: "Cancelled",
+}
 
 
 @dataclass(frozen=True)
@@ -102,23 +107,29 @@ def _selection(kind: str, scope_id) -> Select:
     ``scope_id`` is a tenant or service id, or a bind parameter (for the prebuilt fingerprint).
     """
     # published_at excludes drafts withdrawn before publication (cancelled, never published).
-    q = select(Change.id).where(Change.status.in_(PUBLISHED_STATUSES),
-                                Change.published_at.is_not(None))
+    q = select(Change.id).where(
+        Change.status.in_(PUBLISHED_STATUSES), Change.published_at.is_not(None)
+    )
     if kind == "tenant":
         return q.join(ChangeTenant, ChangeTenant.change_id == Change.id).where(
-            ChangeTenant.tenant_id == scope_id, ChangeTenant.active.is_(True))
+            ChangeTenant.tenant_id == scope_id, ChangeTenant.active.is_(True)
+        )
     targeted = select(ChangeTarget.change_id).where(ChangeTarget.service_id == scope_id)
     return q.where(Change.visibility == VISIBILITY_PUBLIC, Change.id.in_(targeted))
 
 
 def capped_ids(scope: Scope, limit: int) -> Select:
     """The ids the feed shows: the ``limit`` most recently updated changes."""
-    return (_selection(scope.kind, scope.id).order_by(Change.updated_at.desc(), Change.id.desc())
-            .limit(limit))
+    return (
+        _selection(scope.kind, scope.id)
+        .order_by(Change.updated_at.desc(), Change.id.desc())
+        .limit(limit)
+    )
 
 
-def fingerprint(scope: Scope, limit: int, salt: str = "",
-                known: tuple[int, dt.datetime | None] | None = None) -> Fingerprint:
+def fingerprint(
+    scope: Scope, limit: int, salt: str = "", known: tuple[int, dt.datetime | None] | None = None
+) -> Fingerprint:
     """The feed's validators from its scope's version row (one primary-key read); no feed body
     is built.
 
@@ -130,8 +141,18 @@ def fingerprint(scope: Scope, limit: int, salt: str = "",
     """
     version, changed_at = known if known is not None else versions.current(scope.key)
     changed_at = _aware(changed_at)
-    text = "|".join(str(p) for p in (FEED_FORMAT_VERSION, salt, scope.key, scope.title, limit,
-                                     version, changed_at and changed_at.isoformat()))
+    text = "|".join(
+        str(p)
+        for p in (
+            FEED_FORMAT_VERSION,
+            salt,
+            scope.key,
+            scope.title,
+            limit,
+            version,
+            changed_at and changed_at.isoformat(),
+        )
+    )
     return Fingerprint(hashlib.sha256(text.encode()).hexdigest()[:32], changed_at, version)
 
 
@@ -146,12 +167,20 @@ def _aware(value):
 
 def entries(scope: Scope, limit: int) -> list[Entry]:
     """The feed's entries, most recently updated first, with revisions and services loaded."""
-    changes = db.session.execute(
-        select(Change).where(Change.id.in_(capped_ids(scope, limit).scalar_subquery()))
-        .options(selectinload(Change.revisions), selectinload(Change.impact_level),
-                 selectinload(Change.targets).selectinload(ChangeTarget.service))
-        .order_by(Change.updated_at.desc(), Change.id.desc())
-    ).scalars().all()
+    changes = (
+        db.session.execute(
+            select(Change)
+            .where(Change.id.in_(capped_ids(scope, limit).scalar_subquery()))
+            .options(
+                selectinload(Change.revisions),
+                selectinload(Change.impact_level),
+                selectinload(Change.targets).selectinload(ChangeTarget.service),
+            )
+            .order_by(Change.updated_at.desc(), Change.id.desc())
+        )
+        .scalars()
+        .all()
+    )
     return [_entry(change) for change in changes]
 
 
@@ -164,8 +193,9 @@ def _entry(change: Change) -> Entry:
     revisions = list(change.revisions)
     updated = max([r.created_at for r in revisions], default=None) or change.updated_at
     published = change.published_at or (revisions[0].created_at if revisions else updated)
-    services = sorted({t.service.id: t.service for t in change.targets}.values(),
-                      key=lambda s: s.name)
+    services = sorted(
+        {t.service.id: t.service for t in change.targets}.values(), key=lambda s: s.name
+    )
     return Entry(change, feed_status(change, revisions), updated, published, services)
 
 

@@ -10,16 +10,25 @@ from wtforms.validators import DataRequired, Length, ValidationError
 
 
 class FeedTokenForm(FlaskForm):
-    name = StringField("Name", validators=[DataRequired(), Length(max=100)],
-                       description="Who or what reads the feeds, e.g. 'Ops calendar' or 'Slack'.")
+    name = StringField(
+        "Name",
+        validators=[DataRequired(), Length(max=100)],
+        description="Who or what reads the feeds, e.g. 'Ops calendar' or 'Slack'.",
+    )
 
 
 class UpstreamFeedForm(FlaskForm):
     team_id = SelectField("Team", coerce=int, validate_choice=True)
-    name = StringField("Name", validators=[DataRequired(), Length(max=200)],
-                       description="The supplier, e.g. 'Object storage vendor changelog'.")
-    url = StringField("Feed URL", validators=[DataRequired(), Length(max=2000)],
-                      description="An RSS or Atom feed over http:// or https://.")
+    name = StringField(
+        "Name",
+        validators=[DataRequired(), Length(max=200)],
+        description="The supplier, e.g. 'Object storage vendor changelog'.",
+    )
+    url = StringField(
+        "Feed URL",
+        validators=[DataRequired(), Length(max=2000)],
+        description="An RSS or Atom feed over http:// or https://.",
+    )
 
     def validate_url(self, field):
         parts = urlsplit((field.data or "").strip())

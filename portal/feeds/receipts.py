@@ -33,9 +33,16 @@ def clean_user_agent(value: str | None) -> str:
     return "".join(ch for ch in (value or "") if ch.isprintable())[:USER_AGENT_MAX]
 
 
-def record_fetch(token: ActiveToken, *, content_key: str, fmt: str, user_agent: str | None,
-                 revisions: Callable[[], list[list[int]]], now: dt.datetime,
-                 touch_every: dt.timedelta = DEFAULT_TOUCH_EVERY) -> bool:
+def record_fetch(
+    token: ActiveToken,
+    *,
+    content_key: str,
+    fmt: str,
+    user_agent: str | None,
+    revisions: Callable[[], list[list[int]]],
+    now: dt.datetime,
+    touch_every: dt.timedelta = DEFAULT_TOUCH_EVERY,
+) -> bool:
     """Record one fetch of content ``content_key`` by ``token``. Flushes; the caller commits.
 
     New content → a new receipt and a ``feed.fetched`` ledger entry; ``revisions`` is called
@@ -47,8 +54,9 @@ def record_fetch(token: ActiveToken, *, content_key: str, fmt: str, user_agent: 
     """
     wrote = False
     if token.last_used_at is None or now - _utc(token.last_used_at) >= touch_every:
-        db.session.execute(update(FeedToken).where(FeedToken.id == token.id)
-                           .values(last_used_at=now))
+        db.session.execute(
+            update(FeedToken).where(FeedToken.id == token.id).values(last_used_at=now)
+        )
         wrote = True
     if token.receipt_id is not None and token.receipt_etag == content_key:
         formats = token.receipt_formats.split(",")
@@ -63,16 +71,35 @@ def record_fetch(token: ActiveToken, *, content_key: str, fmt: str, user_agent: 
         return True
     pairs = revisions()
     agent = clean_user_agent(user_agent)
-    receipt = FeedReceipt(token_id=token.id, tenant_id=token.tenant_id, formats=fmt,
-                          first_fetched_at=now, last_fetched_at=now, fetch_count=1,
-                          user_agent=agent, etag=content_key, revisions=canonical_json(pairs))
+    receipt = FeedReceipt(
+        token_id=token.id,
+        tenant_id=token.tenant_id,
+        formats=fmt,
+        first_fetched_at=now,
+        last_fetched_at=now,
+        fetch_count=1,
+        user_agent=agent,
+        etag=content_key,
+        revisions=canonical_json(pairs),
+    )
     db.session.add(receipt)
     db.session.flush()
-    entry = record("feed.fetched", subject_type="feed_receipt", subject_id=receipt.id,
-                   actor=f"feed reader ({token.name})", now=now, tenant_id=token.tenant_id,
-                   payload={"token_id": token.id, "token_prefix": token.prefix, "format": fmt,
-                            "content": content_key, "revisions": pairs,
-                            "user_agent": agent})
+    entry = record(
+        "feed.fetched",
+        subject_type="feed_receipt",
+        subject_id=receipt.id,
+        actor=f"feed reader ({token.name})",
+        now=now,
+        tenant_id=token.tenant_id,
+        payload={
+            "token_id": token.id,
+            "token_prefix": token.prefix,
+            "format": fmt,
+            "content": content_key,
+            "revisions": pairs,
+            "user_agent": agent,
+        },
+    )
     receipt.ledger_seq = entry.seq
     return True
 
@@ -105,30 +132,53 @@ def receipts_for(change_id: int, tenant_id: int) -> list[ReceiptEvidence]:
     rows = db.session.execute(
         select(FeedReceipt, FeedToken)
         .join(FeedToken, FeedToken.id == FeedReceipt.token_id)
-        .where(FeedReceipt.tenant_id == tenant_id,
-               FeedReceipt.revisions.contains(f"[{int(change_id)},", autoescape=True))
+        .where(
+            FeedReceipt.tenant_id == tenant_id,
+            FeedReceipt.revisions.contains(f"[{int(change_id)},", autoescape=True),
+        )
         .order_by(FeedReceipt.first_fetched_at, FeedReceipt.id)
     ).all()
     seqs = [r.ledger_seq for r, _ in rows if r.ledger_seq is not None]
-    hashes = dict(db.session.execute(
-        select(LedgerEntry.seq, LedgerEntry.hash).where(LedgerEntry.seq.in_(seqs))
-    ).all()) if seqs else {}
+    hashes = (
+        dict(
+            db.session.execute(
+                select(LedgerEntry.seq, LedgerEntry.hash).where(LedgerEntry.seq.in_(seqs))
+            ).all()
+        )
+        if seqs
+        else {}
+    )
     evidence = []
     for receipt, token in rows:
         revision = dict((c, r) for c, r in json.loads(receipt.revisions)).get(int(change_id))
         if revision is None:
             continue
-        evidence.append(ReceiptEvidence(
-            receipt.id, token.id, token.name, token.prefix, revision,
-            receipt.formats.split(","), receipt.first_fetched_at, receipt.last_fetched_at,
-            receipt.fetch_count, receipt.user_agent, receipt.ledger_seq,
-            hashes.get(receipt.ledger_seq)))
+        evidence.append(
+            ReceiptEvidence(
+                receipt.id,
+                token.id,
+                token.name,
+                token.prefix,
+                revision,
+                receipt.formats.split(","),
+                receipt.first_fetched_at,
+                receipt.last_fetched_at,
+                receipt.fetch_count,
+                receipt.user_agent,
+                receipt.ledger_seq,
+                hashes.get(receipt.ledger_seq),
+            )
+        )
     return evidence
 
 
 def tenant_receipts(tenant_id: int, limit: int = 20) -> list[FeedReceipt]:
     """A tenant's most recent receipts, newest first (for its settings page)."""
-    return list(db.session.execute(
-        select(FeedReceipt).where(FeedReceipt.tenant_id == tenant_id)
-        .order_by(FeedReceipt.last_fetched_at.desc(), FeedReceipt.id.desc()).limit(limit)
-    ).scalars())
+    return list(
+        db.session.execute(
+            select(FeedReceipt)
+            .where(FeedReceipt.tenant_id == tenant_id)
+            .order_by(FeedReceipt.last_fetched_at.desc(), FeedReceipt.id.desc())
+            .limit(limit)
+        ).scalars()
+    )

@@ -40,12 +40,14 @@ def private_feed_response(secret: str, fmt: str) -> Response | None:
     token = token_for_secret(secret, with_body=None if conditional else fmt)
     if token is None:
         return None
-    return feed_response(Scope("tenant", token.tenant_id, tenant_title(token.tenant_name)), fmt,
-                         token=token)
+    return feed_response(
+        Scope("tenant", token.tenant_id, tenant_title(token.tenant_name)), fmt, token=token
+    )
 
 
-def feed_response(scope: Scope, fmt: str, *, token: ActiveToken | None = None,
-                  self_url: str | None = None) -> Response:
+def feed_response(
+    scope: Scope, fmt: str, *, token: ActiveToken | None = None, self_url: str | None = None
+) -> Response:
     """Answer one feed request: 304 when the client's validators still hold, else the body.
 
     With a tenant ``token`` the fetch is recorded as a receipt (and the transaction committed).
@@ -56,22 +58,29 @@ def feed_response(scope: Scope, fmt: str, *, token: ActiveToken | None = None,
     when = now()
     known = (token.feed_version or 0, token.feed_changed_at) if token is not None else None
     state = feed_state(scope, fmt, limit, base_url, known=known)
-    not_modified = is_not_modified(state, request.if_none_match,
-                                   request.headers.get("If-Modified-Since"))
+    not_modified = is_not_modified(
+        state, request.if_none_match, request.headers.get("If-Modified-Since")
+    )
     wrote = False
     if not_modified:
         response = Response(status=304)
     else:
         stored = (token.body_etag, token.body) if token is not None and token.body else None
-        body, wrote = feed_body(state, limit=limit, base_url=base_url, self_url=self_url,
-                                now=when, stored=stored)
+        body, wrote = feed_body(
+            state, limit=limit, base_url=base_url, self_url=self_url, now=when, stored=stored
+        )
         response = Response(body, status=200, content_type=builders.CONTENT_TYPES[fmt])
     if token is not None:
         touch_every = dt.timedelta(seconds=int(config["FEED_RECEIPT_TOUCH_SECONDS"]))
-        wrote |= record_fetch(token, content_key=state.fingerprint.digest, fmt=fmt,
-                              user_agent=request.headers.get("User-Agent"),
-                              revisions=lambda: current_revisions(scope, limit), now=when,
-                              touch_every=touch_every)
+        wrote |= record_fetch(
+            token,
+            content_key=state.fingerprint.digest,
+            fmt=fmt,
+            user_agent=request.headers.get("User-Agent"),
+            revisions=lambda: current_revisions(scope, limit),
+            now=when,
+            touch_every=touch_every,
+        )
         response.headers.update(PRIVATE_HEADERS)
     else:
         max_age = int(config["FEED_PUBLIC_MAX_AGE_SECONDS"])

@@ -37,16 +37,23 @@ def _own_tenant():
 def feed_urls(secret: str) -> dict[str, str]:
     """The three private feed URLs of one secret, on the public base URL."""
     base = current_app.config["BASE_URL"].rstrip("/")
-    return {fmt: base + url_for("feeds.private_feed", secret=secret, fmt=fmt)
-            for fmt in builders.FORMATS}
+    return {
+        fmt: base + url_for("feeds.private_feed", secret=secret, fmt=fmt)
+        for fmt in builders.FORMATS
+    }
 
 
 def _settings_page(form=None, secret=None, token=None, status=200):
     tenant = _own_tenant()
     return render_template(
-        "feeds/settings.html", tenant=tenant, tokens=tokens.tenant_tokens(tenant),
-        form=form or FeedTokenForm(), button_form=EmptyForm(), new_token=token,
-        urls=feed_urls(secret) if secret else None, receipts=tenant_receipts(tenant.id),
+        "feeds/settings.html",
+        tenant=tenant,
+        tokens=tokens.tenant_tokens(tenant),
+        form=form or FeedTokenForm(),
+        button_form=EmptyForm(),
+        new_token=token,
+        urls=feed_urls(secret) if secret else None,
+        receipts=tenant_receipts(tenant.id),
     ), status
 
 
@@ -68,8 +75,9 @@ def issue():
     if not form.validate_on_submit():
         return _settings_page(form, status=400)
     try:
-        token, secret = tokens.issue_feed_token(tenant, form.name.data, actor=current_user,
-                                                now=now())
+        token, secret = tokens.issue_feed_token(
+            tenant, form.name.data, actor=current_user, now=now()
+        )
         db.session.commit()
     except DomainError as err:
         db.session.rollback()
@@ -98,8 +106,9 @@ def rotate(token_id: int):
             abort(404)
         flash(err.message, "error")
         return redirect(url_for("feeds.settings"))
-    flash(f"The old URLs of {token.name!r} stopped working; give the reader the new ones.",
-          "success")
+    flash(
+        f"The old URLs of {token.name!r} stopped working; give the reader the new ones.", "success"
+    )
     return _settings_page(secret=secret, token=token)
 
 
@@ -119,6 +128,7 @@ def revoke(token_id: int):
 
 # --- the feeds themselves ----------------------------------------------------------------
 
+
 @bp.get("/feeds/t/<secret>/changes.<fmt>")
 def private_feed(secret: str, fmt: str):
     """A tenant's private feed. Unknown, revoked or malformed secrets are the same bare 404."""
@@ -136,11 +146,13 @@ def public_feed(slug: str, fmt: str):
     if fmt not in builders.FORMATS:
         abort(404)
     service = db.session.execute(
-        select(Service).where(Service.slug == slug[:100])).scalar_one_or_none()
+        select(Service).where(Service.slug == slug[:100])
+    ).scalar_one_or_none()
     if service is None:
         abort(404)
     self_url = current_app.config["BASE_URL"].rstrip("/") + url_for(
-        "feeds.public_feed", slug=service.slug, fmt=fmt)
+        "feeds.public_feed", slug=service.slug, fmt=fmt
+    )
     return feed_response(service_scope(service), fmt, self_url=self_url)
 
 
@@ -148,19 +160,24 @@ def public_feed(slug: str, fmt: str):
 def public_changes():
     """Upcoming public changes, with each service's public feeds. No login."""
     upcoming = public.upcoming_public_changes(now(), current_app.config["FEED_MAX_ENTRIES"])
-    return render_template("feeds/public.html", upcoming=upcoming,
-                           services=public.services_with_public_changes())
+    return render_template(
+        "feeds/public.html", upcoming=upcoming, services=public.services_with_public_changes()
+    )
 
 
 # --- upstream import -----------------------------------------------------------------------
+
 
 def _upstream_page(form=None, status=200):
     if form is None:
         form = UpstreamFeedForm()
         form.team_id.choices = [(t.id, t.name) for t in upstream.teams_for(current_user)]
-    return render_template("feeds/upstream.html", form=form,
-                           feeds=upstream.feeds_visible_to(current_user),
-                           button_form=EmptyForm()), status
+    return render_template(
+        "feeds/upstream.html",
+        form=form,
+        feeds=upstream.feeds_visible_to(current_user),
+        button_form=EmptyForm(),
+    ), status
 
 
 @bp.route("/feeds/upstream", methods=["GET", "POST"])
@@ -173,17 +190,24 @@ def upstream_feeds():
     if not form.validate_on_submit():
         return _upstream_page(form, 400)
     try:
-        feed = upstream.register_upstream_feed(current_user, team_id=form.team_id.data,
-                                               name=form.name.data, url=form.url.data,
-                                               now=now())
+        feed = upstream.register_upstream_feed(
+            current_user,
+            team_id=form.team_id.data,
+            name=form.name.data,
+            url=form.url.data,
+            now=now(),
+        )
         db.session.commit()
     except DomainError as err:
         db.session.rollback()
         field = getattr(form, getattr(err, "field", None) or "url", form.url)
         field.errors = [*field.errors, err.message]
         return _upstream_page(form, 400)
-    flash(f"{feed.name!r} registered; `forewarn feeds import` turns its new entries into "
-          "drafts for your team to review.", "success")
+    flash(
+        f"{feed.name!r} registered; `forewarn feeds import` turns its new entries into "
+        "drafts for your team to review.",
+        "success",
+    )
     return redirect(url_for("feeds.upstream_feeds"))
 
 

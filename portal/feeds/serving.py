@@ -49,14 +49,20 @@ class FeedState:
         return (self.fingerprint.last_modified or builders.EPOCH).replace(microsecond=0)
 
 
-def feed_state(scope: Scope, fmt: str, limit: int, base_url: str,
-               known: tuple[int, dt.datetime | None] | None = None) -> FeedState:
+def feed_state(
+    scope: Scope,
+    fmt: str,
+    limit: int,
+    base_url: str,
+    known: tuple[int, dt.datetime | None] | None = None,
+) -> FeedState:
     """The current validators of a feed (one primary-key read, none if ``known``)."""
     return FeedState(scope, fmt, fingerprint(scope, limit, salt=base_url, known=known))
 
 
-def is_not_modified(state: FeedState, if_none_match: ETags | None,
-                    if_modified_since: str | None) -> bool:
+def is_not_modified(
+    state: FeedState, if_none_match: ETags | None, if_modified_since: str | None
+) -> bool:
     """RFC 9110 §13.2.2: If-None-Match decides when present; else If-Modified-Since.
     Unparseable validators never match, so garbage gets a full 200."""
     if if_none_match:
@@ -77,12 +83,19 @@ def current_revisions(scope: Scope, limit: int) -> list[list[int]]:
 
 
 _STORED_BODY = select(FeedBody.etag, FeedBody.body).where(
-    FeedBody.scope == bindparam("scope"), FeedBody.format == bindparam("format"))
+    FeedBody.scope == bindparam("scope"), FeedBody.format == bindparam("format")
+)
 
 
-def feed_body(state: FeedState, *, limit: int, base_url: str, self_url: str | None,
-              now: dt.datetime, stored: tuple[str | None, str | None] | None = None
-              ) -> tuple[bytes, bool]:
+def feed_body(
+    state: FeedState,
+    *,
+    limit: int,
+    base_url: str,
+    self_url: str | None,
+    now: dt.datetime,
+    stored: tuple[str | None, str | None] | None = None,
+) -> tuple[bytes, bool]:
     """The body for ``state`` and whether it was (re)built: the stored one if its ETag still
     holds, else built and stored (flushed; the caller commits).
 
@@ -96,14 +109,21 @@ def feed_body(state: FeedState, *, limit: int, base_url: str, self_url: str | No
     if text is not None and etag == state.etag:
         return text.encode(), False
     items = entries(state.scope, limit)
-    body = builders.build(state.fmt, state.scope, items, base_url=base_url, self_url=self_url,
-                          last_modified=state.fingerprint.last_modified)
+    body = builders.build(
+        state.fmt,
+        state.scope,
+        items,
+        base_url=base_url,
+        self_url=self_url,
+        last_modified=state.fingerprint.last_modified,
+    )
     pairs = canonical_json(revision_pairs(items))
     if etag is not None:
         db.session.execute(
             update(FeedBody)
             .where(FeedBody.scope == state.scope.key, FeedBody.format == state.fmt)
-            .values(etag=state.etag, body=body.decode(), revisions=pairs, built_at=now))
+            .values(etag=state.etag, body=body.decode(), revisions=pairs, built_at=now)
+        )
     else:
         _insert_body(state, body.decode(), pairs, now)
     return body, True
@@ -113,7 +133,15 @@ def _insert_body(state: FeedState, body: str, pairs: str, now: dt.datetime) -> N
     """Store a new body; if another worker stored one first, theirs is as good as ours."""
     try:
         with db.session.begin_nested():
-            db.session.add(FeedBody(scope=state.scope.key, format=state.fmt, etag=state.etag,
-                                    revisions=pairs, body=body, built_at=now))
+            db.session.add(
+                FeedBody(
+                    scope=state.scope.key,
+                    format=state.fmt,
+                    etag=state.etag,
+                    revisions=pairs,
+                    body=body,
+                    built_at=now,
+                )
+            )
     except IntegrityError:
         pass

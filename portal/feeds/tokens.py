@@ -40,12 +40,25 @@ def issue_feed_token(tenant, name: str, *, actor, now: dt.datetime) -> tuple[Fee
     if len(name) > 100:
         raise InvalidInput("the name is longer than 100 characters", field="name")
     secret = secrets.token_urlsafe(SECRET_BYTES)
-    token = FeedToken(tenant_id=tenant.id, name=name, token_hash=hash_secret(secret),
-                      prefix=secret[:PREFIX_LENGTH], created_by_id=actor.id, created_at=now)
+    token = FeedToken(
+        tenant_id=tenant.id,
+        name=name,
+        token_hash=hash_secret(secret),
+        prefix=secret[:PREFIX_LENGTH],
+        created_by_id=actor.id,
+        created_at=now,
+    )
     db.session.add(token)
     db.session.flush()
-    record("feed_token.issued", subject_type="feed_token", subject_id=token.id, actor=actor,
-           now=now, tenant_id=tenant.id, payload={"name": token.name, "prefix": token.prefix})
+    record(
+        "feed_token.issued",
+        subject_type="feed_token",
+        subject_id=token.id,
+        actor=actor,
+        now=now,
+        tenant_id=tenant.id,
+        payload={"name": token.name, "prefix": token.prefix},
+    )
     return token, secret
 
 
@@ -64,8 +77,15 @@ def revoke_feed_token(tenant, token_id: int, *, actor, now: dt.datetime) -> Feed
     token = tenant_token_or_404(tenant, token_id)
     if token.revoked_at is None:
         token.revoked_at = now
-        record("feed_token.revoked", subject_type="feed_token", subject_id=token.id, actor=actor,
-               now=now, tenant_id=tenant.id, payload={"name": token.name, "prefix": token.prefix})
+        record(
+            "feed_token.revoked",
+            subject_type="feed_token",
+            subject_id=token.id,
+            actor=actor,
+            now=now,
+            tenant_id=tenant.id,
+            payload={"name": token.name, "prefix": token.prefix},
+        )
     return token
 
 
@@ -101,13 +121,28 @@ class ActiveToken:
 
 
 _TENANT_SCOPE = scope_expression("tenant", FeedToken.tenant_id)
-_LATEST_RECEIPT = (select(func.max(FeedReceipt.id)).where(FeedReceipt.token_id == FeedToken.id)
-                   .correlate(FeedToken).scalar_subquery())
+_LATEST_RECEIPT = (
+    select(func.max(FeedReceipt.id))
+    .where(FeedReceipt.token_id == FeedToken.id)
+    .correlate(FeedToken)
+    .scalar_subquery()
+)
 
 _ACTIVE_TOKEN = (
-    select(FeedToken.id, FeedToken.tenant_id, Tenant.name, FeedToken.name, FeedToken.prefix,
-           FeedToken.last_used_at, FeedVersion.version, FeedVersion.changed_at,
-           FeedReceipt.id, FeedReceipt.etag, FeedReceipt.formats, FeedReceipt.last_fetched_at)
+    select(
+        FeedToken.id,
+        FeedToken.tenant_id,
+        Tenant.name,
+        FeedToken.name,
+        FeedToken.prefix,
+        FeedToken.last_used_at,
+        FeedVersion.version,
+        FeedVersion.changed_at,
+        FeedReceipt.id,
+        FeedReceipt.etag,
+        FeedReceipt.formats,
+        FeedReceipt.last_fetched_at,
+    )
     .join(Tenant, Tenant.id == FeedToken.tenant_id)
     .outerjoin(FeedVersion, FeedVersion.scope == _TENANT_SCOPE)
     .outerjoin(FeedReceipt, FeedReceipt.id == _LATEST_RECEIPT)
@@ -115,7 +150,8 @@ _ACTIVE_TOKEN = (
 )
 # A request without validators will need the body: fetch the stored one in the same statement.
 _ACTIVE_TOKEN_WITH_BODY = _ACTIVE_TOKEN.add_columns(FeedBody.etag, FeedBody.body).outerjoin(
-    FeedBody, and_(FeedBody.scope == _TENANT_SCOPE, FeedBody.format == bindparam("format")))
+    FeedBody, and_(FeedBody.scope == _TENANT_SCOPE, FeedBody.format == bindparam("format"))
+)
 
 
 def token_for_secret(secret: str, *, with_body: str | None = None) -> ActiveToken | None:
@@ -135,8 +171,12 @@ def token_for_secret(secret: str, *, with_body: str | None = None) -> ActiveToke
 
 def tenant_tokens(tenant) -> list[FeedToken]:
     """A tenant's tokens, active first, newest first."""
-    return list(db.session.execute(
-        select(FeedToken).where(FeedToken.tenant_id == tenant.id)
-        .order_by(FeedToken.revoked_at.is_not(None), FeedToken.created_at.desc(),
-                  FeedToken.id.desc())
-    ).scalars())
+    return list(
+        db.session.execute(
+            select(FeedToken)
+            .where(FeedToken.tenant_id == tenant.id)
+            .order_by(
+                FeedToken.revoked_at.is_not(None), FeedToken.created_at.desc(), FeedToken.id.desc()
+            )
+        ).scalars()
+    )

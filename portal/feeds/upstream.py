@@ -59,6 +59,7 @@ class ImportResult:
 
 # --- registering -------------------------------------------------------------------------
 
+
 def feeds_visible_to(user) -> list[UpstreamFeed]:
     """Admins see every upstream feed; engineers those of their teams."""
     q = select(UpstreamFeed).order_by(UpstreamFeed.created_at.desc(), UpstreamFeed.id.desc())
@@ -75,8 +76,9 @@ def teams_for(user) -> list[PlatformTeam]:
     return list(db.session.execute(q).scalars())
 
 
-def register_upstream_feed(user, *, team_id: int, name: str, url: str,
-                           now: dt.datetime) -> UpstreamFeed:
+def register_upstream_feed(
+    user, *, team_id: int, name: str, url: str, now: dt.datetime
+) -> UpstreamFeed:
     """Register a feed for one of the user's teams; the user becomes the drafts' author."""
     if team_id not in {t.id for t in teams_for(user)}:
         raise NotFound("no such team")
@@ -87,12 +89,19 @@ def register_upstream_feed(user, *, team_id: int, name: str, url: str,
     name = (name or "").strip()[:200]
     if not name:
         raise InvalidInput("give the feed a name", field="name")
-    feed = UpstreamFeed(team_id=team_id, name=name, url=url, created_by_id=user.id,
-                        created_at=now, active=True)
+    feed = UpstreamFeed(
+        team_id=team_id, name=name, url=url, created_by_id=user.id, created_at=now, active=True
+    )
     db.session.add(feed)
     db.session.flush()
-    record("upstream_feed.registered", subject_type="upstream_feed", subject_id=feed.id,
-           actor=user, now=now, payload={"team_id": team_id, "name": name, "url": url})
+    record(
+        "upstream_feed.registered",
+        subject_type="upstream_feed",
+        subject_id=feed.id,
+        actor=user,
+        now=now,
+        payload={"team_id": team_id, "name": name, "url": url},
+    )
     return feed
 
 
@@ -103,21 +112,31 @@ def remove_upstream_feed(user, feed_id: int, *, now: dt.datetime) -> UpstreamFee
         raise NotFound("no such upstream feed")
     if feed.active:
         feed.active = False
-        record("upstream_feed.removed", subject_type="upstream_feed", subject_id=feed.id,
-               actor=user, now=now, payload={"team_id": feed.team_id, "url": feed.url})
+        record(
+            "upstream_feed.removed",
+            subject_type="upstream_feed",
+            subject_id=feed.id,
+            actor=user,
+            now=now,
+            payload={"team_id": feed.team_id, "url": feed.url},
+        )
     return feed
 
 
 # --- fetching and parsing ----------------------------------------------------------------
 
+
 def fetch(url: str, *, timeout: float, max_bytes: int) -> bytes:
     """GET ``url`` over http(s) within ``timeout`` seconds in all and at most ``max_bytes``."""
     if urlsplit(url).scheme not in ("http", "https"):
         raise UpstreamError("only http:// and https:// feeds can be imported")
-    request = urllib.request.Request(url, headers={  # noqa: S310  (scheme checked above)
-        "User-Agent": "Forewarn upstream import",
-        "Accept": "application/rss+xml, application/atom+xml, application/xml;q=0.9, */*;q=0.5",
-    })
+    request = urllib.request.Request(  # noqa: S310  (scheme checked above)
+        url,
+        headers={
+            "User-Agent": "Forewarn upstream import",
+            "Accept": "application/rss+xml, application/atom+xml, application/xml;q=0.9, */*;q=0.5",
+        },
+    )
     deadline = time.monotonic() + timeout
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
@@ -158,8 +177,10 @@ def parse(data: bytes) -> list[feedparser.FeedParserDict]:
 
 # --- importing ---------------------------------------------------------------------------
 
-def import_upstream(feed: UpstreamFeed, *, now: dt.datetime, timeout: float,
-                    max_bytes: int) -> ImportResult:
+
+def import_upstream(
+    feed: UpstreamFeed, *, now: dt.datetime, timeout: float, max_bytes: int
+) -> ImportResult:
     """Fetch, parse and turn new entries into draft changes. Flushes; the caller commits."""
     result = ImportResult(feed)
     try:
@@ -168,9 +189,11 @@ def import_upstream(feed: UpstreamFeed, *, now: dt.datetime, timeout: float,
     except UpstreamError as err:
         result.error = str(err)
     else:
-        known = set(db.session.execute(
-            select(UpstreamEntry.entry_key).where(UpstreamEntry.upstream_feed_id == feed.id)
-        ).scalars())
+        known = set(
+            db.session.execute(
+                select(UpstreamEntry.entry_key).where(UpstreamEntry.upstream_feed_id == feed.id)
+            ).scalars()
+        )
         for item in items:
             entry_id = _entry_id(item)
             key = hashlib.sha256(entry_id.encode()).hexdigest()
@@ -215,8 +238,15 @@ def _entry_date(item) -> dt.datetime | None:
     return dt.datetime(*parsed[:6], tzinfo=dt.UTC)
 
 
-def _draft(feed: UpstreamFeed, item, entry_id: str, key: str, target: Service, author_id: int,
-           now: dt.datetime) -> Change:
+def _draft(
+    feed: UpstreamFeed,
+    item,
+    entry_id: str,
+    key: str,
+    target: Service,
+    author_id: int,
+    now: dt.datetime,
+) -> Change:
     title = _text(item.get("title")).replace("\n", " ")[:200] or "Upstream change"
     content = item.get("content") or []
     body = _text(content[0].get("value") if content else item.get("summary"))
@@ -225,15 +255,37 @@ def _draft(feed: UpstreamFeed, item, entry_id: str, key: str, target: Service, a
         body += f"\n\nImported from {feed.name}: <{link}>"
     when = _entry_date(item)
     starts = when if when is not None and when > now else now + DEFAULT_LEAD
-    change = Change(team_id=feed.team_id, author_id=author_id, title=title, body_md=body.strip(),
-                    impact=IMPORT_IMPACT, starts_at=starts, ends_at=starts + DEFAULT_DURATION,
-                    status=DRAFT, created_at=now, updated_at=now)
+    change = Change(
+        team_id=feed.team_id,
+        author_id=author_id,
+        title=title,
+        body_md=body.strip(),
+        impact=IMPORT_IMPACT,
+        starts_at=starts,
+        ends_at=starts + DEFAULT_DURATION,
+        status=DRAFT,
+        created_at=now,
+        updated_at=now,
+    )
     db.session.add(change)
     db.session.flush()
     db.session.add(ChangeTarget(change_id=change.id, service_id=target.id))
-    db.session.add(UpstreamEntry(upstream_feed_id=feed.id, entry_key=key, entry_id=entry_id,
-                                 change_id=change.id, imported_at=now))
-    record("change.imported", subject_type="change", subject_id=change.id, change_id=change.id,
-           actor="upstream import", now=now,
-           payload={"upstream_feed_id": feed.id, "entry_id": entry_id, "title": title})
+    db.session.add(
+        UpstreamEntry(
+            upstream_feed_id=feed.id,
+            entry_key=key,
+            entry_id=entry_id,
+            change_id=change.id,
+            imported_at=now,
+        )
+    )
+    record(
+        "change.imported",
+        subject_type="change",
+        subject_id=change.id,
+        change_id=change.id,
+        actor="upstream import",
+        now=now,
+        payload={"upstream_feed_id": feed.id, "entry_id": entry_id, "title": title},
+    )
     return change

@@ -30,9 +30,11 @@ def scope_expression(kind: str, id_column):
 def bump_for_change(change: Change, now: dt.datetime) -> None:
     """Bump the version of every feed scope ``change`` appears (or appeared) in."""
     for scopes in (
-        select(scope_expression("tenant", ChangeTenant.tenant_id).label("scope"))
-        .where(ChangeTenant.change_id == change.id),
-        select(scope_expression("service", ChangeTarget.service_id).label("scope")).distinct()
+        select(scope_expression("tenant", ChangeTenant.tenant_id).label("scope")).where(
+            ChangeTenant.change_id == change.id
+        ),
+        select(scope_expression("service", ChangeTarget.service_id).label("scope"))
+        .distinct()
         .where(ChangeTarget.change_id == change.id),
     ):
         _bump(scopes, now)
@@ -42,16 +44,21 @@ def _bump(scopes, now: dt.datetime) -> None:
     """Upsert (scope, 1, now) for each scope the SELECT yields; existing rows count up."""
     insert = _INSERTS[db.session.get_bind().dialect.name]
     # The WHERE keeps SQLite from reading the upsert's ON CONFLICT as a join constraint.
-    rows = select(scopes.subquery().c.scope, literal(1),
-                  literal(now, FeedVersion.changed_at.type)).where(true())
+    rows = select(
+        scopes.subquery().c.scope, literal(1), literal(now, FeedVersion.changed_at.type)
+    ).where(true())
     statement = insert(FeedVersion).from_select(["scope", "version", "changed_at"], rows)
-    db.session.execute(statement.on_conflict_do_update(
-        index_elements=[FeedVersion.scope],
-        set_={"version": FeedVersion.version + 1, "changed_at": statement.excluded.changed_at}))
+    db.session.execute(
+        statement.on_conflict_do_update(
+            index_elements=[FeedVersion.scope],
+            set_={"version": FeedVersion.version + 1, "changed_at": statement.excluded.changed_at},
+        )
+    )
 
 
 _CURRENT = select(FeedVersion.version, FeedVersion.changed_at).where(
-    FeedVersion.scope == bindparam("scope"))
+    FeedVersion.scope == bindparam("scope")
+)
 
 
 def current(scope_key: str) -> tuple[int, dt.datetime | None]:

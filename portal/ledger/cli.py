@@ -24,8 +24,7 @@ def register(app: Flask) -> None:
     def verify_command(as_json: bool):
         """Check the whole hash chain; exit 1 at the first edited, removed or moved entry."""
         total = db.session.execute(select(func.count()).select_from(LedgerEntry)).scalar_one()
-        with click.progressbar(length=total, label="Verifying ledger",
-                               file=sys.stderr) as bar:
+        with click.progressbar(length=total, label="Verifying ledger", file=sys.stderr) as bar:
             result = verify(progress=bar.update)
         if as_json:
             click.echo(json.dumps(result.as_dict()))

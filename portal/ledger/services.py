@@ -25,8 +25,9 @@ GENESIS = "0" * 64
 
 def canonical_json(data: Any) -> str:
     """Deterministic JSON: sorted keys, no whitespace, datetimes as ISO-8601 UTC."""
-    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                      default=_json_default)
+    return json.dumps(
+        data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_json_default
+    )
 
 
 def _json_default(value: Any) -> Any:
@@ -47,25 +48,50 @@ def entry_hash(entry) -> str:
     return fields_hash(**{name: getattr(entry, name) for name in _HASHED})
 
 
-_HASHED = ("seq", "at", "action", "actor_id", "actor_label", "subject_type", "subject_id",
-           "tenant_id", "change_id", "payload", "prev_hash")
+_HASHED = (
+    "seq",
+    "at",
+    "action",
+    "actor_id",
+    "actor_label",
+    "subject_type",
+    "subject_id",
+    "tenant_id",
+    "change_id",
+    "payload",
+    "prev_hash",
+)
 
 
-def fields_hash(*, seq, at, action, actor_id, actor_label, subject_type, subject_id, tenant_id,
-                change_id, payload, prev_hash) -> str:
+def fields_hash(
+    *,
+    seq,
+    at,
+    action,
+    actor_id,
+    actor_label,
+    subject_type,
+    subject_id,
+    tenant_id,
+    change_id,
+    payload,
+    prev_hash,
+) -> str:
     """``entry_hash`` from the field values themselves (appending builds no object first)."""
-    body = canonical_json({
-        "seq": seq,
-        "at": at.astimezone(dt.UTC).isoformat(),
-        "action": action,
-        "actor_id": actor_id,
-        "actor": actor_label,
-        "subject": [subject_type, subject_id],
-        "tenant_id": tenant_id,
-        "change_id": change_id,
-        "payload": payload,
-        "prev": prev_hash,
-    })
+    body = canonical_json(
+        {
+            "seq": seq,
+            "at": at.astimezone(dt.UTC).isoformat(),
+            "action": action,
+            "actor_id": actor_id,
+            "actor": actor_label,
+            "subject": [subject_type, subject_id],
+            "tenant_id": tenant_id,
+            "change_id": change_id,
+            "payload": payload,
+            "prev": prev_hash,
+        }
+    )
     return hashlib.sha256(body.encode()).hexdigest()
 
 
@@ -129,17 +155,27 @@ def record_many(facts: Iterable[Fact], *, actor, now: dt.datetime) -> list[Appen
     seq, prev = head.seq, head.hash
     for fact in facts:
         seq += 1
-        fields = dict(seq=seq, at=now, action=fact.action, actor_id=actor_id,
-                      actor_label=actor_label, subject_type=fact.subject_type,
-                      subject_id=str(fact.subject_id), tenant_id=fact.tenant_id,
-                      change_id=fact.change_id, payload=canonical_json(fact.payload),
-                      prev_hash=prev)
+        fields = dict(
+            seq=seq,
+            at=now,
+            action=fact.action,
+            actor_id=actor_id,
+            actor_label=actor_label,
+            subject_type=fact.subject_type,
+            subject_id=str(fact.subject_id),
+            tenant_id=fact.tenant_id,
+            change_id=fact.change_id,
+            payload=canonical_json(fact.payload),
+            prev_hash=prev,
+        )
         entry = Appended(**fields, hash=fields_hash(**fields))
         prev = entry.hash
         entries.append(entry)
     # One executemany rather than a unit-of-work flush per object.
-    db.session.execute(insert(LedgerEntry), [
-        {column: getattr(entry, column) for column in _COLUMNS} for entry in entries])
+    db.session.execute(
+        insert(LedgerEntry),
+        [{column: getattr(entry, column) for column in _COLUMNS} for entry in entries],
+    )
     head.seq, head.hash = seq, prev
     db.session.flush()
     return entries
@@ -148,9 +184,17 @@ def record_many(facts: Iterable[Fact], *, actor, now: dt.datetime) -> list[Appen
 _COLUMNS = [column.key for column in LedgerEntry.__table__.columns]
 
 
-def record(action: str, *, subject_type: str, subject_id: Any, payload: dict | None = None,
-           actor=None, now: dt.datetime, tenant_id: int | None = None,
-           change_id: int | None = None) -> Appended:
+def record(
+    action: str,
+    *,
+    subject_type: str,
+    subject_id: Any,
+    payload: dict | None = None,
+    actor=None,
+    now: dt.datetime,
+    tenant_id: int | None = None,
+    change_id: int | None = None,
+) -> Appended:
     """Append one fact to the ledger. Flushes; the caller commits with its own state change."""
     fact = Fact(action, subject_type, subject_id, payload or {}, tenant_id, change_id)
     return record_many([fact], actor=actor, now=now)[0]
@@ -174,16 +218,28 @@ class Verification:
     reason: str = ""
 
     def as_dict(self) -> dict:
-        return {"ok": self.ok, "entries": self.entries, "head_hash": self.head_hash,
-                "broken_seq": self.broken_seq, "reason": self.reason}
+        return {
+            "ok": self.ok,
+            "entries": self.entries,
+            "head_hash": self.head_hash,
+            "broken_seq": self.broken_seq,
+            "reason": self.reason,
+        }
 
 
 def _iter_entries(batch: int = 5000) -> Iterator[LedgerEntry]:
     last = 0
     while True:
-        rows = db.session.execute(
-            select(LedgerEntry).where(LedgerEntry.seq > last).order_by(LedgerEntry.seq).limit(batch)
-        ).scalars().all()
+        rows = (
+            db.session.execute(
+                select(LedgerEntry)
+                .where(LedgerEntry.seq > last)
+                .order_by(LedgerEntry.seq)
+                .limit(batch)
+            )
+            .scalars()
+            .all()
+        )
         if not rows:
             return
         yield from rows
@@ -199,30 +255,53 @@ def verify(progress=None) -> Verification:
     prev, expected_seq, count = GENESIS, 1, 0
     for entry in _iter_entries():
         if entry.seq != expected_seq:
-            return Verification(False, count, prev, expected_seq,
-                                f"entry {expected_seq} is missing (next found is {entry.seq})")
+            return Verification(
+                False,
+                count,
+                prev,
+                expected_seq,
+                f"entry {expected_seq} is missing (next found is {entry.seq})",
+            )
         if entry.prev_hash != prev:
-            return Verification(False, count, prev, entry.seq,
-                                f"entry {entry.seq} does not follow entry {entry.seq - 1} "
-                                "(removed, reordered or edited)")
+            return Verification(
+                False,
+                count,
+                prev,
+                entry.seq,
+                f"entry {entry.seq} does not follow entry {entry.seq - 1} "
+                "(removed, reordered or edited)",
+            )
         if entry_hash(entry) != entry.hash:
-            return Verification(False, count, prev, entry.seq,
-                                f"entry {entry.seq} was altered: its content no longer matches "
-                                "its hash")
+            return Verification(
+                False,
+                count,
+                prev,
+                entry.seq,
+                f"entry {entry.seq} was altered: its content no longer matches its hash",
+            )
         prev, expected_seq, count = entry.hash, expected_seq + 1, count + 1
         if progress:
             progress(1)
     head = db.session.get(LedgerHead, 1)
     head_seq, head_hash = (head.seq, head.hash) if head else (0, GENESIS)
     if head_seq != count or head_hash != prev:
-        return Verification(False, count, prev, count + 1,
-                            f"the chain ends at entry {count} but the head records entry "
-                            f"{head_seq}: entries after {count} were removed")
+        return Verification(
+            False,
+            count,
+            prev,
+            count + 1,
+            f"the chain ends at entry {count} but the head records entry "
+            f"{head_seq}: entries after {count} were removed",
+        )
     return Verification(True, count, prev)
 
 
-def entries_for(*, change_id: int | None = None, tenant_id: int | None = None,
-                actions: Iterable[str] | None = None) -> list[LedgerEntry]:
+def entries_for(
+    *,
+    change_id: int | None = None,
+    tenant_id: int | None = None,
+    actions: Iterable[str] | None = None,
+) -> list[LedgerEntry]:
     """Ledger entries about a change and/or tenant, oldest first (for certificates)."""
     q = select(LedgerEntry).order_by(LedgerEntry.seq)
     if change_id is not None:

@@ -11,5 +11,8 @@ class MailSearchForm(FlaskForm):
     class Meta:
         csrf = False
 
-    q = SearchField("Search", validators=[Optional(), Length(max=200)],
-                    description="Subject, sender, recipient or Message-ID.")
+    q = SearchField(
+        "Search",
+        validators=[Optional(), Length(max=200)],
+        description="Subject, sender, recipient or Message-ID.",
+    )

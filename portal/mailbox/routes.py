@@ -25,9 +25,12 @@ def index():
     """Caught mail the user may read, newest first, searchable and paginated."""
     form = MailSearchForm(formdata=request.args)
     search = form.q.data if form.validate() else ""
-    page = db.paginate(mailbox_query(current_user, search or ""),
-                       page=request.args.get("page", 1, type=int),
-                       per_page=current_app.config["PAGE_SIZE"], error_out=False)
+    page = db.paginate(
+        mailbox_query(current_user, search or ""),
+        page=request.args.get("page", 1, type=int),
+        per_page=current_app.config["PAGE_SIZE"],
+        error_out=False,
+    )
     return render_template("mailbox/index.html", form=form, page=page, search=search or "")
 
 
@@ -37,8 +40,12 @@ def message(mail_id: int):
     """One message: envelope, headers, text part and the sanitised HTML part."""
     mail = get_mail_or_404(mail_id, current_user)
     view = view_of(mail)
-    return render_template("mailbox/message.html", mail=mail, view=view,
-                           text_html=linkify_text(view.text) if view.text else None)
+    return render_template(
+        "mailbox/message.html",
+        mail=mail,
+        view=view,
+        text_html=linkify_text(view.text) if view.text else None,
+    )
 
 
 @bp.get("/<int:mail_id>.eml")
@@ -46,7 +53,12 @@ def message(mail_id: int):
 def raw(mail_id: int):
     """The message exactly as received, as plain text (never rendered by the browser)."""
     mail = get_mail_or_404(mail_id, current_user)
-    return Response(mail.raw, mimetype="text/plain",
-                    headers={"X-Content-Type-Options": "nosniff",
-                             "Content-Security-Policy": "sandbox",
-                             "Content-Disposition": f'inline; filename="mail-{mail.id}.eml"'})
+    return Response(
+        mail.raw,
+        mimetype="text/plain",
+        headers={
+            "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": "sandbox",
+            "Content-Disposition": f'inline; filename="mail-{mail.id}.eml"',
+        },
+    )

@@ -26,20 +26,78 @@ from portal.mailbox.models import CaughtMail, CaughtMailRecipient
 from portal.tenants.models import NoticeContact
 
 # Headers worth showing on the message page, in this order.
-SHOWN_HEADERS = ("From", "To", "Cc", "Reply-To", "Date", "Subject", "Message-ID",
-                 "In-Reply-To", "References", "List-Unsubscribe", "Auto-Submitted")
+SHOWN_HEADERS = (
+    "From",
+    "To",
+    "Cc",
+    "Reply-To",
+    "Date",
+    "Subject",
+    "Message-ID",
+    "In-Reply-To",
+    "References",
+    "List-Unsubscribe",
+    "Auto-Submitted",
+)
 
 # Tags a notice email may reasonably use; everything else is stripped.
 HTML_TAGS = {
-    "a", "abbr", "b", "blockquote", "br", "caption", "code", "div", "em", "h1", "h2", "h3",
-    "h4", "h5", "h6", "hr", "i", "li", "ol", "p", "pre", "small", "span", "strong", "sub",
-    "sup", "table", "tbody", "td", "tfoot", "th", "thead", "tr", "u", "ul",
+    "a",
+    "abbr",
+    "b",
+    "blockquote",
+    "br",
+    "caption",
+    "code",
+    "div",
+    "em",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "hr",
+    "i",
+    "li",
+    "ol",
+    "p",
+    "pre",
+    "small",
+    "span",
+    "strong",
+    "sub",
+    "sup",
+    "table",
+    "tbody",
+    "td",
+    "tfoot",
+    "th",
+    "thead",
+    "tr",
+    "u",
+    "ul",
 }
-HTML_ATTRIBUTES = {"a": {"href", "title"}, "td": {"colspan", "rowspan", "align"},
-                   "th": {"colspan", "rowspan", "align", "scope"}, "*": {"style"}}
-STYLE_PROPERTIES = {"color", "background-color", "font-weight", "font-style", "font-size",
-                    "text-align", "text-decoration", "padding", "margin", "border",
-                    "border-collapse", "width"}
+HTML_ATTRIBUTES = {
+    "a": {"href", "title"},
+    "td": {"colspan", "rowspan", "align"},
+    "th": {"colspan", "rowspan", "align", "scope"},
+    "*": {"style"},
+}
+STYLE_PROPERTIES = {
+    "color",
+    "background-color",
+    "font-weight",
+    "font-style",
+    "font-size",
+    "text-align",
+    "text-decoration",
+    "padding",
+    "margin",
+    "border",
+    "border-collapse",
+    "width",
+}
 URL = re.compile(r"https?://[^\s<>\"']+")
 
 
@@ -56,13 +114,18 @@ def parse_message(raw: bytes) -> EmailMessage:
     return email.message_from_bytes(raw, policy=email.policy.default)
 
 
-def store_caught_mail(*, mail_from: str, rcpt_tos: list[str], raw: bytes,
-                      now: dt.datetime) -> CaughtMail:
+def store_caught_mail(
+    *, mail_from: str, rcpt_tos: list[str], raw: bytes, now: dt.datetime
+) -> CaughtMail:
     """Keep one accepted message and its envelope recipients. Flushes; the caller commits."""
     msg = parse_message(raw)
-    mail = CaughtMail(received_at=now, mail_from=(mail_from or "")[:254], raw=raw,
-                      subject=_header(msg, "Subject", 500),
-                      message_id=_header(msg, "Message-ID", 500))
+    mail = CaughtMail(
+        received_at=now,
+        mail_from=(mail_from or "")[:254],
+        raw=raw,
+        subject=_header(msg, "Subject", 500),
+        message_id=_header(msg, "Message-ID", 500),
+    )
     seen = set()
     for address in rcpt_tos:
         address = address.strip().lower()[:254]
@@ -80,7 +143,8 @@ def addresses_visible_to(user: User) -> Select | None:
         return None
     if user.is_customer:
         contacts = select(func.lower(NoticeContact.email)).where(
-            NoticeContact.tenant_id == user.tenant_id)
+            NoticeContact.tenant_id == user.tenant_id
+        )
         users = select(func.lower(User.email)).where(User.tenant_id == user.tenant_id)
         return union(contacts, users)
     return select(literal(user.email.lower()))
@@ -91,17 +155,26 @@ def mailbox_query(user: User, search: str = "") -> Select:
     q = select(CaughtMail).order_by(CaughtMail.received_at.desc(), CaughtMail.id.desc())
     addresses = addresses_visible_to(user)
     if addresses is not None:
-        q = q.where(CaughtMail.id.in_(
-            select(CaughtMailRecipient.mail_id).where(CaughtMailRecipient.address.in_(addresses))
-        ))
+        q = q.where(
+            CaughtMail.id.in_(
+                select(CaughtMailRecipient.mail_id).where(
+                    CaughtMailRecipient.address.in_(addresses)
+                )
+            )
+        )
     search = (search or "").strip()
     if search:
         recipients = select(CaughtMailRecipient.mail_id).where(
-            CaughtMailRecipient.address.icontains(search, autoescape=True))
-        q = q.where(or_(CaughtMail.subject.icontains(search, autoescape=True),
-                        CaughtMail.mail_from.icontains(search, autoescape=True),
-                        CaughtMail.message_id.icontains(search, autoescape=True),
-                        CaughtMail.id.in_(recipients)))
+            CaughtMailRecipient.address.icontains(search, autoescape=True)
+        )
+        q = q.where(
+            or_(
+                CaughtMail.subject.icontains(search, autoescape=True),
+                CaughtMail.mail_from.icontains(search, autoescape=True),
+                CaughtMail.message_id.icontains(search, autoescape=True),
+                CaughtMail.id.in_(recipients),
+            )
+        )
     return q
 
 
@@ -117,19 +190,26 @@ def get_mail_or_404(mail_id: int, user: User) -> CaughtMail:
 
 def sanitise_html(html: str) -> str:
     """Email HTML reduced to harmless markup: no scripts, handlers, forms, frames or images."""
-    return nh3.clean(html, tags=HTML_TAGS, attributes=HTML_ATTRIBUTES,
-                     filter_style_properties=STYLE_PROPERTIES,
-                     url_schemes={"http", "https", "mailto"},
-                     clean_content_tags={"script", "style", "title", "head"},
-                     link_rel="noopener noreferrer nofollow")
+    return nh3.clean(
+        html,
+        tags=HTML_TAGS,
+        attributes=HTML_ATTRIBUTES,
+        filter_style_properties=STYLE_PROPERTIES,
+        url_schemes={"http", "https", "mailto"},
+        clean_content_tags={"script", "style", "title", "head"},
+        link_rel="noopener noreferrer nofollow",
+    )
 
 
 def linkify_text(text: str) -> Markup:
     """Plain text, escaped, with its http(s) links made clickable."""
     escaped = str(escape(text))
     # Safe: the text is escaped first, and URL never matches quotes or angle brackets.
-    return Markup(URL.sub(  # noqa: S704
-        lambda m: f'<a href="{m.group(0)}" rel="noopener noreferrer">{m.group(0)}</a>', escaped))
+    return Markup(  # noqa: S704
+        URL.sub(
+            lambda m: f'<a href="{m.group(0)}" rel="noopener noreferrer">{m.group(0)}</a>', escaped
+        )
+    )
 
 
 @dataclass
@@ -152,8 +232,11 @@ def _content(part) -> str:
 def view_of(mail: CaughtMail) -> MailView:
     """Headers, the text part and the sanitised HTML part of a caught message."""
     msg = parse_message(mail.raw)
-    view = MailView(headers=[(name, _header(msg, name, 2000)) for name in SHOWN_HEADERS
-                             if msg.get(name) is not None])
+    view = MailView(
+        headers=[
+            (name, _header(msg, name, 2000)) for name in SHOWN_HEADERS if msg.get(name) is not None
+        ]
+    )
     for part in msg.walk():
         if part.is_multipart():
             continue

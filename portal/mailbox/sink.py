@@ -34,8 +34,9 @@ class CatchingHandler:
             raw = raw.encode("utf-8", "surrogateescape")
         # The database write blocks (SQLite may wait for a lock), so keep it off the event
         # loop: other SMTP sessions carry on meanwhile.
-        mail_id = await asyncio.to_thread(self.store, envelope.mail_from or "",
-                                          list(envelope.rcpt_tos), raw)
+        mail_id = await asyncio.to_thread(
+            self.store, envelope.mail_from or "", list(envelope.rcpt_tos), raw
+        )
         if mail_id is None:
             return "451 4.3.0 Mailbox unavailable, try again later"
         log.info("caught mail %s to %s", mail_id, ", ".join(envelope.rcpt_tos))
@@ -45,8 +46,9 @@ class CatchingHandler:
         """Store one message in its own app context; its id, or None if that failed."""
         with self.app.app_context():
             try:
-                mail = store_caught_mail(mail_from=mail_from, rcpt_tos=rcpt_tos, raw=raw,
-                                         now=get_clock().now())
+                mail = store_caught_mail(
+                    mail_from=mail_from, rcpt_tos=rcpt_tos, raw=raw, now=get_clock().now()
+                )
                 db.session.commit()
                 return mail.id
             except Exception:  # any storage failure becomes a temporary SMTP failure
@@ -59,7 +61,12 @@ class CatchingHandler:
 
 def start_sink(app: Flask, host: str = "127.0.0.1", port: int = 8025) -> Controller:
     """Start the sink in a background thread; raises OSError if the port is taken."""
-    controller = Controller(CatchingHandler(app), hostname=host, port=port,
-                            data_size_limit=MAX_MESSAGE_BYTES, ready_timeout=10)
+    controller = Controller(
+        CatchingHandler(app),
+        hostname=host,
+        port=port,
+        data_size_limit=MAX_MESSAGE_BYTES,
+        ready_timeout=10,
+    )
     controller.start()
     return controller

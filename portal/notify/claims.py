@@ -40,9 +40,11 @@ def fair():
         other.attempts == 0,
         other.status.in_((PENDING, SENDING)),
     )
-    return or_(OutboxMessage.first_party.is_(False),
-               OutboxMessage.kind.not_in(TENANT_NOTICE_KINDS),
-               ~third_party_waiting)
+    return or_(
+        OutboxMessage.first_party.is_(False),
+        OutboxMessage.kind.not_in(TENANT_NOTICE_KINDS),
+        ~third_party_waiting,
+    )
 
 
 def expired_leases(now: dt.datetime):
@@ -62,9 +64,15 @@ def claimable(now: dt.datetime):
 def _pick(where, limit: int) -> list[int]:
     # Ordered by due_at only, so the (status, due_at) index yields rows in order and the
     # LIMIT stops the scan early, however many rows are queued.
-    return list(db.session.scalars(
-        select(OutboxMessage.id).where(where, fair()).order_by(OutboxMessage.due_at)
-        .limit(limit).with_for_update(skip_locked=True, of=OutboxMessage)))
+    return list(
+        db.session.scalars(
+            select(OutboxMessage.id)
+            .where(where, fair())
+            .order_by(OutboxMessage.due_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True, of=OutboxMessage)
+        )
+    )
 
 
 def claim(now: dt.datetime, *, worker: str, limit: int) -> list[int]:
@@ -75,17 +83,25 @@ def claim(now: dt.datetime, *, worker: str, limit: int) -> list[int]:
         ids += _pick(due(now), limit - len(ids))
     if ids:
         db.session.execute(
-            update(OutboxMessage).where(OutboxMessage.id.in_(ids))
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_(ids))
             .values(status=SENDING, claimed_until=lease, claimed_by=worker)
-            .execution_options(synchronize_session=False))
+            .execution_options(synchronize_session=False)
+        )
     db.session.commit()
     return ids
 
 
 def due_count(now: dt.datetime) -> int:
     """How many rows are due now (for the progress bar; equal notice may hold some back)."""
-    return db.session.scalar(select(func.count()).select_from(OutboxMessage).where(
-        or_(due(now), expired_leases(now)))) or 0
+    return (
+        db.session.scalar(
+            select(func.count())
+            .select_from(OutboxMessage)
+            .where(or_(due(now), expired_leases(now)))
+        )
+        or 0
+    )
 
 
 # Below this many due rows a plan from stale statistics cannot cost much.
@@ -107,7 +123,8 @@ def refresh_statistics(now: dt.datetime) -> bool:
     if waiting < STALE_STATISTICS_MIN_DUE:
         return False
     estimate = db.session.scalar(
-        text("SELECT reltuples FROM pg_class WHERE oid = 'outbox_messages'::regclass"))
+        text("SELECT reltuples FROM pg_class WHERE oid = 'outbox_messages'::regclass")
+    )
     if estimate is not None and estimate >= waiting:
         return False
     db.session.execute(text("ANALYZE outbox_messages"))

@@ -46,8 +46,19 @@ log = logging.getLogger(__name__)
 
 MAX_RECONNECTS = 3  # a batch reopens a broken connection this often, then leaves the rest
 
-OUTCOME_KEYS = ("id", "status", "attempts", "due_at", "claimed_until", "claimed_by",
-                "message_id", "last_error", "smtp_reply", "sent_at", "failed_at")
+OUTCOME_KEYS = (
+    "id",
+    "status",
+    "attempts",
+    "due_at",
+    "claimed_until",
+    "claimed_by",
+    "message_id",
+    "last_error",
+    "smtp_reply",
+    "sent_at",
+    "failed_at",
+)
 
 
 class DeliveryDisabled(RuntimeError):
@@ -97,25 +108,37 @@ class Batch:
         self.max_attempts = int(current_app.config["DELIVERY_MAX_ATTEMPTS"])
 
     def _outcome(self, row: OutboxMessage, **values) -> None:
-        base = {"id": row.id, "attempts": row.attempts + 1, "due_at": row.due_at,
-                "claimed_until": None, "claimed_by": None, "message_id": message_id(row),
-                "last_error": row.last_error, "smtp_reply": row.smtp_reply,
-                "sent_at": row.sent_at, "failed_at": row.failed_at}
+        base = {
+            "id": row.id,
+            "attempts": row.attempts + 1,
+            "due_at": row.due_at,
+            "claimed_until": None,
+            "claimed_by": None,
+            "message_id": message_id(row),
+            "last_error": row.last_error,
+            "smtp_reply": row.smtp_reply,
+            "sent_at": row.sent_at,
+            "failed_at": row.failed_at,
+        }
         base.update(values)
         self.outcomes[row.id] = base
 
     def sent(self, row: OutboxMessage, reply: str, at: dt.datetime | None = None) -> None:
-        self._outcome(row, status=SENT, smtp_reply=reply, sent_at=at or self.now(),
-                      last_error=None)
+        self._outcome(row, status=SENT, smtp_reply=reply, sent_at=at or self.now(), last_error=None)
         self.result.sent += 1
 
-    def failed(self, row: OutboxMessage, error: str, *, temporary: bool,
-               at: dt.datetime | None = None) -> None:
+    def failed(
+        self, row: OutboxMessage, error: str, *, temporary: bool, at: dt.datetime | None = None
+    ) -> None:
         attempts = row.attempts + 1
         at = at or self.now()
         if temporary and attempts < self.max_attempts:
-            self._outcome(row, status=PENDING, last_error=error,
-                          due_at=at + dt.timedelta(seconds=retry_delay(attempts)))
+            self._outcome(
+                row,
+                status=PENDING,
+                last_error=error,
+                due_at=at + dt.timedelta(seconds=retry_delay(attempts)),
+            )
             self.result.retrying += 1
         else:
             self._outcome(row, status=FAILED, last_error=error, failed_at=at)
@@ -200,8 +223,11 @@ class Shipment:
             else:
                 todo.append(row)
         ctx = load_context(todo) if todo else None
-        self.ready = [(values[row.id], *p) for row in todo
-                      if (p := _prepare(self.batch, values[row.id], row, ctx)) is not None]
+        self.ready = [
+            (values[row.id], *p)
+            for row in todo
+            if (p := _prepare(self.batch, values[row.id], row, ctx)) is not None
+        ]
         self.future: Future | None = None
         self.anchor: tuple[dt.datetime, float] | None = None
 
@@ -224,8 +250,9 @@ class Shipment:
         return self.batch.result
 
 
-def clock_times(first: tuple[dt.datetime, float], last: tuple[dt.datetime, float]
-                ) -> Callable[[float], dt.datetime]:
+def clock_times(
+    first: tuple[dt.datetime, float], last: tuple[dt.datetime, float]
+) -> Callable[[float], dt.datetime]:
     """Portal-clock time of a ``time.monotonic()`` reading taken between two (clock, monotonic)
     anchors: linear between them, so a real clock gives each answer's own time and a frozen
     (test) clock gives exactly its time; never before the first anchor nor after the last."""
@@ -275,15 +302,19 @@ def _prepare(batch: Batch, values: RowValues, row: OutboxMessage, ctx) -> tuple 
         batch.failed(values, str(exc), temporary=False)
     except Exception as exc:  # a template or data error must not stop the other rows
         log.exception("could not render outbox row %s", row.id)
-        batch.failed(values, f"could not render the message: {_error_text(exc)}",
-                     temporary=True)
+        batch.failed(values, f"could not render the message: {_error_text(exc)}", temporary=True)
     return None
 
 
-def dispatch_due(*, now: Callable[[], dt.datetime], batch_size: int | None = None,
-                 worker: str | None = None, max_batches: int | None = None,
-                 progress: Callable[[int], None] | None = None,
-                 should_stop: Callable[[], bool] | None = None) -> DispatchResult:
+def dispatch_due(
+    *,
+    now: Callable[[], dt.datetime],
+    batch_size: int | None = None,
+    worker: str | None = None,
+    max_batches: int | None = None,
+    progress: Callable[[int], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> DispatchResult:
     """Claim and send batches until nothing is due (or ``max_batches``, or ``should_stop()``
     says so between batches); commits per batch.
 
@@ -292,8 +323,10 @@ def dispatch_due(*, now: Callable[[], dt.datetime], batch_size: int | None = Non
     n+1, so the database and template work happens while the SMTP server answers.
     """
     if current_app.extensions["mail"].suppress:
-        raise DeliveryDisabled("MAIL_SUPPRESS_SEND is on (TESTING sets it): nothing would be "
-                               "delivered, so the outbox is left as it is")
+        raise DeliveryDisabled(
+            "MAIL_SUPPRESS_SEND is on (TESTING sets it): nothing would be "
+            "delivered, so the outbox is left as it is"
+        )
     batch_size = batch_size or int(current_app.config["DISPATCH_BATCH_SIZE"])
     worker = worker or new_worker_id()
     app = current_app._get_current_object()
@@ -308,10 +341,13 @@ def dispatch_due(*, now: Callable[[], dt.datetime], batch_size: int | None = Non
             progress(shipment.batch.result.claimed)
 
     refresh_statistics(now())
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="smtp") as sender, \
-            prompt_thread_switches():
-        while ((max_batches is None or batches < max_batches)
-               and not (should_stop is not None and should_stop())):
+    with (
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="smtp") as sender,
+        prompt_thread_switches(),
+    ):
+        while (max_batches is None or batches < max_batches) and not (
+            should_stop is not None and should_stop()
+        ):
             ids = claim(now(), worker=worker, limit=batch_size)
             if not ids:
                 if inflight is None:
@@ -320,9 +356,13 @@ def dispatch_due(*, now: Callable[[], dt.datetime], batch_size: int | None = Non
                 finish(inflight)
                 inflight = None
                 continue
-            rows = list(db.session.scalars(
-                select(OutboxMessage).where(OutboxMessage.id.in_(ids)).order_by(
-                    OutboxMessage.due_at, OutboxMessage.id)))
+            rows = list(
+                db.session.scalars(
+                    select(OutboxMessage)
+                    .where(OutboxMessage.id.in_(ids))
+                    .order_by(OutboxMessage.due_at, OutboxMessage.id)
+                )
+            )
             shipment = Shipment(rows, now)
             batches += 1
             if inflight is not None:

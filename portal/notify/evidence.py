@@ -21,8 +21,12 @@ from portal.notify.models import FAILED, NOTICE, SENT, OutboxMessage
 
 def _delivery_item(row, outcome: dict) -> dict:
     """One contractual delivery or failure, as listed in its tenant's ledger entry."""
-    item = {"outbox_id": row.id, "recipient": row.recipient,
-            "message_id": outcome["message_id"], "attempts": outcome["attempts"]}
+    item = {
+        "outbox_id": row.id,
+        "recipient": row.recipient,
+        "message_id": outcome["message_id"],
+        "attempts": outcome["attempts"],
+    }
     if outcome["status"] == SENT:
         return item | {"accepted_at": outcome["sent_at"], "smtp_reply": outcome["smtp_reply"]}
     return item | {"failed_at": outcome["failed_at"], "error": outcome["last_error"]}
@@ -38,16 +42,22 @@ def delivery_facts(rows, outcomes: dict[int, dict]) -> list[Fact]:
     grouped: dict[tuple[str, int, int, int], list[dict]] = {}
     for oid, outcome in outcomes.items():
         row = by_id[oid]
-        if (row.kind != NOTICE or row.tenant_id is None
-                or outcome["status"] not in (SENT, FAILED)):
+        if row.kind != NOTICE or row.tenant_id is None or outcome["status"] not in (SENT, FAILED):
             continue
         action = "notice.delivered" if outcome["status"] == SENT else "notice.failed"
         key = (action, row.change_id, row.tenant_id, row.revision_number)
         grouped.setdefault(key, []).append(_delivery_item(row, outcome))
-    return [Fact(action, "change_tenant", f"{change_id}:{tenant_id}",
-                 {"revision": revision, "deliveries": items},
-                 tenant_id=tenant_id, change_id=change_id)
-            for (action, change_id, tenant_id, revision), items in grouped.items()]
+    return [
+        Fact(
+            action,
+            "change_tenant",
+            f"{change_id}:{tenant_id}",
+            {"revision": revision, "deliveries": items},
+            tenant_id=tenant_id,
+            change_id=change_id,
+        )
+        for (action, change_id, tenant_id, revision), items in grouped.items()
+    ]
 
 
 def record_batch(rows, outcomes: dict[int, dict], *, now: dt.datetime) -> None:
@@ -67,40 +77,71 @@ def record_batch(rows, outcomes: dict[int, dict], *, now: dt.datetime) -> None:
     for key in sorted(_set_notice_given({k: o["sent_at"] for k, (o, _r) in firsts.items()})):
         outcome, row = firsts[key]
         change_id, tenant_id, revision = key
-        facts.append(Fact("notice.given", "change_tenant", f"{change_id}:{tenant_id}", {
-            "revision": revision, "notice_given_at": outcome["sent_at"],
-            "recipient": row.recipient, "message_id": outcome["message_id"],
-            "smtp_reply": outcome["smtp_reply"]}, tenant_id=tenant_id, change_id=change_id))
+        facts.append(
+            Fact(
+                "notice.given",
+                "change_tenant",
+                f"{change_id}:{tenant_id}",
+                {
+                    "revision": revision,
+                    "notice_given_at": outcome["sent_at"],
+                    "recipient": row.recipient,
+                    "message_id": outcome["message_id"],
+                    "smtp_reply": outcome["smtp_reply"],
+                },
+                tenant_id=tenant_id,
+                change_id=change_id,
+            )
+        )
     record_many(facts, actor="dispatcher", now=now)
 
 
-def _set_notice_given(firsts: dict[tuple[int, int, int], dt.datetime]
-                      ) -> set[tuple[int, int, int]]:
+def _set_notice_given(firsts: dict[tuple[int, int, int], dt.datetime]) -> set[tuple[int, int, int]]:
     """Write D(t) where this batch delivered the first message of the tenant's clock revision;
     never moves an earlier D(t) later. Returns the (change, tenant, revision) keys it set."""
     if not firsts:
         return set()
     change_ids = {k[0] for k in firsts}
     candidates = db.session.execute(
-        select(ChangeTenant.change_id, ChangeTenant.tenant_id, ChangeTenant.clock_revision,
-               ChangeTenant.notice_given_at)
-        .where(ChangeTenant.change_id.in_(change_ids),
-               ChangeTenant.tenant_id.in_({k[1] for k in firsts})))
-    wanted = [(key, firsts[key]) for c, t, rev, at in candidates
-              if (key := (c, t, rev)) in firsts and (at is None or at > firsts[key])]
+        select(
+            ChangeTenant.change_id,
+            ChangeTenant.tenant_id,
+            ChangeTenant.clock_revision,
+            ChangeTenant.notice_given_at,
+        ).where(
+            ChangeTenant.change_id.in_(change_ids),
+            ChangeTenant.tenant_id.in_({k[1] for k in firsts}),
+        )
+    )
+    wanted = [
+        (key, firsts[key])
+        for c, t, rev, at in candidates
+        if (key := (c, t, rev)) in firsts and (at is None or at > firsts[key])
+    ]
     if wanted:
-        stmt = (update(ChangeTenant).where(
-            ChangeTenant.change_id == bindparam("c"), ChangeTenant.tenant_id == bindparam("t"),
-            ChangeTenant.clock_revision == bindparam("r"),
-            or_(ChangeTenant.notice_given_at.is_(None),
-                ChangeTenant.notice_given_at > bindparam("at")))
-            .values(notice_given_at=bindparam("at")))
-        db.session.connection().execute(stmt, [{"c": c, "t": t, "r": r, "at": at}
-                                               for (c, t, r), at in wanted])
+        stmt = (
+            update(ChangeTenant)
+            .where(
+                ChangeTenant.change_id == bindparam("c"),
+                ChangeTenant.tenant_id == bindparam("t"),
+                ChangeTenant.clock_revision == bindparam("r"),
+                or_(
+                    ChangeTenant.notice_given_at.is_(None),
+                    ChangeTenant.notice_given_at > bindparam("at"),
+                ),
+            )
+            .values(notice_given_at=bindparam("at"))
+        )
+        db.session.connection().execute(
+            stmt, [{"c": c, "t": t, "r": r, "at": at} for (c, t, r), at in wanted]
+        )
     return {key for key, _ in wanted}
 
 
 def notice_given(change_id: int, tenant_id: int) -> dt.datetime | None:
     """D(t) of the tenant for the change's clock revision (None until delivered)."""
-    return db.session.scalar(select(ChangeTenant.notice_given_at).where(and_(
-        ChangeTenant.change_id == change_id, ChangeTenant.tenant_id == tenant_id)))
+    return db.session.scalar(
+        select(ChangeTenant.notice_given_at).where(
+            and_(ChangeTenant.change_id == change_id, ChangeTenant.tenant_id == tenant_id)
+        )
+    )

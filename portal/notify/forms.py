@@ -18,11 +18,13 @@ class MultiCheckboxField(SelectMultipleField):
 class PreferencesForm(FlaskForm):
     """Which optional notices to receive: by minimum impact, and all or some services."""
 
-    min_impact = SelectField("Email me about changes of at least this impact", choices=[],
-                             validators=[Optional()])
+    min_impact = SelectField(
+        "Email me about changes of at least this impact", choices=[], validators=[Optional()]
+    )
     all_services = BooleanField("All services my organisation uses", default=True)
-    services = MultiCheckboxField("Only these services", coerce=int, choices=[],
-                                  validators=[Optional()])
+    services = MultiCheckboxField(
+        "Only these services", coerce=int, choices=[], validators=[Optional()]
+    )
 
 
 class ConfirmForm(FlaskForm):

@@ -18,11 +18,11 @@ from portal.extensions import db
 from portal.sqltypes import UTCDateTime
 
 # Kinds of message.
-NOTICE = "notice"              # contractual: to a tenant's notice contacts; cannot be switched off
+NOTICE = "notice"  # contractual: to a tenant's notice contacts; cannot be switched off
 SUBSCRIPTION = "subscription"  # optional: to a tenant user who opted in by service / impact
-REMINDER = "reminder"          # optional: before the start, to tenants that have not acknowledged
-ESCALATION = "escalation"      # internal: to the account managers of still-silent tenants
-OBJECTION = "objection"        # internal: a tenant objected; to the owning team and its managers
+REMINDER = "reminder"  # optional: before the start, to tenants that have not acknowledged
+ESCALATION = "escalation"  # internal: to the account managers of still-silent tenants
+OBJECTION = "objection"  # internal: a tenant objected; to the owning team and its managers
 KINDS = (NOTICE, SUBSCRIPTION, REMINDER, ESCALATION, OBJECTION)
 STAFF_KINDS = (ESCALATION, OBJECTION)
 # Kinds that tell a tenant about a revision: equal notice orders these (DESIGN.md "Proof").
@@ -43,11 +43,24 @@ class OutboxMessage(db.Model):
 
     __tablename__ = "outbox_messages"
     __table_args__ = (
-        UniqueConstraint("change_id", "revision_number", "tenant_id", "recipient", "kind",
-                         "offset_seconds", name="uq_outbox_messages_key"),
+        UniqueConstraint(
+            "change_id",
+            "revision_number",
+            "tenant_id",
+            "recipient",
+            "kind",
+            "offset_seconds",
+            name="uq_outbox_messages_key",
+        ),
         Index("ix_outbox_messages_due", "status", "due_at"),
-        Index("ix_outbox_messages_fairness", "change_id", "revision_number", "kind",
-              "first_party", "attempts"),
+        Index(
+            "ix_outbox_messages_fairness",
+            "change_id",
+            "revision_number",
+            "kind",
+            "first_party",
+            "attempts",
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -100,9 +113,7 @@ class ReminderRun(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     change_id: Mapped[int] = mapped_column(ForeignKey("changes.id", ondelete="CASCADE"))
-    tenant_id: Mapped[int] = mapped_column(
-        ForeignKey("tenants.id", ondelete="CASCADE"), index=True
-    )
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
     offset_seconds: Mapped[int] = mapped_column(Integer)
     escalated: Mapped[bool] = mapped_column(Boolean, default=False)
     queued_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
@@ -118,21 +129,15 @@ class EmailPreference(db.Model):
     __tablename__ = "email_preferences"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    user_id: Mapped[int] = mapped_column(
-        ForeignKey("users.id", ondelete="CASCADE"), unique=True
-    )
-    tenant_id: Mapped[int] = mapped_column(
-        ForeignKey("tenants.id", ondelete="CASCADE"), index=True
-    )
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), unique=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
     min_impact: Mapped[str | None] = mapped_column(
         ForeignKey("impact_levels.code", ondelete="SET NULL")
     )
     all_services: Mapped[bool] = mapped_column(Boolean, default=True)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
-    services: Mapped[list[EmailPreferenceService]] = relationship(
-        cascade="all, delete-orphan"
-    )
+    services: Mapped[list[EmailPreferenceService]] = relationship(cascade="all, delete-orphan")
 
 
 class EmailPreferenceService(db.Model):

@@ -30,13 +30,26 @@ from portal.notify.models import (
 from portal.sqltypes import UTCDateTime
 from portal.tenants.models import NoticeContact, Tenant
 
-OUTBOX_COLUMNS = ("change_id", "revision_number", "tenant_id", "recipient", "recipient_name",
-                  "kind", "first_party", "offset_seconds", "note", "status", "attempts",
-                  "due_at", "created_at")
+OUTBOX_COLUMNS = (
+    "change_id",
+    "revision_number",
+    "tenant_id",
+    "recipient",
+    "recipient_name",
+    "kind",
+    "first_party",
+    "offset_seconds",
+    "note",
+    "status",
+    "attempts",
+    "due_at",
+    "created_at",
+)
 
 
-def _constants(change: Change, revision_number: int, kind: str, now: dt.datetime,
-               offset_seconds: int = 0) -> dict:
+def _constants(
+    change: Change, revision_number: int, kind: str, now: dt.datetime, offset_seconds: int = 0
+) -> dict:
     return {
         "change_id": literal(change.id),
         "revision_number": literal(revision_number),
@@ -55,42 +68,56 @@ def _insert_from(query_columns: dict) -> int:
     query = query_columns.pop("_query")
     cols = [query_columns[name].label(name) for name in OUTBOX_COLUMNS]
     select_stmt = query.with_only_columns(*cols)
-    result = db.session.execute(insert(OutboxMessage).from_select(
-        list(OUTBOX_COLUMNS), select_stmt).execution_options(preserve_rowcount=True))
+    result = db.session.execute(
+        insert(OutboxMessage)
+        .from_select(list(OUTBOX_COLUMNS), select_stmt)
+        .execution_options(preserve_rowcount=True)
+    )
     return result.rowcount
 
 
 def contact_notice_rows(change: Change, revision_number: int, now: dt.datetime) -> int:
     """Contractual notices: every notice contact of every active affected tenant."""
-    base = (select(ChangeTenant.id)
-            .join(Tenant, Tenant.id == ChangeTenant.tenant_id)
-            .join(NoticeContact, NoticeContact.tenant_id == ChangeTenant.tenant_id)
-            .where(ChangeTenant.change_id == change.id, ChangeTenant.active.is_(True)))
-    return _insert_from({
-        **_constants(change, revision_number, NOTICE, now),
-        "tenant_id": ChangeTenant.tenant_id,
-        "recipient": func.lower(NoticeContact.email),
-        "recipient_name": NoticeContact.name,
-        "first_party": Tenant.first_party,
-        "_query": base,
-    })
+    base = (
+        select(ChangeTenant.id)
+        .join(Tenant, Tenant.id == ChangeTenant.tenant_id)
+        .join(NoticeContact, NoticeContact.tenant_id == ChangeTenant.tenant_id)
+        .where(ChangeTenant.change_id == change.id, ChangeTenant.active.is_(True))
+    )
+    return _insert_from(
+        {
+            **_constants(change, revision_number, NOTICE, now),
+            "tenant_id": ChangeTenant.tenant_id,
+            "recipient": func.lower(NoticeContact.email),
+            "recipient_name": NoticeContact.name,
+            "first_party": Tenant.first_party,
+            "_query": base,
+        }
+    )
 
 
 def opted_in_filter(change: Change):
     """WHERE clause on (EmailPreference, User, ChangeTenant) for users who want this change."""
     change_rank = select(ImpactLevel.rank).where(ImpactLevel.code == change.impact)
-    pref_rank = (select(ImpactLevel.rank).where(ImpactLevel.code == EmailPreference.min_impact)
-                 .scalar_subquery())
+    pref_rank = (
+        select(ImpactLevel.rank)
+        .where(ImpactLevel.code == EmailPreference.min_impact)
+        .scalar_subquery()
+    )
     chosen_service = exists().where(
         EmailPreferenceService.preference_id == EmailPreference.id,
         EmailPreferenceService.service_id.in_(
-            select(ChangeTarget.service_id).where(ChangeTarget.change_id == change.id)),
+            select(ChangeTarget.service_id).where(ChangeTarget.change_id == change.id)
+        ),
         # Only services the tenant still uses count.
         EmailPreferenceService.service_id.in_(
-            select(Usage.service_id).where(Usage.tenant_id == EmailPreference.tenant_id)),
+            select(Usage.service_id).where(Usage.tenant_id == EmailPreference.tenant_id)
+        ),
     )
-    already_contact = exists().where(NoticeContact.tenant_id == User.tenant_id,
-                                     func.lower(NoticeContact.email) == func.lower(User.email))
+    already_contact = exists().where(
+        NoticeContact.tenant_id == User.tenant_id,
+        func.lower(NoticeContact.email) == func.lower(User.email),
+    )
     return and_(
         EmailPreference.min_impact.is_not(None),
         pref_rank <= change_rank.scalar_subquery(),
@@ -102,21 +129,28 @@ def opted_in_filter(change: Change):
 
 def subscriber_notice_rows(change: Change, revision_number: int, now: dt.datetime) -> int:
     """Optional notices to tenant users who opted in (not already a notice contact)."""
-    base = (select(ChangeTenant.id)
-            .join(Tenant, Tenant.id == ChangeTenant.tenant_id)
-            .join(User, User.tenant_id == ChangeTenant.tenant_id)
-            .join(EmailPreference, EmailPreference.user_id == User.id)
-            .where(ChangeTenant.change_id == change.id, ChangeTenant.active.is_(True),
-                   EmailPreference.tenant_id == ChangeTenant.tenant_id,
-                   opted_in_filter(change)))
-    return _insert_from({
-        **_constants(change, revision_number, SUBSCRIPTION, now),
-        "tenant_id": ChangeTenant.tenant_id,
-        "recipient": func.lower(User.email),
-        "recipient_name": User.name,
-        "first_party": Tenant.first_party,
-        "_query": base,
-    })
+    base = (
+        select(ChangeTenant.id)
+        .join(Tenant, Tenant.id == ChangeTenant.tenant_id)
+        .join(User, User.tenant_id == ChangeTenant.tenant_id)
+        .join(EmailPreference, EmailPreference.user_id == User.id)
+        .where(
+            ChangeTenant.change_id == change.id,
+            ChangeTenant.active.is_(True),
+            EmailPreference.tenant_id == ChangeTenant.tenant_id,
+            opted_in_filter(change),
+        )
+    )
+    return _insert_from(
+        {
+            **_constants(change, revision_number, SUBSCRIPTION, now),
+            "tenant_id": ChangeTenant.tenant_id,
+            "recipient": func.lower(User.email),
+            "recipient_name": User.name,
+            "first_party": Tenant.first_party,
+            "_query": base,
+        }
+    )
 
 
 def enqueue_revision(change: Change, revision: Revision, *, now: dt.datetime) -> int:
@@ -124,16 +158,33 @@ def enqueue_revision(change: Change, revision: Revision, *, now: dt.datetime) ->
     db.session.flush()
     contractual = contact_notice_rows(change, revision.number, now)
     optional = subscriber_notice_rows(change, revision.number, now)
-    record("notices.queued", subject_type="revision", subject_id=revision.id,
-           change_id=change.id, actor="dispatcher", now=now,
-           payload={"revision": revision.number, "kind": revision.kind,
-                    "material": bool(revision.material), "contractual": contractual,
-                    "optional": optional})
+    record(
+        "notices.queued",
+        subject_type="revision",
+        subject_id=revision.id,
+        change_id=change.id,
+        actor="dispatcher",
+        now=now,
+        payload={
+            "revision": revision.number,
+            "kind": revision.kind,
+            "material": bool(revision.material),
+            "contractual": contractual,
+            "optional": optional,
+        },
+    )
     return contractual + optional
 
 
-def notify_staff(change: Change, *, kind: str, recipients: list[tuple[str, str]],
-                 now: dt.datetime, note: str = "", tenant_id: int | None = None) -> int:
+def notify_staff(
+    change: Change,
+    *,
+    kind: str,
+    recipients: list[tuple[str, str]],
+    now: dt.datetime,
+    note: str = "",
+    tenant_id: int | None = None,
+) -> int:
     """Queue an internal email (``escalation`` or ``objection``) about ``change`` to provider
     staff, one row per (email, name) in ``recipients``; returns the number of rows. Flushes.
 
@@ -151,21 +202,53 @@ def notify_staff(change: Change, *, kind: str, recipients: list[tuple[str, str]]
     if not seen:
         return 0
     db.session.flush()
-    tenant_match = (OutboxMessage.tenant_id.is_(None) if tenant_id is None
-                    else OutboxMessage.tenant_id == tenant_id)
-    serial = (db.session.scalar(select(func.max(OutboxMessage.offset_seconds)).where(
-        OutboxMessage.change_id == change.id,
-        OutboxMessage.revision_number == change.revision_number,
-        OutboxMessage.kind == kind, tenant_match)) or 0) + 1
-    first_party = bool(tenant_id is not None and db.session.scalar(
-        select(Tenant.first_party).where(Tenant.id == tenant_id)))
-    db.session.add_all(OutboxMessage(
-        change_id=change.id, revision_number=change.revision_number, tenant_id=tenant_id,
-        recipient=email, recipient_name=name[:200], kind=kind, first_party=first_party,
-        offset_seconds=serial, note=note or "", status=PENDING, attempts=0, due_at=now,
-        created_at=now) for email, name in seen.items())
+    tenant_match = (
+        OutboxMessage.tenant_id.is_(None)
+        if tenant_id is None
+        else OutboxMessage.tenant_id == tenant_id
+    )
+    serial = (
+        db.session.scalar(
+            select(func.max(OutboxMessage.offset_seconds)).where(
+                OutboxMessage.change_id == change.id,
+                OutboxMessage.revision_number == change.revision_number,
+                OutboxMessage.kind == kind,
+                tenant_match,
+            )
+        )
+        or 0
+    ) + 1
+    first_party = bool(
+        tenant_id is not None
+        and db.session.scalar(select(Tenant.first_party).where(Tenant.id == tenant_id))
+    )
+    db.session.add_all(
+        OutboxMessage(
+            change_id=change.id,
+            revision_number=change.revision_number,
+            tenant_id=tenant_id,
+            recipient=email,
+            recipient_name=name[:200],
+            kind=kind,
+            first_party=first_party,
+            offset_seconds=serial,
+            note=note or "",
+            status=PENDING,
+            attempts=0,
+            due_at=now,
+            created_at=now,
+        )
+        for email, name in seen.items()
+    )
     db.session.flush()
-    record(f"staff.{kind}_queued", subject_type="change", subject_id=change.id,
-           change_id=change.id, tenant_id=tenant_id, actor="dispatcher", now=now,
-           payload={"kind": kind, "recipients": sorted(seen), "serial": serial})
+    record(
+        f"staff.{kind}_queued",
+        subject_type="change",
+        subject_id=change.id,
+        change_id=change.id,
+        tenant_id=tenant_id,
+        actor="dispatcher",
+        now=now,
+        payload={"kind": kind, "recipients": sorted(seen), "serial": serial},
+    )
     return len(seen)

@@ -19,24 +19,33 @@ from portal.notify.models import EmailPreference, EmailPreferenceService
 
 
 def impact_choices() -> list[tuple[str, str]]:
-    levels = db.session.execute(select(ImpactLevel.code, ImpactLevel.name)
-                                .order_by(ImpactLevel.rank)).all()
+    levels = db.session.execute(
+        select(ImpactLevel.code, ImpactLevel.name).order_by(ImpactLevel.rank)
+    ).all()
     return [(code, name) for code, name in levels]
 
 
 def tenant_services(tenant_id: int) -> list[tuple[int, str]]:
     """The services the tenant uses (the only ones a preference may name)."""
-    return [(sid, name) for sid, name in db.session.execute(
-        select(Service.id, Service.name).join(Usage, Usage.service_id == Service.id)
-        .where(Usage.tenant_id == tenant_id).distinct().order_by(Service.name))]
+    return [
+        (sid, name)
+        for sid, name in db.session.execute(
+            select(Service.id, Service.name)
+            .join(Usage, Usage.service_id == Service.id)
+            .where(Usage.tenant_id == tenant_id)
+            .distinct()
+            .order_by(Service.name)
+        )
+    ]
 
 
 def preference_of(user) -> EmailPreference | None:
     return db.session.scalar(select(EmailPreference).where(EmailPreference.user_id == user.id))
 
 
-def save_preference(user, *, min_impact: str | None, all_services: bool,
-                    service_ids: list[int], now: dt.datetime) -> EmailPreference:
+def save_preference(
+    user, *, min_impact: str | None, all_services: bool, service_ids: list[int], now: dt.datetime
+) -> EmailPreference:
     """Store ``user``'s choice (customer users only). Flushes; the caller commits."""
     if not user.is_customer:
         raise InvalidInput("Only customer users choose optional change notices.")
@@ -55,11 +64,21 @@ def save_preference(user, *, min_impact: str | None, all_services: bool,
     pref.min_impact = min_impact or None
     pref.all_services = bool(all_services)
     pref.updated_at = now
-    pref.services = [EmailPreferenceService(service_id=sid) for sid in
-                     ([] if all_services else chosen)]
+    pref.services = [
+        EmailPreferenceService(service_id=sid) for sid in ([] if all_services else chosen)
+    ]
     db.session.flush()
-    record("email.preferences_changed", subject_type="user", subject_id=user.id,
-           tenant_id=user.tenant_id, actor=user, now=now,
-           payload={"min_impact": pref.min_impact, "all_services": pref.all_services,
-                    "services": [] if all_services else chosen})
+    record(
+        "email.preferences_changed",
+        subject_type="user",
+        subject_id=user.id,
+        tenant_id=user.tenant_id,
+        actor=user,
+        now=now,
+        payload={
+            "min_impact": pref.min_impact,
+            "all_services": pref.all_services,
+            "services": [] if all_services else chosen,
+        },
+    )
     return pref

@@ -42,10 +42,20 @@ from portal.templating import render_markdown
 from portal.tenants.models import Tenant
 from portal.timezones import format_duration, format_in_zone, get_zone
 
-TEMPLATES = {NOTICE: "notice", SUBSCRIPTION: "notice", REMINDER: "reminder",
-             ESCALATION: "escalation", OBJECTION: "objection"}
-HEADLINES = {"publish": "Scheduled", "update": "Updated", "cancel": "Cancelled",
-             "start": "Started", "complete": "Completed"}
+TEMPLATES = {
+    NOTICE: "notice",
+    SUBSCRIPTION: "notice",
+    REMINDER: "reminder",
+    ESCALATION: "escalation",
+    OBJECTION: "objection",
+}
+HEADLINES = {
+    "publish": "Scheduled",
+    "update": "Updated",
+    "cancel": "Cancelled",
+    "start": "Started",
+    "complete": "Completed",
+}
 
 
 # Per-recipient links are rendered as these slots once per (revision, tenant, kind), then
@@ -68,20 +78,32 @@ class NoticeMessage(Message):
         subject = str(self.subject or "")
         if not subject.isascii():
             subject = Header(subject, "utf-8", header_name="Subject").encode()
-        head = [("Subject", subject), ("From", _address(self.sender)),
-                ("To", ", ".join(r if isinstance(r, str) and r.isascii() else _address(r)
-                                 for r in self.recipients)),
-                ("Date", formatdate(self.date, localtime=True)),
-                ("Message-ID", self.msgId), *self.extra_headers.items(),
-                ("MIME-Version", "1.0"),
-                ("Content-Type", f'multipart/alternative; boundary="{boundary}"')]
+        head = [
+            ("Subject", subject),
+            ("From", _address(self.sender)),
+            (
+                "To",
+                ", ".join(
+                    r if isinstance(r, str) and r.isascii() else _address(r)
+                    for r in self.recipients
+                ),
+            ),
+            ("Date", formatdate(self.date, localtime=True)),
+            ("Message-ID", self.msgId),
+            *self.extra_headers.items(),
+            ("MIME-Version", "1.0"),
+            ("Content-Type", f'multipart/alternative; boundary="{boundary}"'),
+        ]
         out = [f"{k}: {v}".encode("ascii") for k, v in head]
         out.append(b"")
         for subtype, content in (("plain", self.body), ("html", self.alts["html"])):
-            out += [f"--{boundary}".encode(),
-                    f'Content-Type: text/{subtype}; charset="utf-8"'.encode(),
-                    b"Content-Transfer-Encoding: quoted-printable", b"",
-                    _qp(content or "")]
+            out += [
+                f"--{boundary}".encode(),
+                f'Content-Type: text/{subtype}; charset="utf-8"'.encode(),
+                b"Content-Transfer-Encoding: quoted-printable",
+                b"",
+                _qp(content or ""),
+            ]
         out.append(f"--{boundary}--".encode())
         return b"\r\n".join(out) + b"\r\n"
 
@@ -104,16 +126,21 @@ class BadRecipient(ValueError):
 def message_id(row: OutboxMessage) -> str:
     """The deterministic Message-ID of a row: same row, same id, on every attempt."""
     digest = hashlib.sha256(
-        f"{row.recipient}|{row.kind}|{row.offset_seconds}".encode()).hexdigest()[:16]
+        f"{row.recipient}|{row.kind}|{row.offset_seconds}".encode()
+    ).hexdigest()[:16]
     domain = current_app.config.get("MAIL_MESSAGE_ID_DOMAIN", "forewarn")
-    return (f"<change-{row.change_id}.rev-{row.revision_number}.tenant-{row.tenant_id}."
-            f"{digest}@{domain}>")
+    return (
+        f"<change-{row.change_id}.rev-{row.revision_number}.tenant-{row.tenant_id}."
+        f"{digest}@{domain}>"
+    )
 
 
 # A plain ASCII mailbox that ``parseaddr`` returns unchanged and that passes every check below;
 # anything else (names, quotes, comments, non-ASCII) takes the full parse.
-PLAIN_ADDRESS = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
-                            r"@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
+PLAIN_ADDRESS = re.compile(
+    r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+    r"@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+"
+)
 
 
 def check_address(address: str) -> str:
@@ -122,8 +149,14 @@ def check_address(address: str) -> str:
         return address
     name, addr = parseaddr(address or "")
     local, _, domain = addr.rpartition("@")
-    if (not addr or addr != address.strip() or not local or "." not in domain
-            or any(c.isspace() or ord(c) < 32 for c in address) or len(address) > 254):
+    if (
+        not addr
+        or addr != address.strip()
+        or not local
+        or "." not in domain
+        or any(c.isspace() or ord(c) < 32 for c in address)
+        or len(address) > 254
+    ):
         raise BadRecipient(f"not a valid email address: {address!r}")
     return addr
 
@@ -153,15 +186,21 @@ def external_urls(change_ids) -> tuple[dict[int, str], str, str]:
     base = current_app.config["BASE_URL"].rstrip("/")
     fallbacks = {"feeds.settings": "/feeds", "notify.preferences": "/settings/email"}
     with current_app.test_request_context("/", base_url=base + "/"):
+
         def build(endpoint, fallback, **values):
             try:
                 return url_for(endpoint, _external=True, **values)
             except BuildError:
                 return base + fallback
-        changes = {cid: build("changes.show", f"/changes/{cid}", change_id=cid)
-                   for cid in change_ids}
-        return (changes, build("feeds.settings", fallbacks["feeds.settings"]),
-                build("notify.preferences", fallbacks["notify.preferences"]))
+
+        changes = {
+            cid: build("changes.show", f"/changes/{cid}", change_id=cid) for cid in change_ids
+        }
+        return (
+            changes,
+            build("feeds.settings", fallbacks["feeds.settings"]),
+            build("notify.preferences", fallbacks["notify.preferences"]),
+        )
 
 
 def load_context(rows: list[OutboxMessage]) -> BatchContext:
@@ -170,30 +209,38 @@ def load_context(rows: list[OutboxMessage]) -> BatchContext:
     change_ids = {r.change_id for r in rows}
     tenant_ids = {r.tenant_id for r in rows if r.tenant_id is not None}
     ctx.change_urls, ctx.feeds_url, ctx.preferences_url = external_urls(change_ids)
-    ctx.changes = {c.id: c for c in db.session.scalars(
-        select(Change).where(Change.id.in_(change_ids)))}
+    ctx.changes = {
+        c.id: c for c in db.session.scalars(select(Change).where(Change.id.in_(change_ids)))
+    }
     # Rendered once per batch, not once per recipient.
     ctx.body_html = {c.id: render_markdown(c.body_md) for c in ctx.changes.values()}
-    ctx.revisions = {(r.change_id, r.number): r for r in db.session.scalars(
-        select(Revision).where(Revision.change_id.in_(change_ids)))}
-    ctx.tenants = {t.id: t for t in db.session.scalars(
-        select(Tenant).where(Tenant.id.in_(tenant_ids)))}
+    ctx.revisions = {
+        (r.change_id, r.number): r
+        for r in db.session.scalars(select(Revision).where(Revision.change_id.in_(change_ids)))
+    }
+    ctx.tenants = {
+        t.id: t for t in db.session.scalars(select(Tenant).where(Tenant.id.in_(tenant_ids)))
+    }
     ctx.impacts = dict(db.session.execute(select(ImpactLevel.code, ImpactLevel.name)).all())
     names: dict[tuple[int, int], set[str]] = defaultdict(set)
     for change_id, tenant_id, name in db.session.execute(
-            select(ChangeTarget.change_id, Usage.tenant_id, Service.name)
-            .join(Usage, Usage.service_id == ChangeTarget.service_id)
-            .join(Service, Service.id == ChangeTarget.service_id)
-            .where(ChangeTarget.change_id.in_(change_ids), Usage.tenant_id.in_(tenant_ids))):
+        select(ChangeTarget.change_id, Usage.tenant_id, Service.name)
+        .join(Usage, Usage.service_id == ChangeTarget.service_id)
+        .join(Service, Service.id == ChangeTarget.service_id)
+        .where(ChangeTarget.change_id.in_(change_ids), Usage.tenant_id.in_(tenant_ids))
+    ):
         names[(change_id, tenant_id)].add(name)
     ctx.services = {k: sorted(v) for k, v in names.items()}
     # The first notice each recipient got for the change: later ones reply to it.
-    firsts = (select(func.min(OutboxMessage.id))
-              .where(OutboxMessage.change_id.in_(change_ids),
-                     OutboxMessage.tenant_id.in_(tenant_ids),
-                     OutboxMessage.kind.in_((NOTICE, SUBSCRIPTION)))
-              .group_by(OutboxMessage.change_id, OutboxMessage.tenant_id,
-                        OutboxMessage.recipient))
+    firsts = (
+        select(func.min(OutboxMessage.id))
+        .where(
+            OutboxMessage.change_id.in_(change_ids),
+            OutboxMessage.tenant_id.in_(tenant_ids),
+            OutboxMessage.kind.in_((NOTICE, SUBSCRIPTION)),
+        )
+        .group_by(OutboxMessage.change_id, OutboxMessage.tenant_id, OutboxMessage.recipient)
+    )
     wanted = {(r.change_id, r.tenant_id, r.recipient) for r in rows}
     for root in db.session.scalars(select(OutboxMessage).where(OutboxMessage.id.in_(firsts))):
         key = (root.change_id, root.tenant_id, root.recipient)
@@ -202,8 +249,9 @@ def load_context(rows: list[OutboxMessage]) -> BatchContext:
     return ctx
 
 
-def subject_for(row: OutboxMessage, change: Change, revision: Revision | None,
-                tenant: Tenant | None) -> str:
+def subject_for(
+    row: OutboxMessage, change: Change, revision: Revision | None, tenant: Tenant | None
+) -> str:
     if row.kind == REMINDER:
         return f"Reminder: {change.title} starts in {format_duration(row.offset_seconds)}"
     who = tenant.name if tenant is not None else "a customer"
@@ -231,11 +279,15 @@ def template_context(row: OutboxMessage, ctx: BatchContext) -> dict:
             "starts_local": format_in_zone(change.starts_at, zone),
             "starts_utc": format_in_zone(change.starts_at, "UTC"),
             "ends_local": format_in_zone(change.ends_at, zone),
-            "ends_utc": format_in_zone(change.ends_at, "UTC")}
+            "ends_utc": format_in_zone(change.ends_at, "UTC"),
+        }
     return {
         **times,
         "body_html": ctx.body_html[change.id],
-        "row": row, "change": change, "revision": revision, "tenant": tenant,
+        "row": row,
+        "change": change,
+        "revision": revision,
+        "tenant": tenant,
         "subject": subject_for(row, change, revision, tenant),
         "services": ctx.services.get((row.change_id, row.tenant_id), []),
         "note": row.note or "",
@@ -258,16 +310,25 @@ def ack_wanted(change: Change) -> bool:
 def build_message(row: OutboxMessage, ctx: BatchContext) -> Message:
     """Render the row's email (text and HTML) with its headers; raises on bad data."""
     recipient = check_address(row.recipient)
-    key = (row.change_id, row.revision_number, row.tenant_id, row.kind, row.offset_seconds,
-           row.note)
+    key = (
+        row.change_id,
+        row.revision_number,
+        row.tenant_id,
+        row.kind,
+        row.offset_seconds,
+        row.note,
+    )
     rendered = ctx.rendered.get(key)
     if rendered is None:
         values = template_context(row, ctx)
         env = current_app.jinja_env
         name = TEMPLATES[row.kind]
         rendered = ctx.rendered[key] = (
-            values["subject"], env.get_template(f"email/{name}.txt").render(values),
-            env.get_template(f"email/{name}.html").render(values), values["ack_url"] is not None)
+            values["subject"],
+            env.get_template(f"email/{name}.txt").render(values),
+            env.get_template(f"email/{name}.html").render(values),
+            values["ack_url"] is not None,
+        )
     subject, text, html, has_ack = rendered
     if has_ack:
         link = acknowledge_url(row.change_id, row.revision_number, row.tenant_id, row.recipient)
@@ -276,9 +337,11 @@ def build_message(row: OutboxMessage, ctx: BatchContext) -> Message:
     if unsubscribe:
         text = text.replace(UNSUBSCRIBE_SLOT, unsubscribe)
         html = html.replace(UNSUBSCRIBE_SLOT, unsubscribe)
-    headers = {"Auto-Submitted": "auto-generated",
-               "X-Forewarn-Change": str(row.change_id),
-               "X-Forewarn-Kind": row.kind}
+    headers = {
+        "Auto-Submitted": "auto-generated",
+        "X-Forewarn-Change": str(row.change_id),
+        "X-Forewarn-Kind": row.kind,
+    }
     root = ctx.thread_roots.get((row.change_id, row.tenant_id, row.recipient))
     if root is not None and root.id != row.id:
         headers["In-Reply-To"] = headers["References"] = message_id(root)

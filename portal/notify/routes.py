@@ -47,9 +47,13 @@ def preferences():
         form.services.data = [s.service_id for s in pref.services]
     if form.validate_on_submit():
         try:
-            save_preference(current_user, min_impact=form.min_impact.data or None,
-                            all_services=form.all_services.data,
-                            service_ids=form.services.data or [], now=now())
+            save_preference(
+                current_user,
+                min_impact=form.min_impact.data or None,
+                all_services=form.all_services.data,
+                service_ids=form.services.data or [],
+                now=now(),
+            )
         except InvalidInput as err:
             db.session.rollback()
             target = getattr(form, err.field or "", None) or form.min_impact
@@ -59,8 +63,9 @@ def preferences():
             flash("Your email preferences are saved.", "success")
             return redirect(url_for("notify.preferences"))
     status_code = 400 if request.method == "POST" else 200
-    return render_template("notify/preferences.html", form=form,
-                           has_services=bool(services)), status_code
+    return render_template(
+        "notify/preferences.html", form=form, has_services=bool(services)
+    ), status_code
 
 
 @bp.route("/unsubscribe/<token>", methods=["GET", "POST"])
@@ -70,16 +75,19 @@ def unsubscribe_link(token: str):
     try:
         kind, tenant_id, email = read_token(token)
     except InvalidInput as err:
-        return render_template("notify/unsubscribe.html", error=err.message, done=None,
-                               email=None, form=ConfirmForm()), 404
+        return render_template(
+            "notify/unsubscribe.html", error=err.message, done=None, email=None, form=ConfirmForm()
+        ), 404
     if request.method == "POST":
         what = unsubscribe(kind, tenant_id, email, now=now())
         db.session.commit()
-        return render_template("notify/unsubscribe.html", error=None, done=what, email=email,
-                               form=ConfirmForm())
+        return render_template(
+            "notify/unsubscribe.html", error=None, done=what, email=email, form=ConfirmForm()
+        )
     what = "reminders" if kind == "reminder" else "optional change notices"
-    return render_template("notify/unsubscribe.html", error=None, done=None, email=email,
-                           what=what, form=ConfirmForm())
+    return render_template(
+        "notify/unsubscribe.html", error=None, done=None, email=email, what=what, form=ConfirmForm()
+    )
 
 
 @bp.route("/deliveries/failed")

@@ -21,12 +21,17 @@ def rows_to_skip(rows: list[OutboxMessage]) -> dict[int, str]:
     if not chasing:
         return {}
     change_ids = {r.change_id for r in chasing}
-    status = dict(db.session.execute(
-        select(Change.id, Change.status).where(Change.id.in_(change_ids))).all())
+    status = dict(
+        db.session.execute(select(Change.id, Change.status).where(Change.id.in_(change_ids))).all()
+    )
     acked = {cid: acknowledged_tenant_ids(cid) for cid in change_ids}
-    opted_out = set(db.session.execute(
-        select(ReminderOptOut.tenant_id, ReminderOptOut.email).where(
-            ReminderOptOut.tenant_id.in_({r.tenant_id for r in chasing}))).all())
+    opted_out = set(
+        db.session.execute(
+            select(ReminderOptOut.tenant_id, ReminderOptOut.email).where(
+                ReminderOptOut.tenant_id.in_({r.tenant_id for r in chasing})
+            )
+        ).all()
+    )
     skip = {}
     for row in chasing:
         if status.get(row.change_id) != SCHEDULED:

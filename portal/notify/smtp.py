@@ -82,8 +82,10 @@ def transmit(conn: TimedConnection, msg: Message, payload: bytes | None = None) 
     sender = envelope_address(msg.sender)
     recipient = envelope_address(msg.recipients[0])
     payload = msg.as_bytes() if payload is None else payload
-    for command, ok in ((lambda: host.mail(sender), (250,)),
-                        (lambda: host.rcpt(recipient), (250, 251))):
+    for command, ok in (
+        (lambda: host.mail(sender), (250,)),
+        (lambda: host.rcpt(recipient), (250, 251)),
+    ):
         code, text = command()
         if code not in ok:
             _reset(host)

@@ -68,13 +68,28 @@ class TenantDelivery:
 
 def _notice_rows(change_id: int, tenant_ids=None):
     """Contractual notice rows of each tenant's clock revision (only the columns we need)."""
-    q = (select(OutboxMessage.tenant_id, OutboxMessage.recipient, OutboxMessage.status,
-                OutboxMessage.attempts, OutboxMessage.last_error)
-         .join(ChangeTenant, and_(ChangeTenant.change_id == OutboxMessage.change_id,
-                                  ChangeTenant.tenant_id == OutboxMessage.tenant_id,
-                                  ChangeTenant.clock_revision == OutboxMessage.revision_number))
-         .where(OutboxMessage.change_id == change_id, OutboxMessage.kind == NOTICE,
-                OutboxMessage.status != SKIPPED))
+    q = (
+        select(
+            OutboxMessage.tenant_id,
+            OutboxMessage.recipient,
+            OutboxMessage.status,
+            OutboxMessage.attempts,
+            OutboxMessage.last_error,
+        )
+        .join(
+            ChangeTenant,
+            and_(
+                ChangeTenant.change_id == OutboxMessage.change_id,
+                ChangeTenant.tenant_id == OutboxMessage.tenant_id,
+                ChangeTenant.clock_revision == OutboxMessage.revision_number,
+            ),
+        )
+        .where(
+            OutboxMessage.change_id == change_id,
+            OutboxMessage.kind == NOTICE,
+            OutboxMessage.status != SKIPPED,
+        )
+    )
     if tenant_ids is not None:
         q = q.where(ChangeTenant.notice_given_at.is_(None))
         if len(tenant_ids) <= FEW_TENANTS:  # a gate polled for one tenant reads only its rows
@@ -106,8 +121,12 @@ def gate_reasons(change_id: int, tenant_ids: list[int]) -> dict[int, str]:
         return {}
     deliveries = {tid: TenantDelivery(tid, "", False, None) for tid in wanted}
     _fold(deliveries, _notice_rows(change_id, wanted))
-    contacts = select(NoticeContact.tenant_id).join(ChangeTenant, and_(
-        ChangeTenant.tenant_id == NoticeContact.tenant_id, ChangeTenant.change_id == change_id))
+    contacts = select(NoticeContact.tenant_id).join(
+        ChangeTenant,
+        and_(
+            ChangeTenant.tenant_id == NoticeContact.tenant_id, ChangeTenant.change_id == change_id
+        ),
+    )
     if len(wanted) <= FEW_TENANTS:
         contacts = contacts.where(NoticeContact.tenant_id.in_(wanted))
     with_contacts = set(db.session.execute(contacts.distinct()).scalars())
@@ -164,35 +183,59 @@ def _tenant_states(change_id: int, visible):
     def count(condition):
         return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
-    agg = (select(om.tenant_id.label("tenant_id"), count(om.status == SENT).label("sent"),
-                  count(om.status == FAILED).label("failed"), count(waiting).label("pending"),
-                  count(and_(waiting, om.attempts > 0)).label("retrying"))
-           .join(ct, and_(ct.change_id == om.change_id, ct.tenant_id == om.tenant_id,
-                          ct.clock_revision == om.revision_number))
-           .where(om.change_id == change_id, om.kind == NOTICE, om.status != SKIPPED)
-           .group_by(om.tenant_id))
+    agg = (
+        select(
+            om.tenant_id.label("tenant_id"),
+            count(om.status == SENT).label("sent"),
+            count(om.status == FAILED).label("failed"),
+            count(waiting).label("pending"),
+            count(and_(waiting, om.attempts > 0)).label("retrying"),
+        )
+        .join(
+            ct,
+            and_(
+                ct.change_id == om.change_id,
+                ct.tenant_id == om.tenant_id,
+                ct.clock_revision == om.revision_number,
+            ),
+        )
+        .where(om.change_id == change_id, om.kind == NOTICE, om.status != SKIPPED)
+        .group_by(om.tenant_id)
+    )
     if visible is not None:
         agg = agg.where(om.tenant_id.in_(visible))
     agg = agg.subquery()
     sent, failed = func.coalesce(agg.c.sent, 0), func.coalesce(agg.c.failed, 0)
     pending, retrying = func.coalesce(agg.c.pending, 0), func.coalesce(agg.c.retrying, 0)
-    state = case((ct.notice_given_at.is_not(None), "delivered"),
-                 (sent + pending + failed == 0, "no contact"),
-                 (and_(pending == 0, failed > 0), "failed"),
-                 (retrying > 0, "retrying"), else_="queued")
-    q = (select(ct.tenant_id, Tenant.name, Tenant.first_party, ct.notice_given_at,
-                sent.label("sent"), failed.label("failed"), pending.label("pending"),
-                retrying.label("retrying"), state.label("state"))
-         .join(Tenant, Tenant.id == ct.tenant_id)
-         .outerjoin(agg, agg.c.tenant_id == ct.tenant_id)
-         .where(ct.change_id == change_id, ct.active.is_(True)))
+    state = case(
+        (ct.notice_given_at.is_not(None), "delivered"),
+        (sent + pending + failed == 0, "no contact"),
+        (and_(pending == 0, failed > 0), "failed"),
+        (retrying > 0, "retrying"),
+        else_="queued",
+    )
+    q = (
+        select(
+            ct.tenant_id,
+            Tenant.name,
+            Tenant.first_party,
+            ct.notice_given_at,
+            sent.label("sent"),
+            failed.label("failed"),
+            pending.label("pending"),
+            retrying.label("retrying"),
+            state.label("state"),
+        )
+        .join(Tenant, Tenant.id == ct.tenant_id)
+        .outerjoin(agg, agg.c.tenant_id == ct.tenant_id)
+        .where(ct.change_id == change_id, ct.active.is_(True))
+    )
     if visible is not None:
         q = q.where(ct.tenant_id.in_(visible))
     return q
 
 
-def deliveries_for_change(change: Change, user, *, limit: int = DETAIL_LIMIT
-                          ) -> ChangeDeliveries:
+def deliveries_for_change(change: Change, user, *, limit: int = DETAIL_LIMIT) -> ChangeDeliveries:
     """Counts per notice state over the tenants the viewer may see, and up to ``limit`` of
     them (problems first) with failures and server answers. Two statements whatever the
     number of tenants; customer users only ever see their own tenant."""
@@ -203,19 +246,34 @@ def deliveries_for_change(change: Change, user, *, limit: int = DETAIL_LIMIT
     states = _tenant_states(change.id, visible).subquery()
     # One pass: the per-state totals are window sums over every visible tenant, computed
     # before the LIMIT keeps the first few rows.
-    totals = [func.sum(case((states.c.state == name, 1), else_=0)).over().label(f"n{i}")
-              for i, name in enumerate(STATE_ORDER)]
+    totals = [
+        func.sum(case((states.c.state == name, 1), else_=0)).over().label(f"n{i}")
+        for i, name in enumerate(STATE_ORDER)
+    ]
     rank = case(*((states.c.state == name, n) for name, n in STATE_ORDER.items()), else_=9)
-    rows = db.session.execute(select(states, *totals).order_by(
-        rank, func.lower(states.c.name), states.c.tenant_id).limit(limit)).all()
+    rows = db.session.execute(
+        select(states, *totals)
+        .order_by(rank, func.lower(states.c.name), states.c.tenant_id)
+        .limit(limit)
+    ).all()
     if not rows:
         return empty
     counts = {name: int(getattr(rows[0], f"n{i}")) for i, name in enumerate(STATE_ORDER)}
     counts = {name: n for name, n in counts.items() if n}
     total = sum(counts.values())
-    listed = [TenantDelivery(r.tenant_id, r.name, bool(r.first_party), r.notice_given_at,
-                             sent=r.sent, pending=r.pending, failed=r.failed,
-                             retrying=r.retrying) for r in rows]
+    listed = [
+        TenantDelivery(
+            r.tenant_id,
+            r.name,
+            bool(r.first_party),
+            r.notice_given_at,
+            sent=r.sent,
+            pending=r.pending,
+            failed=r.failed,
+            retrying=r.retrying,
+        )
+        for r in rows
+    ]
     _add_problem_details(change.id, listed)
     return ChangeDeliveries(listed, counts, total, max(0, total - len(listed)))
 
@@ -231,12 +289,22 @@ def _add_problem_details(change_id: int, listed: list[TenantDelivery]) -> None:
     om, ct = OutboxMessage, ChangeTenant
     rows = db.session.execute(
         select(om.tenant_id, om.recipient, om.status, om.last_error)
-        .join(ct, and_(ct.change_id == om.change_id, ct.tenant_id == om.tenant_id,
-                       ct.clock_revision == om.revision_number))
-        .where(om.change_id == change_id, om.kind == NOTICE, om.tenant_id.in_(list(by_id)),
-               or_(om.status == FAILED, and_(om.status.not_in((SENT, SKIPPED)),
-                                             om.attempts > 0)))
-        .order_by(om.tenant_id, om.id))
+        .join(
+            ct,
+            and_(
+                ct.change_id == om.change_id,
+                ct.tenant_id == om.tenant_id,
+                ct.clock_revision == om.revision_number,
+            ),
+        )
+        .where(
+            om.change_id == change_id,
+            om.kind == NOTICE,
+            om.tenant_id.in_(list(by_id)),
+            or_(om.status == FAILED, and_(om.status.not_in((SENT, SKIPPED)), om.attempts > 0)),
+        )
+        .order_by(om.tenant_id, om.id)
+    )
     for tenant_id, recipient, row_status, error in rows:
         d = by_id[tenant_id]
         if row_status == FAILED:
@@ -248,9 +316,12 @@ def _add_problem_details(change_id: int, listed: list[TenantDelivery]) -> None:
 
 def failed_deliveries(user, *, limit: int = 200) -> list[OutboxMessage]:
     """Failed messages to the tenants ``user`` may see, newest first (account manager view)."""
-    q = (select(OutboxMessage).where(OutboxMessage.status == FAILED,
-                                     OutboxMessage.tenant_id.is_not(None))
-         .order_by(OutboxMessage.failed_at.desc(), OutboxMessage.id.desc()).limit(limit))
+    q = (
+        select(OutboxMessage)
+        .where(OutboxMessage.status == FAILED, OutboxMessage.tenant_id.is_not(None))
+        .order_by(OutboxMessage.failed_at.desc(), OutboxMessage.id.desc())
+        .limit(limit)
+    )
     ids = tenant_ids_visible_to(user)
     if ids is not None:
         q = q.where(OutboxMessage.tenant_id.in_(ids))
@@ -259,6 +330,10 @@ def failed_deliveries(user, *, limit: int = 200) -> list[OutboxMessage]:
 
 def delivery_counts(change_id: int) -> dict[str, int]:
     """Rows of a change by status (for the dispatcher's report and the benchmark)."""
-    return dict(db.session.execute(
-        select(OutboxMessage.status, func.count()).where(OutboxMessage.change_id == change_id)
-        .group_by(OutboxMessage.status)).all())
+    return dict(
+        db.session.execute(
+            select(OutboxMessage.status, func.count())
+            .where(OutboxMessage.change_id == change_id)
+            .group_by(OutboxMessage.status)
+        ).all()
+    )

@@ -38,8 +38,13 @@ def read_token(token: str) -> tuple[str, int, str]:
         data = _serializer().loads(token) if token and len(token) < 1000 else None
     except BadSignature:
         data = None
-    if (not isinstance(data, list) or len(data) != 3 or data[0] not in (REMINDER, SUBSCRIPTION)
-            or not isinstance(data[1], int) or not isinstance(data[2], str)):
+    if (
+        not isinstance(data, list)
+        or len(data) != 3
+        or data[0] not in (REMINDER, SUBSCRIPTION)
+        or not isinstance(data[1], int)
+        or not isinstance(data[2], str)
+    ):
         raise InvalidInput("This unsubscribe link is not valid.")
     return data[0], data[1], data[2]
 
@@ -47,20 +52,32 @@ def read_token(token: str) -> tuple[str, int, str]:
 def unsubscribe(kind: str, tenant_id: int, email: str, *, now: dt.datetime) -> str:
     """Stop one kind of optional mail to ``email``; returns what was switched off. Flushes."""
     if kind == REMINDER:
-        exists = db.session.scalar(select(ReminderOptOut).where(
-            ReminderOptOut.tenant_id == tenant_id, ReminderOptOut.email == email))
+        exists = db.session.scalar(
+            select(ReminderOptOut).where(
+                ReminderOptOut.tenant_id == tenant_id, ReminderOptOut.email == email
+            )
+        )
         if exists is None:
             db.session.add(ReminderOptOut(tenant_id=tenant_id, email=email, created_at=now))
         what = "reminders"
     else:
         pref = db.session.scalar(
-            select(EmailPreference).join(User, User.id == EmailPreference.user_id)
-            .where(EmailPreference.tenant_id == tenant_id, func.lower(User.email) == email))
+            select(EmailPreference)
+            .join(User, User.id == EmailPreference.user_id)
+            .where(EmailPreference.tenant_id == tenant_id, func.lower(User.email) == email)
+        )
         if pref is not None:
             pref.min_impact = None
             pref.updated_at = now
         what = "optional change notices"
-    record("email.unsubscribed", subject_type="tenant", subject_id=tenant_id, tenant_id=tenant_id,
-           actor=email, now=now, payload={"kind": kind, "email": email})
+    record(
+        "email.unsubscribed",
+        subject_type="tenant",
+        subject_id=tenant_id,
+        tenant_id=tenant_id,
+        actor=email,
+        now=now,
+        payload={"kind": kind, "email": email},
+    )
     db.session.flush()
     return what

@@ -24,21 +24,36 @@ MIN_PASSWORD = 12
 
 def _check_password(password: str) -> str:
     if not password or len(password) < MIN_PASSWORD:
-        raise InvalidInput(f"a password needs at least {MIN_PASSWORD} characters",
-                           field="password")
+        raise InvalidInput(f"a password needs at least {MIN_PASSWORD} characters", field="password")
     return password
 
 
 def _user_state(user: User) -> dict:
-    return {"email": user.email, "name": user.name, "tenant_id": user.tenant_id,
-            "is_admin": user.is_admin, "is_account_manager": user.is_account_manager,
-            "is_tenant_admin": user.is_tenant_admin, "active": user.active}
+    return {
+        "email": user.email,
+        "name": user.name,
+        "tenant_id": user.tenant_id,
+        "is_admin": user.is_admin,
+        "is_account_manager": user.is_account_manager,
+        "is_tenant_admin": user.is_tenant_admin,
+        "active": user.active,
+    }
 
 
-def create_user(*, email: str, name: str, password: str, actor, now: dt.datetime,
-                tenant: Tenant | None = None, is_tenant_admin: bool = False,
-                is_admin: bool = False, is_account_manager: bool = False,
-                teams: list[PlatformTeam] = (), approver: bool = False) -> User:
+def create_user(
+    *,
+    email: str,
+    name: str,
+    password: str,
+    actor,
+    now: dt.datetime,
+    tenant: Tenant | None = None,
+    is_tenant_admin: bool = False,
+    is_admin: bool = False,
+    is_account_manager: bool = False,
+    teams: list[PlatformTeam] = (),
+    approver: bool = False,
+) -> User:
     """A staff user (``tenant`` None, with staff roles) or a customer user of ``tenant``."""
     email = normalise_email(email)
     name = (name or "").strip()
@@ -48,26 +63,47 @@ def create_user(*, email: str, name: str, password: str, actor, now: dt.datetime
     if db.session.execute(select(User.id).where(func.lower(User.email) == email)).first():
         raise InvalidInput(f"a user with the email {email} already exists", field="email")
     staff = tenant is None
-    user = User(email=email, name=name[:200], tenant_id=None if staff else tenant.id,
-                is_tenant_admin=bool(is_tenant_admin) and not staff,
-                is_admin=bool(is_admin) and staff,
-                is_account_manager=bool(is_account_manager) and staff, created_at=now)
+    user = User(
+        email=email,
+        name=name[:200],
+        tenant_id=None if staff else tenant.id,
+        is_tenant_admin=bool(is_tenant_admin) and not staff,
+        is_admin=bool(is_admin) and staff,
+        is_account_manager=bool(is_account_manager) and staff,
+        created_at=now,
+    )
     user.set_password(password)
     db.session.add(user)
     db.session.flush()
     for team in teams if staff else ():
         db.session.add(TeamMembership(team_id=team.id, user_id=user.id, is_approver=approver))
     db.session.flush()
-    record("user.created", subject_type="user", subject_id=user.id, tenant_id=user.tenant_id,
-           actor=actor, now=now,
-           payload={**_user_state(user), "teams": [t.slug for t in teams] if staff else [],
-                    "approver": bool(approver) and staff})
+    record(
+        "user.created",
+        subject_type="user",
+        subject_id=user.id,
+        tenant_id=user.tenant_id,
+        actor=actor,
+        now=now,
+        payload={
+            **_user_state(user),
+            "teams": [t.slug for t in teams] if staff else [],
+            "approver": bool(approver) and staff,
+        },
+    )
     return user
 
 
-def update_user(user: User, *, name: str, actor, now: dt.datetime, is_admin: bool | None = None,
-                is_account_manager: bool | None = None,
-                is_tenant_admin: bool | None = None) -> User:
+def update_user(
+    user: User,
+    *,
+    name: str,
+    actor,
+    now: dt.datetime,
+    is_admin: bool | None = None,
+    is_account_manager: bool | None = None,
+    is_tenant_admin: bool | None = None,
+) -> User:
     """Rename a user and change the roles that fit their kind (staff or customer)."""
     name = (name or "").strip()
     if not name:
@@ -83,12 +119,20 @@ def update_user(user: User, *, name: str, actor, now: dt.datetime, is_admin: boo
             user.is_account_manager = bool(is_account_manager)
     elif is_tenant_admin is not None:
         if user.id == getattr(actor, "id", None) and not is_tenant_admin:
-            raise InvalidInput("you cannot remove your own tenant-admin flag",
-                               field="is_tenant_admin")
+            raise InvalidInput(
+                "you cannot remove your own tenant-admin flag", field="is_tenant_admin"
+            )
         user.is_tenant_admin = bool(is_tenant_admin)
     db.session.flush()
-    record("user.updated", subject_type="user", subject_id=user.id, tenant_id=user.tenant_id,
-           actor=actor, now=now, payload={"before": before, "after": _user_state(user)})
+    record(
+        "user.updated",
+        subject_type="user",
+        subject_id=user.id,
+        tenant_id=user.tenant_id,
+        actor=actor,
+        now=now,
+        payload={"before": before, "after": _user_state(user)},
+    )
     return user
 
 
@@ -99,9 +143,15 @@ def set_active(user: User, active: bool, *, actor, now: dt.datetime) -> User:
     if user.active != bool(active):
         user.active = bool(active)
         db.session.flush()
-        record("user.reactivated" if active else "user.deactivated", subject_type="user",
-               subject_id=user.id, tenant_id=user.tenant_id, actor=actor, now=now,
-               payload={"email": user.email})
+        record(
+            "user.reactivated" if active else "user.deactivated",
+            subject_type="user",
+            subject_id=user.id,
+            tenant_id=user.tenant_id,
+            actor=actor,
+            now=now,
+            payload={"email": user.email},
+        )
     return user
 
 
@@ -109,6 +159,13 @@ def set_temporary_password(user: User, password: str, *, actor, now: dt.datetime
     """Give a user a temporary password to pass on out of band (never ledgered itself)."""
     user.set_password(_check_password(password))
     db.session.flush()
-    record("user.password_set", subject_type="user", subject_id=user.id,
-           tenant_id=user.tenant_id, actor=actor, now=now, payload={"email": user.email})
+    record(
+        "user.password_set",
+        subject_type="user",
+        subject_id=user.id,
+        tenant_id=user.tenant_id,
+        actor=actor,
+        now=now,
+        payload={"email": user.email},
+    )
     return user

@@ -26,8 +26,9 @@ def register(app: Flask) -> None:
     @click.option("--contacts", type=CsvPath, help="CSV: tenant,email[,name]")
     @click.option("--usage", type=CsvPath, help="CSV: tenant,service[,component]")
     @click.option("--dry-run", is_flag=True, help="Validate and report; write nothing.")
-    def import_command(tenants: Path | None, contacts: Path | None, usage: Path | None,
-                       dry_run: bool):
+    def import_command(
+        tenants: Path | None, contacts: Path | None, usage: Path | None, dry_run: bool
+    ):
         """Load tenants, notice contacts and usage from CSV files (see docs/import.md).
 
         Every file is validated first and every error is reported as FILE:LINE: column: reason;
@@ -45,23 +46,28 @@ def register(app: Flask) -> None:
             hidden = len(refused.errors) - MAX_ERRORS_SHOWN
             if hidden > 0:
                 click.echo(f"… and {hidden} more error(s)", err=True)
-            click.echo(f"Import refused: {len(refused.errors)} error(s); nothing was written.",
-                       err=True)
+            click.echo(
+                f"Import refused: {len(refused.errors)} error(s); nothing was written.", err=True
+            )
             sys.exit(1)
         if dry_run:
             db.session.rollback()
             click.echo(f"Dry run, nothing written. Would import {plan.summary()}.")
             return
         try:
-            with click.progressbar(length=plan_size(plan), label="Importing",
-                                   file=sys.stderr) as bar:
+            with click.progressbar(
+                length=plan_size(plan), label="Importing", file=sys.stderr
+            ) as bar:
                 apply_plan(plan, now=now(), progress=bar.update)
             db.session.commit()
         except IntegrityError as err:
             # Someone else wrote the same rows between validation and commit.
             db.session.rollback()
-            click.echo(f"Import refused: the database changed during the import ({err.orig}); "
-                       "nothing was written. Run it again.", err=True)
+            click.echo(
+                f"Import refused: the database changed during the import ({err.orig}); "
+                "nothing was written. Run it again.",
+                err=True,
+            )
             sys.exit(1)
         except Exception:
             db.session.rollback()

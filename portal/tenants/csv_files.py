@@ -27,8 +27,11 @@ class RowError:
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}"
-        return f"{where}: column {self.column!r}: {self.reason}" if self.column else \
-            f"{where}: {self.reason}"
+        return (
+            f"{where}: column {self.column!r}: {self.reason}"
+            if self.column
+            else f"{where}: {self.reason}"
+        )
 
 
 @dataclass
@@ -56,15 +59,20 @@ def decode(data: bytes, name: str) -> tuple[str | None, RowError | None]:
     try:
         return data.decode("utf-8-sig"), None
     except UnicodeDecodeError as err:
-        line = data[:err.start].count(b"\n") + 1
+        line = data[: err.start].count(b"\n") + 1
         column = err.start - (data.rfind(b"\n", 0, err.start) + 1) + 1
-        return None, RowError(name, line, None,
-                              f"not UTF-8 (byte 0x{data[err.start]:02x} at character {column}); "
-                              "save the file as UTF-8")
+        return None, RowError(
+            name,
+            line,
+            None,
+            f"not UTF-8 (byte 0x{data[err.start]:02x} at character {column}); "
+            "save the file as UTF-8",
+        )
 
 
-def read_csv(path: Path | str, *, required: tuple[str, ...],
-             optional: tuple[str, ...] = ()) -> CsvFile:
+def read_csv(
+    path: Path | str, *, required: tuple[str, ...], optional: tuple[str, ...] = ()
+) -> CsvFile:
     """Read ``path``: check the header against the expected columns, keep every data row."""
     path = Path(path)
     result = CsvFile(path.name)
@@ -80,8 +88,14 @@ def read_csv(path: Path | str, *, required: tuple[str, ...],
     rows = _records(text, result)
     header = next(rows, None)
     if header is None:
-        result.errors.append(RowError(path.name, 1, None, "the file is empty (expected a header "
-                                      f"line: {','.join(required + optional)})"))
+        result.errors.append(
+            RowError(
+                path.name,
+                1,
+                None,
+                f"the file is empty (expected a header line: {','.join(required + optional)})",
+            )
+        )
         return result
     columns = _check_header(header[1], required, optional, result)
     if columns is None:
@@ -90,9 +104,14 @@ def read_csv(path: Path | str, *, required: tuple[str, ...],
         if not any(c.strip() for c in cells):
             continue  # blank lines are allowed, e.g. at the end
         if len(cells) != len(columns):
-            result.errors.append(RowError(
-                path.name, line, None,
-                f"expected {len(columns)} fields ({','.join(columns)}), found {len(cells)}"))
+            result.errors.append(
+                RowError(
+                    path.name,
+                    line,
+                    None,
+                    f"expected {len(columns)} fields ({','.join(columns)}), found {len(cells)}",
+                )
+            )
             continue
         result.rows.append(Row(line, {c: v.strip() for c, v in zip(columns, cells, strict=True)}))
     return result
@@ -108,15 +127,17 @@ def _records(text: str, result: CsvFile) -> Iterator[tuple[int, list[str]]]:
         except StopIteration:
             return
         except csv.Error as err:
-            result.errors.append(RowError(result.name, reader.line_num or 1, None,
-                                          f"malformed CSV: {err}"))
+            result.errors.append(
+                RowError(result.name, reader.line_num or 1, None, f"malformed CSV: {err}")
+            )
             return
         yield previous_end + 1, cells
         previous_end = reader.line_num
 
 
-def _check_header(header: list[str], required: tuple[str, ...], optional: tuple[str, ...],
-                  result: CsvFile) -> list[str] | None:
+def _check_header(
+    header: list[str], required: tuple[str, ...], optional: tuple[str, ...], result: CsvFile
+) -> list[str] | None:
     columns = [h.strip().lower() for h in header]
     known = set(required) | set(optional)
     problems = []
@@ -125,8 +146,10 @@ def _check_header(header: list[str], required: tuple[str, ...], optional: tuple[
         problems.append(f"missing column(s) {', '.join(missing)}")
     unknown = [c for c in columns if c not in known]
     if unknown:
-        problems.append(f"unknown column(s) {', '.join(repr(c) for c in unknown)} "
-                        f"(expected {','.join(required + optional)})")
+        problems.append(
+            f"unknown column(s) {', '.join(repr(c) for c in unknown)} "
+            f"(expected {','.join(required + optional)})"
+        )
     repeated = sorted({c for c in columns if columns.count(c) > 1})
     if repeated:
         problems.append(f"repeated column(s) {', '.join(repeated)}")

@@ -20,9 +20,7 @@ from wtforms.validators import DataRequired, Email, Length, Optional, Validation
 from portal.errors import DomainError
 from portal.timezones import is_zone
 
-PASSWORD_HINT = (
-    "At least 12 characters. Pass it on safely; the user changes it on their profile."  # noqa: S105
-)
+PASSWORD_HINT = "At least 12 characters. Pass it on safely; the user changes it on their profile."  # noqa: S105
 
 
 def show_error(form: FlaskForm, err: DomainError, default: str) -> None:
@@ -37,11 +35,18 @@ def show_error(form: FlaskForm, err: DomainError, default: str) -> None:
 
 
 class TenantForm(FlaskForm):
-    slug = StringField("Slug", validators=[DataRequired(), Length(max=64)],
-                       description="Lower-case letters, digits and hyphens; used in URLs and CSV.")
+    slug = StringField(
+        "Slug",
+        validators=[DataRequired(), Length(max=64)],
+        description="Lower-case letters, digits and hyphens; used in URLs and CSV.",
+    )
     name = StringField("Name", validators=[DataRequired(), Length(max=200)])
-    time_zone = StringField("Time zone", default="UTC", validators=[DataRequired(), Length(max=64)],
-                            description="IANA name, e.g. Europe/Berlin.")
+    time_zone = StringField(
+        "Time zone",
+        default="UTC",
+        validators=[DataRequired(), Length(max=64)],
+        description="IANA name, e.g. Europe/Berlin.",
+    )
     first_party = BooleanField("First-party (a product of the provider itself)")
 
     def validate_time_zone(self, field):
@@ -55,8 +60,7 @@ class ContactForm(FlaskForm):
 
 
 class UsageForm(FlaskForm):
-    target = SelectField("Service or component", validators=[DataRequired()],
-                         validate_choice=False)
+    target = SelectField("Service or component", validators=[DataRequired()], validate_choice=False)
 
 
 class ManagerForm(FlaskForm):
@@ -68,15 +72,22 @@ class NewUserForm(FlaskForm):
 
     email = EmailField("Email", validators=[DataRequired(), Email(), Length(max=254)])
     name = StringField("Name", validators=[DataRequired(), Length(max=200)])
-    password = PasswordField("Temporary password", description=PASSWORD_HINT,
-                             validators=[DataRequired(), Length(min=12, max=200)])
+    password = PasswordField(
+        "Temporary password",
+        description=PASSWORD_HINT,
+        validators=[DataRequired(), Length(min=12, max=200)],
+    )
 
 
 class StaffUserForm(NewUserForm):
     is_admin = BooleanField("Admin")
     is_account_manager = BooleanField("Account manager")
-    teams = SelectMultipleField("Platform teams", coerce=int, validate_choice=False,
-                                description="Membership makes the user a platform engineer.")
+    teams = SelectMultipleField(
+        "Platform teams",
+        coerce=int,
+        validate_choice=False,
+        description="Membership makes the user a platform engineer.",
+    )
     approver = BooleanField("Approver in these teams (may approve emergency changes)")
 
 
@@ -103,5 +114,8 @@ class CustomerEditForm(FlaskForm):
 
 
 class PasswordForm(FlaskForm):
-    password = PasswordField("Temporary password", description=PASSWORD_HINT,
-                             validators=[DataRequired(), Length(min=12, max=200)])
+    password = PasswordField(
+        "Temporary password",
+        description=PASSWORD_HINT,
+        validators=[DataRequired(), Length(min=12, max=200)],
+    )

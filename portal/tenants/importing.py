@@ -59,10 +59,12 @@ class Plan:
     known_usages: int = 0
 
     def summary(self) -> str:
-        return (f"tenants: {len(self.new_tenants)} new, {len(self.changed_tenants)} updated, "
-                f"{self.unchanged_tenants} unchanged; contacts: {len(self.new_contacts)} new, "
-                f"{self.known_contacts} already present; usage: {len(self.new_usages)} new, "
-                f"{self.known_usages} already present")
+        return (
+            f"tenants: {len(self.new_tenants)} new, {len(self.changed_tenants)} updated, "
+            f"{self.unchanged_tenants} unchanged; contacts: {len(self.new_contacts)} new, "
+            f"{self.known_contacts} already present; usage: {len(self.new_usages)} new, "
+            f"{self.known_usages} already present"
+        )
 
 
 class ImportRefused(Exception):
@@ -73,14 +75,17 @@ class ImportRefused(Exception):
         self.errors = errors
 
 
-def plan_import(*, tenants: Path | None = None, contacts: Path | None = None,
-                usage: Path | None = None) -> Plan:
+def plan_import(
+    *, tenants: Path | None = None, contacts: Path | None = None, usage: Path | None = None
+) -> Plan:
     """Validate every file against the database (read-only); raise ImportRefused on any error."""
     errors: list[RowError] = []
     files = {}
-    for key, path, (required, optional) in (("tenants", tenants, TENANT_COLUMNS),
-                                            ("contacts", contacts, CONTACT_COLUMNS),
-                                            ("usage", usage, USAGE_COLUMNS)):
+    for key, path, (required, optional) in (
+        ("tenants", tenants, TENANT_COLUMNS),
+        ("contacts", contacts, CONTACT_COLUMNS),
+        ("usage", usage, USAGE_COLUMNS),
+    ):
         if path is not None:
             files[key] = read_csv(path, required=required, optional=optional)
             errors += files[key].errors
@@ -98,8 +103,9 @@ def plan_import(*, tenants: Path | None = None, contacts: Path | None = None,
     return plan
 
 
-def _check(errors: list[RowError], csv_file: CsvFile, row: Row, column: str,
-           check: Callable[[str], object]):
+def _check(
+    errors: list[RowError], csv_file: CsvFile, row: Row, column: str, check: Callable[[str], object]
+):
     """``check(row[column])``, or None after noting the InvalidInput it raised."""
     try:
         return check(row[column])
@@ -143,8 +149,14 @@ def _plan_tenants(csv_file: CsvFile, existing: dict[str, Tenant], plan: Plan) ->
         zone = _check(errors, csv_file, row, "time_zone", _zone)
         first_party = _check(errors, csv_file, row, "first_party", _flag)
         if slug and slug in seen:
-            errors.append(RowError(csv_file.name, row.line, "slug",
-                                   f"duplicate slug {slug!r} (first on line {seen[slug]})"))
+            errors.append(
+                RowError(
+                    csv_file.name,
+                    row.line,
+                    "slug",
+                    f"duplicate slug {slug!r} (first on line {seen[slug]})",
+                )
+            )
         elif slug:
             seen[slug] = row.line
         if len(errors) > before:
@@ -161,9 +173,11 @@ def _plan_tenants(csv_file: CsvFile, existing: dict[str, Tenant], plan: Plan) ->
 
 
 def _differs(tenant: Tenant, wanted: TenantRow) -> bool:
-    return (tenant.name != wanted.name
-            or (wanted.time_zone is not None and tenant.time_zone != wanted.time_zone)
-            or (wanted.first_party is not None and tenant.first_party != wanted.first_party))
+    return (
+        tenant.name != wanted.name
+        or (wanted.time_zone is not None and tenant.time_zone != wanted.time_zone)
+        or (wanted.first_party is not None and tenant.first_party != wanted.first_party)
+    )
 
 
 def _tenant_slug(known: set[str]) -> Callable[[str], str]:
@@ -171,31 +185,41 @@ def _tenant_slug(known: set[str]) -> Callable[[str], str]:
         if not value:
             raise InvalidInput("a tenant slug is required")
         if value not in known:
-            raise InvalidInput(f"unknown tenant {value!r} (not in the database or the tenants "
-                               "file)")
+            raise InvalidInput(
+                f"unknown tenant {value!r} (not in the database or the tenants file)"
+            )
         return value
 
     return check
 
 
-def _plan_contacts(csv_file: CsvFile, existing: dict[str, Tenant], known: set[str],
-                   plan: Plan) -> list[RowError]:
+def _plan_contacts(
+    csv_file: CsvFile, existing: dict[str, Tenant], known: set[str], plan: Plan
+) -> list[RowError]:
     errors: list[RowError] = []
     ids = {t.id: slug for slug, t in existing.items()}
-    present = {(ids[tid], email) for tid, email in db.session.execute(
-        select(NoticeContact.tenant_id, func.lower(NoticeContact.email)))}
+    present = {
+        (ids[tid], email)
+        for tid, email in db.session.execute(
+            select(NoticeContact.tenant_id, func.lower(NoticeContact.email))
+        )
+    }
     seen: dict[tuple[str, str], int] = {}
     for row in csv_file.rows:
         before = len(errors)
         slug = _check(errors, csv_file, row, "tenant", _tenant_slug(known))
         email = _check(errors, csv_file, row, "email", normalise_email)
-        name = _check(errors, csv_file, row, "name",
-                      lambda v: v if len(v) <= 200 else _name(v))
+        name = _check(errors, csv_file, row, "name", lambda v: v if len(v) <= 200 else _name(v))
         key = (slug, email)
         if slug and email and key in seen:
-            errors.append(RowError(csv_file.name, row.line, "email",
-                                   f"duplicate contact {email} for {slug} (first on line "
-                                   f"{seen[key]})"))
+            errors.append(
+                RowError(
+                    csv_file.name,
+                    row.line,
+                    "email",
+                    f"duplicate contact {email} for {slug} (first on line {seen[key]})",
+                )
+            )
         elif slug and email:
             seen[key] = row.line
         if len(errors) > before:
@@ -207,15 +231,21 @@ def _plan_contacts(csv_file: CsvFile, existing: dict[str, Tenant], known: set[st
     return errors
 
 
-def _plan_usage(csv_file: CsvFile, existing: dict[str, Tenant], known: set[str],
-                plan: Plan) -> list[RowError]:
+def _plan_usage(
+    csv_file: CsvFile, existing: dict[str, Tenant], known: set[str], plan: Plan
+) -> list[RowError]:
     errors: list[RowError] = []
     services = {s.slug: s for s in db.session.execute(select(Service)).scalars()}
-    components = {(c.service_id, c.slug): c for c in db.session.execute(select(Component))
-                  .scalars()}
+    components = {
+        (c.service_id, c.slug): c for c in db.session.execute(select(Component)).scalars()
+    }
     ids = {t.id: slug for slug, t in existing.items()}
-    present = {(ids[t], s, c) for t, s, c in db.session.execute(
-        select(Usage.tenant_id, Usage.service_id, Usage.component_id))}
+    present = {
+        (ids[t], s, c)
+        for t, s, c in db.session.execute(
+            select(Usage.tenant_id, Usage.service_id, Usage.component_id)
+        )
+    }
     seen: dict[tuple, int] = {}
     for row in csv_file.rows:
         before = len(errors)
@@ -223,20 +253,36 @@ def _plan_usage(csv_file: CsvFile, existing: dict[str, Tenant], known: set[str],
         service = services.get(row["service"])
         component = None
         if service is None:
-            errors.append(RowError(csv_file.name, row.line, "service",
-                                   f"unknown service {row['service']!r}" if row["service"]
-                                   else "a service slug is required"))
+            errors.append(
+                RowError(
+                    csv_file.name,
+                    row.line,
+                    "service",
+                    f"unknown service {row['service']!r}"
+                    if row["service"]
+                    else "a service slug is required",
+                )
+            )
         elif row["component"]:
             component = components.get((service.id, row["component"]))
             if component is None:
-                errors.append(RowError(csv_file.name, row.line, "component",
-                                       f"{service.slug} has no component {row['component']!r}"))
+                errors.append(
+                    RowError(
+                        csv_file.name,
+                        row.line,
+                        "component",
+                        f"{service.slug} has no component {row['component']!r}",
+                    )
+                )
         if len(errors) > before:
             continue
         key = (slug, service.id, component.id if component else None)
         if key in seen:
-            errors.append(RowError(csv_file.name, row.line, None,
-                                   f"duplicate usage (first on line {seen[key]})"))
+            errors.append(
+                RowError(
+                    csv_file.name, row.line, None, f"duplicate usage (first on line {seen[key]})"
+                )
+            )
             continue
         seen[key] = row.line
         if key in present:
@@ -246,8 +292,9 @@ def _plan_usage(csv_file: CsvFile, existing: dict[str, Tenant], known: set[str],
     return errors
 
 
-def apply_plan(plan: Plan, *, now: dt.datetime,
-               progress: Callable[[int], None] = lambda n: None) -> None:
+def apply_plan(
+    plan: Plan, *, now: dt.datetime, progress: Callable[[int], None] = lambda n: None
+) -> None:
     """Write ``plan`` in the caller's transaction, with its ledger entries; flushes only.
 
     Rows are inserted in bulk (thousands of customers), and the ledger gets one
@@ -259,12 +306,25 @@ def apply_plan(plan: Plan, *, now: dt.datetime,
         return changes.setdefault(slug, {"slug": slug})
 
     if plan.new_tenants:
-        db.session.execute(insert(Tenant), [
-            {"slug": t.slug, "name": t.name, "time_zone": t.time_zone or "UTC",
-             "first_party": bool(t.first_party), "created_at": now} for t in plan.new_tenants])
+        db.session.execute(
+            insert(Tenant),
+            [
+                {
+                    "slug": t.slug,
+                    "name": t.name,
+                    "time_zone": t.time_zone or "UTC",
+                    "first_party": bool(t.first_party),
+                    "created_at": now,
+                }
+                for t in plan.new_tenants
+            ],
+        )
     for t in plan.new_tenants:
-        change_of(t.slug)["created"] = {"name": t.name, "time_zone": t.time_zone or "UTC",
-                                        "first_party": bool(t.first_party)}
+        change_of(t.slug)["created"] = {
+            "name": t.name,
+            "time_zone": t.time_zone or "UTC",
+            "first_party": bool(t.first_party),
+        }
     progress(len(plan.new_tenants))
     for tenant, wanted in plan.changed_tenants:
         before = _state(tenant)
@@ -278,31 +338,53 @@ def apply_plan(plan: Plan, *, now: dt.datetime,
     progress(len(plan.changed_tenants))
     by_slug = dict(db.session.execute(select(Tenant.slug, Tenant.id)).all())
     if plan.new_contacts:
-        db.session.execute(insert(NoticeContact), [
-            {"tenant_id": by_slug[slug], "email": email, "name": name, "created_at": now}
-            for slug, email, name in plan.new_contacts])
+        db.session.execute(
+            insert(NoticeContact),
+            [
+                {"tenant_id": by_slug[slug], "email": email, "name": name, "created_at": now}
+                for slug, email, name in plan.new_contacts
+            ],
+        )
     for slug, email, _ in plan.new_contacts:
         change_of(slug).setdefault("contacts_added", []).append(email)
     if plan.new_usages:
-        db.session.execute(insert(Usage), [
-            {"tenant_id": by_slug[slug], "service_id": service.id,
-             "component_id": component.id if component else None}
-            for slug, service, component in plan.new_usages])
+        db.session.execute(
+            insert(Usage),
+            [
+                {
+                    "tenant_id": by_slug[slug],
+                    "service_id": service.id,
+                    "component_id": component.id if component else None,
+                }
+                for slug, service, component in plan.new_usages
+            ],
+        )
     for slug, service, component in plan.new_usages:
         change_of(slug).setdefault("usage_added", []).append(
-            f"{service.slug}/{component.slug}" if component else service.slug)
+            f"{service.slug}/{component.slug}" if component else service.slug
+        )
     progress(len(plan.new_contacts) + len(plan.new_usages))
-    facts = [Fact("tenant.imported", "tenant", by_slug[slug], payload, by_slug[slug])
-             for slug, payload in changes.items()]
+    facts = [
+        Fact("tenant.imported", "tenant", by_slug[slug], payload, by_slug[slug])
+        for slug, payload in changes.items()
+    ]
     facts.append(Fact("import.applied", "import", now.isoformat(), {"summary": plan.summary()}))
     record_many(facts, actor=ACTOR, now=now)
 
 
 def _state(tenant: Tenant) -> dict:
-    return {"slug": tenant.slug, "name": tenant.name, "time_zone": tenant.time_zone,
-            "first_party": tenant.first_party}
+    return {
+        "slug": tenant.slug,
+        "name": tenant.name,
+        "time_zone": tenant.time_zone,
+        "first_party": tenant.first_party,
+    }
 
 
 def plan_size(plan: Plan) -> int:
-    return (len(plan.new_tenants) + len(plan.changed_tenants) + len(plan.new_contacts)
-            + len(plan.new_usages))
+    return (
+        len(plan.new_tenants)
+        + len(plan.changed_tenants)
+        + len(plan.new_contacts)
+        + len(plan.new_usages)
+    )

@@ -37,10 +37,12 @@ def index():
     q = request.args.get("q", "").strip()[:100]
     query = select(Tenant).order_by(Tenant.name, Tenant.id)
     if q:
-        query = query.where(or_(Tenant.slug.ilike(like(q), escape="\\"),
-                                Tenant.name.ilike(like(q), escape="\\")))
-    page = db.paginate(query, per_page=current_app.config["PAGE_SIZE"], max_per_page=200,
-                       error_out=False)
+        query = query.where(
+            or_(Tenant.slug.ilike(like(q), escape="\\"), Tenant.name.ilike(like(q), escape="\\"))
+        )
+    page = db.paginate(
+        query, per_page=current_app.config["PAGE_SIZE"], max_per_page=200, error_out=False
+    )
     return render_template("tenants/index.html", page=page, q=q)
 
 
@@ -51,8 +53,13 @@ def create():
     if form.validate_on_submit():
         try:
             tenant = services.create_tenant(
-                slug=form.slug.data, name=form.name.data, time_zone=form.time_zone.data,
-                first_party=form.first_party.data, actor=current_user, now=now())
+                slug=form.slug.data,
+                name=form.name.data,
+                time_zone=form.time_zone.data,
+                first_party=form.first_party.data,
+                actor=current_user,
+                now=now(),
+            )
             db.session.commit()
         except DomainError as err:
             db.session.rollback()
@@ -74,10 +81,15 @@ def edit(tenant_id: int):
     form = TenantForm(obj=tenant)
     if form.validate_on_submit():
         try:
-            services.update_tenant(tenant, slug=form.slug.data, name=form.name.data,
-                                   time_zone=form.time_zone.data,
-                                   first_party=form.first_party.data, actor=current_user,
-                                   now=now())
+            services.update_tenant(
+                tenant,
+                slug=form.slug.data,
+                name=form.name.data,
+                time_zone=form.time_zone.data,
+                first_party=form.first_party.data,
+                actor=current_user,
+                now=now(),
+            )
             db.session.commit()
         except DomainError as err:
             db.session.rollback()
@@ -85,8 +97,9 @@ def edit(tenant_id: int):
         else:
             flash("Tenant saved.", "success")
             return redirect(url_for("tenants.show", tenant_id=tenant.id))
-    return render_template("tenants/form.html", form=form, tenant=tenant), \
-        400 if form.errors else 200
+    return render_template(
+        "tenants/form.html", form=form, tenant=tenant
+    ), 400 if form.errors else 200
 
 
 def _usage_choices() -> list[tuple[str, str]]:
@@ -99,10 +112,15 @@ def _usage_choices() -> list[tuple[str, str]]:
 
 def _manager_choices(tenant: Tenant) -> list[tuple[int, str]]:
     taken = select(AccountManagerAssignment.user_id).where(
-        AccountManagerAssignment.tenant_id == tenant.id)
-    users = db.session.execute(select(User).where(
-        User.tenant_id.is_(None), User.is_account_manager, User.active,
-        User.id.not_in(taken)).order_by(User.name)).scalars()
+        AccountManagerAssignment.tenant_id == tenant.id
+    )
+    users = db.session.execute(
+        select(User)
+        .where(
+            User.tenant_id.is_(None), User.is_account_manager, User.active, User.id.not_in(taken)
+        )
+        .order_by(User.name)
+    ).scalars()
     return [(u.id, f"{u.name} <{u.email}>") for u in users]
 
 
@@ -111,14 +129,31 @@ def _show(tenant: Tenant, contact_form=None, usage_form=None, manager_form=None,
     usage_form.target.choices = _usage_choices()
     manager_form = manager_form or ManagerForm()
     manager_form.user.choices = _manager_choices(tenant)
-    managers = db.session.execute(
-        select(AccountManagerAssignment).where(AccountManagerAssignment.tenant_id == tenant.id)
-        .join(User).order_by(User.name)).scalars().all()
-    users = db.session.execute(
-        select(User).where(User.tenant_id == tenant.id).order_by(User.name)).scalars().all()
-    return render_template("tenants/show.html", tenant=tenant, users=users, managers=managers,
-                           contact_form=contact_form or ContactForm(), usage_form=usage_form,
-                           manager_form=manager_form, button_form=EmptyForm()), status
+    managers = (
+        db.session.execute(
+            select(AccountManagerAssignment)
+            .where(AccountManagerAssignment.tenant_id == tenant.id)
+            .join(User)
+            .order_by(User.name)
+        )
+        .scalars()
+        .all()
+    )
+    users = (
+        db.session.execute(select(User).where(User.tenant_id == tenant.id).order_by(User.name))
+        .scalars()
+        .all()
+    )
+    return render_template(
+        "tenants/show.html",
+        tenant=tenant,
+        users=users,
+        managers=managers,
+        contact_form=contact_form or ContactForm(),
+        usage_form=usage_form,
+        manager_form=manager_form,
+        button_form=EmptyForm(),
+    ), status
 
 
 @bp.get("/<int:tenant_id>")
@@ -140,8 +175,9 @@ def add_contact(tenant_id: int):
     form = ContactForm()
     if form.validate_on_submit():
         try:
-            contact = services.add_contact(tenant, email=form.email.data, name=form.name.data,
-                                           actor=current_user, now=now())
+            contact = services.add_contact(
+                tenant, email=form.email.data, name=form.name.data, actor=current_user, now=now()
+            )
             return _back(tenant, f"{contact.email} now receives {tenant.name}'s notices.")
         except DomainError as err:
             db.session.rollback()
@@ -153,8 +189,11 @@ def add_contact(tenant_id: int):
 @roles_required("admin")
 def remove_contact(tenant_id: int, contact_id: int):
     tenant = _tenant(tenant_id)
-    contact = db.session.execute(select(NoticeContact).where(
-        NoticeContact.id == contact_id, NoticeContact.tenant_id == tenant.id)).scalar_one_or_none()
+    contact = db.session.execute(
+        select(NoticeContact).where(
+            NoticeContact.id == contact_id, NoticeContact.tenant_id == tenant.id
+        )
+    ).scalar_one_or_none()
     if contact is None:
         abort(404)
     if not EmptyForm().validate_on_submit():
@@ -180,8 +219,9 @@ def add_usage(tenant_id: int):
             form.target.errors.append("choose a service or component from the list")
         else:
             try:
-                services.add_usage(tenant, service=service, component=component,
-                                   actor=current_user, now=now())
+                services.add_usage(
+                    tenant, service=service, component=component, actor=current_user, now=now()
+                )
                 return _back(tenant, "Usage recorded.")
             except DomainError as err:
                 db.session.rollback()
@@ -193,8 +233,9 @@ def add_usage(tenant_id: int):
 @roles_required("admin")
 def remove_usage(tenant_id: int, usage_id: int):
     tenant = _tenant(tenant_id)
-    usage = db.session.execute(select(Usage).where(
-        Usage.id == usage_id, Usage.tenant_id == tenant.id)).scalar_one_or_none()
+    usage = db.session.execute(
+        select(Usage).where(Usage.id == usage_id, Usage.tenant_id == tenant.id)
+    ).scalar_one_or_none()
     if usage is None:
         abort(404)
     if not EmptyForm().validate_on_submit():
@@ -226,9 +267,12 @@ def assign_manager(tenant_id: int):
 @roles_required("admin")
 def unassign_manager(tenant_id: int, assignment_id: int):
     tenant = _tenant(tenant_id)
-    assignment = db.session.execute(select(AccountManagerAssignment).where(
-        AccountManagerAssignment.id == assignment_id,
-        AccountManagerAssignment.tenant_id == tenant.id)).scalar_one_or_none()
+    assignment = db.session.execute(
+        select(AccountManagerAssignment).where(
+            AccountManagerAssignment.id == assignment_id,
+            AccountManagerAssignment.tenant_id == tenant.id,
+        )
+    ).scalar_one_or_none()
     if assignment is None:
         abort(404)
     if not EmptyForm().validate_on_submit():

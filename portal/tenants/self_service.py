@@ -32,10 +32,18 @@ def _own_tenant():
 
 def _users_page(form=None, status=200):
     tenant = _own_tenant()
-    users = db.session.execute(
-        select(User).where(User.tenant_id == tenant.id).order_by(User.name)).scalars().all()
-    return render_template("tenants/org_users.html", tenant=tenant, users=users,
-                           form=form or TenantUserForm(), button_form=EmptyForm()), status
+    users = (
+        db.session.execute(select(User).where(User.tenant_id == tenant.id).order_by(User.name))
+        .scalars()
+        .all()
+    )
+    return render_template(
+        "tenants/org_users.html",
+        tenant=tenant,
+        users=users,
+        form=form or TenantUserForm(),
+        button_form=EmptyForm(),
+    ), status
 
 
 @bp.route("/users", methods=["GET", "POST"])
@@ -45,17 +53,21 @@ def users():
     form = TenantUserForm()
     if form.validate_on_submit():
         try:
-            user = accounts.create_user(email=form.email.data, name=form.name.data,
-                                        password=form.password.data, tenant=tenant,
-                                        is_tenant_admin=form.is_tenant_admin.data,
-                                        actor=current_user, now=now())
+            user = accounts.create_user(
+                email=form.email.data,
+                name=form.name.data,
+                password=form.password.data,
+                tenant=tenant,
+                is_tenant_admin=form.is_tenant_admin.data,
+                actor=current_user,
+                now=now(),
+            )
             db.session.commit()
         except DomainError as err:
             db.session.rollback()
             show_error(form, err, "email")
         else:
-            flash(f"{user.email} can now sign in with the temporary password you chose.",
-                  "success")
+            flash(f"{user.email} can now sign in with the temporary password you chose.", "success")
             return redirect(url_for("org.users"))
     return _users_page(form, 400 if form.errors else 200)
 
@@ -87,8 +99,13 @@ def set_active(user_id: int):
 def set_tenant_admin(user_id: int):
     user = _own_user(user_id)
     try:
-        accounts.update_user(user, name=user.name, actor=current_user, now=now(),
-                             is_tenant_admin=request.form.get("tenant_admin") == "1")
+        accounts.update_user(
+            user,
+            name=user.name,
+            actor=current_user,
+            now=now(),
+            is_tenant_admin=request.form.get("tenant_admin") == "1",
+        )
         db.session.commit()
         flash(f"{user.email} updated.", "success")
     except DomainError as err:
@@ -99,9 +116,13 @@ def set_tenant_admin(user_id: int):
 
 def _contacts_page(form=None, status=200):
     tenant = _own_tenant()
-    return render_template("tenants/org_contacts.html", tenant=tenant,
-                           contacts=tenant.contacts, form=form or ContactForm(),
-                           button_form=EmptyForm()), status
+    return render_template(
+        "tenants/org_contacts.html",
+        tenant=tenant,
+        contacts=tenant.contacts,
+        form=form or ContactForm(),
+        button_form=EmptyForm(),
+    ), status
 
 
 @bp.get("/contacts")
@@ -117,8 +138,9 @@ def add_contact():
     form = ContactForm()
     if form.validate_on_submit():
         try:
-            contact = services.add_contact(tenant, email=form.email.data, name=form.name.data,
-                                           actor=current_user, now=now())
+            contact = services.add_contact(
+                tenant, email=form.email.data, name=form.name.data, actor=current_user, now=now()
+            )
             db.session.commit()
         except DomainError as err:
             db.session.rollback()

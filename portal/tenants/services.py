@@ -57,130 +57,211 @@ def _check_name(name: str, field: str = "name") -> str:
 def _check_zone(zone: str) -> str:
     zone = (zone or "").strip()
     if not is_zone(zone):
-        raise InvalidInput(f"unknown time zone {zone!r} (use an IANA name, e.g. Europe/Berlin)",
-                           field="time_zone")
+        raise InvalidInput(
+            f"unknown time zone {zone!r} (use an IANA name, e.g. Europe/Berlin)", field="time_zone"
+        )
     return zone
 
 
 def _tenant_state(tenant: Tenant) -> dict:
-    return {"slug": tenant.slug, "name": tenant.name, "time_zone": tenant.time_zone,
-            "first_party": tenant.first_party}
+    return {
+        "slug": tenant.slug,
+        "name": tenant.name,
+        "time_zone": tenant.time_zone,
+        "first_party": tenant.first_party,
+    }
 
 
-def create_tenant(*, slug: str, name: str, time_zone: str, first_party: bool, actor,
-                  now: dt.datetime) -> Tenant:
+def create_tenant(
+    *, slug: str, name: str, time_zone: str, first_party: bool, actor, now: dt.datetime
+) -> Tenant:
     """Add a customer organisation; a slug already in use is refused."""
     slug, name, zone = check_slug(slug), _check_name(name), _check_zone(time_zone)
     if db.session.execute(select(Tenant.id).where(Tenant.slug == slug)).first():
         raise InvalidInput(f"the slug {slug!r} is already used by another tenant", field="slug")
-    tenant = Tenant(slug=slug, name=name, time_zone=zone, first_party=bool(first_party),
-                    created_at=now)
+    tenant = Tenant(
+        slug=slug, name=name, time_zone=zone, first_party=bool(first_party), created_at=now
+    )
     db.session.add(tenant)
     db.session.flush()
-    record("tenant.created", subject_type="tenant", subject_id=tenant.id, tenant_id=tenant.id,
-           actor=actor, now=now, payload=_tenant_state(tenant))
+    record(
+        "tenant.created",
+        subject_type="tenant",
+        subject_id=tenant.id,
+        tenant_id=tenant.id,
+        actor=actor,
+        now=now,
+        payload=_tenant_state(tenant),
+    )
     return tenant
 
 
-def update_tenant(tenant: Tenant, *, slug: str, name: str, time_zone: str, first_party: bool,
-                  actor, now: dt.datetime) -> Tenant:
+def update_tenant(
+    tenant: Tenant,
+    *,
+    slug: str,
+    name: str,
+    time_zone: str,
+    first_party: bool,
+    actor,
+    now: dt.datetime,
+) -> Tenant:
     """Change a tenant's slug, name, zone or first-party flag."""
     slug, name, zone = check_slug(slug), _check_name(name), _check_zone(time_zone)
     clash = db.session.execute(
-        select(Tenant.id).where(Tenant.slug == slug, Tenant.id != tenant.id)).first()
+        select(Tenant.id).where(Tenant.slug == slug, Tenant.id != tenant.id)
+    ).first()
     if clash:
         raise InvalidInput(f"the slug {slug!r} is already used by another tenant", field="slug")
     before = _tenant_state(tenant)
     tenant.slug, tenant.name, tenant.time_zone = slug, name, zone
     tenant.first_party = bool(first_party)
     db.session.flush()
-    record("tenant.updated", subject_type="tenant", subject_id=tenant.id, tenant_id=tenant.id,
-           actor=actor, now=now, payload={"before": before, "after": _tenant_state(tenant)})
+    record(
+        "tenant.updated",
+        subject_type="tenant",
+        subject_id=tenant.id,
+        tenant_id=tenant.id,
+        actor=actor,
+        now=now,
+        payload={"before": before, "after": _tenant_state(tenant)},
+    )
     return tenant
 
 
-def add_contact(tenant: Tenant, *, email: str, name: str = "", actor,
-                now: dt.datetime) -> NoticeContact:
+def add_contact(
+    tenant: Tenant, *, email: str, name: str = "", actor, now: dt.datetime
+) -> NoticeContact:
     """Add a notice contact; the same address twice for one tenant is refused."""
     email = normalise_email(email)
     name = (name or "").strip()
     if len(name) > 200:
         raise InvalidInput("at most 200 characters", field="name")
-    exists = db.session.execute(select(NoticeContact.id).where(
-        NoticeContact.tenant_id == tenant.id, func.lower(NoticeContact.email) == email)).first()
+    exists = db.session.execute(
+        select(NoticeContact.id).where(
+            NoticeContact.tenant_id == tenant.id, func.lower(NoticeContact.email) == email
+        )
+    ).first()
     if exists:
         raise InvalidInput(f"{email} is already a notice contact of {tenant.name}", field="email")
     contact = NoticeContact(tenant_id=tenant.id, email=email, name=name, created_at=now)
     db.session.add(contact)
     db.session.flush()
-    record("contact.added", subject_type="notice_contact", subject_id=contact.id,
-           tenant_id=tenant.id, actor=actor, now=now, payload={"email": email, "name": name})
+    record(
+        "contact.added",
+        subject_type="notice_contact",
+        subject_id=contact.id,
+        tenant_id=tenant.id,
+        actor=actor,
+        now=now,
+        payload={"email": email, "name": name},
+    )
     return contact
 
 
 def remove_contact(contact: NoticeContact, *, actor, now: dt.datetime) -> None:
     """Remove a notice contact (its past deliveries stay in the ledger)."""
-    record("contact.removed", subject_type="notice_contact", subject_id=contact.id,
-           tenant_id=contact.tenant_id, actor=actor, now=now, payload={"email": contact.email})
+    record(
+        "contact.removed",
+        subject_type="notice_contact",
+        subject_id=contact.id,
+        tenant_id=contact.tenant_id,
+        actor=actor,
+        now=now,
+        payload={"email": contact.email},
+    )
     db.session.delete(contact)
     db.session.flush()
 
 
-def add_usage(tenant: Tenant, *, service: Service, component: Component | None, actor,
-              now: dt.datetime) -> Usage:
+def add_usage(
+    tenant: Tenant, *, service: Service, component: Component | None, actor, now: dt.datetime
+) -> Usage:
     """Record that ``tenant`` uses ``service`` (or one component of it)."""
     if component is not None and component.service_id != service.id:
-        raise InvalidInput(f"{component.name} is not a component of {service.name}",
-                           field="component")
+        raise InvalidInput(
+            f"{component.name} is not a component of {service.name}", field="component"
+        )
     component_id = component.id if component else None
     q = select(Usage.id).where(Usage.tenant_id == tenant.id, Usage.service_id == service.id)
-    q = q.where(Usage.component_id.is_(None) if component_id is None
-                else Usage.component_id == component_id)
+    q = q.where(
+        Usage.component_id.is_(None) if component_id is None else Usage.component_id == component_id
+    )
     if db.session.execute(q).first():
         what = f"{service.name} / {component.name}" if component else service.name
         raise InvalidInput(f"{tenant.name} already uses {what}", field="service")
     usage = Usage(tenant_id=tenant.id, service_id=service.id, component_id=component_id)
     db.session.add(usage)
     db.session.flush()
-    record("usage.added", subject_type="usage", subject_id=usage.id, tenant_id=tenant.id,
-           actor=actor, now=now, payload={"service": service.slug,
-                                          "component": component.slug if component else None})
+    record(
+        "usage.added",
+        subject_type="usage",
+        subject_id=usage.id,
+        tenant_id=tenant.id,
+        actor=actor,
+        now=now,
+        payload={"service": service.slug, "component": component.slug if component else None},
+    )
     return usage
 
 
 def remove_usage(usage: Usage, *, actor, now: dt.datetime) -> None:
     """Stop recording that a tenant uses a service (component)."""
-    record("usage.removed", subject_type="usage", subject_id=usage.id, tenant_id=usage.tenant_id,
-           actor=actor, now=now,
-           payload={"service": usage.service.slug,
-                    "component": usage.component.slug if usage.component else None})
+    record(
+        "usage.removed",
+        subject_type="usage",
+        subject_id=usage.id,
+        tenant_id=usage.tenant_id,
+        actor=actor,
+        now=now,
+        payload={
+            "service": usage.service.slug,
+            "component": usage.component.slug if usage.component else None,
+        },
+    )
     db.session.delete(usage)
     db.session.flush()
 
 
-def assign_manager(tenant: Tenant, user: User, *, actor,
-                   now: dt.datetime) -> AccountManagerAssignment:
+def assign_manager(
+    tenant: Tenant, user: User, *, actor, now: dt.datetime
+) -> AccountManagerAssignment:
     """Make a staff account manager responsible for ``tenant``."""
     if not (user.is_staff and user.is_account_manager and user.active):
         raise InvalidInput(f"{user.name} is not an active account manager", field="user")
-    exists = db.session.execute(select(AccountManagerAssignment.id).where(
-        AccountManagerAssignment.tenant_id == tenant.id,
-        AccountManagerAssignment.user_id == user.id)).first()
+    exists = db.session.execute(
+        select(AccountManagerAssignment.id).where(
+            AccountManagerAssignment.tenant_id == tenant.id,
+            AccountManagerAssignment.user_id == user.id,
+        )
+    ).first()
     if exists:
         raise InvalidInput(f"{user.name} already manages {tenant.name}", field="user")
     assignment = AccountManagerAssignment(tenant_id=tenant.id, user_id=user.id)
     db.session.add(assignment)
     db.session.flush()
-    record("account_manager.assigned", subject_type="tenant", subject_id=tenant.id,
-           tenant_id=tenant.id, actor=actor, now=now,
-           payload={"user_id": user.id, "email": user.email})
+    record(
+        "account_manager.assigned",
+        subject_type="tenant",
+        subject_id=tenant.id,
+        tenant_id=tenant.id,
+        actor=actor,
+        now=now,
+        payload={"user_id": user.id, "email": user.email},
+    )
     return assignment
 
 
 def unassign_manager(assignment: AccountManagerAssignment, *, actor, now: dt.datetime) -> None:
     """Take an account manager off a tenant."""
-    record("account_manager.unassigned", subject_type="tenant", subject_id=assignment.tenant_id,
-           tenant_id=assignment.tenant_id, actor=actor, now=now,
-           payload={"user_id": assignment.user_id, "email": assignment.user.email})
+    record(
+        "account_manager.unassigned",
+        subject_type="tenant",
+        subject_id=assignment.tenant_id,
+        tenant_id=assignment.tenant_id,
+        actor=actor,
+        now=now,
+        payload={"user_id": assignment.user_id, "email": assignment.user.email},
+    )
     db.session.delete(assignment)
     db.session.flush()

@@ -17,8 +17,12 @@ from portal.extensions import db
 
 bp = Blueprint("web", __name__)
 
-TRAVEL_STEPS = {"1h": dt.timedelta(hours=1), "6h": dt.timedelta(hours=6),
-                "1d": dt.timedelta(days=1), "3d": dt.timedelta(days=3)}
+TRAVEL_STEPS = {
+    "1h": dt.timedelta(hours=1),
+    "6h": dt.timedelta(hours=6),
+    "1d": dt.timedelta(days=1),
+    "3d": dt.timedelta(days=3),
+}
 
 
 NUL = "\x00"

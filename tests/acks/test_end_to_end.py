@@ -23,8 +23,9 @@ def _ack_path(message) -> str:
     return re.search(r"http://portal\.test(/ack/\S+)", text).group(1)
 
 
-def test_the_link_in_a_delivered_notice_acknowledges_only_when_confirmed(published, dispatch,
-                                                                        sink, client):
+def test_the_link_in_a_delivered_notice_acknowledges_only_when_confirmed(
+    published, dispatch, sink, client
+):
     dispatch()
     [message] = sink.to("ops1@tapai.example")
     path = _ack_path(message)
@@ -36,18 +37,29 @@ def test_the_link_in_a_delivered_notice_acknowledges_only_when_confirmed(publish
     assert response.status_code == 200
     ack = db.session.execute(select(Acknowledgement)).scalar_one()
     assert (ack.tenant_id, ack.channel, ack.recipient, ack.counts) == (
-        published.tapai.id, "email", "ops1@tapai.example", True)
+        published.tapai.id,
+        "email",
+        "ops1@tapai.example",
+        True,
+    )
 
 
 def test_an_objection_is_emailed_to_the_owning_team_and_the_account_manager(
-        published, dispatch, sink, make_user):
+    published, dispatch, sink, make_user
+):
     dispatch()
     customer = make_user("tom@tapai.example", tenant=published.tapai)
-    object_to(published.change, published.tapai.id, user=customer,
-              reason="Our launch is that week", now=T0)
+    object_to(
+        published.change,
+        published.tapai.id,
+        user=customer,
+        reason="Our launch is that week",
+        now=T0,
+    )
     db.session.commit()
     dispatch()
     for address in ("eng@provider.example", "am@provider.example"):
         [message] = sink.to(address)
-        assert "Our launch is that week" in message.get_body(
-            preferencelist=("plain",)).get_content()
+        assert (
+            "Our launch is that week" in message.get_body(preferencelist=("plain",)).get_content()
+        )

@@ -45,7 +45,11 @@ def test_email_link_url_is_absolute_and_bound_to_change_revision_tenant_and_reci
         claim = read_ack_token(url.rsplit("/", 1)[1])
     assert url.startswith("http://portal.test/ack/")
     assert (claim.change_id, claim.revision, claim.tenant_id, claim.recipient) == (
-        story.change.id, 1, story.tapai.id, "ops1@tapai.example")
+        story.change.id,
+        1,
+        story.tapai.id,
+        "ops1@tapai.example",
+    )
 
 
 def test_opening_the_link_shows_the_change_and_a_confirm_button_without_login(client, story):
@@ -74,7 +78,12 @@ def test_confirming_records_a_counted_email_acknowledgement_in_the_ledger(client
     assert "Acknowledged" in response.get_data(as_text=True)
     ack = db.session.execute(select(Acknowledgement)).scalar_one()
     assert (ack.counts, ack.channel, ack.recipient, ack.tenant_id, ack.revision_number) == (
-        True, "email", "ops1@tapai.example", story.tapai.id, 1)
+        True,
+        "email",
+        "ops1@tapai.example",
+        story.tapai.id,
+        1,
+    )
     assert ack.actor_label == "Ops 1 <ops1@tapai.example>" and ack.at == T0
     assert db_state()["ledger_entries"] == 1 and ack.ledger_seq == 1
 
@@ -83,10 +92,10 @@ def test_second_contact_of_the_same_tenant_is_recorded_as_seen(client, story):
     _confirm(client, _link(story))
     response = _confirm(client, _link(story, recipient="ops2@tapai.example"))
     assert response.status_code == 200 and "Noted" in response.get_data(as_text=True)
-    rows = db.session.execute(select(Acknowledgement.recipient, Acknowledgement.counts)
-                              .order_by(Acknowledgement.id)).all()
-    assert [tuple(r) for r in rows] == [("ops1@tapai.example", True),
-                                        ("ops2@tapai.example", False)]
+    rows = db.session.execute(
+        select(Acknowledgement.recipient, Acknowledgement.counts).order_by(Acknowledgement.id)
+    ).all()
+    assert [tuple(r) for r in rows] == [("ops1@tapai.example", True), ("ops2@tapai.example", False)]
 
 
 def test_post_without_a_csrf_token_records_nothing(client, story):
@@ -115,8 +124,10 @@ def test_tampered_link_gets_a_clear_page_and_changes_nothing(client, story):
     tampered = token[:-3] + ("AAA" if not token.endswith("AAA") else "BBB")
     csrf = _session_token(client, story)
     before = db_state()
-    for response in (client.get(f"/ack/{tampered}"),
-                     client.post(f"/ack/{tampered}", data={"csrf_token": csrf})):
+    for response in (
+        client.get(f"/ack/{tampered}"),
+        client.post(f"/ack/{tampered}", data={"csrf_token": csrf}),
+    ):
         assert response.status_code == 400
         assert "not valid" in response.get_data(as_text=True)
     assert db_state() == before
@@ -124,7 +135,8 @@ def test_tampered_link_gets_a_clear_page_and_changes_nothing(client, story):
 
 def test_forged_link_signed_with_another_key_is_refused(client, story):
     forged = URLSafeTimedSerializer("not-our-secret-key-" * 3, salt=SALT).dumps(
-        [story.change.id, 1, story.tapai.id, "ops1@tapai.example"])
+        [story.change.id, 1, story.tapai.id, "ops1@tapai.example"]
+    )
     csrf = _session_token(client, story)
     before = db_state()
     response = client.post(f"/ack/{forged}", data={"csrf_token": csrf})
@@ -147,8 +159,9 @@ def test_expired_link_is_refused_with_a_clear_page(client, story, app, clock):
 def test_link_is_revoked_when_the_recipient_is_no_longer_a_notice_contact(client, story):
     link = _link(story)
     page = client.get(link)
-    db.session.execute(NoticeContact.__table__.delete().where(
-        NoticeContact.email == "ops1@tapai.example"))
+    db.session.execute(
+        NoticeContact.__table__.delete().where(NoticeContact.email == "ops1@tapai.example")
+    )
     db.session.commit()
     before = db_state()
     response = client.post(link, data={"csrf_token": csrf_token_from(page.get_data(as_text=True))})
@@ -187,8 +200,13 @@ def test_link_for_a_tenant_the_change_does_not_affect_is_refused(client, story):
     response = client.get(_link(story, tenant=story.other, recipient="ops1@other.example"))
     assert response.status_code == 404
     assert "does not match any announced change" in response.get_data(as_text=True)
-    assert client.post(_link(story, tenant=story.other, recipient="ops1@other.example"),
-                       data={"csrf_token": _session_token(client, story)}).status_code == 404
+    assert (
+        client.post(
+            _link(story, tenant=story.other, recipient="ops1@other.example"),
+            data={"csrf_token": _session_token(client, story)},
+        ).status_code
+        == 404
+    )
     assert db_state() == before
 
 
@@ -208,8 +226,11 @@ def test_link_naming_a_revision_that_does_not_exist_is_refused(client, story):
 
 def test_link_for_a_tenant_narrowed_out_of_the_change_is_refused(client, story):
     link = _link(story)
-    db.session.execute(ChangeTenant.__table__.update().where(
-        ChangeTenant.tenant_id == story.tapai.id).values(active=False))
+    db.session.execute(
+        ChangeTenant.__table__.update()
+        .where(ChangeTenant.tenant_id == story.tapai.id)
+        .values(active=False)
+    )
     db.session.commit()
     response = client.get(link)
     assert response.status_code == 410 and "no longer affected" in response.get_data(as_text=True)
@@ -223,13 +244,25 @@ def test_non_material_update_keeps_earlier_links_working(client, story):
     from portal.changes.models import Revision
 
     story.change.revision_number = 2  # clarification: the notice clock stays at revision 1
-    db.session.add(Revision(change_id=story.change.id, number=2, kind="update", material=False,
-                            summary="clarified", snapshot="{}", author_id=story.engineer.id,
-                            created_at=T0))
+    db.session.add(
+        Revision(
+            change_id=story.change.id,
+            number=2,
+            kind="update",
+            material=False,
+            summary="clarified",
+            snapshot="{}",
+            author_id=story.engineer.id,
+            created_at=T0,
+        )
+    )
     db.session.commit()
     assert _confirm(client, _link(story, revision=1)).status_code == 200
-    assert _confirm(client, _link(story, recipient="ops2@tapai.example",
-                                  revision=2)).status_code == 200
-    rows = db.session.execute(select(Acknowledgement.revision_number, Acknowledgement.counts)
-                              .order_by(Acknowledgement.id)).all()
+    assert (
+        _confirm(client, _link(story, recipient="ops2@tapai.example", revision=2)).status_code
+        == 200
+    )
+    rows = db.session.execute(
+        select(Acknowledgement.revision_number, Acknowledgement.counts).order_by(Acknowledgement.id)
+    ).all()
     assert [tuple(r) for r in rows] == [(1, True), (1, False)]

@@ -20,8 +20,8 @@ def app_config(app_config):
 
 def _forms(html: str) -> list[tuple[str, str]]:
     """(action, csrf token) of every POST form inside the acknowledgement panel."""
-    panel = html[html.index('id="acknowledgement"'):]
-    panel = panel[:panel.index("</section>")]
+    panel = html[html.index('id="acknowledgement"') :]
+    panel = panel[: panel.index("</section>")]
     found = []
     for form in re.findall(r'<form method="post"[^>]*>.*?</form>', panel, re.S):
         action = re.search(r'action="([^"]+)"', form).group(1)
@@ -58,8 +58,9 @@ def test_tenant_admin_sees_the_waive_link_and_the_waiver_once_given(login, story
     html = client.get(_page(story)).get_data(as_text=True)
     assert f'href="/changes/{story.change.id}/waive"' in html
     form = client.get(f"{_page(story)}/waive").get_data(as_text=True)
-    response = client.post(f"{_page(story)}/waive", data={
-        "csrf_token": csrf_token_from(form), "note": "ok"})
+    response = client.post(
+        f"{_page(story)}/waive", data={"csrf_token": csrf_token_from(form), "note": "ok"}
+    )
     assert response.status_code == 302 and response.headers["Location"] == _page(story)
     html = client.get(_page(story)).get_data(as_text=True)
     assert "notice waived</span> by Ann Admin" in html
@@ -67,8 +68,9 @@ def test_tenant_admin_sees_the_waive_link_and_the_waiver_once_given(login, story
 
 
 def test_objection_shows_to_tenant_and_staff_and_the_team_answers_in_the_panel(login, story):
-    object_to(story.change, story.tapai.id, user=story.tapai_user,
-              reason="<b>Launch</b> week", now=T0)
+    object_to(
+        story.change, story.tapai.id, user=story.tapai_user, reason="<b>Launch</b> week", now=T0
+    )
     db.session.commit()
     engineer = login(story.engineer)
     html = engineer.get(_page(story)).get_data(as_text=True)
@@ -117,7 +119,9 @@ def test_objection_form_carries_a_csrf_token_and_returns_to_the_change(login, st
     before = db_state()
     assert client.post(f"{_page(story)}/object", data={"reason": "x"}).status_code == 400
     assert db_state() == before
-    response = client.post(f"{_page(story)}/object", data={
-        "csrf_token": csrf_token_from(form), "reason": "Launch week"})
+    response = client.post(
+        f"{_page(story)}/object",
+        data={"csrf_token": csrf_token_from(form), "reason": "Launch week"},
+    )
     assert response.status_code == 302 and response.headers["Location"] == _page(story)
     assert "Launch week" in client.get(_page(story)).get_data(as_text=True)

@@ -19,8 +19,9 @@ def _page(story):
 
 
 def _ct(story, tenant):
-    return db.session.execute(select(ChangeTenant).filter_by(
-        change_id=story.change.id, tenant_id=tenant.id)).scalar_one()
+    return db.session.execute(
+        select(ChangeTenant).filter_by(change_id=story.change.id, tenant_id=tenant.id)
+    ).scalar_one()
 
 
 # Acknowledging
@@ -75,14 +76,23 @@ def test_objection_reaches_team_and_account_manager_and_is_answered_on_the_page(
     assert response.status_code == 302 and response.headers["Location"] == _page(story)
     objection = db.session.execute(select(Objection)).scalar_one()
     assert objection.reason == "Our launch week" and objection.is_open
-    mail = db.session.execute(select(OutboxMessage).where(OutboxMessage.kind == "objection")
-                              .order_by(OutboxMessage.recipient)).scalars().all()
+    mail = (
+        db.session.execute(
+            select(OutboxMessage)
+            .where(OutboxMessage.kind == "objection")
+            .order_by(OutboxMessage.recipient)
+        )
+        .scalars()
+        .all()
+    )
     assert [(m.recipient, m.tenant_id, m.note) for m in mail] == [
         ("am@provider.example", story.tapai.id, "Our launch week"),
-        ("eng@provider.example", story.tapai.id, "Our launch week")]
+        ("eng@provider.example", story.tapai.id, "Our launch week"),
+    ]
     engineer = login(story.engineer)
-    answer = engineer.post(f"/objections/{objection.id}/answer",
-                           data={"answer": "We will move it a week"})
+    answer = engineer.post(
+        f"/objections/{objection.id}/answer", data={"answer": "We will move it a week"}
+    )
     assert answer.status_code == 302 and answer.headers["Location"] == _page(story)
     db.session.refresh(objection)
     assert objection.answer == "We will move it a week"
@@ -111,8 +121,7 @@ def test_objection_to_another_tenants_change_is_404(login, story):
 def test_answer_refusals_change_nothing(login, story, make_user):
     from portal.acks.services import object_to
 
-    objection = object_to(story.change, story.tapai.id, user=story.tapai_user, reason="why",
-                          now=T0)
+    objection = object_to(story.change, story.tapai.id, user=story.tapai_user, reason="why", now=T0)
     db.session.commit()
     path = f"/objections/{objection.id}/answer"
     before = db_state()
@@ -167,29 +176,44 @@ def test_account_manager_records_an_offline_waiver_naming_who_agreed(login, stor
     client = login(story.am)
     form = client.get(f"{_page(story)}/waive").get_data(as_text=True)
     assert 'value="tapai"' in form and 'value="ptu"' not in form
-    response = client.post(f"{_page(story)}/waive", data={
-        "tenant": "tapai", "agreed_by": "Ann Admin, phone call 3 Nov", "note": ""})
+    response = client.post(
+        f"{_page(story)}/waive",
+        data={"tenant": "tapai", "agreed_by": "Ann Admin, phone call 3 Nov", "note": ""},
+    )
     assert response.status_code == 302
     waiver = db.session.execute(select(Waiver)).scalar_one()
     assert (waiver.channel, waiver.agreed_by, waiver.recorded_by_id) == (
-        "offline", "Ann Admin, phone call 3 Nov", story.am.id)
+        "offline",
+        "Ann Admin, phone call 3 Nov",
+        story.am.id,
+    )
 
 
 def test_account_manager_waiver_refusals_change_nothing(login, story):
     client = login(story.am)
     before = db_state()
-    cases = [({"tenant": "ptu", "agreed_by": "Pat"}, 400),          # not assigned to them
-             ({"tenant": "tapai", "agreed_by": ""}, 400),           # who agreed is required
-             ({"tenant": "tapai", "agreed_by": "x" * 301}, 400),    # over-long
-             ({"tenant": "tapai", "agreed_by": "A", "note": "x" * 4001}, 400)]
+    cases = [
+        ({"tenant": "ptu", "agreed_by": "Pat"}, 400),  # not assigned to them
+        ({"tenant": "tapai", "agreed_by": ""}, 400),  # who agreed is required
+        ({"tenant": "tapai", "agreed_by": "x" * 301}, 400),  # over-long
+        ({"tenant": "tapai", "agreed_by": "A", "note": "x" * 4001}, 400),
+    ]
     for data, status in cases:
         response = client.post(f"{_page(story)}/waive", data=data)
         assert response.status_code == status, data
         assert 'role="alert"' in response.get_data(as_text=True)
-    assert login(story.other_am).post(f"{_page(story)}/waive", data={
-        "tenant": "other", "agreed_by": "O"}).status_code == 404
-    assert login(story.engineer).post(f"{_page(story)}/waive", data={
-        "tenant": "tapai", "agreed_by": "T"}).status_code == 403
+    assert (
+        login(story.other_am)
+        .post(f"{_page(story)}/waive", data={"tenant": "other", "agreed_by": "O"})
+        .status_code
+        == 404
+    )
+    assert (
+        login(story.engineer)
+        .post(f"{_page(story)}/waive", data={"tenant": "tapai", "agreed_by": "T"})
+        .status_code
+        == 403
+    )
     assert db_state() == before
 
 

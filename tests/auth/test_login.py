@@ -47,11 +47,19 @@ def test_deactivated_user_cannot_sign_in(client, make_user):
     assert response.status_code == 400
 
 
-@pytest.mark.parametrize("target,safe", [
-    ("/tokens", True), ("/changes/1?x=1", True), ("https://evil.example/", False),
-    ("//evil.example/", False), ("/\\evil.example", False), ("javascript:alert(1)", False),
-    ("", False), (None, False),
-])
+@pytest.mark.parametrize(
+    "target,safe",
+    [
+        ("/tokens", True),
+        ("/changes/1?x=1", True),
+        ("https://evil.example/", False),
+        ("//evil.example/", False),
+        ("/\\evil.example", False),
+        ("javascript:alert(1)", False),
+        ("", False),
+        (None, False),
+    ],
+)
 def test_next_redirects_must_stay_on_site(target, safe):
     assert is_safe_next(target) is safe
 
@@ -82,8 +90,10 @@ def test_logout_is_a_post(login, make_user):
 def test_login_is_rate_limited(app_config):
     limited = create_app({**app_config, "RATELIMIT_ENABLED": True})
     client = limited.test_client()
-    codes = [client.post("/login", data={"email": "a@b.example", "password": "x"}).status_code
-             for _ in range(12)]
+    codes = [
+        client.post("/login", data={"email": "a@b.example", "password": "x"}).status_code
+        for _ in range(12)
+    ]
     limiter.reset()
     with limited.app_context():
         dispose_engines()

@@ -26,8 +26,9 @@ pytestmark = pytest.mark.browser
 
 def pytest_collection_modifyitems(items):
     if CHROMIUM is None:
-        skip = pytest.mark.skip(reason="chromium is not installed "
-                                       "(apt-get install -y --no-install-recommends chromium)")
+        skip = pytest.mark.skip(
+            reason="chromium is not installed (apt-get install -y --no-install-recommends chromium)"
+        )
         for item in items:
             if "tests/browser" in str(item.fspath):
                 item.add_marker(skip)
@@ -35,10 +36,19 @@ def pytest_collection_modifyitems(items):
 
 @pytest.fixture(scope="session")
 def browser_type_launch_args(browser_type_launch_args):
-    return {**browser_type_launch_args, "executable_path": CHROMIUM,
-            "args": ["--headless", "--no-sandbox", "--disable-gpu",
-                     "--disable-background-networking", "--disable-component-update",
-                     "--disable-sync", "--no-first-run"]}
+    return {
+        **browser_type_launch_args,
+        "executable_path": CHROMIUM,
+        "args": [
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+        ],
+    }
 
 
 @pytest.fixture

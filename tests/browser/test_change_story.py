@@ -19,7 +19,8 @@ def test_engineer_publishes_after_a_refusal_and_the_customer_sees_it(site, sign_
     page.get_by_label("Title").fill(TITLE)
     page.get_by_label("Description (Markdown)").fill("Output switches from PNG to **WebP**.")
     page.get_by_label("Services and components").select_option(
-        label="Face Fusion API (whole service)")
+        label="Face Fusion API (whole service)"
+    )
     page.get_by_label("Impact").select_option(value="degradation")
     # T0 is Mon 2 Nov 2026 09:00 UTC; the engineer works in Europe/Berlin (UTC+1).
     page.get_by_label("Start").fill("2026-11-03T16:00")  # 30 h away: too soon for Tapai

@@ -30,18 +30,27 @@ def test_engineer_travels_forward_in_demo_time(sign_in):
 
 def test_customer_reads_its_notice_in_the_mailbox(app, sign_in):
     with app.app_context():
-        raw = (b"Subject: Scheduled: lower rate limit on /v2/blend\r\n"
-               b"From: Forewarn <notices@forewarn.example>\r\n"
-               b"MIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary=b\r\n\r\n"
-               b"--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nPlain part\r\n"
-               b"--b\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
-               b"<p>The <strong>HTML</strong> part</p><script>document.title='owned'</script>"
-               b"\r\n--b--\r\n")
-        store_caught_mail(mail_from="notices@forewarn.example",
-                          rcpt_tos=["change-notices@tapai.example"], raw=raw, now=T0)
-        store_caught_mail(mail_from="notices@forewarn.example",
-                          rcpt_tos=["change-notices@ptu.example"],
-                          raw=b"Subject: For Ptu only\r\n\r\nx\r\n", now=T0)
+        raw = (
+            b"Subject: Scheduled: lower rate limit on /v2/blend\r\n"
+            b"From: Forewarn <notices@forewarn.example>\r\n"
+            b"MIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary=b\r\n\r\n"
+            b"--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nPlain part\r\n"
+            b"--b\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
+            b"<p>The <strong>HTML</strong> part</p><script>document.title='owned'</script>"
+            b"\r\n--b--\r\n"
+        )
+        store_caught_mail(
+            mail_from="notices@forewarn.example",
+            rcpt_tos=["change-notices@tapai.example"],
+            raw=raw,
+            now=T0,
+        )
+        store_caught_mail(
+            mail_from="notices@forewarn.example",
+            rcpt_tos=["change-notices@ptu.example"],
+            raw=b"Subject: For Ptu only\r\n\r\nx\r\n",
+            now=T0,
+        )
         db.session.commit()
     page = sign_in("admin@tapai.example")
     page.get_by_role("link", name="Mailbox").first.click()

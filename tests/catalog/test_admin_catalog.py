@@ -37,8 +37,9 @@ def test_team_form_errors(login, admin, make_team, ledger_actions):
     assert count(PlatformTeam) == 1 and ledger_actions() == []
 
 
-def test_members_and_the_approver_right(login, admin, make_team, make_user, make_tenant,
-                                        ledger_actions):
+def test_members_and_the_approver_right(
+    login, admin, make_team, make_user, make_tenant, ledger_actions
+):
     team = make_team("face")
     engineer = make_user("eng@provider.example")
     customer = make_user("c@tapai.example", tenant=make_tenant("tapai"))
@@ -50,8 +51,10 @@ def test_members_and_the_approver_right(login, admin, make_team, make_user, make
     assert refused.status_code == 400 and b"only provider staff" in refused.data
     none = client.post(f"/admin/teams/{team.id}/members", data={"user": 0})
     assert none.status_code == 400 and b"choose an engineer" in none.data
-    assert client.post(f"/admin/teams/{team.id}/members",
-                       data={"user": engineer.id}).status_code == 302
+    assert (
+        client.post(f"/admin/teams/{team.id}/members", data={"user": engineer.id}).status_code
+        == 302
+    )
     dup = client.post(f"/admin/teams/{team.id}/members", data={"user": engineer.id})
     assert dup.status_code == 400 and b"already a member" in dup.data
     membership = db.session.execute(select(TeamMembership)).scalar_one()
@@ -79,13 +82,22 @@ def test_admin_creates_and_edits_a_service(login, admin, make_team, ledger_actio
     db.session.commit()
     client = login(admin)
     assert client.get("/admin/services/new").status_code == 200
-    r = client.post("/admin/services/new", data={"slug": "face-fusion", "name": "Face Fusion API",
-                                                 "team": team.id, "description": "Fuses faces."})
+    r = client.post(
+        "/admin/services/new",
+        data={
+            "slug": "face-fusion",
+            "name": "Face Fusion API",
+            "team": team.id,
+            "description": "Fuses faces.",
+        },
+    )
     assert r.status_code == 302
     service = db.session.execute(select(Service)).scalar_one()
     assert service.team_id == team.id
-    r = client.post(f"/admin/services/{service.id}",
-                    data={"slug": "face-fusion", "name": "Face Fusion API", "team": other_team.id})
+    r = client.post(
+        f"/admin/services/{service.id}",
+        data={"slug": "face-fusion", "name": "Face Fusion API", "team": other_team.id},
+    )
     assert r.status_code == 302
     db.session.refresh(service)
     assert service.team_id == other_team.id
@@ -100,8 +112,9 @@ def test_service_form_errors(login, admin, make_service, ledger_actions):
     no_team = client.post("/admin/services/new", data={"slug": "new", "name": "New", "team": 0})
     assert no_team.status_code == 400 and b"choose the team" in no_team.data
     team_id = db.session.execute(select(PlatformTeam.id)).scalar_one()
-    dup = client.post("/admin/services/new",
-                      data={"slug": "face-fusion", "name": "Dup", "team": team_id})
+    dup = client.post(
+        "/admin/services/new", data={"slug": "face-fusion", "name": "Dup", "team": team_id}
+    )
     assert dup.status_code == 400 and b"already used by another service" in dup.data
     assert count(Service) == 1 and ledger_actions() == []
 
@@ -131,8 +144,9 @@ def test_component_of_another_service_is_404(login, admin, make_service):
 
 
 @pytest.mark.parametrize("role", ["engineer", "tenant_admin"])
-def test_engineers_and_customers_cannot_manage_the_catalog(role, login, make_team, make_user,
-                                                           make_tenant):
+def test_engineers_and_customers_cannot_manage_the_catalog(
+    role, login, make_team, make_user, make_tenant
+):
     team = make_team("face")
     if role == "engineer":
         user = make_user(teams=[team], approver=True)

@@ -28,30 +28,58 @@ def _mark_sent(world):
 def test_deliveries_listed_in_one_batch_entry_cite_it(client, login, world):
     rows = _mark_sent(world)
     batch = record(
-        "notice.given", subject_type="change_tenant",
-        subject_id=f"{world.change.id}:{world.tapai.id}", tenant_id=world.tapai.id,
-        change_id=world.change.id, actor="dispatcher", now=T0,
-        payload={"revision": 1, "failed": [], "delivered": [
-            {"recipient": r.recipient, "message_id": r.message_id, "attempts": 1,
-             "accepted_at": r.sent_at, "smtp_reply": r.smtp_reply} for r in rows]})
+        "notice.given",
+        subject_type="change_tenant",
+        subject_id=f"{world.change.id}:{world.tapai.id}",
+        tenant_id=world.tapai.id,
+        change_id=world.change.id,
+        actor="dispatcher",
+        now=T0,
+        payload={
+            "revision": 1,
+            "failed": [],
+            "delivered": [
+                {
+                    "recipient": r.recipient,
+                    "message_id": r.message_id,
+                    "attempts": 1,
+                    "accepted_at": r.sent_at,
+                    "smtp_reply": r.smtp_reply,
+                }
+                for r in rows
+            ],
+        },
+    )
     db.session.commit()
     cert = login(world.am).get(f"/certificates/{world.change.id}/tapai.json").get_json()
     assert len(cert["deliveries"]) == len(rows) == 2
     for d in cert["deliveries"]:
         assert d["evidence"] == "ledger"
-        assert d["ledger"] == [{"seq": batch.seq, "hash": batch.hash, "action": "notice.given",
-                                "at": T0.isoformat(), "listed_in_batch": True}]
+        assert d["ledger"] == [
+            {
+                "seq": batch.seq,
+                "hash": batch.hash,
+                "action": "notice.given",
+                "at": T0.isoformat(),
+                "listed_in_batch": True,
+            }
+        ]
     page = client.get(f"/certificates/{world.change.id}/tapai").text
     assert "listed in a batch entry" in page and batch.hash in page
 
 
-def test_a_batch_entry_matches_by_recipient_and_revision_without_a_message_id(
-        client, login, world):
+def test_a_batch_entry_matches_by_recipient_and_revision_without_a_message_id(client, login, world):
     rows = _mark_sent(world)
-    record("notice.delivered", subject_type="change_tenant",
-           subject_id=f"{world.change.id}:{world.tapai.id}", tenant_id=world.tapai.id,
-           change_id=world.change.id, actor="dispatcher", now=T0,
-           payload={"revision": 1, "delivered": [{"recipient": rows[0].recipient.upper()}]})
+    record(
+        "notice.delivered",
+        subject_type="change_tenant",
+        subject_id=f"{world.change.id}:{world.tapai.id}",
+        tenant_id=world.tapai.id,
+        change_id=world.change.id,
+        actor="dispatcher",
+        now=T0,
+        payload={"revision": 1, "delivered": [{"recipient": rows[0].recipient.upper()}]},
+    )
     db.session.commit()
     cert = login(world.am).get(f"/certificates/{world.change.id}/tapai.json").get_json()
     by_recipient = {d["recipient"]: d for d in cert["deliveries"]}
@@ -62,8 +90,10 @@ def test_a_batch_entry_matches_by_recipient_and_revision_without_a_message_id(
 def test_a_settled_delivery_without_any_entry_is_flagged(client, login, world):
     _mark_sent(world)
     db.session.commit()
-    assert db.session.scalar(select(LedgerEntry).where(
-        LedgerEntry.subject_type == "outbox_message")) is None
+    assert (
+        db.session.scalar(select(LedgerEntry).where(LedgerEntry.subject_type == "outbox_message"))
+        is None
+    )
     cert = login(world.am).get(f"/certificates/{world.change.id}/tapai.json").get_json()
     assert {d["evidence"] for d in cert["deliveries"]} == {"missing"}
     assert all(d["ledger"] == [] for d in cert["deliveries"])
@@ -86,8 +116,9 @@ def test_equal_notice_page_shows_times_in_the_viewers_zone(client, login, world,
 
 
 def test_an_approver_is_labelled_so_in_the_header(client, login, world, make_user):
-    approver = make_user("appr@provider.example", name="Ava Approver", teams=[world.team],
-                         approver=True)
+    approver = make_user(
+        "appr@provider.example", name="Ava Approver", teams=[world.team], approver=True
+    )
     db.session.commit()
     page = login(approver).get(f"/certificates/{world.change.id}/tapai").text
     assert "platform engineer · approver" in page

@@ -21,12 +21,27 @@ from tests.desk.conftest import deliver
 def answered(world):
     w = world
     deliver(w.change, w.tapai, T0 + dt.timedelta(minutes=1))
-    acknowledge(w.change, w.tapai.id, now=T0 + dt.timedelta(hours=1), channel=CHANNEL_PORTAL,
-                user=w.tapai_user)
-    object_to(w.change, w.tapai.id, user=w.tapai_user, reason="Please wait a week",
-              now=T0 + dt.timedelta(hours=2))
-    waive(w.change, w.tapai.id, user=w.tapai_admin, now=T0 + dt.timedelta(hours=3),
-          channel=CHANNEL_PORTAL)
+    acknowledge(
+        w.change,
+        w.tapai.id,
+        now=T0 + dt.timedelta(hours=1),
+        channel=CHANNEL_PORTAL,
+        user=w.tapai_user,
+    )
+    object_to(
+        w.change,
+        w.tapai.id,
+        user=w.tapai_user,
+        reason="Please wait a week",
+        now=T0 + dt.timedelta(hours=2),
+    )
+    waive(
+        w.change,
+        w.tapai.id,
+        user=w.tapai_admin,
+        now=T0 + dt.timedelta(hours=3),
+        channel=CHANNEL_PORTAL,
+    )
     db.session.commit()
     return w
 
@@ -81,18 +96,21 @@ def test_certificate_page_is_printable_and_shows_hashes(client, login, answered)
     assert r.status_code == 200
     assert "@media print" in body
     assert "Ledger verified at issue" in body
-    published = db.session.execute(select(LedgerEntry).where(
-        LedgerEntry.action == "change.published")).scalar_one()
+    published = db.session.execute(
+        select(LedgerEntry).where(LedgerEntry.action == "change.published")
+    ).scalar_one()
     assert published.hash in body and f"ledger #{published.seq}" in body
     assert "250 2.0.0 Ok: queued as 4F2A" in body
 
 
 def test_tampered_ledger_shows_as_broken(client, login, answered):
     w = answered
-    ack_seq = db.session.execute(select(LedgerEntry.seq).where(
-        LedgerEntry.action == "ack.recorded")).scalar_one()
-    db.session.execute(update(LedgerEntry).where(LedgerEntry.seq == ack_seq)
-                       .values(actor_label="Someone Else"))
+    ack_seq = db.session.execute(
+        select(LedgerEntry.seq).where(LedgerEntry.action == "ack.recorded")
+    ).scalar_one()
+    db.session.execute(
+        update(LedgerEntry).where(LedgerEntry.seq == ack_seq).values(actor_label="Someone Else")
+    )
     db.session.commit()
     cert = login(w.tapai_user).get(f"/certificates/{w.change.id}/tapai.json").get_json()
     assert cert["ledger_verification"]["ok"] is False
@@ -106,22 +124,45 @@ def test_certificate_records_breach_with_ledger(client, login, world):
     from portal.ledger.services import record
 
     w = world
-    db.session.add(NoticeBreach(change_id=w.change.id, tenant_id=w.tapai.id, revision_number=1,
-                                required_notice_seconds=72 * 3600, given_notice_seconds=3600,
-                                justification="security fix", created_at=T0))
-    record("change.notice_breach", subject_type="notice_breach",
-           subject_id=f"{w.change.id}:{w.tapai.id}", tenant_id=w.tapai.id, change_id=w.change.id,
-           now=T0, payload={"revision": 1, "justification": "security fix"})
+    db.session.add(
+        NoticeBreach(
+            change_id=w.change.id,
+            tenant_id=w.tapai.id,
+            revision_number=1,
+            required_notice_seconds=72 * 3600,
+            given_notice_seconds=3600,
+            justification="security fix",
+            created_at=T0,
+        )
+    )
+    record(
+        "change.notice_breach",
+        subject_type="notice_breach",
+        subject_id=f"{w.change.id}:{w.tapai.id}",
+        tenant_id=w.tapai.id,
+        change_id=w.change.id,
+        now=T0,
+        payload={"revision": 1, "justification": "security fix"},
+    )
     db.session.commit()
     cert = login(w.am).get(f"/certificates/{w.change.id}/tapai.json").get_json()
     assert cert["breaches"][0]["justification"] == "security fix"
     _assert_backed(cert["breaches"][0]["ledger"], "change.notice_breach")
 
 
-@pytest.mark.parametrize("who,status", [
-    ("tapai_user", 200), ("tapai_admin", 200), ("am", 200), ("engineer", 200),
-    ("ptu_user", 404), ("other_user", 404), ("other_am", 404), ("outsider_engineer", 404),
-])
+@pytest.mark.parametrize(
+    "who,status",
+    [
+        ("tapai_user", 200),
+        ("tapai_admin", 200),
+        ("am", 200),
+        ("engineer", 200),
+        ("ptu_user", 404),
+        ("other_user", 404),
+        ("other_am", 404),
+        ("outsider_engineer", 404),
+    ],
+)
 def test_certificate_visibility(client, login, world, who, status):
     r = login(getattr(world, who)).get(f"/certificates/{world.change.id}/tapai.json")
     assert r.status_code == status
@@ -135,8 +176,9 @@ def test_admin_sees_any_certificate_and_unknowns_are_404(client, login, world, a
 
 
 def test_draft_change_has_no_certificate(client, login, world, admin_user, make_change):
-    draft = make_change(services=[world.service], author=world.engineer,
-                        starts_at=T0 + dt.timedelta(days=20))
+    draft = make_change(
+        services=[world.service], author=world.engineer, starts_at=T0 + dt.timedelta(days=20)
+    )
     db.session.commit()
     assert login(admin_user).get(f"/certificates/{draft.id}/tapai").status_code == 404
 

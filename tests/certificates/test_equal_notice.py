@@ -55,15 +55,27 @@ def test_undelivered_third_party_tenants_are_listed(client, login, world, admin_
     fail(w.change, w.evil)
     deliver(w.change, w.tapai, T0 + MIN)
     db.session.commit()
-    rev = login(admin_user).get(
-        f"/certificates/{w.change.id}/equal-notice.json").get_json()["revisions"][0]
+    rev = (
+        login(admin_user)
+        .get(f"/certificates/{w.change.id}/equal-notice.json")
+        .get_json()["revisions"][0]
+    )
     assert set(rev["undelivered_third_party"]) == {"evil", "other"}
     assert rev["third_party"]["tenants"] == 3 and rev["third_party"]["delivered"] == 1
 
 
-@pytest.mark.parametrize("who,status", [("admin_user", 200), ("engineer", 200), ("am", 200),
-                                        ("other_am", 200), ("outsider_engineer", 404),
-                                        ("tapai_user", 404), ("ptu_user", 404)])
+@pytest.mark.parametrize(
+    "who,status",
+    [
+        ("admin_user", 200),
+        ("engineer", 200),
+        ("am", 200),
+        ("other_am", 200),
+        ("outsider_engineer", 404),
+        ("tapai_user", 404),
+        ("ptu_user", 404),
+    ],
+)
 def test_report_is_for_provider_staff_only(client, login, world, admin_user, who, status):
     user = admin_user if who == "admin_user" else getattr(world, who)
     assert login(user).get(f"/certificates/{world.change.id}/equal-notice").status_code == status

@@ -25,14 +25,18 @@ def iso(when: dt.datetime) -> str:
 
 def api_user(email, *, tenant=None, teams=(), approver=False, manages=(), **flags) -> User:
     """A user who signs in with API tokens only (no password: hashing one is slow)."""
-    user = User(email=email, name=email.split("@")[0].title(),
-                tenant_id=tenant.id if tenant else None, **flags)
+    user = User(
+        email=email,
+        name=email.split("@")[0].title(),
+        tenant_id=tenant.id if tenant else None,
+        **flags,
+    )
     db.session.add(user)
     db.session.flush()
-    db.session.add_all([TeamMembership(team_id=t.id, user_id=user.id, is_approver=approver)
-                        for t in teams])
-    db.session.add_all([AccountManagerAssignment(user_id=user.id, tenant_id=t.id)
-                        for t in manages])
+    db.session.add_all(
+        [TeamMembership(team_id=t.id, user_id=user.id, is_approver=approver) for t in teams]
+    )
+    db.session.add_all([AccountManagerAssignment(user_id=user.id, tenant_id=t.id) for t in manages])
     db.session.flush()
     db.session.refresh(user)
     return user
@@ -55,8 +59,13 @@ def story(make_tenant, make_team, make_service, make_usage, make_contract_term):
     make_contract_term(tapai, 72, service)
     db.session.get(ImpactLevel, "degradation").notice_seconds = 24 * 3600  # as in DESIGN.md
     ns = SimpleNamespace(
-        team=team, other_team=other_team, service=service, storage=storage, tapai=tapai,
-        ptu=ptu, bystander=bystander,
+        team=team,
+        other_team=other_team,
+        service=service,
+        storage=storage,
+        tapai=tapai,
+        ptu=ptu,
+        bystander=bystander,
         ana=api_user("ana@provider.example", teams=[team]),
         bo=api_user("bo@provider.example", teams=[team], approver=True),
         cy=api_user("cy@provider.example", teams=[other_team], approver=True),
@@ -83,8 +92,13 @@ def bearer(app):
 
 def change_body(**overrides) -> dict:
     """An API body for a degradation of Face Fusion API starting four days after T0."""
-    body = {"title": "Upgrade the fusion model", "body": "Output resolution changes.",
-            "impact": "degradation", "services": ["face-fusion-api"],
-            "starts_at": iso(T0 + 96 * HOUR), "ends_at": iso(T0 + 98 * HOUR)}
+    body = {
+        "title": "Upgrade the fusion model",
+        "body": "Output resolution changes.",
+        "impact": "degradation",
+        "services": ["face-fusion-api"],
+        "starts_at": iso(T0 + 96 * HOUR),
+        "ends_at": iso(T0 + 98 * HOUR),
+    }
     body.update(overrides)
     return body

@@ -18,26 +18,42 @@ HOUR = dt.timedelta(hours=1)
 
 def draft_input(story, start=T0 + 96 * HOUR, *, hours=2, impact="degradation", targets=None):
     """Content for a change of Face Fusion API (affects Tapai and Ptu)."""
-    return ChangeInput("Upgrade the fusion model", "Output resolution changes.", impact, start,
-                       start + dt.timedelta(hours=hours),
-                       targets or ((story.service.id, None),), story.team.id)
+    return ChangeInput(
+        "Upgrade the fusion model",
+        "Output resolution changes.",
+        impact,
+        start,
+        start + dt.timedelta(hours=hours),
+        targets or ((story.service.id, None),),
+        story.team.id,
+    )
 
 
 def actions(change_id: int) -> list[str]:
     """The ledger actions recorded about ``change_id``, in order."""
-    return list(db.session.execute(select(LedgerEntry.action).where(
-        LedgerEntry.change_id == change_id).order_by(LedgerEntry.seq)).scalars())
+    return list(
+        db.session.execute(
+            select(LedgerEntry.action)
+            .where(LedgerEntry.change_id == change_id)
+            .order_by(LedgerEntry.seq)
+        ).scalars()
+    )
 
 
 def rows(change) -> dict[int, ChangeTenant]:
     """The change's notice rows by tenant id."""
-    return {r.tenant_id: r for r in db.session.execute(
-        select(ChangeTenant).where(ChangeTenant.change_id == change.id)).scalars()}
+    return {
+        r.tenant_id: r
+        for r in db.session.execute(
+            select(ChangeTenant).where(ChangeTenant.change_id == change.id)
+        ).scalars()
+    }
 
 
 def outbox_count(change_id: int) -> int:
-    return db.session.execute(select(func.count()).select_from(OutboxMessage).where(
-        OutboxMessage.change_id == change_id)).scalar_one()
+    return db.session.execute(
+        select(func.count()).select_from(OutboxMessage).where(OutboxMessage.change_id == change_id)
+    ).scalar_one()
 
 
 def deliver(change, at: dt.datetime) -> None:

@@ -23,8 +23,9 @@ def committed(story, admin):
 
 
 def ledger(action: str) -> int:
-    return db.session.execute(select(func.count()).select_from(LedgerEntry).where(
-        LedgerEntry.action == action)).scalar_one()
+    return db.session.execute(
+        select(func.count()).select_from(LedgerEntry).where(LedgerEntry.action == action)
+    ).scalar_one()
 
 
 def test_only_admins_reach_the_policy_screens(story, login, admin):
@@ -39,17 +40,28 @@ def test_only_admins_reach_the_policy_screens(story, login, admin):
 
 def test_admin_adds_an_impact_level_and_changes_a_notice(story, login, admin):
     client = login(admin)
-    response = client.post("/admin/notice/levels", data={
-        "code": "outage", "name": "Planned outage", "rank": 50, "notice_hours": 336})
+    response = client.post(
+        "/admin/notice/levels",
+        data={"code": "outage", "name": "Planned outage", "rank": 50, "notice_hours": 336},
+    )
     assert response.status_code == 302
     assert db.session.get(ImpactLevel, "outage").notice_seconds == 336 * 3600
-    assert client.post("/admin/notice/levels", data={
-        "code": "outage", "name": "Again", "rank": 60, "notice_hours": 1}).status_code == 400
-    bad = client.post("/admin/notice/levels", data={
-        "code": "Bad Code!", "name": "x", "rank": 70, "notice_hours": 1})
+    assert (
+        client.post(
+            "/admin/notice/levels",
+            data={"code": "outage", "name": "Again", "rank": 60, "notice_hours": 1},
+        ).status_code
+        == 400
+    )
+    bad = client.post(
+        "/admin/notice/levels",
+        data={"code": "Bad Code!", "name": "x", "rank": 70, "notice_hours": 1},
+    )
     assert bad.status_code == 400 and "lower-case letters" in bad.get_data(as_text=True)
-    assert client.post("/admin/notice/levels/maintenance",
-                       data={"notice_hours": 48}).status_code == 302
+    assert (
+        client.post("/admin/notice/levels/maintenance", data={"notice_hours": 48}).status_code
+        == 302
+    )
     assert db.session.get(ImpactLevel, "maintenance").notice_seconds == 48 * 3600
     client.post("/admin/notice/levels/maintenance", data={"notice_hours": "-3"})
     assert db.session.get(ImpactLevel, "maintenance").notice_seconds == 48 * 3600
@@ -59,15 +71,23 @@ def test_admin_adds_an_impact_level_and_changes_a_notice(story, login, admin):
 
 def test_service_policy_only_tightens(story, login, admin):
     client = login(admin)
-    loose = client.post("/admin/notice/policies", data={
-        "service": story.service.id, "impact": "degradation", "notice_hours": 12})
+    loose = client.post(
+        "/admin/notice/policies",
+        data={"service": story.service.id, "impact": "degradation", "notice_hours": 12},
+    )
     assert loose.status_code == 400 and "can only ask for more" in loose.get_data(as_text=True)
-    unknown = client.post("/admin/notice/policies", data={
-        "service": 9999, "impact": "degradation", "notice_hours": 100})
+    unknown = client.post(
+        "/admin/notice/policies",
+        data={"service": 9999, "impact": "degradation", "notice_hours": 100},
+    )
     assert unknown.status_code == 400
-    assert client.post("/admin/notice/policies", data={
-        "service": story.service.id, "impact": "degradation", "notice_hours": 100}
-    ).status_code == 302
+    assert (
+        client.post(
+            "/admin/notice/policies",
+            data={"service": story.service.id, "impact": "degradation", "notice_hours": 100},
+        ).status_code
+        == 302
+    )
     policy = db.session.execute(select(ServicePolicy)).scalar_one()
     assert policy.notice_seconds == 100 * 3600
     assert client.post(f"/admin/notice/policies/{policy.id}/delete").status_code == 302
@@ -78,40 +98,63 @@ def test_service_policy_only_tightens(story, login, admin):
 def test_contract_terms_global_and_per_service(story, login, admin):
     client = login(admin)
     url = f"/admin/notice/tenants/{story.ptu.id}/terms"
-    assert client.post(url, data={"service": 0, "notice_hours": 48,
-                                  "reference": "MSA §4"}).status_code == 302
-    assert client.post(url, data={"service": story.service.id,
-                                  "notice_hours": 96}).status_code == 302
+    assert (
+        client.post(url, data={"service": 0, "notice_hours": 48, "reference": "MSA §4"}).status_code
+        == 302
+    )
+    assert (
+        client.post(url, data={"service": story.service.id, "notice_hours": 96}).status_code == 302
+    )
     assert client.post(url, data={"service": 0, "notice_hours": 0}).status_code == 400
-    terms = db.session.execute(select(ContractTerm).where(
-        ContractTerm.tenant_id == story.ptu.id)).scalars().all()
+    terms = (
+        db.session.execute(select(ContractTerm).where(ContractTerm.tenant_id == story.ptu.id))
+        .scalars()
+        .all()
+    )
     assert {(t.service_id, t.notice_seconds) for t in terms} == {
-        (None, 48 * 3600), (story.service.id, 96 * 3600)}
+        (None, 48 * 3600),
+        (story.service.id, 96 * 3600),
+    }
     html = client.get(f"/admin/tenants/{story.ptu.id}").get_data(as_text=True)
     assert "Contract terms" in html and "MSA §4" in html
     term = terms[0]
     # A term of another tenant is a 404 under this tenant's URL.
-    assert client.post(f"/admin/notice/tenants/{story.tapai.id}/terms/{term.id}/delete"
-                       ).status_code == 404
+    assert (
+        client.post(f"/admin/notice/tenants/{story.tapai.id}/terms/{term.id}/delete").status_code
+        == 404
+    )
     assert client.post(f"{url}/{term.id}/delete").status_code == 302
     assert ledger("contract.term_added") == 2 and ledger("contract.term_removed") == 1
 
 
 def test_provider_blackout_window_with_zone(story, login, admin):
     client = login(admin)
-    response = client.post("/admin/notice/blackouts", data={
-        "starts_at": "2026-12-24T00:00", "ends_at": "2026-12-27T00:00",
-        "time_zone": "Europe/Berlin", "reason": "Holidays"})
+    response = client.post(
+        "/admin/notice/blackouts",
+        data={
+            "starts_at": "2026-12-24T00:00",
+            "ends_at": "2026-12-27T00:00",
+            "time_zone": "Europe/Berlin",
+            "reason": "Holidays",
+        },
+    )
     assert response.status_code == 302
     window = db.session.execute(select(BlackoutWindow)).scalar_one()
     assert window.tenant_id is None
     assert window.starts_at == dt.datetime(2026, 12, 23, 23, 0, tzinfo=dt.UTC)
-    bad = client.post("/admin/notice/blackouts", data={
-        "starts_at": "2026-12-24T00:00", "ends_at": "2026-12-20T00:00", "time_zone": "UTC"})
+    bad = client.post(
+        "/admin/notice/blackouts",
+        data={"starts_at": "2026-12-24T00:00", "ends_at": "2026-12-20T00:00", "time_zone": "UTC"},
+    )
     assert bad.status_code == 400 and "end must be after the start" in bad.get_data(as_text=True)
-    gap = client.post("/admin/notice/blackouts", data={
-        "starts_at": "2027-03-28T02:30", "ends_at": "2027-03-29T00:00",
-        "time_zone": "Europe/Berlin"})
+    gap = client.post(
+        "/admin/notice/blackouts",
+        data={
+            "starts_at": "2027-03-28T02:30",
+            "ends_at": "2027-03-29T00:00",
+            "time_zone": "Europe/Berlin",
+        },
+    )
     assert gap.status_code == 400 and "does not exist" in gap.get_data(as_text=True)
     assert client.post(f"/admin/notice/blackouts/{window.id}/delete").status_code == 302
     assert ledger("blackout.added") == 1 and ledger("blackout.removed") == 1
@@ -126,9 +169,12 @@ def tapai_admin(story, make_user):
 
 def window(days_from_now: int, hours: int) -> dict:
     start = T0 + dt.timedelta(days=days_from_now)
-    return {"starts_at": start.strftime("%Y-%m-%dT%H:%M"),
-            "ends_at": (start + dt.timedelta(hours=hours)).strftime("%Y-%m-%dT%H:%M"),
-            "time_zone": "UTC", "reason": "our launch"}
+    return {
+        "starts_at": start.strftime("%Y-%m-%dT%H:%M"),
+        "ends_at": (start + dt.timedelta(hours=hours)).strftime("%Y-%m-%dT%H:%M"),
+        "time_zone": "UTC",
+        "reason": "our launch",
+    }
 
 
 def test_tenant_admin_declares_windows_within_limits(story, login, tapai_admin, app):
@@ -150,11 +196,22 @@ def test_tenant_admin_declares_windows_within_limits(story, login, tapai_admin, 
 def test_tenant_blackouts_are_scoped_to_own_tenant(story, login, tapai_admin, make_user):
     from portal.changes.blackout_services import add_window
 
-    theirs = add_window(tenant_id=story.ptu.id, starts_at=T0 + dt.timedelta(days=3),
-                        ends_at=T0 + dt.timedelta(days=4), reason="ptu launch", actor=None,
-                        now=T0)
-    provider = add_window(tenant_id=None, starts_at=T0 + dt.timedelta(days=3),
-                          ends_at=T0 + dt.timedelta(days=4), reason="freeze", actor=None, now=T0)
+    theirs = add_window(
+        tenant_id=story.ptu.id,
+        starts_at=T0 + dt.timedelta(days=3),
+        ends_at=T0 + dt.timedelta(days=4),
+        reason="ptu launch",
+        actor=None,
+        now=T0,
+    )
+    provider = add_window(
+        tenant_id=None,
+        starts_at=T0 + dt.timedelta(days=3),
+        ends_at=T0 + dt.timedelta(days=4),
+        reason="freeze",
+        actor=None,
+        now=T0,
+    )
     db.session.commit()
     client = login(tapai_admin)
     assert "ptu launch" not in client.get("/settings/blackouts").get_data(as_text=True)
@@ -171,8 +228,9 @@ def test_tenant_blackouts_are_scoped_to_own_tenant(story, login, tapai_admin, ma
 
 def test_garbage_times_and_zones_are_form_messages(story, login, tapai_admin):
     client = login(tapai_admin)
-    bad = client.post("/settings/blackouts", data={"starts_at": "soon", "ends_at": "later",
-                                                  "time_zone": "UTC"})
+    bad = client.post(
+        "/settings/blackouts", data={"starts_at": "soon", "ends_at": "later", "time_zone": "UTC"}
+    )
     assert bad.status_code == 400 and "This field is required" in bad.get_data(as_text=True)
     zone = client.post("/settings/blackouts", data=dict(window(5, 2), time_zone="Nowhere/Land"))
     assert zone.status_code == 400 and "unknown time zone" in zone.get_data(as_text=True)

@@ -25,9 +25,11 @@ P = dt.datetime(2026, 11, 2, 9, 0, tzinfo=dt.UTC)
 
 seconds = st.integers(min_value=0, max_value=120 * 24 * H)
 moments = st.integers(min_value=-30 * 24 * H, max_value=240 * 24 * H).map(
-    lambda s: P + dt.timedelta(seconds=s))
-terms = st.lists(st.builds(rules.ContractTermData, seconds,
-                           st.one_of(st.none(), st.integers(1, 4))), max_size=4)
+    lambda s: P + dt.timedelta(seconds=s)
+)
+terms = st.lists(
+    st.builds(rules.ContractTermData, seconds, st.one_of(st.none(), st.integers(1, 4))), max_size=4
+)
 
 
 @st.composite
@@ -38,9 +40,12 @@ def tenant_requirements(draw):
     out = []
     for i in range(draw(st.integers(0, 6))):
         req = rules.required_notice(
-            impact="x", impact_notice_seconds=impact_notice, service_policies=policies,
-            contract_terms=draw(terms), services_used=draw(st.sets(st.integers(1, 4),
-                                                                   min_size=1)))
+            impact="x",
+            impact_notice_seconds=impact_notice,
+            service_policies=policies,
+            contract_terms=draw(terms),
+            services_used=draw(st.sets(st.integers(1, 4), min_size=1)),
+        )
         out.append(rules.TenantRequirement(i, f"t{i}", f"T{i}", req.seconds))
     return impact_notice, out
 
@@ -48,8 +53,14 @@ def tenant_requirements(draw):
 @given(tenant_requirements(), moments, st.integers(0, 6 * H))
 def test_accepted_publish_gives_every_tenant_its_notice(data, start, margin):
     base, tenants = data
-    check = rules.check_publish(published_at=P, starts_at=start, ends_at=start + dt.timedelta(
-        hours=1), tenants=tenants, margin_seconds=margin, base_notice_seconds=base)
+    check = rules.check_publish(
+        published_at=P,
+        starts_at=start,
+        ends_at=start + dt.timedelta(hours=1),
+        tenants=tenants,
+        margin_seconds=margin,
+        base_notice_seconds=base,
+    )
     for t in tenants:
         enough = start >= P + dt.timedelta(seconds=t.seconds + margin)
         assert enough == (t.tenant_id not in {b.tenant_id for b in check.blockers})
@@ -58,9 +69,13 @@ def test_accepted_publish_gives_every_tenant_its_notice(data, start, margin):
         if tenants:
             assert start >= check.earliest_start
     if tenants:  # the earliest allowed start always passes the notice part of the check
-        again = rules.check_publish(published_at=P, starts_at=check.earliest_start,
-                                    ends_at=check.earliest_start + dt.timedelta(hours=1),
-                                    tenants=tenants, margin_seconds=margin)
+        again = rules.check_publish(
+            published_at=P,
+            starts_at=check.earliest_start,
+            ends_at=check.earliest_start + dt.timedelta(hours=1),
+            tenants=tenants,
+            margin_seconds=margin,
+        )
         assert not again.blockers
 
 
@@ -68,17 +83,34 @@ def test_accepted_publish_gives_every_tenant_its_notice(data, start, margin):
 def test_a_blackout_over_the_change_always_refuses(data, window):
     base, tenants = data
     start = P + dt.timedelta(days=200)
-    check = rules.check_publish(published_at=P, starts_at=start, ends_at=start + dt.timedelta(
-        hours=1), tenants=tenants, margin_seconds=0, blackouts=[window])
+    check = rules.check_publish(
+        published_at=P,
+        starts_at=start,
+        ends_at=start + dt.timedelta(hours=1),
+        tenants=tenants,
+        margin_seconds=0,
+        blackouts=[window],
+    )
     assert not check.ok
 
 
-@given(moments, seconds, st.one_of(st.none(), moments), moments,
-       st.one_of(st.none(), st.just("email bounced")))
-def test_no_gate_opens_before_delivery_plus_notice_or_the_start(start, required, delivered,
-                                                                now, problem):
-    state = rules.gate_for(starts_at=start, required_seconds=required, now=now,
-                           notice_given_at=delivered, delivery_problem=problem)
+@given(
+    moments,
+    seconds,
+    st.one_of(st.none(), moments),
+    moments,
+    st.one_of(st.none(), st.just("email bounced")),
+)
+def test_no_gate_opens_before_delivery_plus_notice_or_the_start(
+    start, required, delivered, now, problem
+):
+    state = rules.gate_for(
+        starts_at=start,
+        required_seconds=required,
+        now=now,
+        notice_given_at=delivered,
+        delivery_problem=problem,
+    )
     if delivered is None:
         assert not state.open and state.opens_at is None
     else:
@@ -87,23 +119,31 @@ def test_no_gate_opens_before_delivery_plus_notice_or_the_start(start, required,
         assert now >= start and now >= delivered + dt.timedelta(seconds=required)
 
 
-@given(moments, seconds, st.one_of(st.none(), moments), moments,
-       st.sampled_from(["waived_at", "emergency_approved_at"]))
+@given(
+    moments,
+    seconds,
+    st.one_of(st.none(), moments),
+    moments,
+    st.sampled_from(["waived_at", "emergency_approved_at"]),
+)
 def test_only_a_waiver_or_emergency_opens_the_gate_early_and_never_before_the_start(
-        start, required, delivered, now, key):
-    state = rules.gate_for(starts_at=start, required_seconds=required, now=now,
-                           notice_given_at=delivered, **{key: P})
+    start, required, delivered, now, key
+):
+    state = rules.gate_for(
+        starts_at=start, required_seconds=required, now=now, notice_given_at=delivered, **{key: P}
+    )
     assert state.open == (now >= start)
 
 
 @given(moments, st.integers(0, 60 * 24 * H), seconds, st.one_of(st.none(), moments), moments)
-def test_moving_the_start_later_never_opens_a_gate_earlier(start, delay, required, delivered,
-                                                          now):
+def test_moving_the_start_later_never_opens_a_gate_earlier(start, delay, required, delivered, now):
     later = start + dt.timedelta(seconds=delay)
-    before = rules.gate_for(starts_at=start, required_seconds=required, now=now,
-                            notice_given_at=delivered)
-    after = rules.gate_for(starts_at=later, required_seconds=required, now=now,
-                           notice_given_at=delivered)
+    before = rules.gate_for(
+        starts_at=start, required_seconds=required, now=now, notice_given_at=delivered
+    )
+    after = rules.gate_for(
+        starts_at=later, required_seconds=required, now=now, notice_given_at=delivered
+    )
     assert not (after.open and not before.open)
     if before.opens_at is not None:
         assert after.opens_at >= before.opens_at
@@ -115,35 +155,48 @@ def test_moving_the_start_later_never_opens_a_gate_earlier(start, delay, require
 
 # --- The same invariants through the services and the database -------------------------
 
-DB_SETTINGS = settings(max_examples=25, deadline=None,
-                       suppress_health_check=[HealthCheck.function_scoped_fixture])
+DB_SETTINGS = settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 
 
 def _input(story, start, hours=2, impact="degradation"):
-    return ChangeInput("Upgrade", "", impact, start, start + dt.timedelta(hours=hours),
-                       ((story.service.id, None),), story.team.id)
+    return ChangeInput(
+        "Upgrade",
+        "",
+        impact,
+        start,
+        start + dt.timedelta(hours=hours),
+        ((story.service.id, None),),
+        story.team.id,
+    )
 
 
 def _rows(change):
-    return db.session.execute(select(ChangeTenant).where(
-        ChangeTenant.change_id == change.id)).scalars().all()
+    return (
+        db.session.execute(select(ChangeTenant).where(ChangeTenant.change_id == change.id))
+        .scalars()
+        .all()
+    )
 
 
 @DB_SETTINGS
-@given(offset=st.integers(min_value=60, max_value=10 * 24 * H),
-       impact=st.sampled_from(["maintenance", "degradation", "breaking"]))
+@given(
+    offset=st.integers(min_value=60, max_value=10 * 24 * H),
+    impact=st.sampled_from(["maintenance", "degradation", "breaking"]),
+)
 def test_service_publish_never_accepts_a_short_start(app, story, offset, impact):
     start = T0 + dt.timedelta(seconds=offset)
-    change = services.create_change(_input(story, start, impact=impact), author=story.ana,
-                                    now=T0)
+    change = services.create_change(_input(story, start, impact=impact), author=story.ana, now=T0)
     try:
         services.publish(change, actor=story.ana, now=T0)
     except services.NoticeWindowViolation as refusal:
         assert refusal.check.blockers and start < refusal.check.earliest_start
     else:
         rows = _rows(change)
-        assert rows and all(start >= T0 + dt.timedelta(seconds=r.required_notice_seconds
-                                                       + 3600) for r in rows)
+        assert rows and all(
+            start >= T0 + dt.timedelta(seconds=r.required_notice_seconds + 3600) for r in rows
+        )
     finally:
         db.session.rollback()
 
@@ -156,8 +209,9 @@ def test_service_short_start_publishes_only_through_an_approved_emergency(app, s
     try:
         with pytest.raises(services.NoticeWindowViolation):
             services.publish(change, actor=story.ana, now=T0)
-        request_emergency(change, "Security fix for an actively exploited flaw", actor=story.ana,
-                          now=T0)
+        request_emergency(
+            change, "Security fix for an actively exploited flaw", actor=story.ana, now=T0
+        )
         approve(change, approver=story.bo, now=T0)
         assert change.short_notice and change.status == "scheduled"
         gates = lifecycle.gates(change, start - dt.timedelta(seconds=1))
@@ -168,11 +222,14 @@ def test_service_short_start_publishes_only_through_an_approved_emergency(app, s
 
 
 @DB_SETTINGS
-@given(delay=st.integers(min_value=0, max_value=30 * 24 * H),
-       longer=st.integers(min_value=0, max_value=48 * H),
-       delivered_after=st.integers(min_value=0, max_value=50 * H))
-def test_service_moving_a_change_later_never_shortens_notice(app, story, delay, longer,
-                                                             delivered_after):
+@given(
+    delay=st.integers(min_value=0, max_value=30 * 24 * H),
+    longer=st.integers(min_value=0, max_value=48 * H),
+    delivered_after=st.integers(min_value=0, max_value=50 * H),
+)
+def test_service_moving_a_change_later_never_shortens_notice(
+    app, story, delay, longer, delivered_after
+):
     start = T0 + dt.timedelta(hours=100)
     change = services.create_change(_input(story, start), author=story.ana, now=T0)
     try:

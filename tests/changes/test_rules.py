@@ -22,8 +22,13 @@ HOUR = dt.timedelta(hours=1)
 
 
 def _req(**kw):
-    args = {"impact": "degradation", "impact_notice_seconds": 24 * H, "service_policies": {},
-            "contract_terms": (), "services_used": {1}}
+    args = {
+        "impact": "degradation",
+        "impact_notice_seconds": 24 * H,
+        "service_policies": {},
+        "contract_terms": (),
+        "services_used": {1},
+    }
     args.update(kw)
     return required_notice(**args)
 
@@ -49,8 +54,12 @@ def test_service_policy_of_a_service_the_tenant_does_not_use_does_not_count():
 def test_global_contract_raises_the_requirement():
     req = _req(contract_terms=[ContractTermData(72 * H, None, "MSA 4.2")])
     assert req.seconds == 72 * H
-    assert {"source": "contract", "service_id": None, "reference": "MSA 4.2",
-            "seconds": 72 * H} in req.basis
+    assert {
+        "source": "contract",
+        "service_id": None,
+        "reference": "MSA 4.2",
+        "seconds": 72 * H,
+    } in req.basis
 
 
 def test_per_service_contract_counts_only_for_a_touched_service_the_tenant_uses():
@@ -68,13 +77,20 @@ def test_earliest_allowed_start_adds_notice_and_dispatch_margin():
 
 
 def _tenants():
-    return [TenantRequirement(1, "tapai", "Tapai", 72 * H),
-            TenantRequirement(2, "ptu", "Ptu", 24 * H)]
+    return [
+        TenantRequirement(1, "tapai", "Tapai", 72 * H),
+        TenantRequirement(2, "ptu", "Ptu", 24 * H),
+    ]
 
 
 def test_publish_check_names_every_blocking_tenant_with_its_earliest_start():
-    check = check_publish(published_at=P, starts_at=P + 30 * HOUR, ends_at=P + 32 * HOUR,
-                          tenants=_tenants(), margin_seconds=3600)
+    check = check_publish(
+        published_at=P,
+        starts_at=P + 30 * HOUR,
+        ends_at=P + 32 * HOUR,
+        tenants=_tenants(),
+        margin_seconds=3600,
+    )
     assert not check.ok
     assert [b.slug for b in check.blockers] == ["tapai"]
     assert check.blockers[0].earliest_start == P + 73 * HOUR
@@ -84,23 +100,44 @@ def test_publish_check_names_every_blocking_tenant_with_its_earliest_start():
 
 def test_publish_check_at_exactly_the_limit_passes_and_one_second_less_fails():
     limit = P + 73 * HOUR
-    ok = check_publish(published_at=P, starts_at=limit, ends_at=limit + HOUR,
-                       tenants=_tenants(), margin_seconds=3600)
-    short = check_publish(published_at=P, starts_at=limit - dt.timedelta(seconds=1),
-                          ends_at=limit + HOUR, tenants=_tenants(), margin_seconds=3600)
+    ok = check_publish(
+        published_at=P,
+        starts_at=limit,
+        ends_at=limit + HOUR,
+        tenants=_tenants(),
+        margin_seconds=3600,
+    )
+    short = check_publish(
+        published_at=P,
+        starts_at=limit - dt.timedelta(seconds=1),
+        ends_at=limit + HOUR,
+        tenants=_tenants(),
+        margin_seconds=3600,
+    )
     assert ok.ok and not short.ok
 
 
 def test_publish_check_without_margin_still_needs_the_full_notice():
-    check = check_publish(published_at=P, starts_at=P + 72 * HOUR - dt.timedelta(seconds=1),
-                          ends_at=P + 80 * HOUR, tenants=_tenants(), margin_seconds=0)
+    check = check_publish(
+        published_at=P,
+        starts_at=P + 72 * HOUR - dt.timedelta(seconds=1),
+        ends_at=P + 80 * HOUR,
+        tenants=_tenants(),
+        margin_seconds=0,
+    )
     assert [b.slug for b in check.blockers] == ["tapai"]
 
 
 def test_publish_check_refuses_an_overlapping_blackout():
     window = Blackout(P + 100 * HOUR, P + 110 * HOUR, None, "freeze", 1)
-    check = check_publish(published_at=P, starts_at=P + 99 * HOUR, ends_at=P + 101 * HOUR,
-                          tenants=_tenants(), margin_seconds=3600, blackouts=[window])
+    check = check_publish(
+        published_at=P,
+        starts_at=P + 99 * HOUR,
+        ends_at=P + 101 * HOUR,
+        tenants=_tenants(),
+        margin_seconds=3600,
+        blackouts=[window],
+    )
     assert not check.ok and check.blackouts == (window,) and not check.blockers
 
 
@@ -117,48 +154,76 @@ def test_blackout_of_an_unaffected_tenant_does_not_conflict():
 
 
 def test_no_affected_tenant_means_nothing_blocks_and_policy_gives_the_earliest_start():
-    check = check_publish(published_at=P, starts_at=P + HOUR, ends_at=P + 2 * HOUR, tenants=[],
-                          margin_seconds=3600, base_notice_seconds=24 * H)
+    check = check_publish(
+        published_at=P,
+        starts_at=P + HOUR,
+        ends_at=P + 2 * HOUR,
+        tenants=[],
+        margin_seconds=3600,
+        base_notice_seconds=24 * H,
+    )
     assert check.ok and check.earliest_start == P + 25 * HOUR and check.strictest is None
 
 
 def test_gate_is_shut_until_notice_is_delivered():
-    state = gate_for(starts_at=P + 100 * HOUR, required_seconds=72 * H, now=P + 200 * HOUR,
-                     notice_given_at=None)
+    state = gate_for(
+        starts_at=P + 100 * HOUR, required_seconds=72 * H, now=P + 200 * HOUR, notice_given_at=None
+    )
     assert state == rules.GateState(False, None, "notice not yet delivered")
 
 
 def test_gate_reports_the_delivery_problem_when_there_is_one():
-    state = gate_for(starts_at=P, required_seconds=H, now=P, notice_given_at=None,
-                     delivery_problem="email bounced")
+    state = gate_for(
+        starts_at=P,
+        required_seconds=H,
+        now=P,
+        notice_given_at=None,
+        delivery_problem="email bounced",
+    )
     assert not state.open and state.reason == "email bounced"
 
 
 def test_gate_opens_at_delivery_plus_notice_when_that_is_after_the_start():
     delivered = P + 30 * HOUR
     start = P + 73 * HOUR
-    before = gate_for(starts_at=start, required_seconds=72 * H, now=start,
-                      notice_given_at=delivered)
+    before = gate_for(
+        starts_at=start, required_seconds=72 * H, now=start, notice_given_at=delivered
+    )
     assert not before.open and before.opens_at == P + 102 * HOUR
     assert before.reason == "notice window still running"
-    after = gate_for(starts_at=start, required_seconds=72 * H, now=P + 102 * HOUR,
-                     notice_given_at=delivered)
+    after = gate_for(
+        starts_at=start, required_seconds=72 * H, now=P + 102 * HOUR, notice_given_at=delivered
+    )
     assert after.open and after.opens_at == P + 102 * HOUR
 
 
 def test_gate_opens_at_the_start_when_notice_ran_out_earlier():
-    state = gate_for(starts_at=P + 100 * HOUR, required_seconds=24 * H, now=P + 99 * HOUR,
-                     notice_given_at=P + HOUR)
+    state = gate_for(
+        starts_at=P + 100 * HOUR,
+        required_seconds=24 * H,
+        now=P + 99 * HOUR,
+        notice_given_at=P + HOUR,
+    )
     assert not state.open and state.opens_at == P + 100 * HOUR
     assert state.reason == "start time not reached"
 
 
 def test_waiver_and_approved_emergency_open_the_gate_at_the_start():
     for kw in ({"waived_at": P}, {"emergency_approved_at": P}):
-        shut = gate_for(starts_at=P + 5 * HOUR, required_seconds=72 * H, now=P + 4 * HOUR,
-                        notice_given_at=None, **kw)
-        open_ = gate_for(starts_at=P + 5 * HOUR, required_seconds=72 * H, now=P + 5 * HOUR,
-                         notice_given_at=None, **kw)
+        shut = gate_for(
+            starts_at=P + 5 * HOUR,
+            required_seconds=72 * H,
+            now=P + 4 * HOUR,
+            notice_given_at=None,
+            **kw,
+        )
+        open_ = gate_for(
+            starts_at=P + 5 * HOUR,
+            required_seconds=72 * H,
+            now=P + 5 * HOUR,
+            notice_given_at=None,
+            **kw,
+        )
         assert not shut.open and shut.opens_at == P + 5 * HOUR
         assert open_.open
 

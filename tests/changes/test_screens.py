@@ -22,11 +22,17 @@ HOUR = dt.timedelta(hours=1)
 
 def form_data(**overrides) -> dict:
     """Editor input: wall times in Europe/Berlin (UTC+1 in November)."""
-    data = {"title": "Upgrade the fusion model", "body": "Output **resolution** changes.",
-            "services": ["face-fusion-api"], "impact": "degradation",
-            "starts_at": (T0 + 96 * HOUR + HOUR).strftime("%Y-%m-%dT%H:%M"),
-            "ends_at": (T0 + 98 * HOUR + HOUR).strftime("%Y-%m-%dT%H:%M"),
-            "time_zone": "Europe/Berlin", "visibility": "affected", "action": "save"}
+    data = {
+        "title": "Upgrade the fusion model",
+        "body": "Output **resolution** changes.",
+        "services": ["face-fusion-api"],
+        "impact": "degradation",
+        "starts_at": (T0 + 96 * HOUR + HOUR).strftime("%Y-%m-%dT%H:%M"),
+        "ends_at": (T0 + 98 * HOUR + HOUR).strftime("%Y-%m-%dT%H:%M"),
+        "time_zone": "Europe/Berlin",
+        "visibility": "affected",
+        "action": "save",
+    }
     data.update(overrides)
     return data
 
@@ -34,8 +40,9 @@ def form_data(**overrides) -> dict:
 def make_draft(story, starts_in=96, **kw) -> Change:
     from tests.factories import make_change
 
-    change = make_change(services=[story.service], author=story.ana,
-                         starts_at=T0 + starts_in * HOUR, **kw)
+    change = make_change(
+        services=[story.service], author=story.ana, starts_at=T0 + starts_in * HOUR, **kw
+    )
     db.session.commit()
     return change
 
@@ -69,9 +76,15 @@ def test_engineer_creates_a_draft_with_an_explicit_zone(story, login):
 def test_preview_shows_count_strictest_earliest_start_and_blockers(story, login):
     client = login(story.ana)
     starts = (T0 + 30 * HOUR).strftime("%Y-%m-%dT%H:%M")
-    response = client.post("/changes/new", data=form_data(
-        action="preview", starts_at=starts, ends_at=(T0 + 32 * HOUR).strftime("%Y-%m-%dT%H:%M"),
-        time_zone="UTC"))
+    response = client.post(
+        "/changes/new",
+        data=form_data(
+            action="preview",
+            starts_at=starts,
+            ends_at=(T0 + 32 * HOUR).strftime("%Y-%m-%dT%H:%M"),
+            time_zone="UTC",
+        ),
+    )
     assert response.status_code == 200
     html = response.get_data(as_text=True)
     assert 'data-preview="affected">2<' in html
@@ -84,8 +97,9 @@ def test_preview_shows_count_strictest_earliest_start_and_blockers(story, login)
 
 def test_preview_fragment_for_progressive_enhancement(story, login):
     client = login(story.ana)
-    response = client.post("/changes/new", data=form_data(action="preview"),
-                           headers={"X-Forewarn-Fragment": "preview"})
+    response = client.post(
+        "/changes/new", data=form_data(action="preview"), headers={"X-Forewarn-Fragment": "preview"}
+    )
     assert response.status_code == 200
     html = response.get_data(as_text=True)
     assert html.lstrip().startswith("{#") is False
@@ -93,17 +107,25 @@ def test_preview_fragment_for_progressive_enhancement(story, login):
     assert "publishable" in html
 
 
-@pytest.mark.parametrize("overrides, message", [
-    ({"title": ""}, "This field is required"),
-    ({"starts_at": (T0 + 100 * HOUR).strftime("%Y-%m-%dT%H:%M"),
-      "ends_at": (T0 + 99 * HOUR).strftime("%Y-%m-%dT%H:%M")}, "end must be after the start"),
-    ({"starts_at": (T0 - 5 * HOUR).strftime("%Y-%m-%dT%H:%M")}, "the start is in the past"),
-    ({"services": ["no-such-service"]}, "unknown service"),
-    ({"impact": "catastrophic"}, "unknown impact level"),
-    ({"time_zone": "Mars/Olympus_Mons"}, "unknown time zone"),
-    ({"starts_at": "next tuesday"}, "is not an ISO-8601"),
-    ({"services": ["blob-store"]}, "not a member of the team"),
-])
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"title": ""}, "This field is required"),
+        (
+            {
+                "starts_at": (T0 + 100 * HOUR).strftime("%Y-%m-%dT%H:%M"),
+                "ends_at": (T0 + 99 * HOUR).strftime("%Y-%m-%dT%H:%M"),
+            },
+            "end must be after the start",
+        ),
+        ({"starts_at": (T0 - 5 * HOUR).strftime("%Y-%m-%dT%H:%M")}, "the start is in the past"),
+        ({"services": ["no-such-service"]}, "unknown service"),
+        ({"impact": "catastrophic"}, "unknown impact level"),
+        ({"time_zone": "Mars/Olympus_Mons"}, "unknown time zone"),
+        ({"starts_at": "next tuesday"}, "is not an ISO-8601"),
+        ({"services": ["blob-store"]}, "not a member of the team"),
+    ],
+)
 def test_bad_input_is_a_form_message_not_a_500(story, login, overrides, message):
     client = login(story.ana)
     response = client.post("/changes/new", data=form_data(**overrides))
@@ -112,14 +134,18 @@ def test_bad_input_is_a_form_message_not_a_500(story, login, overrides, message)
     assert db.session.query(Change).count() == 0
 
 
-@pytest.mark.parametrize("wall, message", [
-    ("2027-03-28T02:30", "does not exist in Europe/Berlin"),
-    ("2027-10-31T02:30", "happens twice in Europe/Berlin"),
-])
+@pytest.mark.parametrize(
+    "wall, message",
+    [
+        ("2027-03-28T02:30", "does not exist in Europe/Berlin"),
+        ("2027-10-31T02:30", "happens twice in Europe/Berlin"),
+    ],
+)
 def test_daylight_saving_gap_and_overlap_are_refused(story, login, wall, message):
     client = login(story.ana)
-    response = client.post("/changes/new", data=form_data(starts_at=wall,
-                                                           ends_at="2027-11-01T12:00"))
+    response = client.post(
+        "/changes/new", data=form_data(starts_at=wall, ends_at="2027-11-01T12:00")
+    )
     assert response.status_code == 400
     assert message in response.get_data(as_text=True)
 
@@ -132,8 +158,9 @@ def test_list_filters_by_status_service_impact_and_text(story, login):
     assert "Upgrade the fusion model" in html and "Rotate certificates" in html
     html = client.get("/changes?when=all&impact=maintenance").get_data(as_text=True)
     assert "Rotate certificates" in html and "Upgrade the fusion model" not in html
-    html = client.get("/changes?when=all&q=fusion&status=draft&service=face-fusion-api"
-                      ).get_data(as_text=True)
+    html = client.get("/changes?when=all&q=fusion&status=draft&service=face-fusion-api").get_data(
+        as_text=True
+    )
     assert "Upgrade the fusion model" in html and "Rotate certificates" not in html
     html = client.get("/changes?when=all&status=scheduled").get_data(as_text=True)
     assert "No change matches" in html
@@ -208,9 +235,12 @@ def test_edit_of_published_change_shows_material_or_not_before_saving(story, log
     change = make_draft(story)
     publish(change, story)
     client = login(story.ana)
-    later = form_data(action="preview", time_zone="UTC",
-                      starts_at=(T0 + 120 * HOUR).strftime("%Y-%m-%dT%H:%M"),
-                      ends_at=(T0 + 121 * HOUR).strftime("%Y-%m-%dT%H:%M"))
+    later = form_data(
+        action="preview",
+        time_zone="UTC",
+        starts_at=(T0 + 120 * HOUR).strftime("%Y-%m-%dT%H:%M"),
+        ends_at=(T0 + 121 * HOUR).strftime("%Y-%m-%dT%H:%M"),
+    )
     html = client.post(f"/changes/{change.id}/edit", data=later).get_data(as_text=True)
     assert "non-material" in html
     longer = dict(later, ends_at=(T0 + 130 * HOUR).strftime("%Y-%m-%dT%H:%M"))
@@ -226,8 +256,11 @@ def test_material_revision_inside_the_window_is_refused_on_the_form(story, login
     change = make_draft(story)
     publish(change, story)
     client = login(story.ana)
-    earlier = form_data(time_zone="UTC", starts_at=(T0 + 40 * HOUR).strftime("%Y-%m-%dT%H:%M"),
-                        ends_at=(T0 + 41 * HOUR).strftime("%Y-%m-%dT%H:%M"))
+    earlier = form_data(
+        time_zone="UTC",
+        starts_at=(T0 + 40 * HOUR).strftime("%Y-%m-%dT%H:%M"),
+        ends_at=(T0 + 41 * HOUR).strftime("%Y-%m-%dT%H:%M"),
+    )
     response = client.post(f"/changes/{change.id}/edit", data=earlier)
     assert response.status_code == 400
     html = response.get_data(as_text=True)
@@ -254,8 +287,9 @@ def test_customers_cannot_open_the_editor(story, login):
     assert client.get("/changes/new").status_code == 403
 
 
-def test_account_manager_lists_published_changes_of_their_tenants_only(story, login,
-                                                                       make_service, make_usage):
+def test_account_manager_lists_published_changes_of_their_tenants_only(
+    story, login, make_service, make_usage
+):
     draft = make_draft(story, title="Still a draft")
     published = make_draft(story, title="Published for Ptu")
     publish(published, story)
@@ -275,7 +309,7 @@ def test_customer_page_hides_staff_details(story, login):
 
 
 def test_body_markdown_is_sanitised_on_the_change_page(story, login):
-    change = make_draft(story, body='Hi <script>alert(1)</script> [x](javascript:alert(2))')
+    change = make_draft(story, body="Hi <script>alert(1)</script> [x](javascript:alert(2))")
     html = login(story.ana).get(f"/changes/{change.id}").get_data(as_text=True)
     assert "<script>alert(1)" not in html and 'href="javascript' not in html
     assert "&lt;script&gt;alert(1)" in html  # shown as text, never run

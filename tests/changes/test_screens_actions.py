@@ -29,8 +29,14 @@ def test_publish_refusal_names_every_blocking_tenant_requirement_and_earliest_st
 def test_publish_refused_by_a_blackout_window(story, login):
     from portal.changes.blackout_services import add_window
 
-    add_window(tenant_id=story.ptu.id, starts_at=T0 + 95 * HOUR, ends_at=T0 + 100 * HOUR,
-               reason="launch week", actor=None, now=T0)
+    add_window(
+        tenant_id=story.ptu.id,
+        starts_at=T0 + 95 * HOUR,
+        ends_at=T0 + 100 * HOUR,
+        reason="launch week",
+        actor=None,
+        now=T0,
+    )
     db.session.commit()
     change = make_draft(story)
     html = login(story.ana).post(f"/changes/{change.id}/publish").get_data(as_text=True)
@@ -52,8 +58,10 @@ def test_emergency_needs_a_different_approver(story, login):
     client = login(story.ana)
     short = client.post(f"/changes/{change.id}/emergency", data={"justification": "urgent"})
     assert short.status_code == 400 and "at least 20 characters" in short.get_data(as_text=True)
-    response = client.post(f"/changes/{change.id}/emergency", data={
-        "justification": "A security fix that cannot wait for the window."})
+    response = client.post(
+        f"/changes/{change.id}/emergency",
+        data={"justification": "A security fix that cannot wait for the window."},
+    )
     assert response.status_code == 302
     db.session.refresh(change)
     assert change.status == "pending_approval"
@@ -69,15 +77,20 @@ def test_emergency_needs_a_different_approver(story, login):
     assert approved.status_code == 302
     db.session.refresh(change)
     assert change.status == "scheduled" and change.short_notice
-    breaches = db.session.execute(select(NoticeBreach).where(
-        NoticeBreach.change_id == change.id)).scalars().all()
+    breaches = (
+        db.session.execute(select(NoticeBreach).where(NoticeBreach.change_id == change.id))
+        .scalars()
+        .all()
+    )
     assert {b.tenant_id for b in breaches} == {story.tapai.id, story.ptu.id}
 
 
 def test_emergency_reject_needs_a_reason(story, login):
     change = make_draft(story, starts_in=30)
-    as_user(login, story.ana).post(f"/changes/{change.id}/emergency", data={
-        "justification": "A security fix that cannot wait for the window."})
+    as_user(login, story.ana).post(
+        f"/changes/{change.id}/emergency",
+        data={"justification": "A security fix that cannot wait for the window."},
+    )
     bo = as_user(login, story.bo)
     response = bo.post(f"/changes/{change.id}/emergency/reject", data={"reason": ""})
     assert response.status_code == 302
@@ -91,9 +104,11 @@ def test_emergency_reject_needs_a_reason(story, login):
 
 
 def deliver(change, tenant, at):
-    db.session.execute(ChangeTenant.__table__.update().where(
-        ChangeTenant.change_id == change.id, ChangeTenant.tenant_id == tenant.id
-    ).values(notice_given_at=at))
+    db.session.execute(
+        ChangeTenant.__table__.update()
+        .where(ChangeTenant.change_id == change.id, ChangeTenant.tenant_id == tenant.id)
+        .values(notice_given_at=at)
+    )
     db.session.commit()
 
 
@@ -115,8 +130,13 @@ def test_start_all_is_refused_while_a_gate_is_shut_and_lists_it(story, login, cl
     assert "Not started: gate still shut (1)" in html and "Tapai" in html
     db.session.refresh(change)
     assert change.status == "in_progress"
-    started = dict(db.session.execute(select(ChangeTenant.tenant_id, ChangeTenant.started_at)
-                                      .where(ChangeTenant.change_id == change.id)).all())
+    started = dict(
+        db.session.execute(
+            select(ChangeTenant.tenant_id, ChangeTenant.started_at).where(
+                ChangeTenant.change_id == change.id
+            )
+        ).all()
+    )
     assert started[story.ptu.id] is not None and started[story.tapai.id] is None
 
 
@@ -135,12 +155,17 @@ def test_complete_and_cancel(story, login, clock):
     publish(other, story)
     assert client.get(f"/changes/{other.id}/cancel").status_code == 200
     assert client.post(f"/changes/{other.id}/cancel", data={"reason": ""}).status_code == 400
-    assert client.post(f"/changes/{other.id}/cancel",
-                       data={"reason": "Supplier postponed."}).status_code == 302
+    assert (
+        client.post(
+            f"/changes/{other.id}/cancel", data={"reason": "Supplier postponed."}
+        ).status_code
+        == 302
+    )
     db.session.refresh(other)
     assert other.status == "cancelled"
-    assert db.session.execute(select(LedgerEntry).where(
-        LedgerEntry.action == "change.cancelled")).scalar_one()
+    assert db.session.execute(
+        select(LedgerEntry).where(LedgerEntry.action == "change.cancelled")
+    ).scalar_one()
 
 
 def test_customers_and_account_managers_cannot_act(story, login):

@@ -34,7 +34,8 @@ class Visitor:
     def __init__(self, base: str):
         self.base = base
         self.opener = urllib.request.build_opener(
-            urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+            urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
+        )
 
     def get(self, path: str) -> tuple[int, str]:
         try:
@@ -45,11 +46,13 @@ class Visitor:
 
     def log_in(self, email: str, password: str) -> str:
         _, page = self.get("/login")
-        token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page) or \
-            re.search(r'name="csrf_token" value="([^"]+)"', page)
+        token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page) or re.search(
+            r'name="csrf_token" value="([^"]+)"', page
+        )
         assert token, "the login form has no CSRF token"
-        body = urllib.parse.urlencode({"csrf_token": token.group(1), "email": email,
-                                       "password": password}).encode()
+        body = urllib.parse.urlencode(
+            {"csrf_token": token.group(1), "email": email, "password": password}
+        ).encode()
         with self.opener.open(self.base + "/login", data=body, timeout=10) as response:
             return response.read().decode()
 
@@ -75,13 +78,19 @@ def healthy(visitor: Visitor) -> bool:
 def demo(tmp_path):
     """`forewarn demo` on free ports with its own instance folder; always stopped."""
     port, smtp_port = free_port(), free_port()
-    env = {**os.environ, "PORTAL_INSTANCE_PATH": str(tmp_path / "instance"),
-           "PYTHONUNBUFFERED": "1"}
+    env = {
+        **os.environ,
+        "PORTAL_INSTANCE_PATH": str(tmp_path / "instance"),
+        "PYTHONUNBUFFERED": "1",
+    }
     env.pop("PORTAL_DATABASE_URL", None)
     log = (tmp_path / "demo.log").open("w+")
-    proc = subprocess.Popen([str(FORWEWARN), "demo", "--port", str(port),
-                             "--smtp-port", str(smtp_port)],
-                            stdout=log, stderr=subprocess.STDOUT, env=env)
+    proc = subprocess.Popen(
+        [str(FORWEWARN), "demo", "--port", str(port), "--smtp-port", str(smtp_port)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+    )
     visitor = Visitor(f"http://127.0.0.1:{port}")
     try:
         yield proc, visitor, log

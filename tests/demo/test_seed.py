@@ -39,8 +39,9 @@ def test_seed_creates_a_believable_provider(app):
         assert 55 <= count(Tenant) <= 65
         assert db.session.scalar(select(func.count()).where(Tenant.first_party.is_(True))) >= 2
         assert world.tenants["ptu"].first_party and not world.tenants["tapai"].first_party
-        term = db.session.execute(select(ContractTerm).where(
-            ContractTerm.tenant_id == world.tenants["tapai"].id)).scalar_one()
+        term = db.session.execute(
+            select(ContractTerm).where(ContractTerm.tenant_id == world.tenants["tapai"].id)
+        ).scalar_one()
         assert term.notice_seconds == 72 * 3600
         users = {u.email: u for u in db.session.scalars(select(User))}
         assert len(users) == len(STAFF) + len(CUSTOMERS)
@@ -50,8 +51,9 @@ def test_seed_creates_a_believable_provider(app):
         assert users["user@ptu.example"].tenant_id == world.tenants["ptu"].id
         assert all(u.check_password(PASSWORD) for u in users.values())
         approver = users["approver@forewarn.example"]
-        assert db.session.scalar(select(TeamMembership.is_approver).where(
-            TeamMembership.user_id == approver.id))
+        assert db.session.scalar(
+            select(TeamMembership.is_approver).where(TeamMembership.user_id == approver.id)
+        )
         assert count(AccountManagerAssignment) >= 10
 
 
@@ -65,22 +67,33 @@ def test_story_changes_are_told_through_the_real_services(app):
         scheduled = by_title("Face Fusion API: lower rate limit on /v2/blend")
         assert scheduled.status == "scheduled" and scheduled.published_at == T0
         tapai = db.session.execute(select(Tenant).where(Tenant.slug == "tapai")).scalar_one()
-        row = db.session.execute(select(ChangeTenant).where(
-            ChangeTenant.change_id == scheduled.id, ChangeTenant.tenant_id == tapai.id)
+        row = db.session.execute(
+            select(ChangeTenant).where(
+                ChangeTenant.change_id == scheduled.id, ChangeTenant.tenant_id == tapai.id
+            )
         ).scalar_one()
         assert row.required_notice_seconds == 72 * 3600
         assert scheduled.starts_at >= T0 + dt.timedelta(hours=73)
         # Publishing wrote the outbox rows the worker will deliver: Tapai's included.
-        assert db.session.scalar(select(func.count()).where(
-            OutboxMessage.change_id == scheduled.id, OutboxMessage.tenant_id == tapai.id)) >= 1
+        assert (
+            db.session.scalar(
+                select(func.count()).where(
+                    OutboxMessage.change_id == scheduled.id, OutboxMessage.tenant_id == tapai.id
+                )
+            )
+            >= 1
+        )
         pending = by_title("Hotfix: Image Moderation misflags medical images")
         assert pending.status == "pending_approval"
-        assert db.session.scalar(select(EmergencyRequest.decision).where(
-            EmergencyRequest.change_id == pending.id)) is None
+        assert (
+            db.session.scalar(
+                select(EmergencyRequest.decision).where(EmergencyRequest.change_id == pending.id)
+            )
+            is None
+        )
         done = by_title("Single Sign-On: emergency patch for a token-validation flaw")
         assert done.status == "completed" and done.short_notice
-        assert db.session.scalar(select(func.count()).where(
-            NoticeBreach.change_id == done.id)) >= 1
+        assert db.session.scalar(select(func.count()).where(NoticeBreach.change_id == done.id)) >= 1
         assert by_title("Managed DNS: rolling restart of the resolver fleet").status == "cancelled"
         assert verify().ok
 
@@ -94,5 +107,6 @@ def test_seeding_twice_changes_nothing(app):
         second = seed_demo(password=PASSWORD, now=T0 + dt.timedelta(days=2))
         db.session.commit()
         assert second.created == 0
-        assert [count(m) for m in (Tenant, User, Service, Change, OutboxMessage,
-                                   LedgerEntry)] == counts
+        assert [
+            count(m) for m in (Tenant, User, Service, Change, OutboxMessage, LedgerEntry)
+        ] == counts

@@ -14,8 +14,14 @@ from tests.conftest import T0
 
 
 def test_delivery_buckets_count_delays_and_missing_notices():
-    times = [T0 + dt.timedelta(seconds=30), T0 + dt.timedelta(minutes=3),
-             T0 + dt.timedelta(hours=2), T0 + dt.timedelta(days=2), None, None]
+    times = [
+        T0 + dt.timedelta(seconds=30),
+        T0 + dt.timedelta(minutes=3),
+        T0 + dt.timedelta(hours=2),
+        T0 + dt.timedelta(days=2),
+        None,
+        None,
+    ]
     buckets = dict(delivery_buckets(T0, times))
     assert buckets["< 1 min"] == 1 and buckets["1–5 min"] == 1 and buckets["1–6 h"] == 1
     assert buckets["> 24 h"] == 1 and buckets["not delivered"] == 2
@@ -23,8 +29,14 @@ def test_delivery_buckets_count_delays_and_missing_notices():
 
 
 def test_ack_progress_reaches_the_acknowledged_share():
-    svg = str(ack_progress([T0 + dt.timedelta(hours=h) for h in (1, 2, 3)], 4, since=T0,
-                           until=T0 + dt.timedelta(hours=5)))
+    svg = str(
+        ack_progress(
+            [T0 + dt.timedelta(hours=h) for h in (1, 2, 3)],
+            4,
+            since=T0,
+            until=T0 + dt.timedelta(hours=5),
+        )
+    )
     assert svg.startswith("<svg") and "75% acknowledged" in svg
     assert "3 of 4 tenants" in svg
 
@@ -34,10 +46,19 @@ def test_charts_cope_with_nothing_to_show():
     assert "<svg" in str(delivery_times(T0, []))
 
 
-@pytest.mark.parametrize("value,expected", [
-    ("=1+1", "'=1+1"), ("+1", "'+1"), ("-1", "'-1"), ("@SUM(A1)", "'@SUM(A1)"),
-    ("\tx", "'\tx"), ("Tapai", "Tapai"), (None, ""), (3, "3"),
-])
+@pytest.mark.parametrize(
+    "value,expected",
+    [
+        ("=1+1", "'=1+1"),
+        ("+1", "'+1"),
+        ("-1", "'-1"),
+        ("@SUM(A1)", "'@SUM(A1)"),
+        ("\tx", "'\tx"),
+        ("Tapai", "Tapai"),
+        (None, ""),
+        (3, "3"),
+    ],
+)
 def test_csv_cells_never_start_a_formula(value, expected):
     assert safe_cell(value) == expected
 
@@ -45,6 +66,7 @@ def test_csv_cells_never_start_a_formula(value, expected):
 def test_listing_parsing():
     assert parse_listing({}) == Listing()
     assert parse_listing({"filter": "objecting", "q": " x ", "page": "2"}) == Listing(
-        "objecting", "x", 2)
+        "objecting", "x", 2
+    )
     with pytest.raises(InvalidInput):
         parse_listing({"filter": "objecting"}, filters=False)

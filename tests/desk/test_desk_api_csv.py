@@ -43,8 +43,7 @@ def test_api_matrix_scoped_to_my_tenants(client, world):
 
 
 def test_api_filter_search_and_pages(client, world):
-    acknowledge(world.change, world.tapai.id, now=T0, channel=CHANNEL_PORTAL,
-                user=world.tapai_user)
+    acknowledge(world.change, world.tapai.id, now=T0, channel=CHANNEL_PORTAL, user=world.tapai_user)
     db.session.commit()
     h = bearer(world.am)
     url = f"/api/v1/desk/changes/{world.change.id}/matrix"
@@ -56,11 +55,19 @@ def test_api_filter_search_and_pages(client, world):
     assert data["pages"] == 4 and data["page"] == 2 and len(data["tenants"]) == 1
 
 
-@pytest.mark.parametrize("query,field", [("page=x", "page"), ("page=0", "page"),
-                                         ("per_page=500", "per_page"), ("filter=nope", "filter")])
+@pytest.mark.parametrize(
+    "query,field",
+    [
+        ("page=x", "page"),
+        ("page=0", "page"),
+        ("per_page=500", "per_page"),
+        ("filter=nope", "filter"),
+    ],
+)
 def test_api_bad_parameters_are_400(client, world, query, field):
-    r = client.get(f"/api/v1/desk/changes/{world.change.id}/matrix?{query}",
-                   headers=bearer(world.am))
+    r = client.get(
+        f"/api/v1/desk/changes/{world.change.id}/matrix?{query}", headers=bearer(world.am)
+    )
     assert r.status_code == 400
     assert r.get_json()["error"]["field"] == field
 
@@ -70,8 +77,9 @@ def test_api_roles_and_scoping(client, world):
     assert client.get("/api/v1/desk/tenants", headers=bearer(world.tapai_user)).status_code == 403
     assert client.get("/api/v1/desk/tenants", headers=bearer(world.engineer)).status_code == 403
     h = bearer(world.other_am)
-    assert [t["slug"] for t in client.get("/api/v1/desk/tenants", headers=h).get_json()[
-        "tenants"]] == ["other"]
+    assert [
+        t["slug"] for t in client.get("/api/v1/desk/tenants", headers=h).get_json()["tenants"]
+    ] == ["other"]
     assert client.get("/api/v1/desk/tenants/tapai/history", headers=h).status_code == 404
     history = client.get("/api/v1/desk/tenants/other/history", headers=h).get_json()
     assert history["changes"][0]["title"] == "Upgrade the fusion model"
@@ -110,8 +118,10 @@ def test_csv_export_respects_filter(client, login, world):
 
 
 def test_csv_refused_to_others(client, login, world):
-    assert login(world.tapai_user).get(
-        f"/desk/changes/{world.change.id}/matrix.csv").status_code == 403
+    assert (
+        login(world.tapai_user).get(f"/desk/changes/{world.change.id}/matrix.csv").status_code
+        == 403
+    )
 
 
 def _count_statements(fn) -> int:
@@ -137,8 +147,7 @@ def _change_with_tenants(n, make_tenant, make_service, make_usage, make_change, 
     tenants = [make_tenant() for _ in range(n)]
     for t in tenants:
         make_usage(t, service)
-    change = make_change(services=[service], author=engineer,
-                         starts_at=T0 + dt.timedelta(days=10))
+    change = make_change(services=[service], author=engineer, starts_at=T0 + dt.timedelta(days=10))
     publish(change, actor=engineer, now=T0)
     for i, t in enumerate(tenants):
         if i % 2 == 0:
@@ -147,15 +156,25 @@ def _change_with_tenants(n, make_tenant, make_service, make_usage, make_change, 
     return change
 
 
-def test_matrix_costs_the_same_sql_for_3_and_30_tenants(client, login, make_user, make_team,
-                                                        make_tenant, make_service, make_usage,
-                                                        make_change, admin_user):
+def test_matrix_costs_the_same_sql_for_3_and_30_tenants(
+    client,
+    login,
+    make_user,
+    make_team,
+    make_tenant,
+    make_service,
+    make_usage,
+    make_change,
+    admin_user,
+):
     team = make_team()
     engineer = make_user(teams=[team])
-    small = _change_with_tenants(3, make_tenant, make_service, make_usage, make_change,
-                                 engineer, team)
-    large = _change_with_tenants(30, make_tenant, make_service, make_usage, make_change,
-                                 engineer, team)
+    small = _change_with_tenants(
+        3, make_tenant, make_service, make_usage, make_change, engineer, team
+    )
+    large = _change_with_tenants(
+        30, make_tenant, make_service, make_usage, make_change, engineer, team
+    )
     h = bearer(admin_user)
     c = login(admin_user)
     # Warm up: the first use of a token records when it was used.
@@ -163,9 +182,11 @@ def test_matrix_costs_the_same_sql_for_3_and_30_tenants(client, login, make_user
     counts = {}
     for name, change_id in (("small", small.id), ("large", large.id)):
         counts[name, "page"] = _count_statements(
-            lambda cid=change_id: c.get(f"/desk/changes/{cid}"))
+            lambda cid=change_id: c.get(f"/desk/changes/{cid}")
+        )
         counts[name, "api"] = _count_statements(
-            lambda cid=change_id: client.get(f"/api/v1/desk/changes/{cid}/matrix", headers=h))
+            lambda cid=change_id: client.get(f"/api/v1/desk/changes/{cid}/matrix", headers=h)
+        )
     assert counts["small", "page"] == counts["large", "page"]
     assert counts["small", "api"] == counts["large", "api"]
     assert counts["large", "page"] <= 15

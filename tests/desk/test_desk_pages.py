@@ -22,12 +22,27 @@ def progressed(world):
     deliver(w.change, w.ptu, T0 + dt.timedelta(minutes=3))
     deliver(w.change, w.other, T0 + dt.timedelta(minutes=2))
     fail(w.change, w.evil)
-    acknowledge(w.change, w.tapai.id, now=T0 + dt.timedelta(hours=1), channel=CHANNEL_PORTAL,
-                user=w.tapai_user)
-    object_to(w.change, w.ptu.id, user=w.ptu_user, reason="Our launch is that week",
-              now=T0 + dt.timedelta(hours=2))
-    waive(w.change, w.tapai.id, user=w.tapai_admin, now=T0 + dt.timedelta(hours=3),
-          channel=CHANNEL_PORTAL)
+    acknowledge(
+        w.change,
+        w.tapai.id,
+        now=T0 + dt.timedelta(hours=1),
+        channel=CHANNEL_PORTAL,
+        user=w.tapai_user,
+    )
+    object_to(
+        w.change,
+        w.ptu.id,
+        user=w.ptu_user,
+        reason="Our launch is that week",
+        now=T0 + dt.timedelta(hours=2),
+    )
+    waive(
+        w.change,
+        w.tapai.id,
+        user=w.tapai_admin,
+        now=T0 + dt.timedelta(hours=3),
+        channel=CHANNEL_PORTAL,
+    )
     db.session.commit()
     return w
 
@@ -78,12 +93,15 @@ def test_tenant_not_assigned_is_404(client, login, progressed):
     assert c.get(f"/desk/tenants/{progressed.other.id}").status_code == 404
 
 
-@pytest.mark.parametrize("flt,present,absent", [
-    ("not_acknowledged", ["Ptu", "Silent Ltd"], ["Tapai"]),
-    ("not_delivered", ["Silent Ltd", "HYPERLINK"], ["Tapai", "Ptu"]),
-    ("objecting", ["Ptu"], ["Tapai", "Silent Ltd"]),
-    ("breached", [], ["Tapai", "Ptu", "Silent Ltd"]),
-])
+@pytest.mark.parametrize(
+    "flt,present,absent",
+    [
+        ("not_acknowledged", ["Ptu", "Silent Ltd"], ["Tapai"]),
+        ("not_delivered", ["Silent Ltd", "HYPERLINK"], ["Tapai", "Ptu"]),
+        ("objecting", ["Ptu"], ["Tapai", "Silent Ltd"]),
+        ("breached", [], ["Tapai", "Ptu", "Silent Ltd"]),
+    ],
+)
 def test_filters(client, login, progressed, flt, present, absent):
     r = login(progressed.am).get(f"/desk/changes/{progressed.change.id}?filter={flt}")
     body = r.get_data(as_text=True)
@@ -110,11 +128,22 @@ def test_pagination(client, login, progressed):
     assert "page 2 of 2" in second
     # A page past the end shows the last page rather than nothing.
     assert "page 2 of 2" in c.get(
-        f"/desk/changes/{progressed.change.id}?per_page=2&page=99").get_data(as_text=True)
+        f"/desk/changes/{progressed.change.id}?per_page=2&page=99"
+    ).get_data(as_text=True)
 
 
-@pytest.mark.parametrize("query", ["page=abc", "page=0", "page=-3", "per_page=100000",
-                                   "filter=bogus", "filter=%3Cscript%3E", "q=" + "x" * 300])
+@pytest.mark.parametrize(
+    "query",
+    [
+        "page=abc",
+        "page=0",
+        "page=-3",
+        "per_page=100000",
+        "filter=bogus",
+        "filter=%3Cscript%3E",
+        "q=" + "x" * 300,
+    ],
+)
 def test_bad_parameters_show_a_message_not_an_error(client, login, progressed, query):
     r = login(progressed.am).get(f"/desk/changes/{progressed.change.id}?{query}")
     assert r.status_code == 200
@@ -154,4 +183,3 @@ def test_summary_charts_are_inline_svg(client, login, progressed):
     assert body.count("<svg") == 2 and "<script" not in body
     assert "Acknowledgement progress: 1 of 4 tenants" in body
     assert "25% acknowledged" in body
-

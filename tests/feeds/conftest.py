@@ -34,10 +34,23 @@ def world(make_tenant, make_user, make_team, make_service, make_usage, make_chan
         make_usage(t, service)
     engineer = make_user("eng@provider.example", name="Erin Engineer", teams=[team])
 
-    def draft(title="Upgrade the fusion model", *, days=10, visibility="affected",
-              body="The output **resolution** changes.", impact="maintenance"):
-        return make_change(services=[service], author=engineer, title=title, body=body,
-                           impact=impact, starts_at=T0 + days * DAY, visibility=visibility)
+    def draft(
+        title="Upgrade the fusion model",
+        *,
+        days=10,
+        visibility="affected",
+        body="The output **resolution** changes.",
+        impact="maintenance",
+    ):
+        return make_change(
+            services=[service],
+            author=engineer,
+            title=title,
+            body=body,
+            impact=impact,
+            starts_at=T0 + days * DAY,
+            visibility=visibility,
+        )
 
     def published(title="Upgrade the fusion model", *, at=T0, **kw):
         change = draft(title, **kw)
@@ -47,9 +60,16 @@ def world(make_tenant, make_user, make_team, make_service, make_usage, make_chan
 
     def reschedule(change, *, days, at):
         inp = input_of(change)
-        revise(change, replace(inp, starts_at=T0 + days * DAY,
-                               ends_at=T0 + days * DAY + (inp.ends_at - inp.starts_at)),
-               actor=engineer, now=at)
+        revise(
+            change,
+            replace(
+                inp,
+                starts_at=T0 + days * DAY,
+                ends_at=T0 + days * DAY + (inp.ends_at - inp.starts_at),
+            ),
+            actor=engineer,
+            now=at,
+        )
         db.session.commit()
 
     def cancel(change, *, at):
@@ -63,9 +83,19 @@ def world(make_tenant, make_user, make_team, make_service, make_usage, make_chan
         return tok, secret
 
     db.session.commit()
-    return SimpleNamespace(team=team, service=service, tapai=tapai, other=other, lonely=lonely,
-                           engineer=engineer, draft=draft, published=published,
-                           reschedule=reschedule, cancel=cancel, token=token)
+    return SimpleNamespace(
+        team=team,
+        service=service,
+        tapai=tapai,
+        other=other,
+        lonely=lonely,
+        engineer=engineer,
+        draft=draft,
+        published=published,
+        reschedule=reschedule,
+        cancel=cancel,
+        token=token,
+    )
 
 
 def feed_url(secret: str, fmt: str) -> str:

@@ -44,8 +44,11 @@ def test_rss_and_atom_list_published_changes_with_ids_dates_and_status(world, cl
         assert entry.link == f"http://portal.test/changes/{change.id}"
         assert entry.title == "[Scheduled] Upgrade the fusion model (maintenance)"
         terms = {t.term for t in entry.tags}  # RSS carries the labels, Atom terms and labels
-        expected = ({"Scheduled", "maintenance", "Face Fusion API"} if fmt == "rss"
-                    else {"scheduled", "maintenance", "face-fusion-api"})
+        expected = (
+            {"Scheduled", "maintenance", "Face Fusion API"}
+            if fmt == "rss"
+            else {"scheduled", "maintenance", "face-fusion-api"}
+        )
         assert expected <= terms
         html = entry.content[0].value if fmt == "atom" else entry.summary
         assert "<strong>resolution</strong>" in html and "Face Fusion API" in html
@@ -81,7 +84,8 @@ def test_a_revision_updates_the_entry_and_bumps_sequence(world, client):
         assert {"rescheduled", "Rescheduled"} & {t.term for t in after.tags}
         assert after.updated_parsed[:6] == (T0 + 2 * HOUR).timetuple()[:6]
         assert "Sat 14 Nov 2026 09:00 UTC" in (after.get("content") or [after])[0].get(
-            "value", after.get("summary"))
+            "value", after.get("summary")
+        )
     [event] = calendar(client, secret).values()
     assert event["sequence"] == 2
     assert event.decoded("dtstart") == T0 + 12 * DAY
@@ -100,8 +104,9 @@ def test_a_cancellation_shows_in_all_three_feeds(world, client):
     assert event["sequence"] == 2
 
 
-def test_drafts_and_other_tenants_changes_never_appear(world, client, make_team, make_service,
-                                                       make_usage, make_change):
+def test_drafts_and_other_tenants_changes_never_appear(
+    world, client, make_team, make_service, make_usage, make_change
+):
     shown = world.published("Shown to Tapai", at=T0)
     world.draft("A draft nobody may see")
     withdrawn = world.draft("A draft withdrawn before publication")
@@ -112,16 +117,23 @@ def test_drafts_and_other_tenants_changes_never_appear(world, client, make_team,
     make_usage(world.other, private_service)
     from portal.changes.services import publish
     from tests.factories import make_user
+
     eng = make_user(teams=[team])
-    other_change = make_change(services=[private_service], author=eng, title="Other's change",
-                               impact="maintenance", starts_at=T0 + 10 * DAY)
+    other_change = make_change(
+        services=[private_service],
+        author=eng,
+        title="Other's change",
+        impact="maintenance",
+        starts_at=T0 + 10 * DAY,
+    )
     publish(other_change, actor=eng, now=T0)
     _, secret = world.token()
     for fmt in ("rss", "atom"):
         titles = [e.title for e in parsed(client, secret, fmt).entries]
         assert titles == ["[Scheduled] Shown to Tapai (maintenance)"]
     assert [str(e["url"]) for e in calendar(client, secret).values()] == [
-        f"http://portal.test/changes/{shown.id}"]
+        f"http://portal.test/changes/{shown.id}"
+    ]
     _, lonely_secret = world.token(world.lonely)
     assert parsed(client, lonely_secret, "atom").entries == []
 
@@ -145,10 +157,14 @@ def test_public_service_feed_carries_public_changes_only(world, client):
         feed = feedparser.parse(response.data)
         assert feed.bozo == 0
         assert [e.title for e in feed.entries] == ["[Scheduled] Public maintenance (maintenance)"]
-        assert any(link.rel == "self" and link.href.endswith(
-            f"/public/services/face-fusion-api/changes.{fmt}") for link in feed.feed.links)
+        assert any(
+            link.rel == "self"
+            and link.href.endswith(f"/public/services/face-fusion-api/changes.{fmt}")
+            for link in feed.feed.links
+        )
     cal = icalendar.Calendar.from_ical(
-        client.get("/public/services/face-fusion-api/changes.ics").data)
+        client.get("/public/services/face-fusion-api/changes.ics").data
+    )
     assert [str(e["uid"]) for e in cal.walk("VEVENT")] == [f"change-{public.id}@portal.test"]
 
 

@@ -15,9 +15,11 @@ from portal.ledger.services import verify
 from tests.conftest import T0
 from tests.feeds.conftest import feed_url
 
-TYPES = {"rss": "application/rss+xml; charset=utf-8",
-         "atom": "application/atom+xml; charset=utf-8",
-         "ics": "text/calendar; charset=utf-8"}
+TYPES = {
+    "rss": "application/rss+xml; charset=utf-8",
+    "atom": "application/atom+xml; charset=utf-8",
+    "ics": "text/calendar; charset=utf-8",
+}
 
 
 @pytest.mark.parametrize("fmt", ["rss", "atom", "ics"])
@@ -45,17 +47,20 @@ def test_conditional_requests_answer_304_until_the_content_changes(world, client
     since = client.get(feed_url(secret, fmt), headers={"If-Modified-Since": modified})
     assert since.status_code == 304
     world.reschedule(change, days=12, at=T0 + dt.timedelta(hours=1))
-    changed = client.get(feed_url(secret, fmt), headers={"If-None-Match": etag,
-                                                          "If-Modified-Since": modified})
+    changed = client.get(
+        feed_url(secret, fmt), headers={"If-None-Match": etag, "If-Modified-Since": modified}
+    )
     assert changed.status_code == 200 and changed.headers["ETag"] != etag
 
 
-@pytest.mark.parametrize("header", ['garbage', '"', 'W/', '*,,,"x', "\x00\xff" * 3, "a" * 5000,
-                                    '"rss-0000", W/"nope"'])
+@pytest.mark.parametrize(
+    "header", ["garbage", '"', "W/", '*,,,"x', "\x00\xff" * 3, "a" * 5000, '"rss-0000", W/"nope"']
+)
 def test_garbage_if_none_match_gets_a_full_answer(world, client, header):
     _, secret = world.token()
-    response = client.get(feed_url(secret, "rss"), headers={"If-None-Match": header,
-                                                            "If-Modified-Since": "yesterday"})
+    response = client.get(
+        feed_url(secret, "rss"), headers={"If-None-Match": header, "If-Modified-Since": "yesterday"}
+    )
     assert response.status_code == 200 and response.data.startswith(b"<?xml")
 
 
@@ -128,18 +133,27 @@ def test_fetches_leave_one_receipt_per_distinct_content_in_the_ledger(world, cli
     assert receipt.fetch_count == 2 and receipt.formats == "atom,rss"
     assert receipt.user_agent == "Thunderbird/128"
     assert receipt.first_fetched_at == T0 and receipt.last_fetched_at == T0 + dt.timedelta(
-        minutes=10)
+        minutes=10
+    )
     assert receipt.revision_pairs() == [(change.id, 1)]
     world.reschedule(change, days=12, at=T0 + dt.timedelta(hours=1))
     client.get(feed_url(secret, "ics"), headers=headers)
     receipts = _receipts()
     assert [r.revision_pairs() for r in receipts] == [[(change.id, 1)], [(change.id, 2)]]
-    entries = db.session.execute(select(LedgerEntry).where(
-        LedgerEntry.action == "feed.fetched").order_by(LedgerEntry.seq)).scalars().all()
+    entries = (
+        db.session.execute(
+            select(LedgerEntry)
+            .where(LedgerEntry.action == "feed.fetched")
+            .order_by(LedgerEntry.seq)
+        )
+        .scalars()
+        .all()
+    )
     assert [e.seq for e in entries] == [r.ledger_seq for r in receipts]
     assert all(e.tenant_id == world.tapai.id for e in entries)
-    assert db.session.execute(select(func.count()).select_from(LedgerEntry)).scalar() > \
-        ledger_before
+    assert (
+        db.session.execute(select(func.count()).select_from(LedgerEntry)).scalar() > ledger_before
+    )
     assert verify().ok
     assert db.session.get(FeedToken, token_id).last_used_at is not None
 
@@ -151,14 +165,17 @@ def test_public_feeds_write_no_receipt_and_are_publicly_cacheable(world, client)
     assert response.headers["Cache-Control"].startswith("public, max-age=")
     assert response.headers["ETag"] and response.headers["Last-Modified"]
     etag = response.headers["ETag"]
-    assert client.get("/public/services/face-fusion-api/changes.rss",
-                      headers={"If-None-Match": etag}).status_code == 304
+    assert (
+        client.get(
+            "/public/services/face-fusion-api/changes.rss", headers={"If-None-Match": etag}
+        ).status_code
+        == 304
+    )
     assert _receipts() == []
 
 
 @pytest.mark.parametrize("fmt", ["rss", "atom", "ics"])
-def test_bodies_are_built_once_per_content_and_served_from_storage(world, client, monkeypatch,
-                                                                   fmt):
+def test_bodies_are_built_once_per_content_and_served_from_storage(world, client, monkeypatch, fmt):
     from portal.feeds import builders
     from portal.feeds.models import FeedBody
 

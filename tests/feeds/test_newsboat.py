@@ -19,8 +19,10 @@ from tests.feeds.conftest import feed_url
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(shutil.which("newsboat") is None,
-                       reason="the newsboat binary is not installed (apt-get install newsboat)"),
+    pytest.mark.skipif(
+        shutil.which("newsboat") is None,
+        reason="the newsboat binary is not installed (apt-get install newsboat)",
+    ),
 ]
 
 
@@ -56,11 +58,28 @@ def newsboat(tmp_path, url: str) -> list[tuple[str, str, int]]:
     (tmp_path / "config").write_text('user-agent "Newsboat-test"\n')
     log = tmp_path / "nb.log"
     result = subprocess.run(
-        ["newsboat", "-u", str(tmp_path / "urls"), "-c", str(tmp_path / "cache.db"),
-         "-C", str(tmp_path / "config"), "-d", str(log), "-l", "3", "-x", "reload",
-         "print-unread"],
+        [
+            "newsboat",
+            "-u",
+            str(tmp_path / "urls"),
+            "-c",
+            str(tmp_path / "cache.db"),
+            "-C",
+            str(tmp_path / "config"),
+            "-d",
+            str(log),
+            "-l",
+            "3",
+            "-x",
+            "reload",
+            "print-unread",
+        ],
         env={**os.environ, "HOME": str(tmp_path), "TERM": "dumb"},
-        capture_output=True, text=True, timeout=60, check=False)
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     assert "USERERROR" not in log.read_text(errors="replace"), log.read_text(errors="replace")
     assert "2 unread articles" in result.stdout, result.stdout
@@ -73,8 +92,10 @@ def test_newsboat_lists_the_tenants_changes(served, tmp_path, fmt):
     secret, live_server = served
     items = newsboat(tmp_path, live_server.url(feed_url(secret, fmt)))
     titles = [title for _, title, _ in items]
-    assert titles == ["[Cancelled] Retire the v1 endpoint (maintenance)",
-                      "[Scheduled] Upgrade the fusion model (maintenance)"]
+    assert titles == [
+        "[Cancelled] Retire the v1 endpoint (maintenance)",
+        "[Scheduled] Upgrade the fusion model (maintenance)",
+    ]
     assert all(guid.startswith("http://portal.test/changes/") for guid, _, _ in items)
     assert {pub for _, _, pub in items} == {int(T0.timestamp())}
     receipts = db.session.execute(select(FeedReceipt)).scalars().all()

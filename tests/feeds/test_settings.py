@@ -50,8 +50,9 @@ def test_rotate_replaces_the_secret_and_revoke_locks_it_out(world, login, make_u
     assert new != old
     assert client.get(feed_url(old, "atom")).status_code == 404
     assert client.get(feed_url(new, "atom")).status_code == 200
-    new_id = db.session.execute(select(FeedToken.id).where(FeedToken.revoked_at.is_(None))
-                                ).scalar_one()
+    new_id = db.session.execute(
+        select(FeedToken.id).where(FeedToken.revoked_at.is_(None))
+    ).scalar_one()
     assert client.post(f"/feeds/tokens/{new_id}/revoke").status_code == 302
     assert client.get(feed_url(new, "atom")).status_code == 404
     assert client.post(f"/feeds/tokens/{new_id}/rotate").status_code == 302  # told, not 500
@@ -82,8 +83,9 @@ def test_other_tenants_tokens_are_404_and_plain_users_cannot_manage(world, login
     assert client.get(feed_url(secret, "rss")).status_code == 200
 
 
-def test_staff_are_sent_to_the_upstream_screen_and_anonymous_to_login(world, client, login,
-                                                                      make_user):
+def test_staff_are_sent_to_the_upstream_screen_and_anonymous_to_login(
+    world, client, login, make_user
+):
     assert client.get("/feeds").status_code == 302
     assert "/login" in client.get("/feeds").headers["Location"]
     engineer = switch(login, world.engineer)

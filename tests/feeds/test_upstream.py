@@ -23,15 +23,15 @@ def sample(name: str) -> bytes:
 
 
 def _feed(world, url, name="Vendor"):
-    feed = register_upstream_feed(world.engineer, team_id=world.team.id, name=name, url=url,
-                                  now=T0)
+    feed = register_upstream_feed(world.engineer, team_id=world.team.id, name=name, url=url, now=T0)
     db.session.commit()
     return feed
 
 
 def _import(feed, **kw):
-    result = import_upstream(feed, now=T0, timeout=kw.get("timeout", 5),
-                             max_bytes=kw.get("max_bytes", 1_000_000))
+    result = import_upstream(
+        feed, now=T0, timeout=kw.get("timeout", 5), max_bytes=kw.get("max_bytes", 1_000_000)
+    )
     db.session.commit()
     return result
 
@@ -75,14 +75,17 @@ def test_atom_entries_become_drafts_and_nothing_is_published(world, upstream_ser
     assert change.published_at is None and change.revision_number == 0
 
 
-@pytest.mark.parametrize("route, expected", [
-    ((200, sample("malformed.xml"), 0), "malformed feed"),
-    ((200, b"<html><body>not a feed</body></html>", 0), "not an RSS or Atom feed"),
-    ((200, b"just text", 0), "malformed feed"),
-    ((500, b"oops", 0), "HTTP 500"),
-    ((404, b"", 0), "HTTP 404"),
-    ((200, b"<rss>" + b" " * 300_000 + b"</rss>", 0), "larger than"),
-])
+@pytest.mark.parametrize(
+    "route, expected",
+    [
+        ((200, sample("malformed.xml"), 0), "malformed feed"),
+        ((200, b"<html><body>not a feed</body></html>", 0), "not an RSS or Atom feed"),
+        ((200, b"just text", 0), "malformed feed"),
+        ((500, b"oops", 0), "HTTP 500"),
+        ((404, b"", 0), "HTTP 404"),
+        ((200, b"<rss>" + b" " * 300_000 + b"</rss>", 0), "larger than"),
+    ],
+)
 def test_bad_upstream_feeds_are_reported_and_skipped(world, upstream_server, route, expected):
     upstream_server.routes["/feed"] = route
     feed = _feed(world, upstream_server.url + "/feed")
@@ -128,22 +131,27 @@ def test_cli_imports_every_active_feed_and_reports_skips(world, app, upstream_se
     assert "0 draft(s) created" in again.output and again.exit_code == 0
 
 
-def test_engineers_register_feeds_for_their_own_teams_only(world, app, login, make_team,
-                                                          make_user):
+def test_engineers_register_feeds_for_their_own_teams_only(world, app, login, make_team, make_user):
     client = login(world.engineer)
     page = client.get("/feeds/upstream")
     assert page.status_code == 200 and "Register a feed" in page.get_data(as_text=True)
-    bad = client.post("/feeds/upstream", data={"team_id": world.team.id, "name": "X",
-                                               "url": "ftp://vendor.example/feed"})
+    bad = client.post(
+        "/feeds/upstream",
+        data={"team_id": world.team.id, "name": "X", "url": "ftp://vendor.example/feed"},
+    )
     assert bad.status_code == 400 and "http://" in bad.get_data(as_text=True)
     foreign = make_team()
-    other_team = client.post("/feeds/upstream", data={"team_id": foreign.id, "name": "X",
-                                                      "url": "https://vendor.example/feed"})
+    other_team = client.post(
+        "/feeds/upstream",
+        data={"team_id": foreign.id, "name": "X", "url": "https://vendor.example/feed"},
+    )
     assert other_team.status_code == 400
     junk = client.post("/feeds/upstream", data={"team_id": "abc", "name": "", "url": ""})
     assert junk.status_code == 400
-    ok = client.post("/feeds/upstream", data={"team_id": world.team.id, "name": "Vendor",
-                                              "url": "https://vendor.example/feed"})
+    ok = client.post(
+        "/feeds/upstream",
+        data={"team_id": world.team.id, "name": "Vendor", "url": "https://vendor.example/feed"},
+    )
     assert ok.status_code == 302
     [feed] = db.session.execute(select(UpstreamFeed)).scalars().all()
     assert feed.created_by_id == world.engineer.id

@@ -14,8 +14,16 @@ from tests.conftest import T0
 @pytest.fixture
 def chain(app, admin):
     for i in range(5):
-        record("test.fact", subject_type="thing", subject_id=i, payload={"i": i, "at": T0},
-               actor=admin, now=T0 + dt.timedelta(minutes=i), tenant_id=7, change_id=3)
+        record(
+            "test.fact",
+            subject_type="thing",
+            subject_id=i,
+            payload={"i": i, "at": T0},
+            actor=admin,
+            now=T0 + dt.timedelta(minutes=i),
+            tenant_id=7,
+            change_id=3,
+        )
     db.session.commit()
 
 
@@ -36,16 +44,18 @@ def test_entries_link_to_their_predecessor(chain):
 
 @pytest.mark.parametrize("seq", [1, 3, 5])
 def test_editing_any_entry_is_detected(chain, seq):
-    db.session.execute(update(LedgerEntry).where(LedgerEntry.seq == seq)
-                       .values(payload=canonical_json({"i": 99})))
+    db.session.execute(
+        update(LedgerEntry).where(LedgerEntry.seq == seq).values(payload=canonical_json({"i": 99}))
+    )
     db.session.commit()
     result = verify()
     assert not result.ok and result.broken_seq == seq and "altered" in result.reason
 
 
 def test_editing_the_time_is_detected(chain):
-    db.session.execute(update(LedgerEntry).where(LedgerEntry.seq == 2)
-                       .values(at=T0 - dt.timedelta(days=1)))
+    db.session.execute(
+        update(LedgerEntry).where(LedgerEntry.seq == 2).values(at=T0 - dt.timedelta(days=1))
+    )
     db.session.commit()
     assert verify().broken_seq == 2
 
@@ -98,8 +108,7 @@ def test_entries_for_a_change_and_tenant(chain):
 
 def test_payload_refuses_naive_datetimes(app):
     with pytest.raises(ValueError):
-        record("x", subject_type="t", subject_id=1, payload={"at": dt.datetime(2026, 1, 1)},
-               now=T0)
+        record("x", subject_type="t", subject_id=1, payload={"at": dt.datetime(2026, 1, 1)}, now=T0)
 
 
 def test_cli_verify_reports_ok_and_broken(chain, app):
@@ -117,5 +126,3 @@ def test_record_is_part_of_the_callers_transaction(app, admin):
     db.session.rollback()
     assert db.session.execute(select(LedgerEntry)).first() is None
     assert verify().ok
-
-

@@ -23,7 +23,7 @@ HTML_MAIL = (
     b"See https://portal.test/changes/1 <script>alert(1)</script>\r\n"
     b"--b\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
     b"<p>Hello</p><script>alert(2)</script><img src=x onerror=alert(3)>"
-    b"<a href=\"javascript:alert(4)\">x</a>\r\n--b--\r\n"
+    b'<a href="javascript:alert(4)">x</a>\r\n--b--\r\n'
 )
 
 
@@ -40,16 +40,24 @@ def cast(make_tenant, make_user, make_contact):
         "ptu": make_user("jonas@ptu.example", tenant=ptu),
     }
     mails = {
-        "tapai": store_caught_mail(mail_from="notices@forewarn.example",
-                                   rcpt_tos=["Change-Notices@tapai.example"], raw=HTML_MAIL,
-                                   now=T0),
-        "ptu": store_caught_mail(mail_from="notices@forewarn.example",
-                                 rcpt_tos=["ops@ptu.example"],
-                                 raw=b"Subject: Ptu notice\r\n\r\nfor Ptu\r\n", now=T0),
-        "manager": store_caught_mail(mail_from="notices@forewarn.example",
-                                     rcpt_tos=["manager@forewarn.example"],
-                                     raw=b"Subject: Escalation: Ptu silent\r\n\r\nchase\r\n",
-                                     now=T0),
+        "tapai": store_caught_mail(
+            mail_from="notices@forewarn.example",
+            rcpt_tos=["Change-Notices@tapai.example"],
+            raw=HTML_MAIL,
+            now=T0,
+        ),
+        "ptu": store_caught_mail(
+            mail_from="notices@forewarn.example",
+            rcpt_tos=["ops@ptu.example"],
+            raw=b"Subject: Ptu notice\r\n\r\nfor Ptu\r\n",
+            now=T0,
+        ),
+        "manager": store_caught_mail(
+            mail_from="notices@forewarn.example",
+            rcpt_tos=["manager@forewarn.example"],
+            raw=b"Subject: Escalation: Ptu silent\r\n\r\nchase\r\n",
+            now=T0,
+        ),
     }
     db.session.commit()
     return people, {k: m.id for k, m in mails.items()}

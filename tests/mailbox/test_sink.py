@@ -16,7 +16,7 @@ GARBAGE = (
     b"Subject: =?unknown-8bit?Q?broken=ZZ?=\r\n"
     b"From: <<<not an address\r\n"
     b"Message-ID: \xff\xfe<weird@@id>\r\n"
-    b"Content-Type: multipart/alternative; boundary=\"nope\"\r\n"
+    b'Content-Type: multipart/alternative; boundary="nope"\r\n'
     b"\r\n"
     b"--nope\r\n"
     b"Content-Type: text/plain; charset=klingon-1\r\n"
@@ -67,8 +67,12 @@ def test_sink_accepts_garbage_mime_without_crashing(app, sink):
 
 def test_store_caught_mail_survives_undecodable_bytes(app):
     with app.app_context():
-        mail = store_caught_mail(mail_from="", rcpt_tos=["  ", "A@B.example", "a@b.example"],
-                                 raw=b"\x00\xff\xfe not a message at all", now=T0)
+        mail = store_caught_mail(
+            mail_from="",
+            rcpt_tos=["  ", "A@B.example", "a@b.example"],
+            raw=b"\x00\xff\xfe not a message at all",
+            now=T0,
+        )
         assert mail.rcpt_to == ["a@b.example"] and mail.subject == ""
         view = view_of(mail)  # shows what it can instead of raising
         assert view.html is None and view.attachments == []

@@ -55,8 +55,9 @@ class Sink:
             queued = self.replies.get(rcpt)
             if queued:
                 return queued.pop(0)
-            msg = email.message_from_bytes(envelope.original_content or envelope.content,
-                                           policy=policy.default)
+            msg = email.message_from_bytes(
+                envelope.original_content or envelope.content, policy=policy.default
+            )
             self.received.append(msg)
             self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
             n = len(self.received)
@@ -75,8 +76,9 @@ class SmtpServer:
         self.controller: Controller | None = None
 
     def start(self) -> None:
-        self.controller = Controller(self.sink, hostname="127.0.0.1", port=self.port,
-                                     ready_timeout=5)
+        self.controller = Controller(
+            self.sink, hostname="127.0.0.1", port=self.port, ready_timeout=5
+        )
         self.controller.start()
 
     def stop(self) -> None:
@@ -100,9 +102,15 @@ def sink(smtp_server) -> Sink:
 
 @pytest.fixture
 def app_config(app_config, smtp_server):
-    return {**app_config, "MAIL_SERVER": "127.0.0.1", "MAIL_PORT": smtp_server.port,
-            "MAIL_SUPPRESS_SEND": False, "MAIL_TIMEOUT_SECONDS": 1.5,
-            "DELIVERY_RETRY_BASE_SECONDS": 60, "DELIVERY_MAX_ATTEMPTS": 4}
+    return {
+        **app_config,
+        "MAIL_SERVER": "127.0.0.1",
+        "MAIL_PORT": smtp_server.port,
+        "MAIL_SUPPRESS_SEND": False,
+        "MAIL_TIMEOUT_SECONDS": 1.5,
+        "DELIVERY_RETRY_BASE_SECONDS": 60,
+        "DELIVERY_MAX_ATTEMPTS": 4,
+    }
 
 
 @pytest.fixture
@@ -127,13 +135,23 @@ def world(app, make_tenant, make_user, make_team, make_service, make_usage, make
     for t in (tapai, other, ptu):
         make_usage(t, service)
     engineer = make_user("eng@provider.example", name="Eve Engineer", teams=[team])
-    manager = make_user("am@provider.example", name="Alma Manager", is_account_manager=True,
-                        manages=[tapai, ptu])
-    change = make_change(services=[service], author=engineer,
-                         starts_at=T0 + dt.timedelta(days=5), ack_required=True)
+    manager = make_user(
+        "am@provider.example", name="Alma Manager", is_account_manager=True, manages=[tapai, ptu]
+    )
+    change = make_change(
+        services=[service], author=engineer, starts_at=T0 + dt.timedelta(days=5), ack_required=True
+    )
     db.session.commit()
-    return SimpleNamespace(team=team, service=service, tapai=tapai, other=other, ptu=ptu,
-                           engineer=engineer, manager=manager, change=change)
+    return SimpleNamespace(
+        team=team,
+        service=service,
+        tapai=tapai,
+        other=other,
+        ptu=ptu,
+        engineer=engineer,
+        manager=manager,
+        change=change,
+    )
 
 
 @pytest.fixture

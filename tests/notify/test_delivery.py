@@ -14,8 +14,9 @@ from tests.conftest import T0
 
 
 def rows(**filters):
-    return list(db.session.scalars(select(OutboxMessage).filter_by(**filters)
-                                   .order_by(OutboxMessage.id)))
+    return list(
+        db.session.scalars(select(OutboxMessage).filter_by(**filters).order_by(OutboxMessage.id))
+    )
 
 
 def test_publishing_queues_one_row_per_notice_contact_and_sends_nothing(published, sink):
@@ -49,14 +50,17 @@ def test_notice_arrives_with_headers_and_both_parts(published, dispatch, sink):
     assert "Degradation" in text or "degradation" in text.lower()
 
 
-def test_notice_given_at_is_the_servers_acceptance_time_with_its_reply(published, dispatch,
-                                                                       clock):
+def test_notice_given_at_is_the_servers_acceptance_time_with_its_reply(published, dispatch, clock):
     clock.advance(minutes=3)
     dispatch()
-    ct = db.session.scalar(select(ChangeTenant).filter_by(
-        change_id=published.change.id, tenant_id=published.tapai.id))
+    ct = db.session.scalar(
+        select(ChangeTenant).filter_by(change_id=published.change.id, tenant_id=published.tapai.id)
+    )
     assert ct.notice_given_at == T0 + dt.timedelta(minutes=3)
-    entry = db.session.scalar(select(LedgerEntry).where(
-        LedgerEntry.action == "notice.given", LedgerEntry.tenant_id == published.tapai.id))
+    entry = db.session.scalar(
+        select(LedgerEntry).where(
+            LedgerEntry.action == "notice.given", LedgerEntry.tenant_id == published.tapai.id
+        )
+    )
     assert entry is not None and '"smtp_reply":"250 2.0.0 Ok: queued as SINK' in entry.payload
     assert all(r.status == SENT and r.smtp_reply.startswith("250") for r in rows())

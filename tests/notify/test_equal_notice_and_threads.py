@@ -27,7 +27,8 @@ def test_first_party_tenant_is_never_told_first(published, dispatch, sink):
 
 
 def test_first_party_waits_for_every_third_party_first_attempt_even_a_failed_one(
-        published, dispatch, sink, smtp_server, clock):
+    published, dispatch, sink, smtp_server, clock
+):
     # The third parties' first attempt fails (server down): Ptu is not sent in the same round.
     smtp_server.stop()
     first = dispatch(max_batches=1)  # one batch, room for every row: still no Ptu in it
@@ -55,8 +56,11 @@ def test_updates_thread_under_the_first_notice(published, dispatch, sink, clock)
     [first] = sink.to("ops1@tapai.example")
     clock.advance(hours=1)
     inp = input_of(published.change)
-    later = dataclasses.replace(inp, starts_at=inp.starts_at + dt.timedelta(days=1),
-                                ends_at=inp.ends_at + dt.timedelta(days=1))
+    later = dataclasses.replace(
+        inp,
+        starts_at=inp.starts_at + dt.timedelta(days=1),
+        ends_at=inp.ends_at + dt.timedelta(days=1),
+    )
     revise(published.change, later, actor=published.engineer, now=clock.now())
     db.session.commit()
     dispatch()

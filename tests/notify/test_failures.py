@@ -22,8 +22,9 @@ def message_ids(sink):
     return [m["Message-ID"] for m in sink.received]
 
 
-def test_server_down_then_back_delivers_everything_exactly_once(published, dispatch, sink,
-                                                                smtp_server, clock):
+def test_server_down_then_back_delivers_everything_exactly_once(
+    published, dispatch, sink, smtp_server, clock
+):
     smtp_server.stop()
     first = dispatch()
     assert first.retrying == 5 and first.sent == 0
@@ -75,8 +76,7 @@ def test_temporary_failures_stop_at_the_limit(published, dispatch, sink, clock):
     assert row.last_error == "452 4.2.2 Mailbox full"
 
 
-def test_550_fails_at_once_and_the_gate_stays_shut_and_says_why(published, dispatch, sink,
-                                                                 clock):
+def test_550_fails_at_once_and_the_gate_stays_shut_and_says_why(published, dispatch, sink, clock):
     sink.replies["ops1@ptu.example"] = ["550 5.1.1 No such user here"]
     result = dispatch()
     assert result.failed == 1 and result.sent == 4
@@ -87,20 +87,21 @@ def test_550_fails_at_once_and_the_gate_stays_shut_and_says_why(published, dispa
     gate = {g.slug: g for g in gates(published.change, clock.now())}
     assert gate["ptu"].notice_given_at is None
     assert not gate["ptu"].state.open
-    assert gate["ptu"].state.reason == ("notice failed: ops1@ptu.example: "
-                                        "550 5.1.1 No such user here")
+    assert gate["ptu"].state.reason == (
+        "notice failed: ops1@ptu.example: 550 5.1.1 No such user here"
+    )
     assert gate["tapai"].state.open
 
 
-def test_gate_stays_shut_while_the_notice_is_undelivered(published, dispatch, smtp_server,
-                                                         clock):
+def test_gate_stays_shut_while_the_notice_is_undelivered(published, dispatch, smtp_server, clock):
     smtp_server.stop()
     dispatch()
     clock.set(published.change.starts_at + dt.timedelta(hours=1))
     gate = {g.slug: g for g in gates(published.change, clock.now())}
     assert not any(g.state.open for g in gate.values())
-    assert gate["tapai"].state.reason.startswith("notice not delivered yet, retrying: "
-                                                 "connection refused")
+    assert gate["tapai"].state.reason.startswith(
+        "notice not delivered yet, retrying: connection refused"
+    )
 
 
 def test_tenant_without_notice_contact_keeps_its_gate_shut(world, dispatch):
@@ -115,8 +116,7 @@ def test_tenant_without_notice_contact_keeps_its_gate_shut(world, dispatch):
     assert not gate["other"].state.open and gate["tapai"].state.open
 
 
-def test_an_address_that_is_not_an_address_fails_its_row_only(world, dispatch, sink,
-                                                              make_contact):
+def test_an_address_that_is_not_an_address_fails_its_row_only(world, dispatch, sink, make_contact):
     from portal.changes.services import publish
 
     make_contact(world.tapai, "not an address")
@@ -132,8 +132,9 @@ def test_an_address_that_is_not_an_address_fails_its_row_only(world, dispatch, s
     assert ct.notice_given_at == T0  # the good contacts still count
 
 
-def test_a_template_error_fails_its_rows_only_and_they_retry(app, published, dispatch, sink,
-                                                             monkeypatch):
+def test_a_template_error_fails_its_rows_only_and_they_retry(
+    app, published, dispatch, sink, monkeypatch
+):
     from jinja2 import ChoiceLoader, DictLoader
 
     broken = DictLoader({"email/notice.txt": "{{ change.title.no_such_method() }}"})
@@ -141,18 +142,27 @@ def test_a_template_error_fails_its_rows_only_and_they_retry(app, published, dis
     app.jinja_env.cache.clear()
     from portal.notify.outbox import notify_staff
 
-    notify_staff(published.change, kind="escalation", now=T0, tenant_id=published.tapai.id,
-                 recipients=[("am@provider.example", "Alma")])
+    notify_staff(
+        published.change,
+        kind="escalation",
+        now=T0,
+        tenant_id=published.tapai.id,
+        recipients=[("am@provider.example", "Alma")],
+    )
     db.session.commit()
     result = dispatch()
     assert result.sent == 1 and result.retrying == 5  # the escalation still went out
-    assert all(r.last_error.startswith("could not render the message")
-               for r in rows() if r.kind == "notice")
+    assert all(
+        r.last_error.startswith("could not render the message")
+        for r in rows()
+        if r.kind == "notice"
+    )
     assert [m["To"] for m in sink.received] == ["am@provider.example"]
 
 
-def test_a_hanging_server_times_out_without_blocking_the_other_rows(published, dispatch,
-                                                                    sink, clock):
+def test_a_hanging_server_times_out_without_blocking_the_other_rows(
+    published, dispatch, sink, clock
+):
     sink.stall["ops2@tapai.example"] = 3.0  # longer than MAIL_TIMEOUT_SECONDS (1.5 s)
     result = dispatch()
     assert result.sent == 4 and result.retrying == 1

@@ -21,12 +21,14 @@ def customer(world, make_user):
 
 
 def test_customer_opts_in_and_gets_an_optional_copy_with_list_unsubscribe(
-        world, customer, login, dispatch, sink):
+    world, customer, login, dispatch, sink
+):
     client = login(customer)
     page = client.get("/settings/email")
     assert page.status_code == 200 and "Face Fusion API" in page.text
-    resp = client.post("/settings/email", data={"min_impact": "maintenance",
-                                                "services": [world.service.id]})
+    resp = client.post(
+        "/settings/email", data={"min_impact": "maintenance", "services": [world.service.id]}
+    )
     assert resp.status_code == 302
     pref = db.session.scalar(select(EmailPreference).filter_by(user_id=customer.id))
     assert pref.min_impact == "maintenance" and not pref.all_services
@@ -41,46 +43,52 @@ def test_customer_opts_in_and_gets_an_optional_copy_with_list_unsubscribe(
     assert url.startswith("http://portal.test/unsubscribe/")
     # One-click (RFC 8058): the mail client POSTs, with no session and no CSRF token.
     anonymous = client.application.test_client()
-    done = anonymous.post(url.removeprefix("http://portal.test"),
-                          data={"List-Unsubscribe": "One-Click"})
+    done = anonymous.post(
+        url.removeprefix("http://portal.test"), data={"List-Unsubscribe": "One-Click"}
+    )
     assert done.status_code == 200 and "no longer receives" in done.text
     db.session.expire_all()
-    assert db.session.scalar(select(EmailPreference).filter_by(user_id=customer.id)).min_impact \
-        is None
+    assert (
+        db.session.scalar(select(EmailPreference).filter_by(user_id=customer.id)).min_impact is None
+    )
     # Contractual notices to the notice contacts carry no such header.
     assert all(m["List-Unsubscribe"] is None for m in sink.received if m is not msg)
 
 
 def test_a_preference_above_the_changes_impact_sends_nothing(world, customer, login):
-    login(customer).post("/settings/email", data={"min_impact": "breaking",
-                                                  "all_services": "y"})
+    login(customer).post("/settings/email", data={"min_impact": "breaking", "all_services": "y"})
     publish(world.change, actor=world.engineer, now=T0)  # degradation < breaking
     db.session.commit()
     assert db.session.scalar(select(OutboxMessage).filter_by(kind=SUBSCRIPTION)) is None
 
 
-@pytest.mark.parametrize("data, message", [
-    ({"min_impact": "earthquake"}, "not a valid choice"),
-    ({"min_impact": "maintenance", "services": ["999999"]}, "not a valid choice"),
-    ({"min_impact": "maintenance", "services": ["abc"]}, "could not be coerced"),
-    ({"min_impact": "maintenance"}, "choose at least one service"),
-])
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ({"min_impact": "earthquake"}, "not a valid choice"),
+        ({"min_impact": "maintenance", "services": ["999999"]}, "not a valid choice"),
+        ({"min_impact": "maintenance", "services": ["abc"]}, "could not be coerced"),
+        ({"min_impact": "maintenance"}, "choose at least one service"),
+    ],
+)
 def test_bad_preferences_are_refused_with_a_message(world, customer, login, data, message):
     resp = login(customer).post("/settings/email", data=data)
-    assert resp.status_code == 400, resp.text[resp.text.find("<main"):]
+    assert resp.status_code == 400, resp.text[resp.text.find("<main") :]
     assert message in resp.text.lower()
     assert db.session.scalar(select(EmailPreference)) is None
 
 
-def test_a_service_of_another_tenant_cannot_be_chosen(world, customer, login, make_service,
-                                                      make_usage, make_tenant):
+def test_a_service_of_another_tenant_cannot_be_chosen(
+    world, customer, login, make_service, make_usage, make_tenant
+):
     elsewhere = make_service(world.team, "secret-api", "Secret API")
     make_usage(make_tenant("rival"), elsewhere)
     db.session.commit()
     page = login(customer).get("/settings/email")
     assert "Secret API" not in page.text
-    resp = login(customer).post("/settings/email", data={"min_impact": "maintenance",
-                                                         "services": [elsewhere.id]})
+    resp = login(customer).post(
+        "/settings/email", data={"min_impact": "maintenance", "services": [elsewhere.id]}
+    )
     assert resp.status_code == 400
 
 
@@ -90,8 +98,9 @@ def test_staff_have_no_preferences_page(world, login):
 
 def test_preferences_form_needs_csrf(app, world, customer, login):
     app.config["WTF_CSRF_ENABLED"] = True
-    resp = login(customer).post("/settings/email", data={"min_impact": "maintenance",
-                                                         "all_services": "y"})
+    resp = login(customer).post(
+        "/settings/email", data={"min_impact": "maintenance", "all_services": "y"}
+    )
     assert resp.status_code == 400
     assert db.session.scalar(select(EmailPreference)) is None
 
@@ -105,8 +114,9 @@ def test_a_forged_unsubscribe_link_is_refused(client, token):
 def test_unsubscribe_link_get_only_asks_to_confirm(app, published, client):
     from portal.notify.unsubscribe import unsubscribe_url
 
-    row = OutboxMessage(kind="reminder", tenant_id=published.tapai.id,
-                        recipient="ops1@tapai.example")
+    row = OutboxMessage(
+        kind="reminder", tenant_id=published.tapai.id, recipient="ops1@tapai.example"
+    )
     with app.test_request_context():
         url = unsubscribe_url(row).removeprefix("http://portal.test")
     page = client.get(url)

@@ -36,7 +36,8 @@ def test_answers_keep_their_time_on_a_real_clock_and_the_frozen_time_on_a_frozen
 
 
 def test_pipelined_small_batches_send_every_row_once_with_its_own_evidence(
-        published, dispatch, sink):
+    published, dispatch, sink
+):
     # Batches of two: the sender thread sends one while the next is claimed and rendered.
     result = dispatch(batch_size=2)
     assert (result.claimed, result.sent, result.failed) == (5, 5, 0)
@@ -47,15 +48,22 @@ def test_pipelined_small_batches_send_every_row_once_with_its_own_evidence(
     assert {r.status for r in rows} == {SENT}
     assert {r.sent_at for r in rows} == {T0}  # the frozen clock's time, not the wall clock's
     assert {r.message_id for r in rows} == set(ids)
-    listed = [(entry.tenant_id, item) for entry in db.session.scalars(select(LedgerEntry).where(
-        LedgerEntry.action == "notice.delivered")) for item in json.loads(entry.payload)[
-        "deliveries"]]
+    listed = [
+        (entry.tenant_id, item)
+        for entry in db.session.scalars(
+            select(LedgerEntry).where(LedgerEntry.action == "notice.delivered")
+        )
+        for item in json.loads(entry.payload)["deliveries"]
+    ]
     assert sorted(item["outbox_id"] for _t, item in listed) == sorted(r.id for r in rows)
     by_id = {r.id: r for r in rows}
     for tenant_id, item in listed:
         row = by_id[item["outbox_id"]]
         assert (tenant_id, item["recipient"], item["message_id"]) == (
-            row.tenant_id, row.recipient, row.message_id)
+            row.tenant_id,
+            row.recipient,
+            row.message_id,
+        )
         assert item["smtp_reply"].startswith("250") and item["accepted_at"] == T0.isoformat()
     assert sys.getswitchinterval() == pytest.approx(0.005)  # restored after the run
 
@@ -76,20 +84,28 @@ def test_overlapping_runs_restore_the_switch_interval_once_the_last_one_ends():
 
 
 def test_one_ledger_entry_per_tenant_lists_its_contacts_and_backs_the_certificate(
-        published, dispatch, login):
+    published, dispatch, login
+):
     dispatch()
-    entries = db.session.scalars(select(LedgerEntry).where(
-        LedgerEntry.action == "notice.delivered",
-        LedgerEntry.tenant_id == published.tapai.id)).all()
+    entries = db.session.scalars(
+        select(LedgerEntry).where(
+            LedgerEntry.action == "notice.delivered", LedgerEntry.tenant_id == published.tapai.id
+        )
+    ).all()
     (entry,) = entries  # one batch: one entry for Tapai's two contacts
     assert (entry.subject_type, entry.subject_id) == (
-        "change_tenant", f"{published.change.id}:{published.tapai.id}")
+        "change_tenant",
+        f"{published.change.id}:{published.tapai.id}",
+    )
     payload = json.loads(entry.payload)
     assert payload["revision"] == 1
     assert sorted(i["recipient"] for i in payload["deliveries"]) == [
-        "ops1@tapai.example", "ops2@tapai.example"]
-    cert = login(published.manager).get(
-        f"/certificates/{published.change.id}/tapai.json").get_json()
+        "ops1@tapai.example",
+        "ops2@tapai.example",
+    ]
+    cert = (
+        login(published.manager).get(f"/certificates/{published.change.id}/tapai.json").get_json()
+    )
     assert len(cert["deliveries"]) == 2
     for d in cert["deliveries"]:
         assert d["evidence"] == "ledger"
@@ -103,7 +119,8 @@ def test_a_second_run_sends_nothing_again(published, dispatch, sink):
 
 
 def test_contacts_of_one_tenant_get_the_same_text_with_their_own_link_and_id(
-        published, dispatch, sink):
+    published, dispatch, sink
+):
     dispatch()
     one, two = sink.to("ops1@tapai.example")[0], sink.to("ops2@tapai.example")[0]
     link = re.compile(r"http://portal\.test/ack/[A-Za-z0-9_.-]+")
@@ -118,17 +135,37 @@ def test_contacts_of_one_tenant_get_the_same_text_with_their_own_link_and_id(
     assert one.get_boundary() != two.get_boundary()
 
 
-@pytest.mark.parametrize("address", [
-    "ops1@tapai.example", "a.b+c@x-y.example.com", "o'neil@t.example", "x@[127.0.0.1]",
-    "Ops <ops@t.example>", '"q q"@t.example', "a@b", "a..b@t.example", "a@t.example ",
-    "bücher@t.example", "a@t.example, b@t.example", "", "@t.example", "a@.example",
-])
+@pytest.mark.parametrize(
+    "address",
+    [
+        "ops1@tapai.example",
+        "a.b+c@x-y.example.com",
+        "o'neil@t.example",
+        "x@[127.0.0.1]",
+        "Ops <ops@t.example>",
+        '"q q"@t.example',
+        "a@b",
+        "a..b@t.example",
+        "a@t.example ",
+        "bücher@t.example",
+        "a@t.example, b@t.example",
+        "",
+        "@t.example",
+        "a@.example",
+    ],
+)
 def test_the_plain_address_shortcut_agrees_with_the_full_check(address):
     def full(value):
         name, addr = parseaddr(value)
         local, _, domain = addr.rpartition("@")
-        if (not addr or addr != value.strip() or not local or "." not in domain
-                or any(c.isspace() or ord(c) < 32 for c in value) or len(value) > 254):
+        if (
+            not addr
+            or addr != value.strip()
+            or not local
+            or "." not in domain
+            or any(c.isspace() or ord(c) < 32 for c in value)
+            or len(value) > 254
+        ):
             raise BadRecipient(value)
         return addr
 
@@ -141,16 +178,22 @@ def test_the_plain_address_shortcut_agrees_with_the_full_check(address):
         assert check_address(address) == expected
 
 
-@pytest.mark.parametrize("address", [
-    "ops1@tapai.example", "Forewarn <notices@forewarn.example>", ("Forewarn", "n@f.example"),
-    "o@bücher.example", "Zoë <z@t.example>", '"q"@t.example',
-])
+@pytest.mark.parametrize(
+    "address",
+    [
+        "ops1@tapai.example",
+        "Forewarn <notices@forewarn.example>",
+        ("Forewarn", "n@f.example"),
+        "o@bücher.example",
+        "Zoë <z@t.example>",
+        '"q"@t.example',
+    ],
+)
 def test_envelope_addresses_are_flask_mails(address):
     assert envelope_address(address) == sanitize_address(address)
 
 
-def test_a_stop_request_ends_the_run_between_batches_and_the_rest_waits(
-        published, dispatch, sink):
+def test_a_stop_request_ends_the_run_between_batches_and_the_rest_waits(published, dispatch, sink):
     """The worker passes its stop event: the batch in hand is finished, nothing more claimed."""
     asked = []
 

@@ -22,7 +22,8 @@ def reminder_rows(kind=REMINDER, offset=None):
 
 
 def test_reminders_go_to_silent_tenants_once_and_escalate_at_the_last(
-        published, dispatch, sink, clock, make_user):
+    published, dispatch, sink, clock, make_user
+):
     change = published.change
     dispatch()  # the notices themselves
     clock.set(change.starts_at - dt.timedelta(hours=71))
@@ -37,19 +38,22 @@ def test_reminders_go_to_silent_tenants_once_and_escalate_at_the_last(
     assert reminders[0]["In-Reply-To"]  # threads under the first notice
 
     customer = make_user("boss@tapai.example", tenant=published.tapai)
-    acknowledge(change, published.tapai.id, now=clock.now(), channel=CHANNEL_PORTAL,
-                user=customer)
+    acknowledge(change, published.tapai.id, now=clock.now(), channel=CHANNEL_PORTAL, user=customer)
     db.session.commit()
     clock.set(change.starts_at - dt.timedelta(hours=23))
     queue_due_reminders(clock.now())
     db.session.commit()
     last = reminder_rows(offset=24 * 3600)
-    assert sorted(r.recipient for r in last) == ["ops1@other.example", "ops1@ptu.example",
-                                                 "ops2@other.example"]
+    assert sorted(r.recipient for r in last) == [
+        "ops1@other.example",
+        "ops1@ptu.example",
+        "ops2@other.example",
+    ]
     escalations = reminder_rows(ESCALATION)
     # Alma manages Tapai (acknowledged) and Ptu (silent); Other Co has no account manager.
     assert [(r.recipient, r.tenant_id) for r in escalations] == [
-        ("am@provider.example", published.ptu.id)]
+        ("am@provider.example", published.ptu.id)
+    ]
     dispatch()
     [alert] = sink.to("am@provider.example")
     assert alert["Subject"] == "Not acknowledged by Ptu: Upgrade the fusion model"
@@ -58,13 +62,19 @@ def test_reminders_go_to_silent_tenants_once_and_escalate_at_the_last(
 
 
 def test_a_reminder_is_skipped_if_the_tenant_acknowledges_before_it_is_sent(
-        published, dispatch, sink, clock, make_user):
+    published, dispatch, sink, clock, make_user
+):
     change = published.change
     dispatch()
     clock.set(change.starts_at - dt.timedelta(hours=71))
     queue_due_reminders(clock.now())
-    acknowledge(change, published.tapai.id, now=clock.now(), channel=CHANNEL_PORTAL,
-                user=make_user("boss@tapai.example", tenant=published.tapai))
+    acknowledge(
+        change,
+        published.tapai.id,
+        now=clock.now(),
+        channel=CHANNEL_PORTAL,
+        user=make_user("boss@tapai.example", tenant=published.tapai),
+    )
     db.session.commit()
     result = dispatch()
     assert result.skipped == 2 and result.sent == 3

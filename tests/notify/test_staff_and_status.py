@@ -16,14 +16,31 @@ from tests.conftest import T0
 
 def test_objection_reaches_staff_with_the_reason(published, dispatch, sink):
     change = published.change
-    n = notify_staff(change, kind=OBJECTION, now=T0, tenant_id=published.tapai.id,
-                     recipients=[("eng@provider.example", "Eve"), ("AM@provider.example", "Al"),
-                                 ("am@provider.example", "dup")],
-                     note="Our launch is that week <b>please</b> move it")
+    n = notify_staff(
+        change,
+        kind=OBJECTION,
+        now=T0,
+        tenant_id=published.tapai.id,
+        recipients=[
+            ("eng@provider.example", "Eve"),
+            ("AM@provider.example", "Al"),
+            ("am@provider.example", "dup"),
+        ],
+        note="Our launch is that week <b>please</b> move it",
+    )
     assert n == 2
     # A second objection is a second message, not a clash in the outbox.
-    assert notify_staff(change, kind=OBJECTION, now=T0, tenant_id=published.tapai.id,
-                        recipients=[("eng@provider.example", "Eve")], note="again") == 1
+    assert (
+        notify_staff(
+            change,
+            kind=OBJECTION,
+            now=T0,
+            tenant_id=published.tapai.id,
+            recipients=[("eng@provider.example", "Eve")],
+            note="again",
+        )
+        == 1
+    )
     db.session.commit()
     dispatch()
     msgs = sink.to("eng@provider.example")
@@ -42,8 +59,7 @@ def test_notify_staff_refuses_a_customer_kind(published):
         notify_staff(published.change, kind="notice", recipients=[("a@b.example", "")], now=T0)
 
 
-def test_gate_says_queued_until_delivered_then_opens_after_the_window(published, dispatch,
-                                                                      clock):
+def test_gate_says_queued_until_delivered_then_opens_after_the_window(published, dispatch, clock):
     change = published.change
     shut = {g.slug: g.state for g in gates(change, T0)}
     assert not shut["tapai"].open and shut["tapai"].reason == "notice queued, not delivered yet"
@@ -54,8 +70,9 @@ def test_gate_says_queued_until_delivered_then_opens_after_the_window(published,
     assert gate_reasons(change.id, []) == {}
 
 
-def test_customer_sees_only_their_own_tenant_in_the_delivery_panel(app, published, dispatch,
-                                                                   make_user):
+def test_customer_sees_only_their_own_tenant_in_the_delivery_panel(
+    app, published, dispatch, make_user
+):
     dispatch()
     customer = make_user("c@tapai.example", tenant=published.tapai)
     db.session.commit()

@@ -20,17 +20,22 @@ def _entry(seq: int) -> LedgerEntry:
 
 
 def _publish_with_an_optional_copy(world, make_user):
-    viewer = make_user("ann@tapai.example", tenant=world.tapai, name="Ann Tapai",
-                       time_zone="Asia/Taipei")
-    db.session.add(EmailPreference(user_id=viewer.id, tenant_id=world.tapai.id,
-                                   min_impact="maintenance", all_services=True))
+    viewer = make_user(
+        "ann@tapai.example", tenant=world.tapai, name="Ann Tapai", time_zone="Asia/Taipei"
+    )
+    db.session.add(
+        EmailPreference(
+            user_id=viewer.id, tenant_id=world.tapai.id, min_impact="maintenance", all_services=True
+        )
+    )
     publish(world.change, actor=world.engineer, now=T0)
     db.session.commit()
     return viewer
 
 
 def test_every_contractual_delivery_cites_its_ledger_entry_after_a_real_dispatch(
-        world, make_user, login, dispatch, sink):
+    world, make_user, login, dispatch, sink
+):
     viewer = _publish_with_an_optional_copy(world, make_user)
     dispatch()
     assert len(sink.to("ann@tapai.example")) == 1  # the opted-in user's optional copy
@@ -59,8 +64,9 @@ def test_every_contractual_delivery_cites_its_ledger_entry_after_a_real_dispatch
         assert f"ledger #{d['ledger'][0]['seq']}" in page and d["ledger"][0]["hash"] in page
 
 
-def test_certificate_times_are_in_the_viewers_zone_with_utc(world, make_user, login,
-                                                             dispatch, sink):
+def test_certificate_times_are_in_the_viewers_zone_with_utc(
+    world, make_user, login, dispatch, sink
+):
     viewer = _publish_with_an_optional_copy(world, make_user)
     dispatch()
     page = login(viewer).get(f"/certificates/{world.change.id}/tapai").text
@@ -80,8 +86,7 @@ def test_a_notice_still_queued_is_shown_as_no_outcome_yet(world, make_user, logi
     assert "no outcome yet" in page and "no ledger entry" not in page
 
 
-def test_a_permanent_failure_cites_its_notice_failed_entry(world, make_user, login, dispatch,
-                                                           sink):
+def test_a_permanent_failure_cites_its_notice_failed_entry(world, make_user, login, dispatch, sink):
     viewer = _publish_with_an_optional_copy(world, make_user)
     contact = sorted(c.email for c in world.tapai.contacts)[0]
     sink.replies[contact.lower()] = ["550 5.1.1 mailbox unavailable"]

@@ -40,21 +40,36 @@ def _change_for(n, *, make_tenant, make_service, make_usage, make_change, engine
     tenants = [make_tenant(contacts=2) for _ in range(n)]
     for t in tenants:
         make_usage(t, service)
-    change = make_change(services=[service], author=engineer,
-                         starts_at=T0 + dt.timedelta(days=10))
+    change = make_change(services=[service], author=engineer, starts_at=T0 + dt.timedelta(days=10))
     publish(change, actor=engineer, now=T0)
     db.session.commit()
     return change
 
 
-def test_panel_costs_the_same_sql_for_3_and_40_tenants(app, client, login, make_user, make_team,
-                                                       make_tenant, make_service, make_usage,
-                                                       make_change, dispatch, sink):
+def test_panel_costs_the_same_sql_for_3_and_40_tenants(
+    app,
+    client,
+    login,
+    make_user,
+    make_team,
+    make_tenant,
+    make_service,
+    make_usage,
+    make_change,
+    dispatch,
+    sink,
+):
     team = make_team()
     engineer = make_user(teams=[team])
     admin = make_user(is_admin=True)
-    kw = dict(make_tenant=make_tenant, make_service=make_service, make_usage=make_usage,
-              make_change=make_change, engineer=engineer, team=team)
+    kw = dict(
+        make_tenant=make_tenant,
+        make_service=make_service,
+        make_usage=make_usage,
+        make_change=make_change,
+        engineer=engineer,
+        team=team,
+    )
     small = _change_for(3, **kw)
     large = _change_for(40, **kw)
     dispatch()
@@ -70,12 +85,14 @@ def test_panel_costs_the_same_sql_for_3_and_40_tenants(app, client, login, make_
         assert counts[who, "small"] == counts[who, "large"]
     panel = {}
     for name, cid in ids.items():
+
         def load_and_count(cid=cid):
             with app.test_request_context("/"):
                 user = db.session.get(User, users["engineer"])
                 change = db.session.get(Change, cid)
                 login_user(user)
                 return deliveries_for_change(change, user)
+
         seen: list[str] = []
         panel[name], data = _count_statements(load_and_count, seen)
         # No statement reads the change's notice rows one by one: only the listed tenants'.
@@ -89,7 +106,8 @@ def test_panel_costs_the_same_sql_for_3_and_40_tenants(app, client, login, make_
 
 
 def test_failed_tenants_come_first_with_the_servers_answer_and_a_link_to_the_desk(
-        app, published, dispatch, sink, make_user):
+    app, published, dispatch, sink, make_user
+):
     for contact in published.other.contacts:
         sink.replies[contact.email.lower()] = ["550 5.1.1 mailbox unavailable"]
     dispatch()
@@ -109,8 +127,9 @@ def test_failed_tenants_come_first_with_the_servers_answer_and_a_link_to_the_des
         assert full.hidden == 0
 
 
-def test_panel_links_to_the_desk_when_tenants_are_left_out(app, published, dispatch, sink,
-                                                           make_user, monkeypatch):
+def test_panel_links_to_the_desk_when_tenants_are_left_out(
+    app, published, dispatch, sink, make_user, monkeypatch
+):
     from flask import render_template
 
     monkeypatch.setattr("portal.notify.status.DETAIL_LIMIT", 1)

@@ -22,14 +22,16 @@ CLI = "from portal.cli import main; main()"
 
 
 def worker_env(app, tmp_path, **extra) -> dict:
-    env = {**os.environ,
-           "PORTAL_DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
-           "PORTAL_SECRET_KEY": app.config["SECRET_KEY"],
-           "PORTAL_MAIL_SERVER": "127.0.0.1",
-           "PORTAL_MAIL_PORT": str(app.config["MAIL_PORT"]),
-           "PORTAL_BASE_URL": app.config["BASE_URL"],
-           "PORTAL_INSTANCE_PATH": str(tmp_path / "worker-instance"),
-           "PORTAL_REMINDER_OFFSETS_HOURS": "[]"}
+    env = {
+        **os.environ,
+        "PORTAL_DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
+        "PORTAL_SECRET_KEY": app.config["SECRET_KEY"],
+        "PORTAL_MAIL_SERVER": "127.0.0.1",
+        "PORTAL_MAIL_PORT": str(app.config["MAIL_PORT"]),
+        "PORTAL_BASE_URL": app.config["BASE_URL"],
+        "PORTAL_INSTANCE_PATH": str(tmp_path / "worker-instance"),
+        "PORTAL_REMINDER_OFFSETS_HOURS": "[]",
+    }
     env.update({k: str(v) for k, v in extra.items()})
     return env
 
@@ -54,11 +56,15 @@ def all_rows():
 
 @pytest.mark.slow
 def test_worker_killed_mid_batch_loses_nothing_and_resends_with_the_same_message_id(
-        app, many, sink, dispatch, clock, tmp_path):
+    app, many, sink, dispatch, clock, tmp_path
+):
     sink.delay = 0.05
-    proc = subprocess.Popen([sys.executable, "-c", CLI, "dispatch", "--quiet"],
-                            env=worker_env(app, tmp_path, PORTAL_DISPATCH_BATCH_SIZE=100),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CLI, "dispatch", "--quiet"],
+        env=worker_env(app, tmp_path, PORTAL_DISPATCH_BATCH_SIZE=100),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     deadline = time.monotonic() + 30
     while len(sink.received) < 5 and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.02)
@@ -94,9 +100,15 @@ def test_four_workers_on_postgresql_deliver_every_row_exactly_once(app, many, si
 
     sink.delay = 0.01
     env = worker_env(app, tmp_path, PORTAL_DISPATCH_BATCH_SIZE=3)
-    procs = [subprocess.Popen([sys.executable, "-c", CLI, "dispatch", "--quiet"], env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-             for _ in range(4)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", CLI, "dispatch", "--quiet"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for _ in range(4)
+    ]
     outputs = [p.communicate(timeout=60) for p in procs]
     assert [p.returncode for p in procs] == [0, 0, 0, 0], outputs
     rows = all_rows()
@@ -131,9 +143,13 @@ def test_run_worker_delivers_published_notices_and_stops_when_told(app, publishe
 
 @pytest.mark.slow
 def test_worker_command_sends_then_stops_cleanly_on_sigterm(app, published, sink, tmp_path):
-    proc = subprocess.Popen([sys.executable, "-c", CLI, "worker"],
-                            env=worker_env(app, tmp_path, PORTAL_WORKER_INTERVAL_SECONDS=0.1),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CLI, "worker"],
+        env=worker_env(app, tmp_path, PORTAL_WORKER_INTERVAL_SECONDS=0.1),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 30
     while len(sink.received) < 5 and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.05)

@@ -28,12 +28,12 @@ PARAM = re.compile(r"<(?:(?P<conv>\w+)(?:\([^)]*\))?:)?(?P<name>\w+)>")
 
 # Pages anyone may open without signing in (each is public by design).
 PUBLIC_ENDPOINTS = {
-    "auth.login",            # the sign-in page itself
-    "web.healthz",           # load-balancer liveness
-    "static",                # CSS and scripts
+    "auth.login",  # the sign-in page itself
+    "web.healthz",  # load-balancer liveness
+    "static",  # CSS and scripts
     "api_spec.openapi_json",  # the API description (DESIGN.md "Interfaces")
     "feeds.public_changes",  # public changes of public services
-    "feeds.public_feed",     # public per-service feeds (public changes only)
+    "feeds.public_feed",  # public per-service feeds (public changes only)
 }
 # Endpoints authorised by an unguessable token in the URL instead of a session; they are
 # exempt from the id sweep (their parameter is a secret, not an id).
@@ -50,8 +50,12 @@ VOLATILE_TABLES = {"api_tokens"}
 
 def user(email: str, *, tenant=None, **flags) -> User:
     """A user without a password (hashing one is slow; tests sign in through the session)."""
-    row = User(email=email, name=email.split("@")[0].title(),
-               tenant_id=tenant.id if tenant else None, **flags)
+    row = User(
+        email=email,
+        name=email.split("@")[0].title(),
+        tenant_id=tenant.id if tenant else None,
+        **flags,
+    )
     db.session.add(row)
     db.session.flush()
     return row
@@ -74,9 +78,18 @@ def world(app, make_tenant, make_team, make_service, make_usage):
     issue_token(b_admin, "b pipeline", now=T0, days=30)
     start = T0 + dt.timedelta(days=120)
     change_b = change_services.create_change(
-        ChangeInput("Tenant B only change", "Only B uses this.", "degradation", start,
-                    start + dt.timedelta(hours=2), ((service_b.id, None),), team_b.id),
-        author=b_engineer, now=T0)
+        ChangeInput(
+            "Tenant B only change",
+            "Only B uses this.",
+            "degradation",
+            start,
+            start + dt.timedelta(hours=2),
+            ((service_b.id, None),),
+            team_b.id,
+        ),
+        author=b_engineer,
+        now=T0,
+    )
     db.session.refresh(b_engineer)
     change_services.publish(change_b, actor=b_engineer, now=T0)
 
@@ -91,21 +104,24 @@ def world(app, make_tenant, make_team, make_service, make_usage):
         "engineer": user("eng-a@provider.example"),
         "admin": user("root@provider.example", is_admin=True),
     }
-    db.session.add(AccountManagerAssignment(user_id=users["account_manager"].id,
-                                            tenant_id=tenant_a.id))
+    db.session.add(
+        AccountManagerAssignment(user_id=users["account_manager"].id, tenant_id=tenant_a.id)
+    )
     db.session.add(TeamMembership(team_id=team_a.id, user_id=users["engineer"].id))
     db.session.commit()
     for u in users.values():
         db.session.refresh(u)
     assert tenant_b.id == 1 and change_b.id == 1 and b_admin.id == 1
-    return SimpleNamespace(tenant_a=tenant_a, tenant_b=tenant_b, change_b=change_b,
-                           users=users, b_admin=b_admin)
+    return SimpleNamespace(
+        tenant_a=tenant_a, tenant_b=tenant_b, change_b=change_b, users=users, b_admin=b_admin
+    )
 
 
 def rules(app, method: str):
     """Every rule answering ``method``, sorted by path."""
-    return sorted((r for r in app.url_map.iter_rules() if method in r.methods),
-                  key=lambda r: r.rule)
+    return sorted(
+        (r for r in app.url_map.iter_rules() if method in r.methods), key=lambda r: r.rule
+    )
 
 
 def has_params(rule) -> bool:

@@ -13,15 +13,15 @@ def form_rules(app):
 
 
 def test_only_known_views_are_exempt_from_csrf(app):
-    exempt_blueprints = {bp.name if hasattr(bp, "name") else bp for bp in
-                         csrf._exempt_blueprints}
+    exempt_blueprints = {bp.name if hasattr(bp, "name") else bp for bp in csrf._exempt_blueprints}
     unexpected = []
     for _, rule in form_rules(app):
         view = app.view_functions[rule.endpoint]
         name = f"{view.__module__}.{view.__name__}"
         blueprint = rule.endpoint.rpartition(".")[0]
-        if (name in csrf._exempt_views or blueprint in exempt_blueprints) \
-                and name not in CSRF_EXEMPT_VIEWS:
+        if (
+            name in csrf._exempt_views or blueprint in exempt_blueprints
+        ) and name not in CSRF_EXEMPT_VIEWS:
             unexpected.append(f"{rule.rule} ({rule.endpoint})")
     assert not unexpected, "exempt from CSRF without a reason: " + ", ".join(unexpected)
 
@@ -36,9 +36,18 @@ def test_every_form_post_without_a_token_is_refused(app, login, world):
             continue
         path = fill(rule)
         before = db_fingerprint()
-        r = client.open(path, method=method, data={
-            "name": "x", "email": "x@x.example", "slug": "x", "active": "0",
-            "password": "a-long-enough-password", "time_zone": "UTC"})
+        r = client.open(
+            path,
+            method=method,
+            data={
+                "name": "x",
+                "email": "x@x.example",
+                "slug": "x",
+                "active": "0",
+                "password": "a-long-enough-password",
+                "time_zone": "UTC",
+            },
+        )
         db.session.expire_all()
         if r.status_code != 400 or b"CSRF" not in r.data:
             failures.append(f"{method} {path} ({rule.endpoint}): {r.status_code}")
@@ -53,6 +62,8 @@ def test_a_post_with_a_token_from_the_form_is_accepted(app, login, world):
     client = login(world.users["admin"])
     page = client.get("/admin/tenants/new").get_data(as_text=True)
     token = page.split('name="csrf_token" type="hidden" value="')[1].split('"')[0]
-    r = client.post("/admin/tenants/new", data={"csrf_token": token, "slug": "fresh",
-                                                "name": "Fresh", "time_zone": "UTC"})
+    r = client.post(
+        "/admin/tenants/new",
+        data={"csrf_token": token, "slug": "fresh", "name": "Fresh", "time_zone": "UTC"},
+    )
     assert r.status_code == 302

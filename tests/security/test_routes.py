@@ -22,8 +22,9 @@ OUTSIDER_ROLES = ["customer", "tenant_admin", "account_manager", "engineer"]
 
 
 def report(failures) -> str:
-    return "\n".join(f"{method} {path} ({endpoint}): {problem}"
-                     for method, path, endpoint, problem in failures)
+    return "\n".join(
+        f"{method} {path} ({endpoint}): {problem}" for method, path, endpoint, problem in failures
+    )
 
 
 def test_anonymous_users_are_sent_to_sign_in(app, client, world):
@@ -40,8 +41,9 @@ def test_anonymous_users_are_sent_to_sign_in(app, client, world):
             if r.status_code != 401:
                 failures.append(("GET", rule.rule, rule.endpoint, f"{r.status_code}, not 401"))
         elif r.status_code != 302 or "/login" not in r.headers.get("Location", ""):
-            failures.append(("GET", rule.rule, rule.endpoint,
-                             f"{r.status_code}, not a redirect to /login"))
+            failures.append(
+                ("GET", rule.rule, rule.endpoint, f"{r.status_code}, not a redirect to /login")
+            )
     assert not failures, report(failures)
 
 
@@ -93,8 +95,14 @@ def test_another_tenants_objects_are_404_on_every_get_route(role, app, login, wo
         h = headers if is_api(rule) else {}
         seen, absent = client.get(path, headers=h), client.get(missing, headers=h)
         if seen.status_code not in (403, 404) or seen.status_code != absent.status_code:
-            failures.append(("GET", path, rule.endpoint,
-                             f"{seen.status_code} (a missing id gives {absent.status_code})"))
+            failures.append(
+                (
+                    "GET",
+                    path,
+                    rule.endpoint,
+                    f"{seen.status_code} (a missing id gives {absent.status_code})",
+                )
+            )
     assert not failures, report(failures)
 
 
@@ -119,10 +127,19 @@ def test_another_tenants_objects_cannot_be_changed_on_any_post_route(role, app, 
             db.session.expire_all()
             if changed:
                 failures.append((method, path, rule.endpoint, "changed the database"))
-            elif seen.status_code < 400 or seen.status_code >= 500 \
-                    or seen.status_code != absent.status_code:
-                failures.append((method, path, rule.endpoint,
-                                 f"{seen.status_code} (a missing id gives {absent.status_code})"))
+            elif (
+                seen.status_code < 400
+                or seen.status_code >= 500
+                or seen.status_code != absent.status_code
+            ):
+                failures.append(
+                    (
+                        method,
+                        path,
+                        rule.endpoint,
+                        f"{seen.status_code} (a missing id gives {absent.status_code})",
+                    )
+                )
     assert not failures, report(failures)
 
 
@@ -152,8 +169,16 @@ def test_no_post_route_fails_on_empty_or_junk_input_for(role, app, login, world)
             path = fill(rule)
             if path is None or rule.endpoint == "auth.logout":
                 continue
-            for body in ({}, {"name": "\x00" * 3, "email": "@", "starts_at": "yesterday",
-                              "id": "-1", "services": "[]"}):
+            for body in (
+                {},
+                {
+                    "name": "\x00" * 3,
+                    "email": "@",
+                    "starts_at": "yesterday",
+                    "id": "-1",
+                    "services": "[]",
+                },
+            ):
                 send = {"headers": headers, "json": body} if is_api(rule) else {"data": body}
                 r = client.open(path, method=method, **send)
                 if r.status_code >= 500:

@@ -28,8 +28,10 @@ def test_admin_lists_and_searches_tenants(login, admin, make_tenant):
 def test_admin_creates_a_tenant_and_it_is_ledgered(login, admin, ledger_actions):
     client = login(admin)
     assert client.get("/admin/tenants/new").status_code == 200
-    r = client.post("/admin/tenants/new", data={"slug": "tapai", "name": "Tapai",
-                                                "time_zone": "Asia/Taipei", "first_party": ""})
+    r = client.post(
+        "/admin/tenants/new",
+        data={"slug": "tapai", "name": "Tapai", "time_zone": "Asia/Taipei", "first_party": ""},
+    )
     assert r.status_code == 302
     tenant = db.session.execute(select(Tenant).where(Tenant.slug == "tapai")).scalar_one()
     assert tenant.time_zone == "Asia/Taipei" and tenant.first_party is False
@@ -40,19 +42,22 @@ def test_admin_creates_a_tenant_and_it_is_ledgered(login, admin, ledger_actions)
 def test_duplicate_slug_is_refused_on_the_form(login, admin, make_tenant, ledger_actions):
     make_tenant("tapai")
     db.session.commit()
-    r = login(admin).post("/admin/tenants/new", data={"slug": "tapai", "name": "Other",
-                                                      "time_zone": "UTC"})
+    r = login(admin).post(
+        "/admin/tenants/new", data={"slug": "tapai", "name": "Other", "time_zone": "UTC"}
+    )
     assert r.status_code == 400 and b"already used by another tenant" in r.data
     assert count(Tenant) == 1 and ledger_actions() == []
 
 
 def test_bad_slug_and_unknown_zone_are_refused(login, admin, ledger_actions):
     client = login(admin)
-    r = client.post("/admin/tenants/new", data={"slug": "Not A Slug", "name": "X",
-                                                "time_zone": "UTC"})
+    r = client.post(
+        "/admin/tenants/new", data={"slug": "Not A Slug", "name": "X", "time_zone": "UTC"}
+    )
     assert r.status_code == 400 and b"not a valid slug" in r.data
-    r = client.post("/admin/tenants/new", data={"slug": "x", "name": "X",
-                                                "time_zone": "Mars/Olympus"})
+    r = client.post(
+        "/admin/tenants/new", data={"slug": "x", "name": "X", "time_zone": "Mars/Olympus"}
+    )
     assert r.status_code == 400 and b"unknown time zone" in r.data
     r = client.post("/admin/tenants/new", data={"slug": "x", "name": "", "time_zone": "UTC"})
     assert r.status_code == 400 and b"This field is required." in r.data
@@ -65,12 +70,20 @@ def test_admin_edits_a_tenant(login, admin, make_tenant, ledger_actions):
     db.session.commit()
     client = login(admin)
     assert client.get(f"/admin/tenants/{tenant.id}/edit").status_code == 200
-    clash = client.post(f"/admin/tenants/{tenant.id}/edit",
-                        data={"slug": other.slug, "name": "T", "time_zone": "UTC"})
+    clash = client.post(
+        f"/admin/tenants/{tenant.id}/edit",
+        data={"slug": other.slug, "name": "T", "time_zone": "UTC"},
+    )
     assert clash.status_code == 400 and b"already used" in clash.data
-    ok = client.post(f"/admin/tenants/{tenant.id}/edit",
-                     data={"slug": "tapai-inc", "name": "Tapai Inc", "time_zone": "Europe/Berlin",
-                           "first_party": "y"})
+    ok = client.post(
+        f"/admin/tenants/{tenant.id}/edit",
+        data={
+            "slug": "tapai-inc",
+            "name": "Tapai Inc",
+            "time_zone": "Europe/Berlin",
+            "first_party": "y",
+        },
+    )
     assert ok.status_code == 302
     db.session.refresh(tenant)
     assert (tenant.slug, tenant.name, tenant.first_party) == ("tapai-inc", "Tapai Inc", True)
@@ -85,8 +98,9 @@ def test_contacts_are_added_validated_and_removed(login, admin, make_tenant, led
     tenant = make_tenant("tapai", contacts=0)
     db.session.commit()
     client = login(admin)
-    r = client.post(f"/admin/tenants/{tenant.id}/contacts",
-                    data={"email": "Ops@Tapai.example", "name": "Ops"})
+    r = client.post(
+        f"/admin/tenants/{tenant.id}/contacts", data={"email": "Ops@Tapai.example", "name": "Ops"}
+    )
     assert r.status_code == 302
     contact = db.session.execute(select(NoticeContact)).scalar_one()
     assert contact.email == "ops@tapai.example"
@@ -114,10 +128,18 @@ def test_usage_of_a_service_or_component(login, admin, make_tenant, make_service
     component = service.components[0]
     client = login(admin)
     assert client.get(f"/admin/tenants/{tenant.id}").status_code == 200
-    assert client.post(f"/admin/tenants/{tenant.id}/usage",
-                       data={"target": f"s{service.id}"}).status_code == 302
-    assert client.post(f"/admin/tenants/{tenant.id}/usage",
-                       data={"target": f"c{component.id}"}).status_code == 302
+    assert (
+        client.post(
+            f"/admin/tenants/{tenant.id}/usage", data={"target": f"s{service.id}"}
+        ).status_code
+        == 302
+    )
+    assert (
+        client.post(
+            f"/admin/tenants/{tenant.id}/usage", data={"target": f"c{component.id}"}
+        ).status_code
+        == 302
+    )
     dup = client.post(f"/admin/tenants/{tenant.id}/usage", data={"target": f"s{service.id}"})
     assert dup.status_code == 400 and b"already uses" in dup.data
     junk = client.post(f"/admin/tenants/{tenant.id}/usage", data={"target": "s999999"})
@@ -139,8 +161,10 @@ def test_account_manager_assignment(login, admin, make_tenant, make_user, ledger
     assert b"am@provider.example" in page.data
     not_am = client.post(f"/admin/tenants/{tenant.id}/managers", data={"user": engineer.id})
     assert not_am.status_code == 400 and b"not an active account manager" in not_am.data
-    assert client.post(f"/admin/tenants/{tenant.id}/managers",
-                       data={"user": manager.id}).status_code == 302
+    assert (
+        client.post(f"/admin/tenants/{tenant.id}/managers", data={"user": manager.id}).status_code
+        == 302
+    )
     again = client.post(f"/admin/tenants/{tenant.id}/managers", data={"user": manager.id})
     assert again.status_code == 400 and b"already manages" in again.data
     assignment = db.session.execute(select(AccountManagerAssignment)).scalar_one()
@@ -150,12 +174,13 @@ def test_account_manager_assignment(login, admin, make_tenant, make_user, ledger
 
 
 @pytest.mark.parametrize("role", ["tenant_admin", "account_manager", "engineer"])
-def test_non_admins_cannot_use_tenant_admin_screens(role, login, make_tenant, make_user,
-                                                    make_team):
+def test_non_admins_cannot_use_tenant_admin_screens(role, login, make_tenant, make_user, make_team):
     tenant = make_tenant("tapai")
-    user = {"tenant_admin": lambda: make_user(tenant=tenant, is_tenant_admin=True),
-            "account_manager": lambda: make_user(is_account_manager=True, manages=[tenant]),
-            "engineer": lambda: make_user(teams=[make_team()], approver=True)}[role]()
+    user = {
+        "tenant_admin": lambda: make_user(tenant=tenant, is_tenant_admin=True),
+        "account_manager": lambda: make_user(is_account_manager=True, manages=[tenant]),
+        "engineer": lambda: make_user(teams=[make_team()], approver=True),
+    }[role]()
     db.session.commit()
     client = login(user)
     assert client.get("/admin/tenants").status_code == 403

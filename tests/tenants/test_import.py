@@ -70,17 +70,23 @@ def test_good_files_are_imported_with_ledger_entries(run_import, catalog):
     ptu = db.session.execute(select(Tenant).where(Tenant.slug == "ptu")).scalar_one()
     assert ptu.first_party and ptu.time_zone == "Europe/Berlin"
     assert [c.email for c in ptu.contacts] == ["noc@ptu.example"]
-    assert {(u.service.slug, u.component.slug if u.component else None) for u in ptu.usages} \
-        == {("face-fusion", "eu-west"), ("storage", None)}
-    actions = db.session.execute(
-        select(LedgerEntry.action).order_by(LedgerEntry.seq)).scalars().all()
+    assert {(u.service.slug, u.component.slug if u.component else None) for u in ptu.usages} == {
+        ("face-fusion", "eu-west"),
+        ("storage", None),
+    }
+    actions = (
+        db.session.execute(select(LedgerEntry.action).order_by(LedgerEntry.seq)).scalars().all()
+    )
     assert actions == ["tenant.imported", "tenant.imported", "import.applied"]
-    entry = db.session.execute(select(LedgerEntry).where(LedgerEntry.tenant_id == ptu.id)
-                               ).scalar_one()
+    entry = db.session.execute(
+        select(LedgerEntry).where(LedgerEntry.tenant_id == ptu.id)
+    ).scalar_one()
     assert json.loads(entry.payload) == {
-        "slug": "ptu", "created": {"name": "Ptu", "time_zone": "Europe/Berlin",
-                                   "first_party": True},
-        "contacts_added": ["noc@ptu.example"], "usage_added": ["face-fusion/eu-west", "storage"]}
+        "slug": "ptu",
+        "created": {"name": "Ptu", "time_zone": "Europe/Berlin", "first_party": True},
+        "contacts_added": ["noc@ptu.example"],
+        "usage_added": ["face-fusion/eu-west", "storage"],
+    }
     assert verify().ok
 
 
@@ -100,13 +106,15 @@ def test_reimport_is_idempotent_and_updates_by_slug(run_import, catalog):
 
 
 def test_bad_rows_are_all_reported_and_nothing_is_written(run_import, catalog):
-    tenants = ("slug,name,time_zone,first_party\n"
-               "good,Good,UTC,no\n"
-               "Bad Slug,Bad,UTC,no\n"
-               "zone,Zone,Mars/Olympus,no\n"
-               "flag,Flag,UTC,perhaps\n"
-               "noname,,UTC,\n"
-               "short,Short\n")
+    tenants = (
+        "slug,name,time_zone,first_party\n"
+        "good,Good,UTC,no\n"
+        "Bad Slug,Bad,UTC,no\n"
+        "zone,Zone,Mars/Olympus,no\n"
+        "flag,Flag,UTC,perhaps\n"
+        "noname,,UTC,\n"
+        "short,Short\n"
+    )
     contacts = "tenant,email\ngood,not-an-email\nnobody,ops@nobody.example\n"
     result = run_import(tenants=tenants, contacts=contacts)
     assert result.exit_code == 1
@@ -124,15 +132,19 @@ def test_bad_rows_are_all_reported_and_nothing_is_written(run_import, catalog):
 
 def test_unknown_service_and_component_are_refused(run_import, catalog, make_tenant):
     make_tenant("tapai")
-    usage = ("tenant,service,component\n"
-             "tapai,face-fusion,\n"
-             "tapai,no-such-service,\n"
-             "tapai,face-fusion,mars-north\n")
+    usage = (
+        "tenant,service,component\n"
+        "tapai,face-fusion,\n"
+        "tapai,no-such-service,\n"
+        "tapai,face-fusion,mars-north\n"
+    )
     result = run_import(usage=usage)
     assert result.exit_code == 1
     assert "usage.csv:3: column 'service': unknown service 'no-such-service'" in result.output
-    assert "usage.csv:4: column 'component': face-fusion has no component 'mars-north'" \
+    assert (
+        "usage.csv:4: column 'component': face-fusion has no component 'mars-north'"
         in result.output
+    )
     assert count(Usage) == 0
 
 
@@ -142,8 +154,7 @@ def test_duplicates_within_a_file_are_refused(run_import, catalog):
     usage = "tenant,service\nptu,storage\nptu,storage\n"
     result = run_import(tenants=tenants, contacts=contacts, usage=usage)
     assert result.exit_code == 1
-    assert "tenants.csv:4: column 'slug': duplicate slug 'tapai' (first on line 2)" \
-        in result.output
+    assert "tenants.csv:4: column 'slug': duplicate slug 'tapai' (first on line 2)" in result.output
     assert "contacts.csv:3: column 'email': duplicate contact" in result.output
     assert "usage.csv:3: duplicate usage (first on line 2)" in result.output
     assert count(Tenant) == 0
@@ -152,8 +163,10 @@ def test_duplicates_within_a_file_are_refused(run_import, catalog):
 def test_header_problems_are_reported(run_import):
     result = run_import(tenants="slug,title,colour\nx,X,red\n")
     assert result.exit_code == 1
-    assert "tenants.csv:1: header: missing column(s) name; unknown column(s) 'title', " \
+    assert (
+        "tenants.csv:1: header: missing column(s) name; unknown column(s) 'title', "
         "'colour'" in result.output
+    )
     empty = run_import(contacts="")
     assert "contacts.csv:1: the file is empty" in empty.output
 
@@ -193,13 +206,16 @@ def test_no_file_is_a_usage_error(app):
 
 def test_five_thousand_tenants_import_quickly(run_import, catalog):
     rows = ["slug,name,time_zone,first_party"]
-    rows += [f"customer-{i},Customer {i},Europe/Berlin,{'yes' if i % 50 == 0 else 'no'}"
-             for i in range(5000)]
+    rows += [
+        f"customer-{i},Customer {i},Europe/Berlin,{'yes' if i % 50 == 0 else 'no'}"
+        for i in range(5000)
+    ]
     contacts = ["tenant,email,name"] + [f"customer-{i},ops@c{i}.example,Ops" for i in range(5000)]
     usage = ["tenant,service"] + [f"customer-{i},face-fusion" for i in range(5000)]
     started = time.perf_counter()
-    result = run_import(tenants="\n".join(rows), contacts="\n".join(contacts),
-                        usage="\n".join(usage))
+    result = run_import(
+        tenants="\n".join(rows), contacts="\n".join(contacts), usage="\n".join(usage)
+    )
     elapsed = time.perf_counter() - started
     assert result.exit_code == 0, result.output
     assert count(Tenant) == 5000 and count(NoticeContact) == 5000 and count(Usage) == 5000

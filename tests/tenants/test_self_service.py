@@ -9,15 +9,18 @@ from portal.tenants.models import NoticeContact
 NEW_PASSWORD = "a-temporary-password-1"
 
 
-def test_tenant_admin_adds_a_user_to_their_own_tenant(login, make_tenant, make_user,
-                                                      ledger_actions):
+def test_tenant_admin_adds_a_user_to_their_own_tenant(
+    login, make_tenant, make_user, ledger_actions
+):
     tenant = make_tenant("tapai")
     boss = make_user(tenant=tenant, is_tenant_admin=True)
     db.session.commit()
     client = login(boss)
     assert client.get("/settings/users").status_code == 200
-    r = client.post("/settings/users", data={"email": "dev@tapai.example", "name": "Dev",
-                                             "password": NEW_PASSWORD})
+    r = client.post(
+        "/settings/users",
+        data={"email": "dev@tapai.example", "name": "Dev", "password": NEW_PASSWORD},
+    )
     assert r.status_code == 302
     dev = db.session.execute(select(User).where(User.email == "dev@tapai.example")).scalar_one()
     assert dev.tenant_id == tenant.id and not dev.is_tenant_admin
@@ -27,11 +30,19 @@ def test_tenant_admin_adds_a_user_to_their_own_tenant(login, make_tenant, make_u
 def test_tenant_admin_cannot_create_staff(login, make_tenant, make_user):
     boss = make_user(tenant=make_tenant("tapai"), is_tenant_admin=True)
     db.session.commit()
-    login(boss).post("/settings/users", data={
-        "email": "sneaky@tapai.example", "name": "S", "password": NEW_PASSWORD,
-        "is_admin": "y", "is_account_manager": "y"})
+    login(boss).post(
+        "/settings/users",
+        data={
+            "email": "sneaky@tapai.example",
+            "name": "S",
+            "password": NEW_PASSWORD,
+            "is_admin": "y",
+            "is_account_manager": "y",
+        },
+    )
     sneaky = db.session.execute(
-        select(User).where(User.email == "sneaky@tapai.example")).scalar_one()
+        select(User).where(User.email == "sneaky@tapai.example")
+    ).scalar_one()
     assert sneaky.is_customer and not sneaky.is_admin and not sneaky.is_account_manager
 
 
@@ -39,11 +50,14 @@ def test_duplicate_and_bad_emails_are_refused(login, make_tenant, make_user, led
     boss = make_user("boss@tapai.example", tenant=make_tenant("tapai"), is_tenant_admin=True)
     db.session.commit()
     client = login(boss)
-    dup = client.post("/settings/users", data={"email": "boss@tapai.example", "name": "B",
-                                               "password": NEW_PASSWORD})
+    dup = client.post(
+        "/settings/users",
+        data={"email": "boss@tapai.example", "name": "B", "password": NEW_PASSWORD},
+    )
     assert dup.status_code == 400 and b"already exists" in dup.data
-    bad = client.post("/settings/users", data={"email": "nope", "name": "B",
-                                               "password": NEW_PASSWORD})
+    bad = client.post(
+        "/settings/users", data={"email": "nope", "name": "B", "password": NEW_PASSWORD}
+    )
     assert bad.status_code == 400
     assert db.session.execute(select(func.count()).select_from(User)).scalar_one() == 1
     assert ledger_actions() == []
@@ -72,10 +86,16 @@ def test_another_tenants_users_and_contacts_are_404(login, make_tenant, make_use
     db.session.commit()
     client = login(boss)
     for target in (stranger, staff):
-        assert client.post(f"/settings/users/{target.id}/active",
-                           data={"active": "0"}).status_code == 404
-        assert client.post(f"/settings/users/{target.id}/tenant-admin",
-                           data={"tenant_admin": "1"}).status_code == 404
+        assert (
+            client.post(f"/settings/users/{target.id}/active", data={"active": "0"}).status_code
+            == 404
+        )
+        assert (
+            client.post(
+                f"/settings/users/{target.id}/tenant-admin", data={"tenant_admin": "1"}
+            ).status_code
+            == 404
+        )
     foreign = other.contacts[0]
     assert client.post(f"/settings/contacts/{foreign.id}/delete").status_code == 404
     db.session.refresh(stranger)

@@ -27,15 +27,24 @@ def test_admin_lists_and_filters_users(login, admin, make_user, make_tenant):
     assert b"Carl Customer" in customers.data and b"Eve Engineer" not in customers.data
 
 
-def test_admin_creates_a_staff_engineer_with_approver_right(login, admin, make_team,
-                                                            ledger_actions):
+def test_admin_creates_a_staff_engineer_with_approver_right(
+    login, admin, make_team, ledger_actions
+):
     team = make_team("face")
     db.session.commit()
     client = login(admin)
     assert client.get("/admin/users/new").status_code == 200
-    r = client.post("/admin/users/new", data={
-        "email": "Eng@Provider.example", "name": "Eve", "password": NEW_PASSWORD,
-        "is_account_manager": "y", "teams": [team.id], "approver": "y"})
+    r = client.post(
+        "/admin/users/new",
+        data={
+            "email": "Eng@Provider.example",
+            "name": "Eve",
+            "password": NEW_PASSWORD,
+            "is_account_manager": "y",
+            "teams": [team.id],
+            "approver": "y",
+        },
+    )
     assert r.status_code == 302
     user = user_by_email("eng@provider.example")
     assert user.is_staff and user.is_engineer and user.is_account_manager and not user.is_admin
@@ -49,9 +58,16 @@ def test_admin_creates_a_customer_user(login, admin, make_tenant):
     db.session.commit()
     client = login(admin)
     assert client.get(f"/admin/users/new?kind=customer&tenant={tenant.id}").status_code == 200
-    r = client.post("/admin/users/new?kind=customer", data={
-        "email": "boss@tapai.example", "name": "Boss", "password": NEW_PASSWORD,
-        "tenant": tenant.id, "is_tenant_admin": "y"})
+    r = client.post(
+        "/admin/users/new?kind=customer",
+        data={
+            "email": "boss@tapai.example",
+            "name": "Boss",
+            "password": NEW_PASSWORD,
+            "tenant": tenant.id,
+            "is_tenant_admin": "y",
+        },
+    )
     assert r.status_code == 302
     user = user_by_email("boss@tapai.example")
     assert user.tenant_id == tenant.id and user.is_tenant_admin and not user.is_admin
@@ -66,11 +82,13 @@ def test_user_form_errors_change_nothing(login, admin, make_user, ledger_actions
     assert dup.status_code == 400 and b"already exists" in dup.data
     bad = client.post("/admin/users/new", data={**base, "email": "not an email"})
     assert bad.status_code == 400 and b"Invalid email address." in bad.data
-    short = client.post("/admin/users/new", data={**base, "email": "a@b.example",
-                                                  "password": "short"})
+    short = client.post(
+        "/admin/users/new", data={**base, "email": "a@b.example", "password": "short"}
+    )
     assert short.status_code == 400 and b"between 12 and 200 characters" in short.data
-    no_tenant = client.post("/admin/users/new?kind=customer",
-                            data={**base, "email": "c@b.example", "tenant": 0})
+    no_tenant = client.post(
+        "/admin/users/new?kind=customer", data={**base, "email": "c@b.example", "tenant": 0}
+    )
     assert no_tenant.status_code == 400 and b"choose the user&#39;s tenant" in no_tenant.data
     assert db.session.execute(select(func.count()).select_from(User)).scalar_one() == 2
     assert ledger_actions() == []

@@ -26,8 +26,7 @@ def test_customer_sees_their_change_and_that_it_awaits_acknowledgement(story, lo
 
 def test_acknowledged_change_is_no_longer_flagged(story, login):
     story.change.ack_required = True
-    acknowledge(story.change, story.tapai.id, now=T0, channel=CHANNEL_PORTAL,
-                user=story.tapai_user)
+    acknowledge(story.change, story.tapai.id, now=T0, channel=CHANNEL_PORTAL, user=story.tapai_user)
     db.session.commit()
     page = _home(login, story.tapai_user)
     assert story.change.title in page

@@ -8,8 +8,9 @@ from portal.tenants.models import Tenant
 
 
 def test_nul_in_a_form_is_a_400_and_changes_nothing(login, admin):
-    r = login(admin).post("/admin/tenants/new",
-                          data={"slug": "x", "name": "Evil\x00", "time_zone": "UTC"})
+    r = login(admin).post(
+        "/admin/tenants/new", data={"slug": "x", "name": "Evil\x00", "time_zone": "UTC"}
+    )
     assert r.status_code == 400 and b"NUL character" in r.data
     assert db.session.execute(select(func.count()).select_from(Tenant)).scalar_one() == 0
 
@@ -29,6 +30,7 @@ def test_nul_in_json_is_a_json_400(client):
 
 
 def test_ordinary_input_passes(login, admin):
-    r = login(admin).post("/admin/tenants/new",
-                          data={"slug": "zurich", "name": "Zürich AG", "time_zone": "UTC"})
+    r = login(admin).post(
+        "/admin/tenants/new", data={"slug": "zurich", "name": "Zürich AG", "time_zone": "UTC"}
+    )
     assert r.status_code == 302
