@@ -33,3 +33,25 @@ document.addEventListener("click", (event) => {
   };
   form.addEventListener("change", () => { clearTimeout(timer); timer = setTimeout(refresh, 300); });
 })();
+
+// Phones: the main menu collapses behind a "Menu" button (CSS shows the button below 760 px;
+// without JavaScript the menu simply stays open).
+document.documentElement.classList.add("js");
+document.addEventListener("click", (event) => {
+  const toggle = event.target.closest(".menu-toggle");
+  if (!toggle) return;
+  const open = toggle.getAttribute("aria-expanded") !== "true";
+  toggle.setAttribute("aria-expanded", String(open));
+  toggle.closest(".topbar").classList.toggle("open", open);
+});
+
+// A table that scrolls sideways inside its box (phones) must be reachable by keyboard (WCAG
+// 2.1.1; axe "scrollable-region-focusable").
+const focusScrollingTables = () => {
+  document.querySelectorAll("main table").forEach((table) => {
+    if (table.scrollWidth > table.clientWidth + 1) table.setAttribute("tabindex", "0");
+    else if (table.getAttribute("tabindex") === "0") table.removeAttribute("tabindex");
+  });
+};
+document.addEventListener("DOMContentLoaded", focusScrollingTables);
+window.addEventListener("resize", focusScrollingTables);
