@@ -13,6 +13,7 @@ import datetime as dt
 from sqlalchemy import select, update
 
 from portal.catalog.models import TeamMembership
+from portal.changes import approvals
 from portal.changes.inputs import ChangeInput
 from portal.changes.models import (
     DRAFT,
@@ -26,6 +27,8 @@ from portal.changes.services import input_of, publish, run_check
 from portal.errors import Conflict, Forbidden, InvalidInput
 from portal.extensions import db
 from portal.ledger.services import Fact, record, record_many
+from portal.notify.models import APPROVAL
+from portal.notify.outbox import notify_staff
 
 
 def pending_request(change: Change) -> EmergencyRequest | None:
@@ -83,6 +86,13 @@ def request_emergency(
             "blocking_tenants": [b.slug for b in check.blockers],
         },
     )
+    notify_staff(
+        change,
+        kind=APPROVAL,
+        recipients=approvals.approvers_to_tell(change, actor.id),
+        now=now,
+        note=approvals.summary_text(change, req, now),
+    )
     return req
 
 
@@ -123,6 +133,12 @@ def _decider_check(change: Change, approver) -> EmergencyRequest:
 def approve(change: Change, *, approver, now: dt.datetime, note: str = "") -> EmergencyRequest:
     """Publish as short notice; breach record per affected tenant; gates open at the start."""
     req = _decider_check(change, approver)
+    if change.starts_at <= now:
+        raise Conflict(
+            "the start has passed, so this request can no longer be approved; the requester "
+            "must reschedule the change (rejecting it sends it back to draft)",
+            field="starts_at",
+        )
     revision = publish(change, actor=approver, now=now, short_notice=True)
     req.decision, req.decided_by_id, req.decided_at = "approved", approver.id, now
     req.decision_reason = (note or "").strip()

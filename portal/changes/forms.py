@@ -84,6 +84,16 @@ class ReasonForm(FlaskForm):
     reason = TextAreaField("Reason", validators=[DataRequired(), Length(max=2000)])
 
 
+class RejectForm(FlaskForm):
+    """Reject an emergency request: the reason goes back to the requester with the draft."""
+
+    reason = TextAreaField(
+        "Reason for rejecting",
+        validators=[DataRequired(), Length(max=2000)],
+        description="The requester sees it; the change goes back to draft.",
+    )
+
+
 class JustificationForm(FlaskForm):
     justification = TextAreaField(
         "Justification",
@@ -164,6 +174,7 @@ class BlackoutForm(FlaskForm):
 __all__ = [
     "ChangeForm",
     "ReasonForm",
+    "RejectForm",
     "JustificationForm",
     "ApproveForm",
     "StartForm",

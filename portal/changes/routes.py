@@ -15,7 +15,7 @@ from sqlalchemy import exists, or_, select
 
 from portal.access import tenant_ids_visible_to
 from portal.catalog.models import Service, Usage
-from portal.changes import emergency, lifecycle, services, views_actions
+from portal.changes import approvals, emergency, lifecycle, services, views_actions
 from portal.changes.forms import ChangeForm, zone_choices
 from portal.changes.inputs import parse_change_input
 from portal.changes.models import (
@@ -273,6 +273,13 @@ def edit(change_id: int):
     return response or _render_editor(form, change, preview)
 
 
+@bp.app_context_processor
+def approvals_waiting():
+    """``approvals_waiting()`` in any template: how many emergency requests wait for the
+    signed-in user's decision (the menu's count; one statement, only when asked)."""
+    return {"approvals_waiting": lambda: approvals.awaiting_count(current_user)}
+
+
 @bp.get("/<int:change_id>")
 @login_required
 def show(change_id: int):
@@ -309,6 +316,9 @@ def show(change_id: int):
         requests=requests,
         may_decide=change.status == "pending_approval"
         and emergency.may_approve(current_user, change),
+        approval=approvals.brief(change, now())
+        if current_user.is_staff and change.status == "pending_approval"
+        else None,
         forms=views_actions.action_forms(),
     )
 

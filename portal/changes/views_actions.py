@@ -13,7 +13,13 @@ from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_login import current_user, login_required
 
 from portal.changes import emergency, lifecycle, services
-from portal.changes.forms import ApproveForm, JustificationForm, ReasonForm, StartForm
+from portal.changes.forms import (
+    ApproveForm,
+    JustificationForm,
+    ReasonForm,
+    RejectForm,
+    StartForm,
+)
 from portal.changes.queries import get_managed_change_or_404
 from portal.clock import now
 from portal.errors import Conflict, DomainError
@@ -27,6 +33,7 @@ def action_forms() -> dict:
         "reason": ReasonForm(),
         "justify": JustificationForm(),
         "approve": ApproveForm(),
+        "reject": RejectForm(),
     }
 
 
@@ -130,7 +137,7 @@ def register(bp: Blueprint) -> None:
     @login_required
     def reject_emergency(change_id: int):
         change = _managed(change_id)
-        form = ReasonForm()
+        form = RejectForm()
         if not form.validate_on_submit():
             _csrf_or_400(form)
             flash("Say why the emergency is rejected.", "error")

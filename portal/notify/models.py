@@ -23,8 +23,9 @@ SUBSCRIPTION = "subscription"  # optional: to a tenant user who opted in by serv
 REMINDER = "reminder"  # optional: before the start, to tenants that have not acknowledged
 ESCALATION = "escalation"  # internal: to the account managers of still-silent tenants
 OBJECTION = "objection"  # internal: a tenant objected; to the owning team and its managers
+APPROVAL = "approval"  # internal: an emergency request; to the team's approvers who may decide
 KINDS = (NOTICE, SUBSCRIPTION, REMINDER, ESCALATION, OBJECTION)
-STAFF_KINDS = (ESCALATION, OBJECTION)
+STAFF_KINDS = (ESCALATION, OBJECTION, APPROVAL)
 # Kinds that tell a tenant about a revision: equal notice orders these (DESIGN.md "Proof").
 TENANT_NOTICE_KINDS = (NOTICE, SUBSCRIPTION)
 OPTIONAL_KINDS = (SUBSCRIPTION, REMINDER)

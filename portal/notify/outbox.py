@@ -185,8 +185,9 @@ def notify_staff(
     note: str = "",
     tenant_id: int | None = None,
 ) -> int:
-    """Queue an internal email (``escalation`` or ``objection``) about ``change`` to provider
-    staff, one row per (email, name) in ``recipients``; returns the number of rows. Flushes.
+    """Queue an internal email (``escalation``, ``objection`` or ``approval``) about
+    ``change`` to provider staff, one row per (email, name) in ``recipients``; returns the
+    number of rows. Flushes.
 
     ``tenant_id`` names the tenant the message is about (the objecting or silent tenant). Each
     call is a new message: its serial number goes in ``offset_seconds`` so the outbox key stays

@@ -29,6 +29,7 @@ from portal.catalog.models import Service, Usage
 from portal.changes.models import Change, ChangeTarget, ImpactLevel, Revision
 from portal.extensions import db
 from portal.notify.models import (
+    APPROVAL,
     ESCALATION,
     NOTICE,
     OBJECTION,
@@ -48,6 +49,7 @@ TEMPLATES = {
     REMINDER: "reminder",
     ESCALATION: "escalation",
     OBJECTION: "objection",
+    APPROVAL: "approval",
 }
 HEADLINES = {
     "publish": "Scheduled",
@@ -259,6 +261,8 @@ def subject_for(
         return f"Not acknowledged by {who}: {change.title}"
     if row.kind == OBJECTION:
         return f"Objection from {who}: {change.title}"
+    if row.kind == APPROVAL:
+        return f"Emergency approval requested: {change.title}"
     headline = HEADLINES.get(revision.kind if revision else "publish", "Updated")
     if revision is not None and revision.kind == "update" and revision.material:
         headline = "Updated (notice period restarts)"

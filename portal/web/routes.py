@@ -11,6 +11,7 @@ from flask_login import current_user, login_required
 
 from portal.auth.forms import EmptyForm
 from portal.auth.services import is_safe_next
+from portal.changes.approvals import awaiting_approval
 from portal.changes.upcoming import upcoming_for
 from portal.clock import get_clock, now
 from portal.extensions import db
@@ -58,7 +59,11 @@ def refuse_nul_characters():
 def home():
     if not current_user.is_authenticated:
         return redirect(url_for("auth.login"))
-    return render_template("web/home.html", upcoming=upcoming_for(current_user, now()))
+    return render_template(
+        "web/home.html",
+        upcoming=upcoming_for(current_user, now()),
+        awaiting_approval=awaiting_approval(current_user),
+    )
 
 
 @bp.get("/healthz")
