@@ -67,8 +67,12 @@ def build_demo_app(*, host: str, port: int, smtp_port: int | None) -> Flask:
     )
 
 
-def prepare_database(app: Flask, *, reset: bool) -> int:
-    """Create or upgrade the demo database and seed it; returns the rows created."""
+def prepare_database(app: Flask, *, reset: bool, deliver_history: bool = False) -> int:
+    """Create or upgrade the demo database and seed it; returns the rows created.
+
+    With ``deliver_history`` (the mail sink must be running), mail of the story's past is
+    dispatched at its own time while seeding, so its notices were given when the story says.
+    """
     from portal.clock import get_clock
     from portal.demo.seed import seed_demo
     from portal.extensions import db, dispose_engines
@@ -86,9 +90,19 @@ def prepare_database(app: Flask, *, reset: bool) -> int:
         db.session.execute(text("PRAGMA journal_mode=WAL"))
         db.session.commit()
         flask_migrate.upgrade()
-        world = seed_demo(password=app.config["DEMO_PASSWORD"], now=get_clock().now())
+        deliver = _deliver_at if deliver_history else None
+        world = seed_demo(
+            password=app.config["DEMO_PASSWORD"], now=get_clock().now(), deliver=deliver
+        )
         db.session.commit()
         return world.created
+
+
+def _deliver_at(at) -> None:
+    """One dispatch run with the clock at ``at`` (the seed's history): real SMTP to the sink."""
+    from portal.notify.dispatch import dispatch_due
+
+    dispatch_due(now=lambda: at)
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -152,8 +166,8 @@ def demo_command(host: str, port: int, smtp_port: int | None, reset: bool) -> No
             "--port",
             err if isinstance(err, OSError) else OSError("address in use"),
         ) from err
+    sink = None
     try:
-        created = prepare_database(app, reset=reset)
         sink_host, sink_port = app.config["MAIL_SERVER"], app.config["MAIL_PORT"]
         try:
             sink = start_sink(app, sink_host, sink_port)
@@ -165,8 +179,12 @@ def demo_command(host: str, port: int, smtp_port: int | None, reset: bool) -> No
                 "--smtp-port",
                 err if isinstance(err, OSError) else OSError(str(err)),
             ) from err
+        # The sink runs first so the story's past is mailed at its own time while seeding.
+        created = prepare_database(app, reset=reset, deliver_history=True)
     except BaseException:
         server.server_close()
+        if sink is not None:
+            sink.stop()
         raise
     stop = threading.Event()
     worker = start_worker(app, stop)

@@ -185,22 +185,27 @@ def seed_policies(world: DemoWorld) -> None:
     db.session.flush()
 
 
-def seed_story(world: DemoWorld, *, now: dt.datetime) -> None:
-    """The story's changes (DESIGN.md "The story, end to end"), through the real services."""
+def seed_story(world: DemoWorld, *, now: dt.datetime, deliver=None) -> None:
+    """The story's changes (DESIGN.md "The story, end to end"), through the real services;
+    ``deliver(at)``, when given, sends the mail of the story's past at its time."""
     from portal.demo.story import seed_changes
 
-    world.created += seed_changes(world.users, now=now)
+    kw = {"deliver": deliver} if deliver is not None else {}
+    world.created += seed_changes(world.users, now=now, **kw)
 
 
-def seed_demo(*, password: str, now: dt.datetime) -> DemoWorld:
-    """Seed the whole demo provider; records "demo.seeded" when anything was created."""
+def seed_demo(*, password: str, now: dt.datetime, deliver=None) -> DemoWorld:
+    """Seed the whole demo provider; records "demo.seeded" when anything was created.
+
+    ``deliver(at)`` (optional) sends whatever mail is due at the past time ``at`` (UTC); the
+    demo command passes a dispatch to its running mail sink (``portal.demo.story.tell``)."""
     world = DemoWorld()
     seed_catalog(world)
     # The provider's customers and staff were there long before today's changes.
     seed_tenants(world, now=now - HISTORY)
     seed_people(world, password=password, now=now - HISTORY)
     seed_policies(world)
-    seed_story(world, now=now)
+    seed_story(world, now=now, deliver=deliver)
     if world.created:
         record(
             "demo.seeded",

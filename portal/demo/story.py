@@ -15,6 +15,7 @@ than the story's wish, so the random usage of the demo never makes a publish fai
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -215,8 +216,22 @@ def existing(title: str) -> Change | None:
     return db.session.execute(select(Change).where(Change.title == title)).scalars().first()
 
 
-def tell(story: StoryChange, users: dict, *, now: dt.datetime) -> Change | None:
-    """Bring one story change to its point in the plot; None if it already exists."""
+Deliver = Callable[[dt.datetime], None]
+
+
+def _no_delivery(_at: dt.datetime) -> None:
+    """Without a mail server (tests), the worker delivers whatever is due when it runs."""
+
+
+def tell(
+    story: StoryChange, users: dict, *, now: dt.datetime, deliver: Deliver = _no_delivery
+) -> Change | None:
+    """Bring one story change to its point in the plot; None if it already exists.
+
+    ``deliver(at)`` sends whatever the outbox holds as of ``at`` (UTC): the demo passes a real
+    dispatch to its mail sink, so a change whose story lies in the past was told at that past
+    time (its notices are "given" before it started, as they were), not when the demo starts.
+    """
     if existing(story.title) is not None:
         return None
     author = users[story.author]
@@ -228,6 +243,7 @@ def tell(story: StoryChange, users: dict, *, now: dt.datetime) -> Change | None:
     change = services.create_change(_input(story, author, at, start), author=author, now=at)
     if story.plot in ("scheduled", "cancelled"):
         services.publish(change, actor=author, now=at)
+        _deliver_past(deliver, at, now)
     if story.plot == "cancelled":
         lifecycle.cancel(
             change,
@@ -235,22 +251,36 @@ def tell(story: StoryChange, users: dict, *, now: dt.datetime) -> Change | None:
             now=now - 2 * H,
             reason="Postponed: it clashes with a customer's product launch.",
         )
+        _deliver_past(deliver, now - 2 * H, now)
     if story.plot in ("pending_approval", "completed_emergency"):
         emergency.request_emergency(change, story.justification, actor=author, now=at)
+        _deliver_past(deliver, at, now)
     if story.plot == "completed_emergency":
         approver = users[story.approver]
+        approved_at = at + 10 * dt.timedelta(minutes=1)
         emergency.approve(
             change,
             approver=approver,
-            now=at + 10 * dt.timedelta(minutes=1),
+            now=approved_at,
             note="Checked the patch and the rollback plan.",
         )
+        _deliver_past(deliver, approved_at, now)
         lifecycle.start(change, actor=author, now=start)
+        _deliver_past(deliver, start, now)
         lifecycle.complete(change, actor=author, now=start + story.duration)
+        _deliver_past(deliver, start + story.duration, now)
     db.session.flush()
     return change
 
 
-def seed_changes(users: dict, *, now: dt.datetime) -> int:
+def _deliver_past(deliver: Deliver, at: dt.datetime, now: dt.datetime) -> None:
+    """Send what is due at ``at`` if that lies in the story's past; the present is the
+    worker's job once the demo runs."""
+    if at < now:
+        db.session.flush()
+        deliver(at)
+
+
+def seed_changes(users: dict, *, now: dt.datetime, deliver: Deliver = _no_delivery) -> int:
     """Tell the whole story; returns how many changes were created."""
-    return sum(tell(story, users, now=now) is not None for story in STORY)
+    return sum(tell(story, users, now=now, deliver=deliver) is not None for story in STORY)

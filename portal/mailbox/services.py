@@ -1,7 +1,9 @@
 """Storing caught mail, deciding who may read it, and showing it safely.
 
 Who sees what (demo only): admins see every message; a customer user sees mail addressed to
-their tenant's notice contacts or users; other staff see mail addressed to themselves. A message
+their tenant's notice contacts or users; other staff see mail addressed to themselves, and
+platform engineers also the mail sent about their teams' changes (so whoever publishes sees the
+notices go out; matched by the deterministic Message-ID, ``<change-ID.…>``). A message
 outside that scope is a 404. Mail is outside text: headers are shown escaped, the HTML part only
 after nh3 has sanitised it.
 """
@@ -21,6 +23,7 @@ from markupsafe import Markup, escape
 from sqlalchemy import Select, func, literal, or_, select, union
 
 from portal.auth.models import User
+from portal.changes.models import Change
 from portal.extensions import db
 from portal.mailbox.models import CaughtMail, CaughtMailRecipient
 from portal.tenants.models import NoticeContact
@@ -150,18 +153,32 @@ def addresses_visible_to(user: User) -> Select | None:
     return select(literal(user.email.lower()))
 
 
+def _team_change_ids(user: User) -> list[int]:
+    """Ids of the changes owned by ``user``'s platform teams (none for customers). The demo
+    has a handful; the mailbox does not exist outside the demo."""
+    if user.is_customer or not user.memberships:
+        return []
+    teams = [m.team_id for m in user.memberships]
+    return list(db.session.scalars(select(Change.id).where(Change.team_id.in_(teams))))
+
+
 def mailbox_query(user: User, search: str = "") -> Select:
     """Caught mail ``user`` may read, newest first, optionally filtered by a search text."""
     q = select(CaughtMail).order_by(CaughtMail.received_at.desc(), CaughtMail.id.desc())
     addresses = addresses_visible_to(user)
     if addresses is not None:
-        q = q.where(
+        scope = [
             CaughtMail.id.in_(
                 select(CaughtMailRecipient.mail_id).where(
                     CaughtMailRecipient.address.in_(addresses)
                 )
             )
-        )
+        ]
+        scope += [
+            CaughtMail.message_id.startswith(f"<change-{change_id}.", autoescape=True)
+            for change_id in _team_change_ids(user)
+        ]
+        q = q.where(or_(*scope))
     search = (search or "").strip()
     if search:
         recipients = select(CaughtMailRecipient.mail_id).where(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 from sqlalchemy import func, select
 
 from portal.auth.models import User
@@ -16,9 +17,11 @@ from portal.demo.story import STORY
 from portal.extensions import db
 from portal.ledger.models import LedgerEntry
 from portal.ledger.services import verify
+from portal.notify.dispatch import dispatch_due
 from portal.notify.models import OutboxMessage
 from portal.tenants.models import AccountManagerAssignment, ContractTerm, Tenant
 from tests.conftest import T0
+from tests.notify.conftest import SmtpServer
 
 PASSWORD = "forewarn-demo"
 
@@ -110,3 +113,52 @@ def test_seeding_twice_changes_nothing(app):
         assert [
             count(m) for m in (Tenant, User, Service, Change, OutboxMessage, LedgerEntry)
         ] == counts
+
+
+@pytest.fixture
+def smtp_server():
+    server = SmtpServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def app_config(app_config, smtp_server):
+    return {
+        **app_config,
+        "MAIL_SERVER": "127.0.0.1",
+        "MAIL_PORT": smtp_server.port,
+        "MAIL_SUPPRESS_SEND": False,
+        "MAIL_TIMEOUT_SECONDS": 1.5,
+    }
+
+
+def test_the_storys_past_is_mailed_at_its_own_time(app, smtp_server):
+    """The seeded emergency was told six days ago, before it started, not at demo start
+    (issue #16 item 7); its approvers were asked then too."""
+    with app.app_context():
+        seed_demo(password=PASSWORD, now=T0, deliver=lambda at: dispatch_due(now=lambda: at))
+        db.session.commit()
+        sso = by_title("Single Sign-On: emergency patch for a token-validation flaw")
+        given = db.session.scalars(
+            select(ChangeTenant.notice_given_at).where(ChangeTenant.change_id == sso.id)
+        ).all()
+        assert given and all(g is not None and g < sso.starts_at for g in given)
+        assert all(T0 - dt.timedelta(days=7) < g < T0 - dt.timedelta(days=5) for g in given)
+        dns = by_title("Managed DNS: rolling restart of the resolver fleet")
+        dns_given = db.session.scalars(
+            select(ChangeTenant.notice_given_at).where(ChangeTenant.change_id == dns.id)
+        ).all()
+        assert dns_given and all(
+            g is not None and g <= T0 - dt.timedelta(days=1) for g in dns_given
+        )
+        # Today's changes are left to the worker.
+        rate = by_title("Face Fusion API: lower rate limit on /v2/blend")
+        assert db.session.scalar(
+            select(func.count()).where(
+                OutboxMessage.change_id == rate.id, OutboxMessage.status == "pending"
+            )
+        )
+        subjects = [m["Subject"] for m in smtp_server.sink.received]
+        assert any(s.startswith("Emergency approval requested: Single Sign-On") for s in subjects)

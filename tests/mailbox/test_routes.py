@@ -131,3 +131,30 @@ def test_search_filters_and_bad_input_does_not_crash(cast, login):
     assert client.get("/mailbox/?q=%25_%5C").status_code == 200
     assert client.get("/mailbox/?page=abc").status_code == 200
     assert client.get("/mailbox/?page=999").status_code == 200
+
+
+def test_engineers_also_read_the_notices_of_their_teams_changes(cast, login, make_team, make_user):
+    """Whoever publishes sees the notices go out (issue #16 item 7), and no other team's."""
+    from tests.factories import make_change
+
+    people, _ = cast
+    vision, data = make_team("vision", "Vision"), make_team("data", "Data")
+    erin = make_user("erin@forewarn.example", teams=[vision])
+    ours, theirs = (
+        make_change(services=[], team=team, author=erin, starts_at=T0) for team in (vision, data)
+    )
+    for change, subject in ((ours, "Scheduled: ours"), (theirs, "Scheduled: theirs")):
+        store_caught_mail(
+            mail_from="notices@forewarn.example",
+            rcpt_tos=["change-notices@tapai.example"],
+            raw=(
+                f"Subject: {subject}\r\nMessage-ID: <change-{change.id}.rev-1.tenant-1.ab@forewarn>"
+                "\r\n\r\nbody\r\n"
+            ).encode(),
+            now=T0,
+        )
+    db.session.commit()
+    page = login(erin).get("/mailbox/").get_data(as_text=True)
+    assert "Scheduled: ours" in page
+    assert "Scheduled: theirs" not in page and "Face Fusion upgrade" not in page
+    assert "every notice sent about your teams' changes" in page
