@@ -14,12 +14,13 @@ from sqlalchemy import select, update
 
 from portal.changes import rules
 from portal.changes.models import (
+    CANCELLABLE,
     CANCELLED,
+    COMPLETABLE,
     COMPLETED,
-    DRAFT,
     IN_PROGRESS,
-    PENDING_APPROVAL,
     SCHEDULED,
+    STARTABLE,
     Change,
     ChangeTenant,
 )
@@ -163,7 +164,7 @@ class StartResult:
 
 def start(change: Change, *, actor, now: dt.datetime, only_open: bool = False) -> StartResult:
     """Go live for every active tenant, or with ``only_open`` for those whose gate is open."""
-    if change.status not in (SCHEDULED, IN_PROGRESS):
+    if change.status not in STARTABLE:
         raise Conflict(
             f"a {change.status.replace('_', ' ')} change cannot be started",
             status_now=change.status,
@@ -237,7 +238,7 @@ def start(change: Change, *, actor, now: dt.datetime, only_open: bool = False) -
 
 def complete(change: Change, *, actor, now: dt.datetime):
     """in progress → completed."""
-    if change.status != IN_PROGRESS:
+    if change.status not in COMPLETABLE:
         raise Conflict(
             f"only a change in progress can be completed; this one is "
             f"{change.status.replace('_', ' ')}",
@@ -260,7 +261,7 @@ def complete(change: Change, *, actor, now: dt.datetime):
 
 def cancel(change: Change, *, actor, now: dt.datetime, reason: str = ""):
     """scheduled → cancelled (announced); a draft or pending change is simply withdrawn."""
-    if change.status not in (DRAFT, PENDING_APPROVAL, SCHEDULED):
+    if change.status not in CANCELLABLE:
         raise Conflict(
             f"a {change.status.replace('_', ' ')} change cannot be cancelled",
             status_now=change.status,

@@ -31,6 +31,12 @@ COMPLETED = "completed"
 CANCELLED = "cancelled"
 STATUSES = (DRAFT, PENDING_APPROVAL, SCHEDULED, IN_PROGRESS, COMPLETED, CANCELLED)
 PUBLISHED_STATUSES = (SCHEDULED, IN_PROGRESS, COMPLETED, CANCELLED)
+# Which statuses allow which transition (DESIGN.md "Lifecycle"); the services enforce these and
+# ``portal.changes.actions`` offers the same on the change page.
+EDITABLE = (DRAFT, SCHEDULED)
+STARTABLE = (SCHEDULED, IN_PROGRESS)
+CANCELLABLE = (DRAFT, PENDING_APPROVAL, SCHEDULED)
+COMPLETABLE = (IN_PROGRESS,)
 
 VISIBILITY_PUBLIC = "public"
 VISIBILITY_AFFECTED = "affected"

@@ -15,7 +15,7 @@ from sqlalchemy import exists, or_, select
 
 from portal.access import tenant_ids_visible_to
 from portal.catalog.models import Service, Usage
-from portal.changes import approvals, emergency, lifecycle, services, views_actions
+from portal.changes import actions, approvals, emergency, lifecycle, services, views_actions
 from portal.changes.forms import ChangeForm, zone_choices
 from portal.changes.inputs import parse_change_input
 from portal.changes.models import (
@@ -47,7 +47,7 @@ from portal.tenants.forms import show_error
 bp = Blueprint("changes", __name__, url_prefix="/changes")
 views_actions.register(bp)
 
-GATE_ROWS_SHOWN = 200
+GATE_ROWS_SHOWN = 100
 
 
 def like(text: str) -> str:
@@ -294,6 +294,14 @@ def show(change_id: int):
         .all()
     )
     tenant_gates, gate_summary = _gates_for_viewer(change)
+    at = now()
+    if manages:
+        offered = actions.actions_for(change, tenant_gates, at)
+    else:
+        offered = actions.ChangeActions.none(change, at)
+    pages = max(1, -(-len(tenant_gates) // GATE_ROWS_SHOWN))
+    gates_page = min(max(1, request.args.get("gates_page", 1, type=int)), pages)
+    shown = tenant_gates[(gates_page - 1) * GATE_ROWS_SHOWN : gates_page * GATE_ROWS_SHOWN]
     requests = []
     if current_user.is_staff:
         requests = (
@@ -310,8 +318,12 @@ def show(change_id: int):
         change=change,
         manages=manages,
         revisions=revisions,
-        gates=tenant_gates[:GATE_ROWS_SHOWN],
+        gates=shown,
         gates_total=len(tenant_gates),
+        gates_page=gates_page,
+        gates_pages=pages,
+        gate_groups=actions.group_gates(tenant_gates),
+        actions=offered,
         gate_summary=gate_summary,
         requests=requests,
         may_decide=change.status == "pending_approval"

@@ -16,6 +16,7 @@ from portal.changes import rules
 from portal.changes.inputs import ChangeInput
 from portal.changes.models import (
     DRAFT,
+    EDITABLE,
     SCHEDULED,
     Change,
     ChangeTarget,
@@ -27,8 +28,6 @@ from portal.changes.notice import NoticePlan, blackouts_overlapping, plan_notice
 from portal.errors import Conflict
 from portal.extensions import db
 from portal.ledger.services import Fact, canonical_json, record, record_many
-
-EDITABLE = (DRAFT, SCHEDULED)
 
 
 class NoticeWindowViolation(Conflict):

@@ -12,7 +12,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_login import current_user, login_required
 
-from portal.changes import emergency, lifecycle, services
+from portal.changes import actions, emergency, lifecycle, services
 from portal.changes.forms import (
     ApproveForm,
     JustificationForm,
@@ -35,6 +35,20 @@ def action_forms() -> dict:
         "approve": ApproveForm(),
         "reject": RejectForm(),
     }
+
+
+def started_message(result: lifecycle.StartResult) -> str:
+    """One sentence for the change page after a start: who went live, who still waits."""
+    n = len(result.started)
+    text = f"Started for {n} tenant{'' if n == 1 else 's'}" if n else "Started (no affected tenant)"
+    if result.waiting:
+        names = ", ".join(g.name for g in result.waiting[:5])
+        more = f" and {len(result.waiting) - 5} more" if len(result.waiting) > 5 else ""
+        text += (
+            f"; {len(result.waiting)} not started, gate still shut: {names}{more}. "
+            "Start them here once their gates open"
+        )
+    return text + "."
 
 
 def _managed(change_id: int):
@@ -166,25 +180,19 @@ def register(bp: Blueprint) -> None:
             db.session.commit()
         except Conflict as err:
             db.session.rollback()
-            shut = [
-                g
-                for g in lifecycle.gates(change, now())
-                if not g.state.open and g.started_at is None
-            ]
+            pending = [g for g in lifecycle.gates(change, now()) if g.started_at is None]
+            shut = [g for g in pending if not g.state.open]
             return render_template(
                 "changes/start_refused.html",
                 change=change,
                 message=err.message,
                 shut=shut,
+                any_open=len(shut) < len(pending),
+                groups=actions.group_gates(shut),
                 form=StartForm(),
             ), 409
-        return render_template(
-            "changes/started.html",
-            change=change,
-            started=result.started,
-            waiting=result.waiting,
-            form=StartForm(),
-        )
+        flash(started_message(result), "success")
+        return _back(change)
 
     @bp.post("/<int:change_id>/complete")
     @login_required

@@ -1,0 +1,71 @@
+"""The change page offers what the services allow, and explains what it cannot do yet
+(issue #16 item 2, issue #19 item 2): Start disabled with when the first gate opens, "start
+only open gates" only when one is open, gates grouped by state and reason and paged, overdue
+changes marked, and the buttons asked of ``portal.changes.actions``, not restated in the page.
+"""
+
+from __future__ import annotations
+
+from portal.changes import actions, lifecycle
+from portal.changes.models import DRAFT, PENDING_APPROVAL
+from tests.changes.test_screens import HOUR, make_draft, publish
+from tests.changes.test_screens_actions import deliver
+from tests.conftest import T0
+
+
+def page_of(client, change) -> str:
+    return client.get(f"/changes/{change.id}").get_data(as_text=True)
+
+
+def test_start_is_disabled_until_a_gate_opens_and_says_when(story, login, clock):
+    change = make_draft(story)  # starts T0 + 96 h; Tapai needs 72 h, Ptu 24 h
+    publish(change, story)
+    deliver(change, story.ptu, T0)
+    deliver(change, story.tapai, T0 + 30 * HOUR)
+    clock.set(T0 + 94 * HOUR)
+    html = page_of(login(story.ana), change)
+    assert "Start for all tenants</button>" in html and "disabled" in html
+    assert "No tenant&#39;s gate is open yet; the first opens in 2 h." in html
+    assert "Start only tenants whose gate is open" not in html
+
+
+def test_only_open_gates_is_offered_only_when_one_is_open(story, login, clock):
+    change = make_draft(story)
+    publish(change, story)
+    deliver(change, story.ptu, T0)  # Tapai's notice never delivered: its gate stays shut
+    clock.set(T0 + 97 * HOUR)
+    html = page_of(login(story.ana), change)
+    assert "Start only tenants whose gate is open" in html
+    assert 'id="start-why"' not in html
+
+
+def test_gates_are_grouped_by_state_and_reason(story, login, clock):
+    change = make_draft(story)
+    publish(change, story)
+    deliver(change, story.ptu, T0)
+    clock.set(T0 + 97 * HOUR)
+    html = page_of(login(story.ana), change)
+    assert 'aria-label="gates by state and reason"' in html
+    groups = actions.group_gates(lifecycle.gates(change, clock.now()))
+    assert [(g.open, g.count) for g in groups] == [(False, 1), (True, 1)]
+
+
+def test_a_scheduled_change_past_its_start_is_overdue(story, login, clock):
+    change = make_draft(story)
+    publish(change, story)
+    assert "overdue" not in page_of(login(story.ana), change)
+    clock.set(T0 + 97 * HOUR)
+    assert "overdue: the start has passed" in page_of(login(story.ana), change)
+
+
+def test_the_page_follows_the_rule_it_is_given(story, login, monkeypatch):
+    """Change the rule (not the template) and the page follows."""
+    change = make_draft(story)
+    client = login(story.ana)
+    assert "Cancel change" in page_of(client, change)
+    monkeypatch.setattr(actions, "CANCELLABLE", (PENDING_APPROVAL,))
+    assert "Cancel change" not in page_of(client, change)
+    monkeypatch.setattr(actions, "EDITABLE", ())
+    assert ">Edit</a>" not in page_of(client, change)
+    monkeypatch.setattr(actions, "EDITABLE", (DRAFT,))
+    assert ">Edit</a>" in page_of(client, change)
