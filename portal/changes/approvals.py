@@ -55,23 +55,11 @@ class ApprovalBrief:
         return self.starts_in_seconds <= 0
 
 
-def _source(basis: tuple[dict, ...], seconds: int) -> str:
-    """The rule that sets the requirement: the strictest basis item (rules.required_notice)."""
-    for item in sorted(basis, key=lambda b: b["seconds"], reverse=True):
-        if item["seconds"] == seconds:
-            if item["source"] == "contract":
-                reference = item.get("reference") or "no reference"
-                return f"contract ({reference})"
-            return item["source"].replace("_", " ")
-    return "policy"
-
-
 def brief(change: Change, now: dt.datetime) -> ApprovalBrief:
     """The blast radius of approving ``change`` at ``now``: affected tenants, first-party ones,
     each tenant's shortfall (required vs given notice, seconds) and the time to the start."""
     plan, check = run_check(input_of(change), now)
     given = int((change.starts_at - now).total_seconds())
-    requirements = plan.by_tenant
     shortfalls = tuple(
         Shortfall(
             name=b.name,
@@ -79,7 +67,7 @@ def brief(change: Change, now: dt.datetime) -> ApprovalBrief:
             first_party=plan.affected[b.tenant_id].first_party,
             required_seconds=b.required_seconds,
             given_seconds=max(0, given),
-            source=_source(requirements[b.tenant_id].basis, b.required_seconds),
+            source=b.source,
         )
         for b in sorted(check.blockers, key=lambda b: (-b.required_seconds, b.name))
     )

@@ -8,6 +8,7 @@ any draft for customers, is a 404); what may be done by the services. Lifecycle 
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
@@ -269,8 +270,33 @@ def edit(change_id: int):
     form = _prepare(ChangeForm())
     if request.method == "GET":
         _fill_from(form, change)
+        return _render_editor(form, change, _opening_preview(form, change))
     response, preview = _editor(form, change)
     return response or _render_editor(form, change, preview)
+
+
+def _opening_preview(form: ChangeForm, change: Change):
+    """The notice check the editor opens with (not only after a field changes); with
+    ``?reschedule=earliest`` the form is pre-filled with the earliest allowed start, the
+    duration kept, and checked again (issue #16 item 2)."""
+    at = now()
+    inp = services.input_of(change)
+    preview = services.preview(inp, at, change)
+    earliest = preview.check.earliest_start
+    if request.args.get("reschedule") == "earliest" and earliest > inp.starts_at:
+        inp = replace(inp, starts_at=earliest, ends_at=earliest + (inp.ends_at - inp.starts_at))
+        zone = viewer_zone()
+        form.starts_at.data, form.ends_at.data = (
+            _wall(inp.starts_at, zone),
+            _wall(inp.ends_at, zone),
+        )
+        preview = services.preview(inp, at, change)
+        flash(
+            "The start is moved to the earliest allowed start, keeping the duration; "
+            "save to keep it.",
+            "info",
+        )
+    return preview
 
 
 @bp.app_context_processor
@@ -324,6 +350,9 @@ def show(change_id: int):
         gates_pages=pages,
         gate_groups=actions.group_gates(tenant_gates),
         actions=offered,
+        draft_preview=services.preview(services.input_of(change), at)
+        if manages and change.status == DRAFT
+        else None,
         gate_summary=gate_summary,
         requests=requests,
         may_decide=change.status == "pending_approval"

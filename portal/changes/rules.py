@@ -59,6 +59,19 @@ class Blocker:
     name: str
     required_seconds: int
     earliest_start: dt.datetime
+    basis: tuple[dict, ...] = ()  # the rules behind the requirement (``required_notice``)
+
+    @property
+    def source(self) -> str:
+        """The rule that sets the requirement, in words: "policy", "service policy" or
+        "contract (reference)"; the strictest basis item wins, contract first on a tie."""
+        for item in sorted(
+            self.basis, key=lambda b: (b["seconds"], b["source"] == "contract"), reverse=True
+        ):
+            if item["source"] == "contract":
+                return f"contract ({item.get('reference') or 'no reference'})"
+            return item["source"].replace("_", " ")
+        return "policy"
 
     def as_dict(self) -> dict:
         return {
@@ -66,6 +79,7 @@ class Blocker:
             "name": self.name,
             "required_notice_seconds": self.required_seconds,
             "earliest_start": self.earliest_start.astimezone(dt.UTC).isoformat(),
+            "source": self.source,
         }
 
 
@@ -229,7 +243,7 @@ def check_publish(
     for t in tenants:
         earliest = earliest_allowed_start(published_at, t.seconds, margin_seconds)
         if starts_at < earliest:
-            blockers.append(Blocker(t.tenant_id, t.slug, t.name, t.seconds, earliest))
+            blockers.append(Blocker(t.tenant_id, t.slug, t.name, t.seconds, earliest, t.basis))
     blockers.sort(key=lambda b: (-b.required_seconds, b.slug))
     longest = max(t.seconds for t in tenants) if tenants else base_notice_seconds
     earliest_overall = earliest_allowed_start(published_at, longest, margin_seconds)

@@ -34,9 +34,11 @@ def test_engineer_publishes_after_a_refusal_and_the_customer_sees_it(site, sign_
     expect(refusal).to_contain_text("Tapai")
     expect(refusal).to_contain_text("72")
 
-    page.get_by_role("link", name="Reschedule").click()
-    page.get_by_label("Start").fill("2026-11-06T12:00")  # four days out
-    page.get_by_label("End").fill("2026-11-06T14:00")
+    page.get_by_role("link", name="Reschedule to the earliest allowed start").click()
+    # p + 72 h + 1 h margin = Thu 5 Nov 10:00 UTC, 11:00 in Berlin; the duration is kept.
+    expect(page.get_by_label("Start")).to_have_value("2026-11-05T11:00")
+    expect(page.get_by_label("End")).to_have_value("2026-11-05T13:00")
+    expect(page.locator("#notice-preview")).to_contain_text("publishable")
     page.get_by_role("button", name="Save draft").click()
     page.get_by_role("button", name="Publish").click()
     expect(page.get_by_role("heading", name=TITLE)).to_be_visible()

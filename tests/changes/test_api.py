@@ -60,6 +60,7 @@ def test_publish_refused_is_409_naming_tapai_and_the_earliest_start(ana):
             "name": "Tapai",
             "required_notice_seconds": 72 * 3600,
             "earliest_start": iso(T0 + 73 * HOUR),
+            "source": "contract (test contract)",  # which rule owes the notice
         }
     ]
     assert db.session.get(Change, change["id"]).status == "draft"

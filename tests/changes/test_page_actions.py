@@ -69,3 +69,34 @@ def test_the_page_follows_the_rule_it_is_given(story, login, monkeypatch):
     assert ">Edit</a>" not in page_of(client, change)
     monkeypatch.setattr(actions, "EDITABLE", (DRAFT,))
     assert ">Edit</a>" in page_of(client, change)
+
+
+def test_the_refusal_names_each_requirements_source_and_offers_the_earliest_start(story, login):
+    change = make_draft(story, starts_in=30)
+    html = login(story.ana).post(f"/changes/{change.id}/publish").get_data(as_text=True)
+    assert "Required by" in html and "contract (" in html  # Tapai's 72 h is contractual
+    assert f"/changes/{change.id}/edit?reschedule=earliest" in html
+    assert "Reschedule to the earliest allowed start" in html
+
+
+def test_reschedule_to_earliest_prefills_the_editor_keeping_the_duration(story, login):
+    change = make_draft(story, starts_in=30)  # two hours long
+    html = (
+        login(story.ana)
+        .get(f"/changes/{change.id}/edit?reschedule=earliest")
+        .get_data(as_text=True)
+    )
+    # p + 72 h + 1 h margin = Thu 05 Nov 10:00 UTC; the viewer's zone is UTC here.
+    assert 'value="2026-11-05T10:00"' in html and 'value="2026-11-05T12:00"' in html
+    assert "publishable" in html  # the notice check ran on the pre-filled start
+    assert "moved to the earliest allowed start" in html
+
+
+def test_notice_check_shows_on_the_draft_page_and_when_the_editor_opens(story, login):
+    change = make_draft(story, starts_in=30)
+    client = login(story.ana)
+    page = page_of(client, change)
+    assert "Notice check" in page and "1 tenant would get too little notice" in page
+    assert "Reschedule to the earliest allowed start" in page
+    editor = client.get(f"/changes/{change.id}/edit").get_data(as_text=True)
+    assert 'data-preview="affected">2<' in editor and "would get too little notice" in editor
