@@ -12,6 +12,8 @@ import datetime as dt
 from collections import Counter
 from dataclasses import dataclass
 
+from sqlalchemy import func, select
+
 from portal.changes.lifecycle import TenantGate
 from portal.changes.models import (
     CANCELLABLE,
@@ -23,6 +25,8 @@ from portal.changes.models import (
     STARTABLE,
     Change,
 )
+from portal.extensions import db
+from portal.tenants.models import NoticeContact
 from portal.timezones import format_duration
 
 
@@ -142,3 +146,26 @@ def group_gates(gates: list[TenantGate]) -> list[GateGroup]:
         for is_open, reason in [key]
     ]
     return sorted(groups, key=lambda g: (g.open, -g.count, g.reason))
+
+
+@dataclass(frozen=True)
+class AnnouncementSize:
+    """What publishing (or approving) sends: tenants told, of them first-party, and notice
+    emails to their contacts (one per contact; opted-in users' optional copies not counted)."""
+
+    tenants: int
+    first_party: int
+    emails: int
+
+
+def announcement_size(affected: dict) -> AnnouncementSize:
+    """For the confirmation before publish/approve; ``affected`` is ``NoticePlan.affected``
+    ({tenant id: AffectedTenant}). One statement."""
+    ids = list(affected)
+    emails = 0
+    if ids:
+        emails = db.session.scalar(
+            select(func.count(NoticeContact.id)).where(NoticeContact.tenant_id.in_(ids))
+        )
+    first_party = sum(1 for t in affected.values() if t.first_party)
+    return AnnouncementSize(len(ids), first_party, emails or 0)

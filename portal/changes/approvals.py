@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 from portal.auth.models import User
 from portal.catalog.models import TeamMembership
 from portal.changes.models import PENDING_APPROVAL, Change, EmergencyRequest
+from portal.changes.notice import NoticePlan
 from portal.changes.services import input_of, run_check
 from portal.extensions import db
 from portal.timezones import format_duration
@@ -58,6 +59,11 @@ class ApprovalBrief:
 def brief(change: Change, now: dt.datetime) -> ApprovalBrief:
     """The blast radius of approving ``change`` at ``now``: affected tenants, first-party ones,
     each tenant's shortfall (required vs given notice, seconds) and the time to the start."""
+    return brief_and_plan(change, now)[0]
+
+
+def brief_and_plan(change: Change, now: dt.datetime) -> tuple[ApprovalBrief, NoticePlan]:
+    """``brief`` and the notice plan it was computed from (its affected tenants)."""
     plan, check = run_check(input_of(change), now)
     given = int((change.starts_at - now).total_seconds())
     shortfalls = tuple(
@@ -72,7 +78,7 @@ def brief(change: Change, now: dt.datetime) -> ApprovalBrief:
         for b in sorted(check.blockers, key=lambda b: (-b.required_seconds, b.name))
     )
     first_party = tuple(sorted(t.name for t in plan.affected.values() if t.first_party))
-    return ApprovalBrief(len(plan.affected), first_party, shortfalls, given)
+    return ApprovalBrief(len(plan.affected), first_party, shortfalls, given), plan
 
 
 def summary_text(change: Change, request: EmergencyRequest, now: dt.datetime) -> str:

@@ -327,6 +327,12 @@ def show(change_id: int):
         offered = actions.ChangeActions.none(change, at)
     pages = max(1, -(-len(tenant_gates) // GATE_ROWS_SHOWN))
     gates_page = min(max(1, request.args.get("gates_page", 1, type=int)), pages)
+    approval = approval_plan = None
+    if current_user.is_staff and change.status == PENDING_APPROVAL:
+        approval, approval_plan = approvals.brief_and_plan(change, at)
+    draft_preview = None
+    if manages and change.status == DRAFT:
+        draft_preview = services.preview(services.input_of(change), at)
     shown = tenant_gates[(gates_page - 1) * GATE_ROWS_SHOWN : gates_page * GATE_ROWS_SHOWN]
     requests = []
     if current_user.is_staff:
@@ -350,16 +356,16 @@ def show(change_id: int):
         gates_pages=pages,
         gate_groups=actions.group_gates(tenant_gates),
         actions=offered,
-        draft_preview=services.preview(services.input_of(change), at)
-        if manages and change.status == DRAFT
+        draft_preview=draft_preview,
+        publish_size=actions.announcement_size(draft_preview.plan.affected)
+        if draft_preview
         else None,
         gate_summary=gate_summary,
         requests=requests,
         may_decide=change.status == "pending_approval"
         and emergency.may_approve(current_user, change),
-        approval=approvals.brief(change, now())
-        if current_user.is_staff and change.status == "pending_approval"
-        else None,
+        approval=approval,
+        approval_size=actions.announcement_size(approval_plan.affected) if approval else None,
         forms=views_actions.action_forms(),
     )
 

@@ -28,7 +28,9 @@ def test_engineer_publishes_after_a_refusal_and_the_customer_sees_it(site, sign_
     page.get_by_role("button", name="Save draft").click()
     expect(page.get_by_role("heading", name=TITLE)).to_be_visible()
 
-    page.get_by_role("button", name="Publish").click()
+    page.get_by_text("Publish…").click()
+    expect(page.locator(".confirm-box")).to_contain_text("Publishing tells")
+    page.get_by_role("button", name="Publish", exact=True).click()
     refusal = page.get_by_role("alert")
     expect(page.get_by_role("heading", name="Publishing refused")).to_be_visible()
     expect(refusal).to_contain_text("Tapai")
@@ -40,7 +42,8 @@ def test_engineer_publishes_after_a_refusal_and_the_customer_sees_it(site, sign_
     expect(page.get_by_label("End")).to_have_value("2026-11-05T13:00")
     expect(page.locator("#notice-preview")).to_contain_text("publishable")
     page.get_by_role("button", name="Save draft").click()
-    page.get_by_role("button", name="Publish").click()
+    page.get_by_text("Publish…").click()
+    page.get_by_role("button", name="Publish", exact=True).click()
     expect(page.get_by_role("heading", name=TITLE)).to_be_visible()
     expect(page.locator("body")).to_contain_text(re.compile("scheduled", re.I))
 

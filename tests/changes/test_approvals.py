@@ -94,6 +94,7 @@ def test_the_approval_page_shows_the_notice_check_beside_the_decision(story, req
     assert "contract" in page and "42 h" in page  # Tapai: 72 h owed, 30 h given
     assert "in 30 h" in page  # the countdown to the start
     assert "Reason for rejecting" in page
+    assert "Approving publishes it now as short notice: 2 tenants told" in page
     assert "Approve as short notice</button>" in page and " disabled " not in page
 
 

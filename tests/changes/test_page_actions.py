@@ -100,3 +100,12 @@ def test_notice_check_shows_on_the_draft_page_and_when_the_editor_opens(story, l
     assert "Reschedule to the earliest allowed start" in page
     editor = client.get(f"/changes/{change.id}/edit").get_data(as_text=True)
     assert 'data-preview="affected">2<' in editor and "would get too little notice" in editor
+
+
+def test_publish_and_approve_ask_first_with_what_they_will_send(story, login):
+    change = make_draft(story)
+    html = page_of(login(story.ana), change)
+    # Tapai and Ptu, one notice contact each (the factory's default), Ptu first-party.
+    assert "Publish…</summary>" in html
+    assert "Publishing tells <strong>2</strong> tenants at once: 2 emails" in html
+    assert "the 1 first-party after them" in html
