@@ -32,6 +32,7 @@ HEADER = [
     "objection",
     "waiver",
     "breach",
+    "notice_contacts",
 ]
 
 
@@ -68,6 +69,7 @@ def row_cells(row: MatrixRow) -> list:
             f"{b.required_notice_seconds / 3600:g} h"
             for b in row.breaches
         ),
+        "; ".join(email for email, _ in row.contacts),
     ]
 
 

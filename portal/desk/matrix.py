@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections import defaultdict
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import and_, case, exists, func, not_, select
 
@@ -21,7 +22,7 @@ from portal.changes.models import Change, ChangeTenant, NoticeBreach
 from portal.desk import evidence as ev
 from portal.desk.params import Listing
 from portal.extensions import db
-from portal.tenants.models import Tenant
+from portal.tenants.models import NoticeContact, Tenant
 
 CT = ChangeTenant
 
@@ -98,6 +99,7 @@ class MatrixRow:
     objections: list[Objection]
     waivers: list[Waiver]
     breaches: list[NoticeBreach]
+    contacts: list[tuple[str, str]] = field(default_factory=list)  # (email, name)
 
     @property
     def open_objection(self) -> Objection | None:
@@ -159,7 +161,23 @@ class MatrixRow:
                 for b in self.breaches
             ]
             or None,
+            "notice_contacts": [email for email, _ in self.contacts],
         }
+
+
+def contacts_of(tenant_ids: list[int]) -> dict[int, list[tuple[str, str]]]:
+    """{tenant id: [(email, name), …]} of the given tenants' notice contacts, one statement."""
+    found: dict[int, list[tuple[str, str]]] = defaultdict(list)
+    if not tenant_ids:
+        return found
+    rows = db.session.execute(
+        select(NoticeContact.tenant_id, NoticeContact.email, NoticeContact.name)
+        .where(NoticeContact.tenant_id.in_(tenant_ids))
+        .order_by(NoticeContact.tenant_id, NoticeContact.id)
+    ).all()
+    for tenant_id, email, name in rows:
+        found[tenant_id].append((email, name or ""))
+    return found
 
 
 @dataclass
@@ -216,6 +234,7 @@ def _row_query(change: Change, user, listing: Listing):
 def _build_rows(change: Change, records, now: dt.datetime) -> list[MatrixRow]:
     tenant_ids = [r.tenant_id for r in records]
     evidence = ev.load([change.id], tenant_ids, [(change.id, t) for t in tenant_ids])
+    contacts = contacts_of(tenant_ids)
     rows = []
     for r in records:
         found = evidence[(change.id, r.tenant_id)]
@@ -244,6 +263,7 @@ def _build_rows(change: Change, records, now: dt.datetime) -> list[MatrixRow]:
                 found.objections,
                 found.waivers,
                 found.breaches,
+                contacts.get(r.tenant_id, []),
             )
         )
     return rows

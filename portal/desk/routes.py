@@ -6,13 +6,16 @@ Bad filter or page parameters are shown as a message and replaced by the default
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, flash, render_template, request
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from portal.access import get_tenant_or_404, roles_required
+from portal.auth.forms import EmptyForm
 from portal.clock import now
-from portal.desk import charts, export, matrix, overview
+from portal.desk import charts, chase, export, matrix, overview
 from portal.desk.params import FILTERS, parse_listing_leniently
+from portal.errors import Conflict
+from portal.extensions import db
 
 bp = Blueprint("desk", __name__, url_prefix="/desk")
 
@@ -69,7 +72,39 @@ def change_matrix(change_id: int):
         listing=listing,
         counts=counts,
         filters=FILTERS,
+        addresses=chase.filtered_addresses(change, current_user, listing),
+        form=EmptyForm(),
     )
+
+
+@bp.post("/changes/<int:change_id>/remind")
+@roles_required(*DESK_ROLES)
+def remind(change_id: int):
+    """ "Send reminder now" to the matrix's current filter (issue #16 item 3)."""
+    change = overview.visible_change_or_404(change_id, current_user)
+    if not EmptyForm().validate_on_submit():
+        abort(400, description="the form has expired; reload the page and try again")
+    listing, _ = parse_listing_leniently(request.form)
+    try:
+        outcome = chase.remind_now(change, current_user, listing, now=now())
+        db.session.commit()
+    except Conflict as err:
+        db.session.rollback()
+        flash(err.message[:1].upper() + err.message[1:] + ".", "error")
+        return redirect(url_for("desk.change_matrix", change_id=change.id, **listing.args()))
+    left_out = []
+    if outcome.recent:
+        left_out.append(f"{outcome.recent} reminded within the last hour")
+    if outcome.acknowledged:
+        left_out.append(f"{outcome.acknowledged} already acknowledged")
+    if outcome.not_given:
+        left_out.append(f"{outcome.not_given} not yet given notice")
+    n = outcome.reminded
+    message = f"Reminder queued for {n} tenant{'' if n == 1 else 's'} ({outcome.messages} email"
+    message += f"{'' if outcome.messages == 1 else 's'})"
+    message += f"; left out: {', '.join(left_out)}." if left_out else "."
+    flash(message, "success" if n else "warning")
+    return redirect(url_for("desk.change_matrix", change_id=change.id, **listing.args()))
 
 
 @bp.get("/changes/<int:change_id>/summary")

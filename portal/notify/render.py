@@ -17,6 +17,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from email.header import Header
 from email.utils import formatdate, parseaddr
+from urllib.parse import urlencode
 
 from flask import current_app, url_for
 from flask_mail import Message, sanitize_address
@@ -40,7 +41,7 @@ from portal.notify.models import (
 )
 from portal.notify.unsubscribe import unsubscribe_url
 from portal.templating import render_markdown
-from portal.tenants.models import Tenant
+from portal.tenants.models import NoticeContact, Tenant
 from portal.timezones import format_duration, format_in_zone, get_zone
 
 TEMPLATES = {
@@ -302,7 +303,40 @@ def template_context(row: OutboxMessage, ctx: BatchContext) -> dict:
         "feeds_url": ctx.feeds_url,
         "preferences_url": ctx.preferences_url,
         "ack_url": ACK_SLOT if to_tenant and ack_wanted(change) else None,
+        **escalation_extras(row, change, tenant),
         "unsubscribe_url": UNSUBSCRIBE_SLOT if row.optional else None,
+    }
+
+
+def escalation_extras(row: OutboxMessage, change: Change, tenant: Tenant | None) -> dict:
+    """What an account manager needs to chase a silent tenant (issue #16 item 3): its notice
+    contacts with when each was given this revision's notice (UTC, None = not delivered) and
+    a link to the desk's matrix filtered to that tenant. One statement per escalation."""
+    if row.kind != ESCALATION or tenant is None:
+        return {}
+    delivered = (
+        select(OutboxMessage.recipient, func.min(OutboxMessage.sent_at))
+        .where(
+            OutboxMessage.change_id == change.id,
+            OutboxMessage.tenant_id == tenant.id,
+            OutboxMessage.kind == NOTICE,
+        )
+        .group_by(OutboxMessage.recipient)
+        .subquery()
+    )
+    contacts = db.session.execute(
+        select(NoticeContact.email, NoticeContact.name, delivered.c[1])
+        .outerjoin(delivered, delivered.c.recipient == func.lower(NoticeContact.email))
+        .where(NoticeContact.tenant_id == tenant.id)
+        .order_by(NoticeContact.id)
+    ).all()
+    base = current_app.config["BASE_URL"].rstrip("/")
+    query = urlencode({"filter": "not_acknowledged", "q": tenant.slug})
+    return {
+        "contacts": [
+            (email, name, format_in_zone(at, "UTC") if at else None) for email, name, at in contacts
+        ],
+        "desk_url": f"{base}/desk/changes/{change.id}?{query}",
     }
 
 
