@@ -15,7 +15,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from flask import current_app
-from sqlalchemy import and_, not_, select
+from sqlalchemy import select
 
 from portal.changes.models import SCHEDULED, Change
 from portal.desk.matrix import CT, _row_query, acknowledged
@@ -116,9 +116,3 @@ def remind_now(change: Change, user, listing: Listing, *, now: dt.datetime) -> R
         )
     db.session.flush()
     return ReminderOutcome(len(targets), messages, len(acked), len(not_given), len(recent))
-
-
-def needs_chasing_clause():
-    """A change_tenants row whose tenant was told but has not acknowledged a change that asks
-    for acknowledgement (the desk's "needs chasing")."""
-    return and_(CT.notice_given_at.is_not(None), not_(acknowledged()))

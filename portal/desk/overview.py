@@ -10,10 +10,17 @@ import datetime as dt
 import math
 from dataclasses import dataclass
 
-from sqlalchemy import case, exists, func, select
+from sqlalchemy import and_, case, exists, func, not_, select
 
 from portal.access import tenant_filter
-from portal.changes.models import PUBLISHED_STATUSES, Change
+from portal.changes.models import (
+    CANCELLED,
+    COMPLETED,
+    IN_PROGRESS,
+    PUBLISHED_STATUSES,
+    SCHEDULED,
+    Change,
+)
 from portal.desk import evidence as ev
 from portal.desk.matrix import CT, acknowledged, search_clause
 from portal.desk.params import Listing
@@ -68,19 +75,32 @@ class ChangeLine:
     tenants: int
     delivered: int
     acknowledged: int
+    needs_chasing: int = 0  # told, not acknowledged, and the change asks for acknowledgement
 
 
-def my_changes(user, listing: Listing) -> Page:
-    """Published changes affecting my tenants, latest start first, with per-change counts
-    (two statements for the page, whatever the number of tenants)."""
+# The desk's tabs (issue #16 item 3): what is still ahead, soonest first, and what is over.
+UPCOMING, PAST = "upcoming", "past"
+WHEN = {UPCOMING: (SCHEDULED, IN_PROGRESS), PAST: (COMPLETED, CANCELLED)}
+
+
+def my_changes(user, listing: Listing, when: str | None = None) -> Page:
+    """Published changes affecting my tenants with per-change counts (two statements for the
+    page, whatever the number of tenants): all of them latest start first, or with ``when``
+    the upcoming ones soonest first or the past ones latest first."""
     mine = exists().where(
         CT.change_id == Change.id, CT.active.is_(True), tenant_filter(CT.tenant_id, user)
     )
-    query = select(Change).where(Change.status.in_(PUBLISHED_STATUSES), mine)
+    statuses = WHEN.get(when or "", PUBLISHED_STATUSES)
+    query = select(Change).where(Change.status.in_(statuses), mine)
     if listing.q:
         needle = listing.q.lower()
         query = query.where(func.lower(Change.title).contains(needle, autoescape=True))
-    rows, total, page = _paginate(query, listing, (Change.starts_at.desc(), Change.id.desc()))
+    order = (
+        (Change.starts_at, Change.id)
+        if when == UPCOMING
+        else (Change.starts_at.desc(), Change.id.desc())
+    )
+    rows, total, page = _paginate(query, listing, order)
     changes = [r[0] for r in rows]
     counts = {}
     if changes:
@@ -94,6 +114,12 @@ def my_changes(user, listing: Listing) -> Page:
                         "delivered"
                     ),
                     func.sum(case((acknowledged(), 1), else_=0)).label("acknowledged"),
+                    func.sum(
+                        case(
+                            (and_(CT.notice_given_at.is_not(None), not_(acknowledged())), 1),
+                            else_=0,
+                        )
+                    ).label("silent"),
                 )
                 .where(
                     CT.change_id.in_([c.id for c in changes]),
@@ -112,6 +138,7 @@ def my_changes(user, listing: Listing) -> Page:
                 int(c.tenants) if c else 0,
                 int(c.delivered or 0) if c else 0,
                 int(c.acknowledged or 0) if c else 0,
+                int(c.silent or 0) if c and change.ack_required else 0,
             )
         )
     return Page(lines, total, page, listing.per_page)

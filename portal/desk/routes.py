@@ -32,10 +32,12 @@ def _listing(filters: bool = True):
 @bp.get("/")
 @roles_required(*DESK_ROLES)
 def index():
-    """Changes affecting my tenants, newest start first."""
+    """Changes affecting my tenants: upcoming ones soonest first (default), or past ones."""
     listing = _listing(filters=False)
-    page = overview.my_changes(current_user, listing)
-    return render_template("desk/index.html", page=page, listing=listing)
+    when = request.args.get("when") if request.args.get("when") in overview.WHEN else None
+    when = when or overview.UPCOMING
+    page = overview.my_changes(current_user, listing, when)
+    return render_template("desk/index.html", page=page, listing=listing, when=when)
 
 
 @bp.get("/tenants")

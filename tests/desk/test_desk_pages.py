@@ -153,10 +153,46 @@ def test_bad_parameters_show_a_message_not_an_error(client, login, progressed, q
 
 
 def test_desk_index_lists_changes_with_progress(client, login, progressed):
-    body = login(progressed.am).get("/desk/").get_data(as_text=True)
+    client = login(progressed.am)
+    body = client.get("/desk/").get_data(as_text=True)
     assert "Upgrade the fusion model" in body
     assert "2 / 4" in body  # delivered to Tapai and Ptu of Amy's four tenants
+    assert "n/a" in body and "1 / 4" not in body  # no acknowledgement is asked
+    progressed.change.ack_required = True
+    db.session.commit()
+    body = client.get("/desk/").get_data(as_text=True)
     assert "1 / 4" in body  # acknowledged by Tapai
+    assert "1 to chase" in body  # Ptu was told and is silent; Silent and Evil were not told
+    assert "filter=not_acknowledged" in body
+
+
+def test_desk_index_tabs_upcoming_soonest_first_and_past(client, login, progressed, make_change):
+    from portal.changes.lifecycle import cancel
+    from portal.changes.services import publish
+
+    w = progressed
+    soon = make_change(
+        services=[w.service],
+        author=w.engineer,
+        title="Sooner change",
+        starts_at=T0 + dt.timedelta(days=5),
+    )
+    publish(soon, actor=w.engineer, now=T0)
+    gone = make_change(
+        services=[w.service],
+        author=w.engineer,
+        title="Called off",
+        starts_at=T0 + dt.timedelta(days=6),
+    )
+    publish(gone, actor=w.engineer, now=T0)
+    cancel(gone, actor=w.engineer, now=T0, reason="Not needed.")
+    db.session.commit()
+    client = login(w.am)
+    upcoming = client.get("/desk/").get_data(as_text=True)
+    assert upcoming.index("Sooner change") < upcoming.index("Upgrade the fusion model")
+    assert "Called off" not in upcoming and 'aria-current="page">Upcoming' in upcoming
+    past = client.get("/desk/?when=past").get_data(as_text=True)
+    assert "Called off" in past and "Sooner change" not in past
 
 
 def test_my_tenants_list(client, login, progressed):
