@@ -15,6 +15,7 @@ from portal.changes.approvals import awaiting_approval
 from portal.changes.upcoming import upcoming_for
 from portal.clock import get_clock, now
 from portal.extensions import db
+from portal.web.attention import attention_for
 
 bp = Blueprint("web", __name__)
 
@@ -59,9 +60,12 @@ def refuse_nul_characters():
 def home():
     if not current_user.is_authenticated:
         return redirect(url_for("auth.login"))
+    at = now()
+    upcoming = upcoming_for(current_user, at)
     return render_template(
         "web/home.html",
-        upcoming=upcoming_for(current_user, now()),
+        upcoming=upcoming,
+        attention=attention_for(current_user, at, upcoming),
         awaiting_approval=awaiting_approval(current_user),
     )
 
