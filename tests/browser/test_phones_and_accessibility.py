@@ -1,10 +1,12 @@
-"""Every main page of every role, as a phone and a screen reader meet it (issue #16 items 5, 6).
+"""Every main page of every role, on a phone, a laptop and a screen reader (issue #16 items
+5, 6, 8).
 
 Each role signs in and walks its pages breadth first from its home page (one page per path
 shape, so one change page stands for all). At 390 px wide nothing may make the page
 scroll sideways (wide tables scroll inside their own box), and axe-core (the copy shipped by
-``axe-playwright-python``) may report no serious or critical violation. Set
-FOREWARN_SCREENSHOTS=<folder> to keep a full-page screenshot of every page visited.
+``axe-playwright-python``) may report no serious or critical violation at 390 or 1366 px. Set
+FOREWARN_SCREENSHOTS=<folder> to save the pictures of docs/screenshots (the pages in SHOWN):
+``FOREWARN_SCREENSHOTS=docs/screenshots python -m pytest tests/browser/test_phones_and_accessibility.py``.
 """
 
 from __future__ import annotations
@@ -26,6 +28,21 @@ pytestmark = [
 
 
 PHONE = {"width": 390, "height": 844}
+SCREEN = {"width": 1366, "height": 900}
+
+# The pages worth a picture in docs/screenshots (one per path shape and width).
+SHOWN = {
+    "/",
+    "/changes",
+    "/changes/N",
+    "/changes/N/edit",
+    "/desk/",
+    "/desk/changes/N",
+    "/certificates/N/S",
+    "/feeds",
+    "/settings/contacts",
+    "/admin/tenants",
+}
 
 ROLES = {
     "admin": "admin@forewarn.example",
@@ -71,10 +88,11 @@ def _walk(page, site: str):
         queue.extend(p for p in _links(page, site) if _shape(p) not in shapes)
 
 
-def _problems(page) -> list[str]:
+def _problems(page, max_width: int | None) -> list[str]:
+    """Sideways scrolling beyond ``max_width`` (when given) and serious axe violations."""
     problems = []
     width = page.evaluate("document.documentElement.scrollWidth")
-    if width > PHONE["width"]:
+    if max_width and width > max_width:
         wide = page.evaluate(
             """() => [...document.querySelectorAll('body *')]
                  .filter(e => e.getBoundingClientRect().right > 391)
@@ -89,9 +107,11 @@ def _problems(page) -> list[str]:
     return problems
 
 
+@pytest.mark.parametrize("viewport", [PHONE, SCREEN], ids=["390px", "1366px"])
 @pytest.mark.parametrize("role", list(ROLES))
-def test_every_main_page_fits_a_phone_and_passes_axe(browser, site, role):
-    context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
+def test_every_main_page_fits_and_passes_axe(browser, site, role, viewport):
+    phone = viewport is PHONE
+    context = browser.new_context(viewport=viewport, is_mobile=phone, has_touch=phone)
     page = context.new_page()
     page.goto(f"{site}/login")
     page.get_by_label("Email").fill(ROLES[role])
@@ -101,10 +121,11 @@ def test_every_main_page_fits_a_phone_and_passes_axe(browser, site, role):
     shots = os.environ.get("FOREWARN_SCREENSHOTS")
     for path in _walk(page, site):
         visited.append(path)
-        if shots:
-            name = f"phone-{role}-{_shape(path).strip('/').replace('/', '-') or 'home'}.png"
-            page.screenshot(path=os.path.join(shots, name.replace(" ", "-")), full_page=True)
-        problems = _problems(page)
+        if shots and _shape(path) in SHOWN:
+            shape = _shape(path).strip("/").replace("/", "-") or "home"
+            name = f"{role.replace(' ', '-')}-{viewport['width']}-{shape}.png"
+            page.screenshot(path=os.path.join(shots, name))
+        problems = _problems(page, viewport["width"] if phone else None)
         if problems:
             failures[path] = problems
     assert len(visited) >= 8, visited
