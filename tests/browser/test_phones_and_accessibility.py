@@ -5,8 +5,8 @@ Each role signs in and walks its pages breadth first from its home page (one pag
 shape, so one change page stands for all). At 390 px wide nothing may make the page
 scroll sideways (wide tables scroll inside their own box), and axe-core (the copy shipped by
 ``axe-playwright-python``) may report no serious or critical violation at 390 or 1366 px. Set
-FOREWARN_SCREENSHOTS=<folder> to save the pictures of docs/screenshots (the pages in SHOWN):
-``FOREWARN_SCREENSHOTS=docs/screenshots python -m pytest tests/browser/test_phones_and_accessibility.py``.
+FOREWARN_SCREENSHOTS=<folder> to save the pictures of docs/screenshots (the pages in SHOWN),
+e.g. ``FOREWARN_SCREENSHOTS=docs/screenshots python -m pytest tests/browser/test_phones…``.
 """
 
 from __future__ import annotations
