@@ -1,7 +1,9 @@
 """Server-rendered inline SVG charts for a change's summary (no JavaScript, no CDN).
 
 - acknowledgement progress: the share of tenants that have acknowledged, over time;
-- notice delivery times: how long after publication each tenant's notice was accepted.
+- notice delivery times: how long after its revision was published each tenant's notice was
+  accepted (measured from the revision that started the tenant's notice clock, so a tenant
+  told of a later material revision is not shown as days late).
 Both are pure functions over plain data; every text is escaped.
 """
 
@@ -15,7 +17,7 @@ from sqlalchemy import select
 
 from portal.access import tenant_filter
 from portal.acks.models import Acknowledgement
-from portal.changes.models import Change, ChangeTenant
+from portal.changes.models import Change, ChangeTenant, Revision
 from portal.extensions import db
 
 WIDTH, HEIGHT, PAD_L, PAD_B, PAD_T, PAD_R = 640, 240, 48, 40, 16, 16
@@ -32,8 +34,9 @@ BUCKETS = (
 )
 
 
-def chart_data(change: Change, user) -> tuple[list[dt.datetime], list[dt.datetime | None]]:
-    """Counted acknowledgement times and notice times of the tenants the user may see."""
+def chart_data(change: Change, user) -> tuple[list[dt.datetime], list[float | None]]:
+    """Counted acknowledgement times, and for each tenant the user may see the delay in
+    seconds from its clock revision's publication to its notice (None: not delivered)."""
     ct = ChangeTenant
     scope = (ct.change_id == change.id, ct.active.is_(True), tenant_filter(ct.tenant_id, user))
     ack_times = list(
@@ -49,8 +52,19 @@ def chart_data(change: Change, user) -> tuple[list[dt.datetime], list[dt.datetim
             .order_by(Acknowledgement.at)
         ).scalars()
     )
-    notice_times = list(db.session.execute(select(ct.notice_given_at).where(*scope)).scalars())
-    return ack_times, notice_times
+    rows = db.session.execute(
+        select(ct.notice_given_at, Revision.created_at)
+        .outerjoin(
+            Revision,
+            (Revision.change_id == ct.change_id) & (Revision.number == ct.clock_revision),
+        )
+        .where(*scope)
+    ).all()
+    delays = [
+        None if given is None else max(0.0, (given - (since or given)).total_seconds())
+        for given, since in rows
+    ]
+    return ack_times, delays
 
 
 def _frame(title: str, body: str) -> Markup:
@@ -113,22 +127,21 @@ def ack_progress(
         + f'points="{" ".join(points)}"/>'
         + _text(PAD_L, HEIGHT - PAD_B + 16, since.strftime("%d %b %H:%M UTC"), "start")
         + _text(WIDTH - PAD_R, HEIGHT - PAD_B + 16, until.strftime("%d %b %H:%M UTC"), "end")
-        + _text(WIDTH / 2, HEIGHT - 6, f"{share}% acknowledged", size=12)
+        + _text(WIDTH / 2, HEIGHT - 6, f"{share}% acknowledged · time (UTC)", size=12)
+        + _y_label("tenants acknowledged")
     )
     return _frame(title, body)
 
 
-def delivery_buckets(
-    published_at: dt.datetime, notice_times: Sequence[dt.datetime | None]
-) -> list[tuple[str, int]]:
-    """Tenants per delay bucket from publication to delivery, then "not delivered"."""
+def delivery_buckets(delays: Sequence[float | None]) -> list[tuple[str, int]]:
+    """Tenants per bucket of delay (seconds from the revision's publication to delivery),
+    then "not delivered" (None)."""
     counts = [0] * len(BUCKETS)
     missing = 0
-    for at in notice_times:
-        if at is None:
+    for delay in delays:
+        if delay is None:
             missing += 1
             continue
-        delay = (at - published_at).total_seconds()
         for i, (limit, _label) in enumerate(BUCKETS):
             if limit is None or delay < limit:
                 counts[i] += 1
@@ -137,10 +150,11 @@ def delivery_buckets(
     return [*labelled, ("not delivered", missing)]
 
 
-def delivery_times(published_at: dt.datetime, notice_times: Sequence[dt.datetime | None]) -> Markup:
-    """Bars: how many tenants received their notice within each delay after publication."""
-    buckets = delivery_buckets(published_at, notice_times)
-    title = "Notice delivery times after publication"
+def delivery_times(delays: Sequence[float | None]) -> Markup:
+    """Bars: how many tenants received their notice within each delay after their revision
+    was published; the axes say so."""
+    buckets = delivery_buckets(delays)
+    title = "Notice delivery times after each tenant's revision was published"
     peak = max((n for _, n in buckets), default=0) or 1
     plot_w, plot_h = WIDTH - PAD_L - PAD_R, HEIGHT - PAD_T - PAD_B
     slot = plot_w / len(buckets)
@@ -155,4 +169,14 @@ def delivery_times(published_at: dt.datetime, notice_times: Sequence[dt.datetime
         )
         bars.append(_text(bx + slot * 0.35, HEIGHT - PAD_B - h - 4, str(n)))
         bars.append(_text(bx + slot * 0.35, HEIGHT - PAD_B + 16, label, size=10))
-    return _frame(title, _axes() + "".join(bars))
+    labels = _text(WIDTH / 2, HEIGHT - 6, "delay from the revision's publication to delivery")
+    labels += _y_label("tenants")
+    return _frame(title, _axes() + "".join(bars) + labels)
+
+
+def _y_label(text: str) -> str:
+    x, y = 12, (HEIGHT - PAD_B + PAD_T) / 2
+    return (
+        f'<text x="{x}" y="{y:.1f}" font-size="11" fill="#475467" text-anchor="middle" '
+        f'transform="rotate(-90 {x} {y:.1f})">{escape(text)}</text>'
+    )

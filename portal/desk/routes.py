@@ -115,15 +115,15 @@ def change_summary(change_id: int):
     """Counts and charts: acknowledgement progress and notice delivery times."""
     change = overview.visible_change_or_404(change_id, current_user)
     counts = matrix.summary(change, current_user)
-    ack_times, notice_times = charts.chart_data(change, current_user)
+    ack_times, delays = charts.chart_data(change, current_user)
     published = change.published_at or change.created_at
     return render_template(
         "desk/summary.html",
         change=change,
         counts=counts,
         ack_chart=charts.ack_progress(ack_times, counts["tenants"], since=published, until=now()),
-        delivery_chart=charts.delivery_times(published, notice_times),
-        buckets=charts.delivery_buckets(published, notice_times),
+        delivery_chart=charts.delivery_times(delays),
+        buckets=charts.delivery_buckets(delays),
     )
 
 

@@ -120,3 +120,29 @@ def test_customers_and_other_managers_cannot_send_reminders(client, login, world
     response = login(world.other_am).post(f"/desk/changes/{world.change.id}/remind", data={})
     assert response.status_code == 302
     assert {r.tenant_id for r in reminders(world.change)} == {world.other.id}
+
+
+def test_delivery_delays_are_measured_from_each_tenants_revision(world):
+    """A tenant told of a later material revision is not shown as days late (#16 item 3)."""
+    from portal.changes.models import ChangeTenant, Revision
+    from portal.desk.charts import chart_data
+
+    deliver(world.change, world.tapai, T0 + dt.timedelta(seconds=30))
+    later = T0 + dt.timedelta(days=2)
+    db.session.add(
+        Revision(
+            change_id=world.change.id,
+            number=2,
+            kind="update",
+            material=True,
+            snapshot="{}",
+            created_at=later,
+        )
+    )
+    ct = db.session.scalars(
+        select(ChangeTenant).filter_by(change_id=world.change.id, tenant_id=world.ptu.id)
+    ).one()
+    ct.clock_revision, ct.notice_given_at = 2, later + dt.timedelta(seconds=45)
+    db.session.commit()
+    _, delays = chart_data(world.change, world.am)
+    assert sorted(d for d in delays if d is not None) == [30.0, 45.0]
