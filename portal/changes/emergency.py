@@ -233,3 +233,37 @@ def reject(change: Change, *, approver, now: dt.datetime, reason: str) -> Emerge
         payload={"request": req.id, "reason": text},
     )
     return req
+
+
+EXPIRED_REASON = "expired: the start passed before anyone decided; reschedule and ask again"
+
+
+def expire_stale_requests(now: dt.datetime) -> int:
+    """Undecided emergency requests whose change's start has passed expire: the request is
+    closed as "expired" and the change goes back to draft for its author to reschedule
+    (issue #16 item 2). Returns how many expired; flushes; one ledger entry each. Run by the
+    worker on every round, so an approver can never approve a change already due."""
+    stale = db.session.execute(
+        select(EmergencyRequest, Change)
+        .join(Change, Change.id == EmergencyRequest.change_id)
+        .where(
+            EmergencyRequest.decision.is_(None),
+            Change.status == PENDING_APPROVAL,
+            Change.starts_at <= now,
+        )
+        .with_for_update(of=Change, skip_locked=True)
+    ).all()
+    for req, change in stale:
+        req.decision, req.decided_at, req.decision_reason = "expired", now, EXPIRED_REASON
+        change.status, change.updated_at = DRAFT, now
+        record(
+            "change.emergency_expired",
+            subject_type="change",
+            subject_id=change.id,
+            change_id=change.id,
+            actor="worker",
+            now=now,
+            payload={"request": req.id, "starts_at": change.starts_at.isoformat()},
+        )
+    db.session.flush()
+    return len(stale)

@@ -13,6 +13,7 @@ import threading
 
 from flask import Flask
 
+from portal.changes.emergency import expire_stale_requests
 from portal.clock import get_clock
 from portal.extensions import db
 from portal.notify.claims import new_worker_id
@@ -23,10 +24,12 @@ log = logging.getLogger(__name__)
 
 
 def work_once(worker: str, stop: threading.Event) -> DispatchResult:
-    """One round: queue due reminders (committed), then send what is due, batch after batch
+    """One round: queue due reminders and expire emergency requests whose start passed
+    (committed), then send what is due, batch after batch
     (pipelined like `forewarn dispatch`), until nothing is due or ``stop`` is set."""
     clock = get_clock()
     queue_due_reminders(clock.now())
+    expire_stale_requests(clock.now())
     db.session.commit()
     return dispatch_due(now=clock.now, worker=worker, should_stop=stop.is_set)
 

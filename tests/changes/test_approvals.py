@@ -132,3 +132,23 @@ def test_brief_names_each_requirement_source(story, requested):
     req = db.session.execute(select(EmergencyRequest)).scalar_one()
     assert approvals.awaiting_approval(story.bo) == [requested]
     assert approvals.awaiting_approval(story.ana) == [] and req.requested_by_id == story.ana.id
+
+
+def test_a_request_whose_start_passes_expires_and_the_change_is_a_draft_again(
+    story, requested, clock, login
+):
+    from portal.ledger.models import LedgerEntry
+
+    assert emergency.expire_stale_requests(clock.now()) == 0
+    clock.advance(30 * HOUR)  # the start
+    assert emergency.expire_stale_requests(clock.now()) == 1
+    db.session.commit()
+    db.session.refresh(requested)
+    req = db.session.execute(select(EmergencyRequest)).scalar_one()
+    assert requested.status == "draft" and req.decision == "expired"
+    assert db.session.scalars(
+        select(LedgerEntry.action).where(LedgerEntry.action == "change.emergency_expired")
+    ).one()
+    page = as_user(login, story.ana).get(f"/changes/{requested.id}").get_data(as_text=True)
+    assert "expired" in page and "reschedule and ask again" in page
+    assert approvals.awaiting_approval(story.bo) == []
