@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from flask import abort
 from sqlalchemy import Select, and_, exists, false, or_, select, true
+from sqlalchemy.orm import joinedload, selectinload
 
 from portal.access import tenant_ids_visible_to
 from portal.catalog.models import TeamMembership
-from portal.changes.models import PUBLISHED_STATUSES, Change, ChangeTenant
+from portal.changes.models import PUBLISHED_STATUSES, Change, ChangeTarget, ChangeTenant
 from portal.extensions import db
 
 
@@ -49,6 +50,21 @@ def _team_ids(user) -> Select:
 def visible_changes(user) -> Select:
     """SELECT of the changes ``user`` may see."""
     return select(Change).where(visibility_clause(user))
+
+
+def listed_changes(user) -> Select:
+    """``visible_changes`` with what a row of a list shows loaded eagerly: team, author,
+    impact level (joined to the page's query) and the targets with their services and
+    components (one more statement for the whole page). A page of changes costs the same
+    number of statements whatever its size (issue 20)."""
+    return visible_changes(user).options(
+        joinedload(Change.team),
+        joinedload(Change.author),
+        joinedload(Change.impact_level),
+        selectinload(Change.targets).options(
+            joinedload(ChangeTarget.service), joinedload(ChangeTarget.component)
+        ),
+    )
 
 
 def get_change_or_404(change_id: int, user) -> Change:

@@ -36,7 +36,7 @@ from portal.changes.queries import (
     can_manage,
     get_change_or_404,
     get_managed_change_or_404,
-    visible_changes,
+    listed_changes,
 )
 from portal.clock import now
 from portal.errors import DomainError
@@ -71,7 +71,7 @@ def index():
     impact = args.get("impact", "").strip()[:32]
     text = args.get("q", "").strip()[:100]
     when = args.get("when", "upcoming" if current_user.is_customer else "")
-    query = visible_changes(current_user)
+    query = listed_changes(current_user)
     if status in STATUSES:
         query = query.where(Change.status == status)
     if impact:
