@@ -19,12 +19,12 @@ from portal.auth.models import User
 from portal.auth.services import issue_token
 from portal.catalog.models import TeamMembership
 from portal.changes.defaults import DEFAULT_IMPACT_LEVELS
-from portal.changes.models import ChangeTarget, ChangeTenant
+from portal.changes.models import BlackoutWindow, ChangeTarget, ChangeTenant
 from portal.extensions import db
 from portal.feeds.models import FeedReceipt, FeedToken
 from portal.mailbox.services import store_caught_mail
 from portal.notify.models import FAILED, NOTICE, OutboxMessage
-from portal.tenants.models import AccountManagerAssignment
+from portal.tenants.models import AccountManagerAssignment, Tenant
 from tests import factories
 from tests.conftest import T0
 from tests.statements import count_statements
@@ -52,9 +52,10 @@ class World:
     tokens: dict
 
 
-def _user(email: str, *, tenant_id=None, teams=(), approver=False) -> User:
-    """A user without a password (hashing one costs more than the whole request measured)."""
-    user = User(email=email, name=email.split("@")[0].title(), tenant_id=tenant_id)
+def _user(email: str, *, tenant_id=None, teams=(), approver=False, **flags) -> User:
+    """A user without a password (hashing one costs more than the whole request measured);
+    tests sign in through the session."""
+    user = User(email=email, name=email.split("@")[0].title(), tenant_id=tenant_id, **flags)
     db.session.add(user)
     db.session.flush()
     for team in teams:
@@ -68,7 +69,7 @@ def _team_with_service(i: int):
     return team, service
 
 
-def seed_changes(world: World, start: int, stop: int) -> None:
+def seed_changes(world: World, start: int, stop: int, visibility: str = "affected") -> None:
     """Published changes affecting the world's tenant, each of its own team, author, service
     and component, impact levels in turn."""
     for i in range(start, stop):
@@ -84,6 +85,7 @@ def seed_changes(world: World, start: int, stop: int) -> None:
             impact=IMPACTS[i % len(IMPACTS)],
             starts_at=starts,
             status="scheduled",
+            visibility=visibility,
         )
         change.published_at = T0
         change.revision_number = change.material_revision_number = 1
@@ -103,6 +105,10 @@ def seed_changes(world: World, start: int, stop: int) -> None:
             ]
         )
     db.session.flush()
+
+
+def seed_public_changes(world: World, start: int, stop: int) -> None:
+    seed_changes(world, start, stop, visibility="public")
 
 
 def seed_tenants(world: World, start: int, stop: int) -> None:
@@ -182,6 +188,38 @@ def seed_feed_tokens(world: World, start: int, stop: int) -> None:
     db.session.flush()
 
 
+def seed_org_users(world: World, start: int, stop: int) -> None:
+    for i in range(start, stop):
+        _user(f"colleague{i}@customer.example", tenant_id=world.tenant)
+
+
+def seed_contacts(world: World, start: int, stop: int) -> None:
+    tenant = db.session.get(Tenant, world.tenant)
+    for i in range(start, stop):
+        factories.make_contact(tenant, f"notices{i}@customer.example", f"Notices {i}")
+
+
+def seed_api_tokens(world: World, start: int, stop: int) -> None:
+    engineer = db.session.get(User, world.engineer)
+    for i in range(start, stop):
+        issue_token(engineer, f"pipeline {i}", now=T0, days=30)
+
+
+def seed_blackouts(world: World, start: int, stop: int) -> None:
+    for i in range(start, stop):
+        begins = T0 + dt.timedelta(days=30 + i)
+        db.session.add(
+            BlackoutWindow(
+                tenant_id=world.tenant,
+                starts_at=begins,
+                ends_at=begins + dt.timedelta(hours=6),
+                reason=f"launch {i}",
+                created_by_id=world.customer,
+            )
+        )
+    db.session.flush()
+
+
 def seed_mail(world: World, start: int, stop: int) -> None:
     for i in range(start, stop):
         raw = f"From: portal@provider.example\r\nSubject: Notice {i}\r\n\r\nBody\r\n".encode()
@@ -222,18 +260,27 @@ PAGES = [
     ListPage("/deliveries/failed", "manager", seed_failed_deliveries),
     ListPage("/feeds", "customer", seed_feed_tokens),
     ListPage("/mailbox/", "admin", seed_mail),
+    ListPage("/desk/tenants", "manager", seed_failed_deliveries),
+    ListPage("/api/v1/desk/tenants", "manager", seed_failed_deliveries, api=True),
+    ListPage("/desk/tenants/customer", "manager", seed_changes),
+    ListPage("/public/changes", "anonymous", seed_public_changes),
+    ListPage("/settings/users", "customer", seed_org_users),
+    ListPage("/settings/contacts", "customer", seed_contacts),
+    ListPage("/settings/blackouts", "customer", seed_blackouts),
+    ListPage("/tokens", "engineer", seed_api_tokens),
 ]
 
 
 @pytest.fixture
-def world(make_user, make_tenant):
-    tenant = make_tenant("customer", contacts=1)
+def world(app):
+    tenant = factories.make_tenant("customer", contacts=1)
     people = {
-        "admin": make_user("admin@provider.example", is_admin=True),
-        "engineer": make_user("engineer@provider.example"),
-        "manager": make_user("am@provider.example", is_account_manager=True, manages=[tenant]),
-        "customer": make_user("ops@customer.example", tenant=tenant, is_tenant_admin=True),
+        "admin": _user("admin@provider.example", is_admin=True),
+        "engineer": _user("engineer@provider.example"),
+        "manager": _user("am@provider.example", is_account_manager=True),
+        "customer": _user("ops@customer.example", tenant_id=tenant.id, is_tenant_admin=True),
     }
+    db.session.add(AccountManagerAssignment(user_id=people["manager"].id, tenant_id=tenant.id))
     tokens = {role: issue_token(u, "list test", now=T0, days=None)[1] for role, u in people.items()}
     db.session.commit()
     return World(tenant=tenant.id, tokens=tokens, **{role: u.id for role, u in people.items()})
@@ -244,7 +291,7 @@ def test_list_runs_as_many_statements_for_40_rows_as_for_3(page, client, login, 
     headers = {}
     if page.api:
         headers = {"Authorization": f"Bearer {world.tokens[page.viewer]}"}
-    else:
+    elif page.viewer != "anonymous":
         login(db.session.get(User, getattr(world, page.viewer)))
 
     def request():
