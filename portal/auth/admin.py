@@ -7,6 +7,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import or_, select
+from sqlalchemy.orm import joinedload, selectinload
 
 from portal.access import roles_required
 from portal.auth.forms import EmptyForm
@@ -37,7 +38,12 @@ KINDS = {"staff": "provider staff", "customer": "customer users"}
 def index():
     q = request.args.get("q", "").strip()[:100]
     kind = request.args.get("kind", "")
-    query = select(User).order_by(User.name, User.id)
+    # A row shows the user's tenant and roles (team memberships): loaded for the whole page.
+    query = (
+        select(User)
+        .options(joinedload(User.tenant), selectinload(User.memberships))
+        .order_by(User.name, User.id)
+    )
     if q:
         query = query.where(
             or_(User.email.ilike(like(q), escape="\\"), User.name.ilike(like(q), escape="\\"))

@@ -3,9 +3,19 @@ components. Rules live in ``portal.catalog.services``."""
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_login import current_user
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload, selectinload
 
 from portal.access import roles_required
 from portal.auth.forms import EmptyForm
@@ -24,8 +34,15 @@ bp = Blueprint("catalog", __name__, url_prefix="/admin")
 @bp.get("/teams")
 @roles_required("admin")
 def teams():
-    rows = db.session.execute(select(PlatformTeam).order_by(PlatformTeam.name)).scalars().all()
-    return render_template("catalog/teams.html", teams=rows)
+    """Platform teams, paginated; a row's member count and services are loaded for the whole
+    page in two statements."""
+    query = (
+        select(PlatformTeam)
+        .options(selectinload(PlatformTeam.memberships), selectinload(PlatformTeam.services))
+        .order_by(PlatformTeam.name, PlatformTeam.id)
+    )
+    page = db.paginate(query, per_page=current_app.config["PAGE_SIZE"], error_out=False)
+    return render_template("catalog/teams.html", teams=page.items, page=page)
 
 
 def _member_choices(team: PlatformTeam | None) -> list[tuple[int, str]]:
@@ -133,8 +150,14 @@ def remove_member(team_id: int, membership_id: int):
 @bp.get("/services")
 @roles_required("admin")
 def services_index():
-    rows = db.session.execute(select(Service).order_by(Service.name)).scalars().all()
-    return render_template("catalog/services.html", services=rows)
+    """Services, paginated, with their owning team and components loaded for the page."""
+    query = (
+        select(Service)
+        .options(joinedload(Service.team), selectinload(Service.components))
+        .order_by(Service.name, Service.id)
+    )
+    page = db.paginate(query, per_page=current_app.config["PAGE_SIZE"], error_out=False)
+    return render_template("catalog/services.html", services=page.items, page=page)
 
 
 def _service_form(service: Service | None) -> ServiceForm:

@@ -23,7 +23,7 @@ from portal.changes.queries import (
     get_change_for_gate_or_404,
     get_change_or_404,
     get_managed_change_or_404,
-    visible_changes,
+    listed_changes,
 )
 from portal.changes.serialise import change_dict, revision_dict
 from portal.clock import now
@@ -42,7 +42,7 @@ def _engineer() -> None:
 @bp.get("/changes")
 def list_changes():
     """Changes the caller may see, newest start first; ?status=&page=."""
-    q = visible_changes(current_user)
+    q = listed_changes(current_user)
     status = request.args.get("status")
     if status:
         if status not in STATUSES:

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import select, update
+from sqlalchemy.orm import joinedload
 
 from portal.extensions import db
 from portal.feeds.models import FeedReceipt, FeedToken
@@ -177,6 +178,7 @@ def tenant_receipts(tenant_id: int, limit: int = 20) -> list[FeedReceipt]:
     return list(
         db.session.execute(
             select(FeedReceipt)
+            .options(joinedload(FeedReceipt.token))
             .where(FeedReceipt.tenant_id == tenant_id)
             .order_by(FeedReceipt.last_fetched_at.desc(), FeedReceipt.id.desc())
             .limit(limit)

@@ -7,7 +7,7 @@ from flask_login import current_user, login_required
 
 from portal.extensions import db
 from portal.mailbox.forms import MailSearchForm
-from portal.mailbox.services import get_mail_or_404, linkify_text, mailbox_query, view_of
+from portal.mailbox.services import get_mail_or_404, linkify_text, mailbox_page_query, view_of
 
 bp = Blueprint("mailbox", __name__, url_prefix="/mailbox")
 
@@ -26,7 +26,7 @@ def index():
     form = MailSearchForm(formdata=request.args)
     search = form.q.data if form.validate() else ""
     page = db.paginate(
-        mailbox_query(current_user, search or ""),
+        mailbox_page_query(current_user, search or ""),
         page=request.args.get("page", 1, type=int),
         per_page=current_app.config["PAGE_SIZE"],
         error_out=False,

@@ -21,6 +21,7 @@ import nh3
 from flask import abort
 from markupsafe import Markup, escape
 from sqlalchemy import Select, func, literal, or_, select, union
+from sqlalchemy.orm import defer, selectinload
 
 from portal.auth.models import User
 from portal.changes.models import Change
@@ -193,6 +194,14 @@ def mailbox_query(user: User, search: str = "") -> Select:
             )
         )
     return q
+
+
+def mailbox_page_query(user: User, search: str = "") -> Select:
+    """``mailbox_query`` for the list: without the raw bytes (a row shows only headers) and
+    with every listed message's recipients in one more statement, whatever the page size."""
+    return mailbox_query(user, search).options(
+        defer(CaughtMail.raw), selectinload(CaughtMail.recipients)
+    )
 
 
 def get_mail_or_404(mail_id: int, user: User) -> CaughtMail:

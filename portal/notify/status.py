@@ -13,6 +13,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 
 from sqlalchemy import and_, case, false, func, or_, select
+from sqlalchemy.orm import selectinload
 
 from portal.access import tenant_ids_visible_to
 from portal.changes.models import Change, ChangeTenant
@@ -318,6 +319,7 @@ def failed_deliveries(user, *, limit: int = 200) -> list[OutboxMessage]:
     """Failed messages to the tenants ``user`` may see, newest first (account manager view)."""
     q = (
         select(OutboxMessage)
+        .options(selectinload(OutboxMessage.tenant), selectinload(OutboxMessage.change))
         .where(OutboxMessage.status == FAILED, OutboxMessage.tenant_id.is_not(None))
         .order_by(OutboxMessage.failed_at.desc(), OutboxMessage.id.desc())
         .limit(limit)

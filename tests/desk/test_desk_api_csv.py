@@ -7,8 +7,6 @@ import datetime as dt
 import io
 
 import pytest
-from flask import g
-from sqlalchemy import event
 
 from portal.acks.models import CHANNEL_PORTAL
 from portal.acks.services import acknowledge
@@ -17,6 +15,7 @@ from portal.changes.services import publish
 from portal.extensions import db
 from tests.conftest import T0
 from tests.desk.conftest import deliver, fail
+from tests.statements import count_statements
 
 
 def bearer(user):
@@ -125,21 +124,10 @@ def test_csv_refused_to_others(client, login, world):
 
 
 def _count_statements(fn) -> int:
-    """Statements one request runs, starting from an empty session as a real request does."""
-    db.session.remove()
-    g.pop("_login_user", None)  # pytest-flask's context is shared by the client's requests
-    statements = []
-
-    def count(*_args, **_kwargs):
-        statements.append(1)
-
-    event.listen(db.engine, "before_cursor_execute", count)
-    try:
-        response = fn()
-    finally:
-        event.remove(db.engine, "before_cursor_execute", count)
+    """Statements one request runs, which must answer 200."""
+    n, response = count_statements(fn)
     assert response.status_code == 200
-    return len(statements)
+    return n
 
 
 def _change_with_tenants(n, make_tenant, make_service, make_usage, make_change, engineer, team):

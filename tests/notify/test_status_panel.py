@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from flask import g
 from flask_login import login_user
-from sqlalchemy import event
 
 from portal.auth.models import User
 from portal.changes.models import Change
@@ -16,23 +14,7 @@ from portal.changes.services import publish
 from portal.extensions import db
 from portal.notify.status import deliveries_for_change
 from tests.conftest import T0
-
-
-def _count_statements(fn, seen: list | None = None):
-    """Statements ``fn`` runs, from an empty session as a real request starts."""
-    db.session.remove()
-    g.pop("_login_user", None)
-    statements = [] if seen is None else seen
-
-    def listener(_conn, _cursor, statement, *_a, **_k):
-        statements.append(statement)
-
-    event.listen(db.engine, "before_cursor_execute", listener)
-    try:
-        result = fn()
-    finally:
-        event.remove(db.engine, "before_cursor_execute", listener)
-    return len(statements), result
+from tests.statements import count_statements
 
 
 def _change_for(n, *, make_tenant, make_service, make_usage, make_change, engineer, team):
@@ -79,7 +61,7 @@ def test_panel_costs_the_same_sql_for_3_and_40_tenants(
     for who, user in (("engineer", engineer), ("admin", admin)):
         c = login(user)
         for name, cid in ids.items():
-            n, resp = _count_statements(lambda cid=cid, c=c: c.get(f"/changes/{cid}"))
+            n, resp = count_statements(lambda cid=cid, c=c: c.get(f"/changes/{cid}"))
             assert resp.status_code == 200 and 'id="deliveries"' in resp.text
             counts[who, name] = n
         assert counts[who, "small"] == counts[who, "large"]
@@ -94,7 +76,7 @@ def test_panel_costs_the_same_sql_for_3_and_40_tenants(
                 return deliveries_for_change(change, user)
 
         seen: list[str] = []
-        panel[name], data = _count_statements(load_and_count, seen)
+        panel[name], data = count_statements(load_and_count, seen)
         # No statement reads the change's notice rows one by one: only the listed tenants'.
         for sql in seen:
             if "outbox_messages.recipient" in sql:
