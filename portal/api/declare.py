@@ -31,11 +31,32 @@ from portal.timezones import is_zone
 MAX_ID = 2**31 - 1  # PostgreSQL ``integer``: larger ids and pages cannot exist (404 / 400)
 
 
-class IdConverter(IntegerConverter):
-    """``<id:name>``: a database id, 1 to 2^31-1; anything else matches no route (404)."""
+def _digits_up_to(limit: int) -> str:
+    """A regular expression matching exactly the decimal numbers 1..``limit``."""
+    text = str(limit)
+    options = [f"[1-9]\\d{{0,{len(text) - 2}}}"] if len(text) > 1 else []
+    for i, digit in enumerate(text):
+        low = "1" if i == 0 else "0"
+        if int(digit) > int(low):
+            rest = len(text) - i - 1
+            options.append(
+                f"{text[:i]}[{low}-{int(digit) - 1}]" + (f"\\d{{{rest}}}" if rest else "")
+            )
+    options.append(text)
+    return "(?:" + "|".join(options) + ")"
 
-    def __init__(self, map, min: int = 1, max: int = MAX_ID):  # noqa: A002
-        super().__init__(map, min=min, max=max)
+
+class IdConverter(IntegerConverter):
+    """``<id:name>``: a database id, 1 to 2^31-1; anything else matches no route (404).
+
+    The bound is in the pattern rather than in ``max``: Werkzeug answers a converter's
+    refusal with 405 when another method's rule has the same path.
+    """
+
+    regex = _digits_up_to(MAX_ID)
+
+    def __init__(self, map):  # noqa: A002  (Werkzeug's name)
+        super().__init__(map, min=1, max=MAX_ID)
 
 
 def _first_error(messages: Any, path: tuple = ()) -> tuple[tuple, str]:
