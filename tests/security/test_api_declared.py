@@ -2,6 +2,7 @@
 the field), serialises output and is the served OpenAPI document; time zones are geographic."""
 
 import datetime as dt
+import re
 
 import pytest
 from marshmallow import fields
@@ -146,3 +147,18 @@ def test_a_response_key_the_schema_does_not_declare_fails_in_tests(app):
         assert Small().dump({"id": 1}) == {"id": 1}
         with pytest.raises(TypeError, match="does not declare"):
             Small().dump({"id": 1, "secret": "x"})
+
+
+def test_every_api_route_is_in_the_document(app, client):
+    """A route added under /api/v1 without declarations (old style) is caught here."""
+    doc = client.get("/api/v1/openapi.json").get_json()
+    documented = {(method.upper(), path) for path, item in doc["paths"].items() for method in item}
+    missing = []
+    for rule in app.url_map.iter_rules():
+        if not rule.rule.startswith("/api/v1/") or rule.endpoint == "api_spec.openapi_json":
+            continue
+        path = re.sub(r"<(?:[^:>]+:)?([^>]+)>", r"{\1}", rule.rule.removeprefix("/api/v1"))
+        for method in rule.methods - {"HEAD", "OPTIONS"}:
+            if (method, path) not in documented:
+                missing.append(f"{method} {path} ({rule.endpoint})")
+    assert not missing
