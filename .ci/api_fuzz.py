@@ -13,6 +13,7 @@ Bounded: a fixed seed, few examples per operation, a time budget per run.
 from __future__ import annotations
 
 import argparse
+import logging
 import secrets
 import subprocess
 import sys
@@ -80,6 +81,7 @@ def main() -> int:
     failures = 0
     with tempfile.TemporaryDirectory(prefix="forewarn-fuzz-") as tmp:
         app, tokens = build_app(Path(tmp))
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # schemathesis reports requests
         server = make_server("127.0.0.1", 0, app, threaded=True)
         thread = threading.Thread(target=server.serve_forever, name="fuzz-server", daemon=True)
         thread.start()

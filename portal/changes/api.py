@@ -68,7 +68,7 @@ def list_changes(query: dict):
 
 
 @bp.post("/changes")
-@bp.arguments(s.ChangeCreateSchema)
+@bp.arguments(s.ChangeCreateSchema, example=s.CHANGE_EXAMPLE)
 @bp.response(201, s.ChangeEnvelopeSchema)
 @bp.refusals(e400="bad input; error.field names the field", e403=E403)
 def create_change(body: dict):
@@ -96,7 +96,7 @@ def read_change(change_id: int):
 
 
 @bp.patch("/changes/<id:change_id>")
-@bp.arguments(s.ChangeEditSchema)
+@bp.arguments(s.ChangeEditSchema, example=s.EDIT_EXAMPLE)
 @bp.response(200, s.ChangeUpdateSchema)
 @bp.refusals(
     e400="bad input; error.field names the field", e403=E403, e404=E404, e409="not editable now"
@@ -116,7 +116,7 @@ def update_change(body: dict, change_id: int):
 
 
 @bp.post("/changes/preview")
-@bp.arguments(s.ChangeCreateSchema)
+@bp.arguments(s.ChangeCreateSchema, example=s.CHANGE_EXAMPLE)
 @bp.response(200, s.PreviewSchema)
 @bp.refusals(e400="bad input; error.field names the field", e403=E403)
 def preview_new(body: dict):

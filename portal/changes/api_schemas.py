@@ -257,3 +257,15 @@ class GateSchema(Schema):
     open_tenants = fields.Integer()
     shut_tenants = fields.Integer()
     tenants = fields.List(fields.Nested(TenantGateSchema), required=True)
+
+
+# Shown in the document, and tried first by schemathesis (the demo provider's service).
+CHANGE_EXAMPLE = {
+    "title": "Upgrade the fusion model",
+    "body": "Output resolution changes.",
+    "impact": "degradation",
+    "services": ["face-fusion-api"],
+    "starts_at": "2030-11-06T09:00:00Z",
+    "ends_at": "2030-11-06T11:00:00Z",
+}
+EDIT_EXAMPLE = {"title": "Upgrade the fusion model (v2)", "ack_required": True}
