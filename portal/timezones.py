@@ -13,27 +13,71 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from portal.errors import InvalidInput
 
+# The tz database's geographic areas (its files "africa" … "australasia", "backward" aside).
+GEOGRAPHIC_AREAS = (
+    "Africa",
+    "America",
+    "Antarctica",
+    "Arctic",
+    "Asia",
+    "Atlantic",
+    "Australia",
+    "Europe",
+    "Indian",
+    "Pacific",
+)
+
+
+def is_geographic(name: str) -> bool:
+    """``Area/Location`` in a geographic area, or ``UTC``.
+
+    Refused: ``localtime``, ``Factory``, ``posixrules`` (files, not zones); ``Etc/*``
+    (``Etc/GMT+5`` is UTC-5: give an offset instead); POSIX-style ``EST5EDT``/``CET``; and the
+    "backward" aliases (``US/Eastern``, ``GB``, ``Japan``), whose canonical names are accepted.
+    """
+    area, slash, _ = name.partition("/")
+    return name == "UTC" or (bool(slash) and area in GEOGRAPHIC_AREAS)
+
+
+@lru_cache(maxsize=1)
+def _all_zones() -> frozenset[str]:
+    return frozenset(available_timezones())
+
 
 @lru_cache(maxsize=1)
 def zone_names() -> tuple[str, ...]:
-    return tuple(sorted(available_timezones()))
+    """The zones a user may choose (pickers, API input): geographic IANA names and UTC."""
+    return tuple(sorted(z for z in _all_zones() | {"UTC"} if is_geographic(z)))
 
 
 def get_zone(name: str | None, field: str = "time_zone") -> ZoneInfo:
-    """A ZoneInfo for an IANA name; an unknown name is a 400 naming the field."""
+    """A ZoneInfo for any tz database name (stored settings are shown even if an older rule
+    accepted them); an unknown name is a 400 naming the field. Input uses ``input_zone``."""
     if not name:
         raise InvalidInput("a time zone is required", field=field)
     try:
-        if name not in zone_names() and name != "UTC":
+        if name not in _all_zones() and name != "UTC":
             raise ZoneInfoNotFoundError(name)
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
         raise InvalidInput(f"unknown time zone {name!r}", field=field) from None
 
 
+def input_zone(name: str | None, field: str = "time_zone") -> ZoneInfo:
+    """The ZoneInfo for a zone a user gives (``zone_names``); else a 400 naming the field."""
+    if name and not is_geographic(name) and name in _all_zones():
+        raise InvalidInput(
+            f"unknown time zone {name!r}: use an IANA Area/Location name (e.g. "
+            "Europe/Berlin) or UTC",
+            field=field,
+        )
+    return get_zone(name, field)
+
+
 def is_zone(name: str | None) -> bool:
+    """Whether a user may choose ``name`` (``zone_names``)."""
     try:
-        get_zone(name)
+        input_zone(name)
     except InvalidInput:
         return False
     return True
@@ -64,7 +108,7 @@ def parse_aware(value: str, field: str, zone: str | None = None) -> dt.datetime:
         raise InvalidInput(
             "the time has no zone: add an offset (e.g. +02:00 or Z) or a time zone", field=field
         )
-    tz = get_zone(zone, field=f"{field}_zone" if field else "time_zone")
+    tz = input_zone(zone, field=f"{field}_zone" if field else "time_zone")
     return localise(parsed, tz, field)
 
 

@@ -8,21 +8,21 @@
   manager records a waiver agreed offline (``tenant`` and ``agreed_by`` required).
 
 Another tenant's change is 404; the wrong role is 403; bad input 400; refused by state 409.
+Each operation declares its schemas (``portal.acks.api_schemas``; docs/api.md).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 
-from flask import jsonify, request
 from flask_login import current_user
 
 from portal.access import get_tenant_or_404
+from portal.acks import api_schemas as s
 from portal.acks.models import CHANNEL_API, Acknowledgement, Objection, Waiver
 from portal.acks.panel import affects
 from portal.acks.services import acknowledge, object_to, waive
-from portal.api.base import api_blueprint, json_body
-from portal.api.openapi import register_paths
+from portal.api.base import api_blueprint
 from portal.changes.models import Change
 from portal.changes.queries import visible_changes
 from portal.clock import now
@@ -81,13 +81,6 @@ def waiver_dict(w: Waiver) -> dict:
     }
 
 
-def _optional_body() -> dict:
-    """The JSON object sent, or {} when the request has no body at all."""
-    if not request.get_data(cache=True):
-        return {}
-    return json_body()
-
-
 def _customer_change(change_id: int, what: str) -> Change:
     """A change affecting the calling customer's tenant; staff are 403, others' changes 404."""
     if not current_user.is_customer:
@@ -111,11 +104,31 @@ def _visible_change(change_id: int) -> Change:
     return change
 
 
-@bp.post("/changes/<int:change_id>/acknowledge")
-def acknowledge_change(change_id: int):
-    """Acknowledge the change's current version for the caller's tenant."""
+E403 = "not allowed for your role"
+E404 = "no such change, or it does not affect your organisation"
+E409 = (
+    "refused by state: cancelled or completed change, superseded revision, "
+    "already waived or answered"
+)
+
+
+@bp.post("/changes/<id:change_id>/acknowledge")
+@bp.arguments(s.AcknowledgeSchema, required=False)
+@bp.response(
+    201,
+    s.AcknowledgeResultSchema,
+    description="recorded: result is 'counted' (first for your organisation) or 'seen'",
+)
+@bp.alt_response(
+    200,
+    schema=s.AcknowledgeResultSchema,
+    description="you had already acknowledged this version (result 'replay'; nothing changes)",
+    success=True,
+)
+@bp.refusals(e400="bad input; error.field names the field", e403=E403, e404=E404, e409=E409)
+def acknowledge_change(body: dict, change_id: int):
+    """Acknowledge the change for your organisation (customer users); idempotent."""
     change = _customer_change(change_id, "acknowledge changes")
-    body = _optional_body()
     revision = body.get("revision")
     outcome = acknowledge(
         change,
@@ -126,9 +139,8 @@ def acknowledge_change(change_id: int):
         revision=revision,
     )
     db.session.commit()
-    return jsonify(result=outcome.status, acknowledgement=ack_dict(outcome.ack)), (
-        201 if outcome.changed_anything else 200
-    )
+    result = {"result": outcome.status, "acknowledgement": ack_dict(outcome.ack)}
+    return result, (201 if outcome.changed_anything else 200)
 
 
 def _text(body: dict, name: str, *, required: bool) -> str:
@@ -142,22 +154,29 @@ def _text(body: dict, name: str, *, required: bool) -> str:
     return value
 
 
-@bp.post("/changes/<int:change_id>/objections")
-def object_to_change(change_id: int):
-    """Ask for postponement, with a reason; the owning team and account managers are told."""
+@bp.post("/changes/<id:change_id>/objections")
+@bp.arguments(s.ObjectionInputSchema)
+@bp.response(201, s.ObjectionResultSchema, description="objection recorded")
+@bp.refusals(e400="bad input; error.field names the field", e403=E403, e404=E404, e409=E409)
+def object_to_change(body: dict, change_id: int):
+    """Object to the change / ask for postponement, with a reason (customer users); the owning
+    team and account managers are told."""
     change = _customer_change(change_id, "object to changes")
-    reason = _text(json_body(), "reason", required=True)
+    reason = _text(body, "reason", required=True)
     objection = object_to(
         change, current_user.tenant_id, user=current_user, reason=reason, now=now()
     )
     db.session.commit()
-    return jsonify(objection=objection_dict(objection)), 201
+    return {"objection": objection_dict(objection)}
 
 
-@bp.post("/changes/<int:change_id>/waiver")
-def waive_notice(change_id: int):
-    """Waive the remaining notice for one tenant (opens its gate at the start)."""
-    body = json_body()
+@bp.post("/changes/<id:change_id>/waiver")
+@bp.arguments(s.WaiverInputSchema)
+@bp.response(201, s.WaiverResultSchema, description="recorded; the tenant's gate opens at start")
+@bp.refusals(e400="bad input; error.field names the field", e403=E403, e404=E404, e409=E409)
+def waive_notice(body: dict, change_id: int):
+    """Waive the remaining notice (tenant admin), or record a waiver agreed offline (account
+    manager: ``tenant`` and ``agreed_by`` required); opens the tenant's gate at the start."""
     note = _text(body, "note", required=False)
     if current_user.is_customer:
         change = _customer_change(change_id, "waive notice")
@@ -182,97 +201,4 @@ def waive_notice(change_id: int):
         note=note,
     )
     db.session.commit()
-    return jsonify(waiver=waiver_dict(waiver)), 201
-
-
-def _err(description: str) -> dict:
-    return {
-        "description": description,
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
-    }
-
-
-_ID = [{"name": "change_id", "in": "path", "required": True, "schema": {"type": "integer"}}]
-_ERRORS = {
-    "400": _err("bad input; error.field names the field"),
-    "401": _err("missing or bad token"),
-    "403": _err("not allowed for your role"),
-    "404": _err("no such change, or it does not affect your organisation"),
-    "409": _err(
-        "refused by state: cancelled or completed change, superseded "
-        "revision, already waived or answered"
-    ),
-}
-
-
-def _body(properties: dict, required: list[str], optional: bool = False) -> dict:
-    return {
-        "required": not optional,
-        "content": {
-            "application/json": {
-                "schema": {"type": "object", "properties": properties, "required": required}
-            }
-        },
-    }
-
-
-register_paths(
-    {
-        "/changes/{change_id}/acknowledge": {
-            "post": {
-                "summary": "Acknowledge the change for your organisation (customer users); "
-                "idempotent",
-                "parameters": _ID,
-                "requestBody": _body(
-                    {
-                        "revision": {
-                            "type": "integer",
-                            "description": "the revision you read; 409 if a material "
-                            "revision superseded it",
-                        }
-                    },
-                    [],
-                    optional=True,
-                ),
-                "responses": {
-                    "201": {
-                        "description": "recorded: result is 'counted' (first for your "
-                        "organisation) or 'seen'"
-                    },
-                    "200": {"description": "you had already acknowledged this version"},
-                    **_ERRORS,
-                },
-            }
-        },
-        "/changes/{change_id}/objections": {
-            "post": {
-                "summary": "Object to the change / ask for postponement (customer users)",
-                "parameters": _ID,
-                "requestBody": _body({"reason": {"type": "string", "maxLength": 4000}}, ["reason"]),
-                "responses": {"201": {"description": "objection recorded"}, **_ERRORS},
-            }
-        },
-        "/changes/{change_id}/waiver": {
-            "post": {
-                "summary": "Waive the remaining notice (tenant admin), or record a waiver agreed "
-                "offline (account manager: tenant and agreed_by required)",
-                "parameters": _ID,
-                "requestBody": _body(
-                    {
-                        "note": {"type": "string", "maxLength": 4000},
-                        "tenant": {
-                            "type": "string",
-                            "description": "tenant slug (account managers only)",
-                        },
-                        "agreed_by": {"type": "string", "maxLength": 300},
-                    },
-                    [],
-                ),
-                "responses": {
-                    "201": {"description": "waiver recorded; the tenant's gate opens at the start"},
-                    **_ERRORS,
-                },
-            }
-        },
-    }
-)
+    return {"waiver": waiver_dict(waiver)}

@@ -17,10 +17,15 @@ PREFIX = "/api/v1"
 
 
 def api_blueprint(name: str, import_name: str, *, public: bool = False) -> Blueprint:
-    """A blueprint under /api/v1 whose every request needs a valid Bearer token."""
+    """A blueprint under /api/v1 whose every request needs a valid Bearer token.
+
+    It is a ``portal.api.declare.Blueprint``: declare each operation's schemas on it
+    (docs/api.md); it documents itself in /api/v1/openapi.json when registered.
+    """
+    from portal.api.declare import Blueprint as DeclaredBlueprint
     from portal.extensions import csrf
 
-    bp = Blueprint(name, import_name, url_prefix=PREFIX)
+    bp = DeclaredBlueprint(name, import_name, url_prefix=PREFIX, public=public)
     csrf.exempt(bp)
     if not public:
         bp.before_request(authenticate_request)

@@ -16,8 +16,8 @@ from flask_login import current_user, login_required
 from markupsafe import Markup
 
 from portal.api.base import api_blueprint
-from portal.api.openapi import register_paths
 from portal.certificates import equal_notice, services
+from portal.certificates.api_schemas import CertificateSchema, EqualNoticeSchema
 from portal.clock import now
 from portal.templating import local_and_utc, viewer_zone
 from portal.timezones import format_in_zone
@@ -85,57 +85,17 @@ def equal_notice_json(change_id: int):
     return jsonify(_equal_notice(change_id)[2])
 
 
-@api_bp.get("/changes/<int:change_id>/certificates/<tenant_slug>")
-def api_certificate(change_id: int, tenant_slug: str):
-    return _no_store(jsonify(_certificate(change_id, tenant_slug)))
+@api_bp.get("/changes/<id:change_id>/certificates/<tenant>")
+@api_bp.response(200, CertificateSchema)
+@api_bp.refusals(e404="no such change or tenant, or not yours to see")
+def api_certificate(change_id: int, tenant: str):
+    """Notice certificate of one tenant for one change, with ledger evidence."""
+    return _certificate(change_id, tenant), 200, {"Cache-Control": "private, no-store"}
 
 
-@api_bp.get("/changes/<int:change_id>/equal-notice")
+@api_bp.get("/changes/<id:change_id>/equal-notice")
+@api_bp.response(200, EqualNoticeSchema)
+@api_bp.refusals(e404="no such change, or not staff of it")
 def api_equal_notice(change_id: int):
-    return jsonify(_equal_notice(change_id)[2])
-
-
-def _err(description: str) -> dict:
-    return {
-        "description": description,
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
-    }
-
-
-_ID = {"name": "change_id", "in": "path", "required": True, "schema": {"type": "integer"}}
-register_paths(
-    {
-        "/changes/{change_id}/certificates/{tenant}": {
-            "get": {
-                "summary": "Notice certificate of one tenant for one change, with ledger evidence",
-                "tags": ["certificates"],
-                "parameters": [
-                    _ID,
-                    {
-                        "name": "tenant",
-                        "in": "path",
-                        "required": True,
-                        "schema": {"type": "string"},
-                    },
-                ],
-                "responses": {
-                    "200": {"description": "the certificate"},
-                    "401": _err("missing or bad token"),
-                    "404": _err("no such change or tenant, or not yours to see"),
-                },
-            }
-        },
-        "/changes/{change_id}/equal-notice": {
-            "get": {
-                "summary": "Equal-notice report: spread and first-party against third-party times",
-                "tags": ["certificates"],
-                "parameters": [_ID],
-                "responses": {
-                    "200": {"description": "the report"},
-                    "401": _err("missing or bad token"),
-                    "404": _err("no such change, or not staff of it"),
-                },
-            }
-        },
-    }
-)
+    """Equal-notice report: spread and first-party against third-party times."""
+    return _equal_notice(change_id)[2]

@@ -30,7 +30,7 @@ from portal.extensions import db
 from portal.templating import viewer_zone
 from portal.tenants.forms import show_error
 from portal.tenants.models import ContractTerm, Tenant
-from portal.timezones import get_zone, localise
+from portal.timezones import input_zone, localise
 
 bp = Blueprint("notice_admin", __name__, url_prefix="/admin/notice")
 
@@ -160,7 +160,7 @@ def delete_policy(policy_id: int):
 
 def parse_window(form: BlackoutForm):
     """The form's wall times in its zone, as aware UTC (DST gaps and overlaps refused)."""
-    zone = get_zone(form.time_zone.data, field="time_zone")
+    zone = input_zone(form.time_zone.data, field="time_zone")
     return (
         localise(form.starts_at.data, zone, "starts_at"),
         localise(form.ends_at.data, zone, "ends_at"),

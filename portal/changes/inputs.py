@@ -18,7 +18,7 @@ from portal.catalog.models import Component, Service
 from portal.changes.models import VISIBILITY_AFFECTED, VISIBILITY_PUBLIC, ImpactLevel
 from portal.errors import InvalidInput
 from portal.extensions import db
-from portal.timezones import get_zone, parse_aware
+from portal.timezones import input_zone, parse_aware
 
 VISIBILITIES = (VISIBILITY_PUBLIC, VISIBILITY_AFFECTED)
 
@@ -124,7 +124,7 @@ def parse_change_input(
     if zone is not None and not isinstance(zone, str):
         raise InvalidInput("time_zone must be an IANA zone name", field="time_zone")
     if zone is not None:
-        get_zone(zone, field="time_zone")
+        input_zone(zone, field="time_zone")
     for key in ("starts_at", "ends_at"):
         if raw.get(key) is not None and not isinstance(raw[key], str):
             raise InvalidInput(f"{key} must be an ISO-8601 date-time string", field=key)

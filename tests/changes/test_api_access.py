@@ -157,4 +157,7 @@ def test_openapi_lists_the_changes_paths(client):
     ):
         assert path in doc["paths"], path
     assert "409" in doc["paths"]["/changes/{change_id}/publish"]["post"]["responses"]
-    assert doc["paths"]["/changes/{change_id}/gate"]["get"]["parameters"][1]["name"] == "tenant"
+    # change_id is declared once for the path, the query parameters per operation
+    gate = doc["paths"]["/changes/{change_id}/gate"]
+    assert [p["name"] for p in gate["parameters"]] == ["change_id"]
+    assert [(p["name"], p["in"]) for p in gate["get"]["parameters"]] == [("tenant", "query")]

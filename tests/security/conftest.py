@@ -129,10 +129,10 @@ def has_params(rule) -> bool:
 
 
 def fill(rule, number: int = 1, text: str = "tenant-b") -> str | None:
-    """The rule's path with ints set to ``number`` and strings to ``text``; None for paths."""
+    """The rule's path with ints and ids set to ``number``, strings to ``text``; None for paths."""
     if any(m["conv"] == "path" for m in PARAM.finditer(rule.rule)):
         return None
-    return PARAM.sub(lambda m: str(number) if m["conv"] == "int" else text, rule.rule)
+    return PARAM.sub(lambda m: str(number) if m["conv"] in ("int", "id") else text, rule.rule)
 
 
 def is_api(rule) -> bool:
