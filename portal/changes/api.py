@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from portal.access import tenant_ids_visible_to
 from portal.api.base import api_blueprint, json_body
-from portal.changes import emergency, lifecycle, services
+from portal.changes import emergency, lifecycle, reach, services
 from portal.changes.api_spec import register
 from portal.changes.inputs import parse_change_input
 from portal.changes.models import STATUSES, Change, Revision
@@ -166,6 +166,16 @@ def cancel(change_id: int):
     lifecycle.cancel(change, actor=current_user, now=now(), reason=reason.strip())
     db.session.commit()
     return jsonify(change=change_dict(change, current_user))
+
+
+@bp.post("/changes/<int:change_id>/tenants/<tenant>/resend-notice")
+def resend_notice(change_id: int, tenant: str):
+    """Queue the current revision's notice for a tenant whose notice failed (DESIGN.md)."""
+    change = get_change_or_404(change_id, current_user)
+    tenant_id = reach.affected_tenant_id(change, tenant)
+    queued = reach.resend_notice(change, tenant_id, actor=current_user, now=now())
+    db.session.commit()
+    return jsonify(queued=queued, tenant=tenant), 202
 
 
 @bp.post("/changes/<int:change_id>/emergency")

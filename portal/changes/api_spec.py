@@ -128,6 +128,14 @@ PATHS = {
     "/changes/{change_id}/cancel": {
         "post": _op("Cancel a scheduled change", body=_simple({"reason": {"type": "string"}}))
     },
+    "/changes/{change_id}/tenants/{tenant}/resend-notice": {
+        "post": _op(
+            "Queue the current revision's notice again for a tenant whose notice failed",
+            params=ID
+            + [{"name": "tenant", "in": "path", "required": True, "schema": {"type": "string"}}],
+            ok="202",
+        )
+    },
     "/changes/{change_id}/emergency": {
         "post": _op(
             "Request emergency (short-notice) approval",

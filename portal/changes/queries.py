@@ -19,8 +19,10 @@ from portal.changes.models import PUBLISHED_STATUSES, Change, ChangeTenant
 from portal.extensions import db
 
 
-def visibility_clause(user):
-    """A WHERE clause on ``changes`` limiting rows to what ``user`` may see."""
+def visibility_clause(user, include_dropped: bool = False):
+    """A WHERE clause on ``changes`` limiting rows to what ``user`` may see; with
+    ``include_dropped`` also changes a revision no longer aims at the customer's tenant (it
+    was told about them: the page says it is no longer affected instead of a 404)."""
     if user.is_admin:
         return Change.id.is_not(None)
     clauses = []
@@ -34,7 +36,7 @@ def visibility_clause(user):
                 Change.published_at.is_not(None),
                 exists().where(
                     ChangeTenant.change_id == Change.id,
-                    ChangeTenant.active.is_(True),
+                    true() if include_dropped else ChangeTenant.active.is_(True),
                     ChangeTenant.tenant_id.in_(tenant_ids),
                 ),
             )
@@ -46,15 +48,15 @@ def _team_ids(user) -> Select:
     return select(TeamMembership.team_id).where(TeamMembership.user_id == user.id)
 
 
-def visible_changes(user) -> Select:
+def visible_changes(user, include_dropped: bool = False) -> Select:
     """SELECT of the changes ``user`` may see."""
-    return select(Change).where(visibility_clause(user))
+    return select(Change).where(visibility_clause(user, include_dropped))
 
 
 def get_change_or_404(change_id: int, user) -> Change:
     """The change if ``user`` may see it, else 404 (never 403: existence does not leak)."""
     change = db.session.execute(
-        visible_changes(user).where(Change.id == change_id)
+        visible_changes(user, include_dropped=True).where(Change.id == change_id)
     ).scalar_one_or_none()
     if change is None:
         abort(404)

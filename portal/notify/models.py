@@ -23,8 +23,10 @@ SUBSCRIPTION = "subscription"  # optional: to a tenant user who opted in by serv
 REMINDER = "reminder"  # optional: before the start, to tenants that have not acknowledged
 ESCALATION = "escalation"  # internal: to the account managers of still-silent tenants
 OBJECTION = "objection"  # internal: a tenant objected; to the owning team and its managers
-KINDS = (NOTICE, SUBSCRIPTION, REMINDER, ESCALATION, OBJECTION)
-STAFF_KINDS = (ESCALATION, OBJECTION)
+# internal: every contact of a tenant finally failed; to its tenant admins and account managers
+NOTICE_FAILED = "notice_failed"
+KINDS = (NOTICE, SUBSCRIPTION, REMINDER, ESCALATION, OBJECTION, NOTICE_FAILED)
+STAFF_KINDS = (ESCALATION, OBJECTION, NOTICE_FAILED)
 # Kinds that tell a tenant about a revision: equal notice orders these (DESIGN.md "Proof").
 TENANT_NOTICE_KINDS = (NOTICE, SUBSCRIPTION)
 OPTIONAL_KINDS = (SUBSCRIPTION, REMINDER)
