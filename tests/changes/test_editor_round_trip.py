@@ -41,9 +41,7 @@ def test_a_title_only_edit_keeps_the_seconds_of_the_stored_start(story, login):
     client = as_user(login, story.ana)
     response, sent = resubmit(client, change, title="Upgrade the fusion model (typo fixed)")
     assert sent["starts_at"].endswith(":30")  # shown with its seconds, not truncated
-    assert response.status_code == 302, [
-        l for l in response.get_data(as_text=True).splitlines() if "rror" in l or "alert" in l
-    ]
+    assert response.status_code == 302
     db.session.refresh(change)
     assert change.revision_number == 2 and change.revisions[-1].material is False
     assert change.starts_at == T0 + dt.timedelta(hours=96, seconds=30)
