@@ -272,3 +272,8 @@ def test_a_dropped_tenant_is_told_and_keeps_the_change_shown_cancelled(
     ics = app.test_client().get(feed_url(secret, "ics"))
     assert ics.status_code == 200
     assert b"STATUS:CANCELLED" in ics.data and b"No longer affects you" in ics.data
+    # The certificate keeps what happened: both notices delivered, and that it was dropped.
+    cert = login(w.engineer).get(f"/certificates/{w.change.id}/other.json").get_json()
+    assert cert["change"]["still_affected"] is False
+    told = [(d["revision"], d["status"], d["evidence"]) for d in cert["deliveries"]]
+    assert (1, "sent", "ledger") in told and (2, "sent", "ledger") in told
