@@ -432,12 +432,12 @@ def revise(change: Change, inp: ChangeInput, *, actor, now: dt.datetime) -> Revi
     revision = new_revision(
         change, "update", actor=actor, now=now, material=material, summary=summary
     )
+    rows = {ct.tenant_id: ct for ct in tenant_rows(change.id)}  # locked first, then read
     unreached_ids = set(
         db.session.scalars(
             select(ChangeTenant.tenant_id).where(ChangeTenant.change_id == change.id, unreached())
         )
     )
-    rows = {ct.tenant_id: ct for ct in tenant_rows(change.id)}
     wanted = plan.by_tenant
     new_rows, restarted = [], []
     for tenant_id, req in wanted.items():

@@ -173,7 +173,7 @@ def subscriber_notice_rows(
     )
 
 
-def audience(revision: Revision, now: dt.datetime):
+def audience(revision: Revision):
     """Which affected tenants a revision's notice goes to (a WHERE clause on ChangeTenant):
     a start only to the tenants it started, a completion only to tenants started before;
     everything else to every active tenant (DESIGN.md "The affected set moves")."""
@@ -194,7 +194,7 @@ def enqueue_revision(
     you" notice (``portal.notify.content.NO_LONGER_AFFECTED``) instead.
     """
     db.session.flush()
-    which = audience(revision, now)
+    which = audience(revision)
     contractual = contact_notice_rows(change, revision.number, now, which=which)
     optional = subscriber_notice_rows(change, revision.number, now, which=which)
     if dropped:
