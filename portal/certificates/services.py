@@ -26,7 +26,7 @@ from portal.notify.models import FAILED, NOTICE, SENT, OutboxMessage
 from portal.tenants.models import Tenant
 
 # Messages to staff about a tenant (escalations, objections) are not notices to the tenant.
-INTERNAL_KINDS = ("escalation", "objection")
+INTERNAL_KINDS = ("escalation", "objection", "notice_failed")
 
 
 def may_see(user, change: Change, tenant: Tenant) -> bool:

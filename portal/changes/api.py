@@ -17,7 +17,7 @@ from sqlalchemy import select
 from portal.access import tenant_ids_visible_to
 from portal.api.base import api_blueprint
 from portal.changes import api_schemas as s
-from portal.changes import emergency, lifecycle, services
+from portal.changes import emergency, lifecycle, reach, services
 from portal.changes.inputs import parse_change_input
 from portal.changes.models import Change, Revision
 from portal.changes.queries import (
@@ -193,6 +193,23 @@ def cancel(body: dict, change_id: int):
     lifecycle.cancel(change, actor=current_user, now=now(), reason=body["reason"].strip())
     db.session.commit()
     return {"change": change_dict(change, current_user)}
+
+
+@bp.post("/changes/<id:change_id>/tenants/<tenant>/resend-notice")
+@bp.response(202, s.ResendSchema)
+@bp.refusals(
+    e403="not the owning team, the tenant's account manager or an admin",
+    e404="no such change, or no affected tenant of that slug",
+    e409="nothing to resend: the tenant's notice of the current revision is not failed",
+)
+def resend_notice(change_id: int, tenant: str):
+    """Queue the current revision's notice again for a tenant whose notice failed (DESIGN.md
+    "A failed notice is recoverable"); its notice clock starts at that delivery."""
+    change = get_change_or_404(change_id, current_user)
+    tenant_id = reach.affected_tenant_id(change, tenant)
+    queued = reach.resend_notice(change, tenant_id, actor=current_user, now=now())
+    db.session.commit()
+    return {"queued": queued, "tenant": tenant}
 
 
 @bp.post("/changes/<id:change_id>/emergency")

@@ -152,6 +152,13 @@ class ApproveSchema(Schema):
     )
 
 
+class ResendSchema(Schema):
+    """What "resend notice" queued: messages to the tenant's notice contacts."""
+
+    queued = fields.Integer(required=True, metadata={"description": "notice emails queued"})
+    tenant = fields.String(required=True)
+
+
 class RejectSchema(Schema):
     class Meta:
         unknown = RAISE

@@ -49,9 +49,11 @@ class ChangeForm(FlaskForm):
     # Kept as text: the wall time is combined with the zone by ``parse_change_input``, which
     # refuses times a daylight-saving change skips or doubles.
     starts_at = StringField(
-        "Start", validators=[DataRequired()], render_kw={"type": "datetime-local"}
+        "Start", validators=[DataRequired()], render_kw={"type": "datetime-local", "step": "1"}
     )
-    ends_at = StringField("End", validators=[DataRequired()], render_kw={"type": "datetime-local"})
+    ends_at = StringField(
+        "End", validators=[DataRequired()], render_kw={"type": "datetime-local", "step": "1"}
+    )
     time_zone = SelectField("Time zone of these times", validate_choice=False)
     ack_required = BooleanField("Ask affected customers to acknowledge")
     visibility = SelectField(

@@ -24,6 +24,7 @@ from portal.changes.models import (
     Change,
     ChangeTenant,
 )
+from portal.changes.reach import lock_change
 from portal.changes.services import announce, new_revision
 from portal.errors import Conflict
 from portal.extensions import db
@@ -164,6 +165,7 @@ class StartResult:
 
 def start(change: Change, *, actor, now: dt.datetime, only_open: bool = False) -> StartResult:
     """Go live for every active tenant, or with ``only_open`` for those whose gate is open."""
+    lock_change(change)
     if change.status not in STARTABLE:
         raise Conflict(
             f"a {change.status.replace('_', ' ')} change cannot be started",
@@ -196,7 +198,7 @@ def start(change: Change, *, actor, now: dt.datetime, only_open: bool = False) -
                 ChangeTenant.change_id == change.id,
                 ChangeTenant.tenant_id.in_(ids),
             )
-            .values(started_at=now)
+            .values(started_at=now, started_revision=change.revision_number + 1)
             .execution_options(synchronize_session=False)
         )
     change.status = IN_PROGRESS
@@ -238,6 +240,7 @@ def start(change: Change, *, actor, now: dt.datetime, only_open: bool = False) -
 
 def complete(change: Change, *, actor, now: dt.datetime):
     """in progress → completed."""
+    lock_change(change)
     if change.status not in COMPLETABLE:
         raise Conflict(
             f"only a change in progress can be completed; this one is "
@@ -261,6 +264,7 @@ def complete(change: Change, *, actor, now: dt.datetime):
 
 def cancel(change: Change, *, actor, now: dt.datetime, reason: str = ""):
     """scheduled → cancelled (announced); a draft or pending change is simply withdrawn."""
+    lock_change(change)
     if change.status not in CANCELLABLE:
         raise Conflict(
             f"a {change.status.replace('_', ' ')} change cannot be cancelled",

@@ -192,6 +192,8 @@ class ChangeTenant(db.Model):
     waived_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     emergency_approved_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # The "start" revision that released this tenant: its started notice goes to it alone.
+    started_revision: Mapped[int | None] = mapped_column(Integer)
 
     change: Mapped[Change] = relationship()
     tenant: Mapped[Tenant] = relationship()

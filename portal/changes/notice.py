@@ -64,13 +64,19 @@ def usage_condition(targets: Sequence[Target]):
     return or_(*clauses) if clauses else false()
 
 
-def affected_tenants(targets: Sequence[Target]) -> dict[int, AffectedTenant]:
-    """The tenants a change with ``targets`` affects, keyed by id (one query)."""
-    rows = db.session.execute(
+def affected_tenants(
+    targets: Sequence[Target], only_tenant: int | None = None
+) -> dict[int, AffectedTenant]:
+    """The tenants a change with ``targets`` affects (or just ``only_tenant``, if it does),
+    keyed by id (one query)."""
+    q = (
         select(Usage.tenant_id, Usage.service_id, Tenant.slug, Tenant.name, Tenant.first_party)
         .join(Tenant, Tenant.id == Usage.tenant_id)
         .where(usage_condition(targets))
-    ).all()
+    )
+    if only_tenant is not None:
+        q = q.where(Usage.tenant_id == only_tenant)
+    rows = db.session.execute(q).all()
     found: dict[int, AffectedTenant] = {}
     for tenant_id, service_id, slug, name, first_party in rows:
         entry = found.get(tenant_id)
@@ -88,8 +94,11 @@ def impact_notice(impact: str) -> int:
     return level.notice_seconds
 
 
-def plan_notice(impact: str, targets: Sequence[Target]) -> NoticePlan:
-    """Required notice for every tenant a change with this impact and reach would affect."""
+def plan_notice(
+    impact: str, targets: Sequence[Target], only_tenant: int | None = None
+) -> NoticePlan:
+    """Required notice for every tenant a change with this impact and reach would affect
+    (or only for ``only_tenant``: a late joiner's requirement without reading everyone's)."""
     base = impact_notice(impact)
     service_ids = sorted({s for s, _ in targets})
     policies = (
@@ -103,10 +112,12 @@ def plan_notice(impact: str, targets: Sequence[Target]) -> NoticePlan:
         if service_ids
         else {}
     )
-    affected = affected_tenants(targets)
+    affected = affected_tenants(targets, only_tenant)
     terms: dict[int, list[rules.ContractTermData]] = {}
     if affected:
         tenant_subquery = select(Usage.tenant_id).where(usage_condition(targets))
+        if only_tenant is not None:
+            tenant_subquery = tenant_subquery.where(Usage.tenant_id == only_tenant)
         for tenant_id, service_id, seconds, reference in db.session.execute(
             select(
                 ContractTerm.tenant_id,

@@ -20,7 +20,7 @@ from portal.changes.models import PUBLISHED_STATUSES, Change, ChangeTarget, Chan
 from portal.extensions import db
 
 
-def visibility_clause(user, *, many: bool = False):
+def visibility_clause(user, *, many: bool = False, include_dropped: bool = False):
     """A WHERE clause on ``changes`` limiting rows to what ``user`` may see.
 
     ``many``: the clause filters a list (a page and its count), whose view has the user's
@@ -29,6 +29,8 @@ def visibility_clause(user, *, many: bool = False):
     with the teams' subquery made PostgreSQL cost a 10,000-change count at over 100 times its
     real price, past ``jit_above_cost``, and compiling took longer than counting
     (bench/lists.py). One change (``many`` false) is looked up without loading the teams.
+    ``include_dropped`` also admits changes a revision no longer aims at the customer's
+    tenant (it was told about them: the page says it is no longer affected, not a 404).
     """
     if user.is_admin:
         return Change.id.is_not(None)
@@ -45,7 +47,7 @@ def visibility_clause(user, *, many: bool = False):
                 Change.published_at.is_not(None),
                 exists().where(
                     ChangeTenant.change_id == Change.id,
-                    ChangeTenant.active.is_(True),
+                    true() if include_dropped else ChangeTenant.active.is_(True),
                     ChangeTenant.tenant_id.in_(tenant_ids),
                 ),
             )
@@ -57,9 +59,9 @@ def _team_ids(user) -> Select:
     return select(TeamMembership.team_id).where(TeamMembership.user_id == user.id)
 
 
-def visible_changes(user) -> Select:
+def visible_changes(user, include_dropped: bool = False) -> Select:
     """SELECT of the changes ``user`` may see."""
-    return select(Change).where(visibility_clause(user))
+    return select(Change).where(visibility_clause(user, include_dropped=include_dropped))
 
 
 def listed_changes(user) -> Select:
@@ -84,7 +86,7 @@ def listed_changes(user) -> Select:
 def get_change_or_404(change_id: int, user) -> Change:
     """The change if ``user`` may see it, else 404 (never 403: existence does not leak)."""
     change = db.session.execute(
-        visible_changes(user).where(Change.id == change_id)
+        visible_changes(user, include_dropped=True).where(Change.id == change_id)
     ).scalar_one_or_none()
     if change is None:
         abort(404)

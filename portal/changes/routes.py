@@ -175,9 +175,29 @@ def _prepare(form: ChangeForm) -> ChangeForm:
 
 
 def _wall(when, zone: str) -> str:
+    """The wall-clock text the editor shows for ``when`` in ``zone`` (seconds only when the
+    stored time has them, so nothing is silently truncated)."""
     from portal.timezones import get_zone
 
-    return when.astimezone(get_zone(zone)).strftime("%Y-%m-%dT%H:%M")
+    local = when.astimezone(get_zone(zone))
+    return local.strftime("%Y-%m-%dT%H:%M:%S" if local.second else "%Y-%m-%dT%H:%M")
+
+
+def _untouched(raw: dict, change: Change | None) -> dict:
+    """Drop the times the user did not edit, so they keep their stored value exactly: the
+    pre-filled text of a stored time may not round-trip on its own (seconds, or a wall time a
+    daylight-saving change doubles, e.g. the first 01:30 of 2027-11-07 in New York)."""
+    if change is None or not raw.get("time_zone"):
+        return raw
+    kept = dict(raw)
+    for key in ("starts_at", "ends_at"):
+        try:
+            shown = _wall(getattr(change, key), raw["time_zone"])
+        except DomainError:
+            continue
+        if raw.get(key) == shown:
+            kept[key] = None  # parse_change_input keeps the stored value
+    return kept
 
 
 def _fill_from(form: ChangeForm, change: Change) -> None:
@@ -199,7 +219,9 @@ def _editor(form: ChangeForm, change: Change | None):
     if form.validate_on_submit():
         inp = None
         try:
-            inp = parse_change_input(form.raw(), user=current_user, now=now(), current=change)
+            inp = parse_change_input(
+                _untouched(form.raw(), change), user=current_user, now=now(), current=change
+            )
             if wants_preview:
                 preview = services.preview(inp, now(), change)
             elif change is None:

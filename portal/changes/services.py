@@ -25,6 +25,7 @@ from portal.changes.models import (
     Revision,
 )
 from portal.changes.notice import NoticePlan, blackouts_overlapping, plan_notice
+from portal.changes.reach import lock_change, tenant_rows, unreached
 from portal.errors import Conflict
 from portal.extensions import db
 from portal.ledger.services import Fact, canonical_json, record, record_many
@@ -239,13 +240,13 @@ def new_revision(
     return revision
 
 
-def announce(change: Change, revision: Revision, now: dt.datetime) -> None:
-    """Hand the revision to delivery (outbox rows) and to the feeds (their versions move), in
-    this same transaction."""
+def announce(change: Change, revision: Revision, now: dt.datetime, dropped: list[int] = ()) -> None:
+    """Hand the revision to delivery (outbox rows; "no longer affects you" to the
+    ``dropped`` tenants) and to the feeds (their versions move), in this same transaction."""
     from portal.feeds.versions import bump_for_change
     from portal.notify.announce import announce as queue
 
-    queue(change, revision, now=now)
+    queue(change, revision, now=now, dropped=dropped)
     bump_for_change(change, now)
 
 
@@ -401,14 +402,28 @@ def update_change(change: Change, inp: ChangeInput, *, actor, now: dt.datetime) 
 
 
 def revise(change: Change, inp: ChangeInput, *, actor, now: dt.datetime) -> Revision:
-    """Apply an edit to a scheduled change (DESIGN.md "Material revision")."""
+    """Apply an edit to a scheduled change (DESIGN.md "Material revision").
+
+    The change and its tenant rows are locked first (``reach.lock_change``), so a delivery,
+    waiver or acknowledgement of the previous revision either lands before (and is reset
+    here when the clock restarts) or waits and then no longer matches the clock revision.
+    A tenant whose notice never reached it (failed, or no contact) gets its clock moved to
+    this revision, whose delivery then counts; dropped tenants are told the change no
+    longer affects them.
+    """
+    lock_change(change)
     plan, check = run_check(inp, now)
     classification = classify(change, inp, plan)
     concerned = classification.concerned(plan.by_tenant)
     blocking = concerned_check(check, concerned)
     if not blocking.ok:
         raise NoticeWindowViolation(blocking)
+    old_start = change.starts_at
     _apply(change, inp)
+    if change.starts_at != old_start:
+        from portal.notify.reminders import re_arm
+
+        re_arm(change, now)
     material = classification.material
     summary = "; ".join(classification.reasons) if material else "non-material update"
     if classification.restarts_all:
@@ -416,12 +431,12 @@ def revise(change: Change, inp: ChangeInput, *, actor, now: dt.datetime) -> Revi
     revision = new_revision(
         change, "update", actor=actor, now=now, material=material, summary=summary
     )
-    rows = {
-        ct.tenant_id: ct
-        for ct in db.session.execute(
-            select(ChangeTenant).where(ChangeTenant.change_id == change.id)
-        ).scalars()
-    }
+    rows = {ct.tenant_id: ct for ct in tenant_rows(change.id)}  # locked first, then read
+    unreached_ids = set(
+        db.session.scalars(
+            select(ChangeTenant.tenant_id).where(ChangeTenant.change_id == change.id, unreached())
+        )
+    )
     wanted = plan.by_tenant
     new_rows, restarted = [], []
     for tenant_id, req in wanted.items():
@@ -436,6 +451,9 @@ def revise(change: Change, inp: ChangeInput, *, actor, now: dt.datetime) -> Revi
             row.notice_basis = canonical_json(list(req.basis))
             row.active = True
             restarted.append(req)
+        elif tenant_id in unreached_ids:
+            row.clock_revision = revision.number  # its first delivered notice is this one
+            row.required_notice_seconds = max(row.required_notice_seconds, req.seconds)
         elif req.seconds > row.required_notice_seconds:
             # Never shorten anyone's notice; a tighter rule since publishing counts.
             row.required_notice_seconds = req.seconds
@@ -469,5 +487,5 @@ def revise(change: Change, inp: ChangeInput, *, actor, now: dt.datetime) -> Revi
         actor=actor,
         now=now,
     )
-    announce(change, revision, now)
+    announce(change, revision, now, dropped=[r.tenant_id for r in dropped])
     return revision

@@ -12,7 +12,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_login import current_user, login_required
 
-from portal.changes import actions, emergency, lifecycle, services
+from portal.changes import actions, emergency, lifecycle, reach, services
 from portal.changes.forms import (
     ApproveForm,
     JustificationForm,
@@ -20,7 +20,7 @@ from portal.changes.forms import (
     RejectForm,
     StartForm,
 )
-from portal.changes.queries import get_managed_change_or_404
+from portal.changes.queries import get_change_or_404, get_managed_change_or_404
 from portal.clock import now
 from portal.errors import Conflict, DomainError
 from portal.extensions import db
@@ -207,6 +207,23 @@ def register(bp: Blueprint) -> None:
             flash(err.message, "error")
             return _back(change)
         flash("Change completed.", "success")
+        return _back(change)
+
+    @bp.post("/<int:change_id>/tenants/<int:tenant_id>/resend-notice")
+    @login_required
+    def resend_notice(change_id: int, tenant_id: int):
+        change = get_change_or_404(change_id, current_user)
+        _csrf_or_400(StartForm())
+        try:
+            queued = reach.resend_notice(change, tenant_id, actor=current_user, now=now())
+            db.session.commit()
+        except DomainError as err:
+            db.session.rollback()
+            if err.status == 404:
+                abort(404)
+            flash(err.message, "error")
+            return _back(change)
+        flash(f"Notice queued again ({queued} message(s)); its notice period starts at delivery.")
         return _back(change)
 
     @bp.route("/<int:change_id>/cancel", methods=["GET", "POST"])

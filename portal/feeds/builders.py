@@ -54,7 +54,8 @@ def entry_html(entry: Entry) -> str:
         services,
         change.revision_number,
     )
-    return str(facts + render_markdown(change.body_md))
+    note = Markup("<p><strong>{}</strong></p>").format(entry.note) if entry.note else Markup("")
+    return str(note + facts + render_markdown(change.body_md))
 
 
 def _utc(when: dt.datetime) -> str:
@@ -147,7 +148,8 @@ def build_ics(scope: Scope, entries: list[Entry], *, base_url: str, **_kw) -> by
         event.add("dtstart", change.starts_at.astimezone(dt.UTC))
         event.add("dtend", change.ends_at.astimezone(dt.UTC))
         event.add("sequence", change.revision_number)
-        event.add("status", "CANCELLED" if change.status == "cancelled" else "CONFIRMED")
+        cancelled = entry.status in ("cancelled", "dropped")
+        event.add("status", "CANCELLED" if cancelled else "CONFIRMED")
         event.add("summary", entry_title(entry))
         event.add("description", _plain_description(entry, base_url))
         event.add("url", change_url(base_url, change.id))
@@ -161,7 +163,8 @@ def _plain_description(entry: Entry, base_url: str) -> str:
     change = entry.change
     services = ", ".join(s.name for s in entry.services) or "—"
     return (
-        f"Status: {entry.status_label}\nImpact: {change.impact}\nServices: {services}\n"
+        (f"{entry.note}\n\n" if entry.note else "")
+        + f"Status: {entry.status_label}\nImpact: {change.impact}\nServices: {services}\n"
         f"Revision: {change.revision_number}\n\n{change.body_md}\n\n"
         f"{change_url(base_url, change.id)}"
     )

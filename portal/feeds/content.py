@@ -37,7 +37,7 @@ from portal.extensions import db
 from portal.feeds import versions
 
 # Bump when the rendered shape of the feeds changes, so every ETag changes with it.
-FEED_FORMAT_VERSION = "2"
+FEED_FORMAT_VERSION = "3"
 
 STATUS_LABELS = {
     SCHEDULED: "Scheduled",
@@ -45,7 +45,9 @@ STATUS_LABELS = {
     IN_PROGRESS: "In progress",
     COMPLETED: "Completed",
     CANCELLED: "Cancelled",
+    "dropped": "No longer affects you",
 }
+DROPPED_NOTE = "This change no longer affects you: a revision stopped it touching services you use."
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,7 @@ class Entry:
     updated: dt.datetime
     published: dt.datetime
     services: list[Service] = field(default_factory=list)
+    note: str = ""  # the cancellation reason, or why it no longer affects the tenant
 
     @property
     def status_label(self) -> str:
@@ -111,8 +114,9 @@ def _selection(kind: str, scope_id) -> Select:
         Change.status.in_(PUBLISHED_STATUSES), Change.published_at.is_not(None)
     )
     if kind == "tenant":
+        # Dropped tenants keep the entry, shown as no longer affecting them (DESIGN.md).
         return q.join(ChangeTenant, ChangeTenant.change_id == Change.id).where(
-            ChangeTenant.tenant_id == scope_id, ChangeTenant.active.is_(True)
+            ChangeTenant.tenant_id == scope_id
         )
     targeted = select(ChangeTarget.change_id).where(ChangeTarget.service_id == scope_id)
     return q.where(Change.visibility == VISIBILITY_PUBLIC, Change.id.in_(targeted))
@@ -181,7 +185,18 @@ def entries(scope: Scope, limit: int) -> list[Entry]:
         .scalars()
         .all()
     )
-    return [_entry(change) for change in changes]
+    dropped = set()
+    if scope.kind == "tenant" and changes:
+        dropped = set(
+            db.session.scalars(
+                select(ChangeTenant.change_id).where(
+                    ChangeTenant.tenant_id == scope.id,
+                    ChangeTenant.active.is_(False),
+                    ChangeTenant.change_id.in_([c.id for c in changes]),
+                )
+            )
+        )
+    return [_entry(change, change.id in dropped) for change in changes]
 
 
 def revision_pairs(items: list[Entry]) -> list[list[int]]:
@@ -189,14 +204,19 @@ def revision_pairs(items: list[Entry]) -> list[list[int]]:
     return sorted([e.change.id, e.change.revision_number] for e in items)
 
 
-def _entry(change: Change) -> Entry:
+def _entry(change: Change, dropped: bool = False) -> Entry:
     revisions = list(change.revisions)
     updated = max([r.created_at for r in revisions], default=None) or change.updated_at
     published = change.published_at or (revisions[0].created_at if revisions else updated)
     services = sorted(
         {t.service.id: t.service for t in change.targets}.values(), key=lambda s: s.name
     )
-    return Entry(change, feed_status(change, revisions), updated, published, services)
+    status = "dropped" if dropped else feed_status(change, revisions)
+    last = revisions[-1] if revisions else None
+    note = DROPPED_NOTE if dropped else ""
+    if not dropped and change.status == CANCELLED and last is not None and last.kind == "cancel":
+        note = f"Cancelled: {last.summary}" if last.summary not in ("", "cancelled") else ""
+    return Entry(change, status, updated, published, services, note)
 
 
 def feed_status(change: Change, revisions: list[Revision]) -> str:

@@ -13,8 +13,11 @@ import datetime as dt
 from portal.changes.models import Change, Revision
 
 
-def announce(change: Change, revision: Revision, *, now: dt.datetime) -> int:
-    """Queue the notices for ``revision`` of ``change``; returns the number of outbox rows."""
+def announce(
+    change: Change, revision: Revision, *, now: dt.datetime, dropped: list[int] = ()
+) -> int:
+    """Queue the notices for ``revision`` of ``change`` (and "no longer affects you" to the
+    ``dropped`` tenants); returns the number of outbox rows."""
     from portal.notify.outbox import enqueue_revision
 
-    return enqueue_revision(change, revision, now=now)
+    return enqueue_revision(change, revision, now=now, dropped=dropped)

@@ -24,8 +24,10 @@ REMINDER = "reminder"  # optional: before the start, to tenants that have not ac
 ESCALATION = "escalation"  # internal: to the account managers of still-silent tenants
 OBJECTION = "objection"  # internal: a tenant objected; to the owning team and its managers
 APPROVAL = "approval"  # internal: an emergency request; to the team's approvers who may decide
-KINDS = (NOTICE, SUBSCRIPTION, REMINDER, ESCALATION, OBJECTION)
-STAFF_KINDS = (ESCALATION, OBJECTION, APPROVAL)
+# internal: every contact of a tenant finally failed; to its tenant admins and account managers
+NOTICE_FAILED = "notice_failed"
+KINDS = (NOTICE, SUBSCRIPTION, REMINDER, ESCALATION, OBJECTION, NOTICE_FAILED, APPROVAL)
+STAFF_KINDS = (ESCALATION, OBJECTION, NOTICE_FAILED, APPROVAL)
 # Kinds that tell a tenant about a revision: equal notice orders these (DESIGN.md "Proof").
 TENANT_NOTICE_KINDS = (NOTICE, SUBSCRIPTION)
 OPTIONAL_KINDS = (SUBSCRIPTION, REMINDER)

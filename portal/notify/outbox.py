@@ -18,6 +18,7 @@ from portal.catalog.models import Usage
 from portal.changes.models import Change, ChangeTarget, ChangeTenant, ImpactLevel, Revision
 from portal.extensions import db
 from portal.ledger.services import record
+from portal.notify.content import NO_LONGER_AFFECTED
 from portal.notify.models import (
     NOTICE,
     PENDING,
@@ -76,17 +77,32 @@ def _insert_from(query_columns: dict) -> int:
     return result.rowcount
 
 
-def contact_notice_rows(change: Change, revision_number: int, now: dt.datetime) -> int:
-    """Contractual notices: every notice contact of every active affected tenant."""
+def contact_notice_rows(
+    change: Change,
+    revision_number: int,
+    now: dt.datetime,
+    *,
+    which=None,
+    note: str = "",
+    serial: int = 0,
+) -> int:
+    """Contractual notices: every notice contact of every active affected tenant, or of the
+    tenants ``which`` (a WHERE clause on ``ChangeTenant``) selects; ``note`` marks a notice
+    that is not a plain revision notice (``portal.notify.content``), ``serial`` a second
+    sending of the same revision (it keeps the outbox key unique)."""
     base = (
         select(ChangeTenant.id)
         .join(Tenant, Tenant.id == ChangeTenant.tenant_id)
         .join(NoticeContact, NoticeContact.tenant_id == ChangeTenant.tenant_id)
-        .where(ChangeTenant.change_id == change.id, ChangeTenant.active.is_(True))
+        .where(
+            ChangeTenant.change_id == change.id,
+            ChangeTenant.active.is_(True) if which is None else which,
+        )
     )
     return _insert_from(
         {
-            **_constants(change, revision_number, NOTICE, now),
+            **_constants(change, revision_number, NOTICE, now, serial),
+            "note": literal(note),
             "tenant_id": ChangeTenant.tenant_id,
             "recipient": func.lower(NoticeContact.email),
             "recipient_name": NoticeContact.name,
@@ -127,8 +143,11 @@ def opted_in_filter(change: Change):
     )
 
 
-def subscriber_notice_rows(change: Change, revision_number: int, now: dt.datetime) -> int:
-    """Optional notices to tenant users who opted in (not already a notice contact)."""
+def subscriber_notice_rows(
+    change: Change, revision_number: int, now: dt.datetime, *, which=None, note: str = ""
+) -> int:
+    """Optional notices to tenant users who opted in (not already a notice contact), of
+    every active affected tenant or of those ``which`` selects."""
     base = (
         select(ChangeTenant.id)
         .join(Tenant, Tenant.id == ChangeTenant.tenant_id)
@@ -136,7 +155,7 @@ def subscriber_notice_rows(change: Change, revision_number: int, now: dt.datetim
         .join(EmailPreference, EmailPreference.user_id == User.id)
         .where(
             ChangeTenant.change_id == change.id,
-            ChangeTenant.active.is_(True),
+            ChangeTenant.active.is_(True) if which is None else which,
             EmailPreference.tenant_id == ChangeTenant.tenant_id,
             opted_in_filter(change),
         )
@@ -144,6 +163,7 @@ def subscriber_notice_rows(change: Change, revision_number: int, now: dt.datetim
     return _insert_from(
         {
             **_constants(change, revision_number, SUBSCRIPTION, now),
+            "note": literal(note),
             "tenant_id": ChangeTenant.tenant_id,
             "recipient": func.lower(User.email),
             "recipient_name": User.name,
@@ -153,11 +173,35 @@ def subscriber_notice_rows(change: Change, revision_number: int, now: dt.datetim
     )
 
 
-def enqueue_revision(change: Change, revision: Revision, *, now: dt.datetime) -> int:
-    """Write the outbox rows for ``revision`` (flushed first); returns how many were written."""
+def audience(revision: Revision):
+    """Which affected tenants a revision's notice goes to (a WHERE clause on ChangeTenant):
+    a start only to the tenants it started, a completion only to tenants started before;
+    everything else to every active tenant (DESIGN.md "The affected set moves")."""
+    active = ChangeTenant.active.is_(True)
+    if revision.kind == "start":
+        return and_(active, ChangeTenant.started_revision == revision.number)
+    if revision.kind == "complete":
+        return and_(active, ChangeTenant.started_at.is_not(None))
+    return active
+
+
+def enqueue_revision(
+    change: Change, revision: Revision, *, now: dt.datetime, dropped: list[int] = ()
+) -> int:
+    """Write the outbox rows for ``revision`` (flushed first); returns how many were written.
+
+    ``dropped`` are tenants the revision no longer affects: they get a "no longer affects
+    you" notice (``portal.notify.content.NO_LONGER_AFFECTED``) instead.
+    """
     db.session.flush()
-    contractual = contact_notice_rows(change, revision.number, now)
-    optional = subscriber_notice_rows(change, revision.number, now)
+    which = audience(revision)
+    contractual = contact_notice_rows(change, revision.number, now, which=which)
+    optional = subscriber_notice_rows(change, revision.number, now, which=which)
+    if dropped:
+        gone = ChangeTenant.tenant_id.in_(list(dropped))
+        contractual += contact_notice_rows(
+            change, revision.number, now, which=gone, note=NO_LONGER_AFFECTED
+        )
     record(
         "notices.queued",
         subject_type="revision",
@@ -171,9 +215,39 @@ def enqueue_revision(change: Change, revision: Revision, *, now: dt.datetime) ->
             "material": bool(revision.material),
             "contractual": contractual,
             "optional": optional,
+            "no_longer_affected": sorted(dropped),
         },
     )
     return contractual + optional
+
+
+def next_serial(change_id: int, revision_number: int, tenant_id: int) -> int:
+    """The ``offset_seconds`` serial for another sending of a revision's notice to a tenant."""
+    used = db.session.scalar(
+        select(func.max(OutboxMessage.offset_seconds)).where(
+            OutboxMessage.change_id == change_id,
+            OutboxMessage.revision_number == revision_number,
+            OutboxMessage.tenant_id == tenant_id,
+            OutboxMessage.kind == NOTICE,
+        )
+    )
+    return 0 if used is None else used + 1
+
+
+def enqueue_tenant_notice(
+    change: Change, revision_number: int, tenant_id: int, *, note: str, now: dt.datetime
+) -> int:
+    """Queue revision ``revision_number``'s notice for one tenant's notice contacts (a late
+    joiner, or a resend after a failure); returns the rows written. Flushes."""
+    db.session.flush()
+    return contact_notice_rows(
+        change,
+        revision_number,
+        now,
+        which=ChangeTenant.tenant_id == tenant_id,
+        note=note,
+        serial=next_serial(change.id, revision_number, tenant_id),
+    )
 
 
 def notify_staff(

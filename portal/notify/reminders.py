@@ -3,11 +3,14 @@
 At each offset of ``REMINDER_OFFSETS_HOURS`` before a scheduled change's start (default 72 h
 and 24 h), every active affected tenant that has not acknowledged gets a reminder at its
 notice contacts. A ``ReminderRun`` row per (change, tenant, offset) makes each reminder go out
-once, whatever the workers or later revisions do. At the last offset, for changes that require
-acknowledgement, the account managers of the still-silent tenants get an escalation. Offsets
-that had already passed when the change was published are not sent (the notice itself is that
-message). Reminders are optional mail: they carry List-Unsubscribe, and an address that
-unsubscribed gets none.
+once, whatever the workers do; a postponement re-arms the offsets still ahead (``re_arm``).
+When several offsets are due at once (a worker outage, a clock jump) only the nearest goes,
+and it states the real time left (rendered at sending). No reminder goes before the tenant's
+notice of the current revision was given; an offset that passed before it is not sent (the
+notice itself is that message). At the last offset, for changes that require
+acknowledgement, the account managers of the still-silent tenants get an escalation.
+Reminders are optional mail: they carry List-Unsubscribe, and an address that unsubscribed
+gets none.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 
 from flask import current_app
-from sqlalchemy import and_, exists, func, insert, literal, not_, select, text
+from sqlalchemy import and_, delete, exists, func, insert, literal, not_, select, text
 
 from portal.acks.services import acknowledged_tenant_ids
 from portal.changes.models import SCHEDULED, Change, ChangeTenant
@@ -52,28 +55,39 @@ def _lock() -> bool:
 
 
 def queue_due_reminders(now: dt.datetime) -> int:
-    """Queue every reminder (and escalation) now due; returns the rows written. Flushes."""
-    offsets = offsets_seconds()
-    if not offsets or not _lock():
+    """Queue every reminder (and escalation) now due, and the alerts about notices that
+    finally failed (``portal.notify.failures``); returns the rows written. Flushes."""
+    if not _lock():
         return 0
+    from portal.notify.failures import queue_failure_alerts
+
+    written = queue_failure_alerts(now)
+    offsets = offsets_seconds()
+    if not offsets:
+        return written
     horizon = now + dt.timedelta(seconds=offsets[0])
     changes = db.session.scalars(
         select(Change).where(
             Change.status == SCHEDULED, Change.starts_at > now, Change.starts_at <= horizon
         )
     )
-    written = 0
     for change in changes:
-        for offset in offsets:
-            remind_at = change.starts_at - dt.timedelta(seconds=offset)
-            if remind_at > now or (change.published_at and remind_at < change.published_at):
-                continue
-            written += _queue(change, offset, last=offset == offsets[-1], now=now)
+        due = [o for o in offsets if change.starts_at - dt.timedelta(seconds=o) <= now]
+        if not due:
+            continue
+        # Several offsets due at once (a worker outage, a clock jump): only the nearest goes.
+        nearest = min(due)
+        remind_at = change.starts_at - dt.timedelta(seconds=nearest)
+        written += _queue(change, nearest, remind_at, last=nearest == offsets[-1], now=now)
     return written
 
 
-def _queue(change: Change, offset: int, *, last: bool, now: dt.datetime) -> int:
-    """Reminders at ``offset`` for the change's silent tenants that have had none yet."""
+def _queue(
+    change: Change, offset: int, remind_at: dt.datetime, *, last: bool, now: dt.datetime
+) -> int:
+    """Reminders at ``offset`` for the change's silent tenants that have had none yet and
+    whose notice of the current revision was given before ``remind_at`` (the notice itself
+    is the message when it came later)."""
     acked = acknowledged_tenant_ids(change.id)
     silent = [
         tid
@@ -81,6 +95,8 @@ def _queue(change: Change, offset: int, *, last: bool, now: dt.datetime) -> int:
             select(ChangeTenant.tenant_id).where(
                 ChangeTenant.change_id == change.id,
                 ChangeTenant.active.is_(True),
+                ChangeTenant.notice_given_at.is_not(None),
+                ChangeTenant.notice_given_at <= remind_at,
                 ~exists().where(
                     ReminderRun.change_id == change.id,
                     ReminderRun.tenant_id == ChangeTenant.tenant_id,
@@ -132,6 +148,18 @@ def _queue(change: Change, offset: int, *, last: bool, now: dt.datetime) -> int:
     )
     db.session.flush()
     return written
+
+
+def re_arm(change: Change, now: dt.datetime) -> None:
+    """After a postponement, reminders whose time under the new start is still ahead are
+    armed again (DESIGN.md "Delivery"); the outbox rows and ledger keep the earlier ones."""
+    ahead = [o for o in offsets_seconds() if change.starts_at - dt.timedelta(seconds=o) > now]
+    if ahead:
+        db.session.execute(
+            delete(ReminderRun).where(
+                ReminderRun.change_id == change.id, ReminderRun.offset_seconds.in_(ahead)
+            )
+        )
 
 
 def _constants(change: Change, kind: str, offset: int, now: dt.datetime) -> list:

@@ -13,7 +13,6 @@ import functools
 import hashlib
 import random
 import re
-from collections import defaultdict
 from dataclasses import dataclass, field
 from email.header import Header
 from email.utils import formatdate, parseaddr
@@ -27,15 +26,27 @@ from werkzeug.routing import BuildError
 
 from portal.acks.links import acknowledge_url
 from portal.catalog.models import Service, Usage
-from portal.changes.models import Change, ChangeTarget, ImpactLevel, Revision
+from portal.changes.models import Change, ChangeTenant, ImpactLevel, Revision
+from portal.changes.services import snapshot
+from portal.clock import get_clock
 from portal.extensions import db
+from portal.notify.content import (
+    CONTENT_KINDS,
+    NO_LONGER_AFFECTED,
+    NOW_AFFECTED,
+    RESENT,
+    RevisionContent,
+    content_of,
+    remaining,
+    what_changed,
+)
 from portal.notify.models import (
     APPROVAL,
     ESCALATION,
     NOTICE,
+    NOTICE_FAILED,
     OBJECTION,
     REMINDER,
-    STAFF_KINDS,
     SUBSCRIPTION,
     OutboxMessage,
 )
@@ -51,6 +62,7 @@ TEMPLATES = {
     ESCALATION: "escalation",
     OBJECTION: "objection",
     APPROVAL: "approval",
+    NOTICE_FAILED: "notice_failed",
 }
 HEADLINES = {
     "publish": "Scheduled",
@@ -170,15 +182,20 @@ class BatchContext:
 
     changes: dict[int, Change] = field(default_factory=dict)
     revisions: dict[tuple[int, int], Revision] = field(default_factory=dict)
+    # Each revision's own content (from its snapshot): what a notice of it says.
+    contents: dict[tuple[int, int], RevisionContent] = field(default_factory=dict)
     tenants: dict[int, Tenant] = field(default_factory=dict)
+    # (change, tenant) -> (clock revision, still affected)
+    tenant_rows: dict[tuple[int, int], tuple[int, bool]] = field(default_factory=dict)
     impacts: dict[str, str] = field(default_factory=dict)
-    services: dict[tuple[int, int], list[str]] = field(default_factory=dict)
+    service_names: dict[str, str] = field(default_factory=dict)  # slug -> name
+    used_services: dict[int, set[str]] = field(default_factory=dict)  # tenant -> slugs used
     thread_roots: dict[tuple[int, int, str], OutboxMessage] = field(default_factory=dict)
     rendered: dict[tuple, tuple[str, str, str, bool]] = field(default_factory=dict)
     prototypes: dict[str, NoticeMessage] = field(default_factory=dict)
     change_urls: dict[int, str] = field(default_factory=dict)
-    body_html: dict[int, Markup] = field(default_factory=dict)
-    times: dict[tuple[int, str], dict[str, str]] = field(default_factory=dict)
+    body_html: dict[tuple[int, int], Markup] = field(default_factory=dict)
+    times: dict[tuple[int, int, str], dict[str, str]] = field(default_factory=dict)
     feeds_url: str = ""
     preferences_url: str = ""
 
@@ -207,7 +224,8 @@ def external_urls(change_ids) -> tuple[dict[int, str], str, str]:
 
 
 def load_context(rows: list[OutboxMessage]) -> BatchContext:
-    """Preload changes, revisions, tenants, each tenant's affected services and thread roots."""
+    """Preload changes, their revisions' contents, tenants (with their notice rows and the
+    services they use) and thread roots."""
     ctx = BatchContext()
     change_ids = {r.change_id for r in rows}
     tenant_ids = {r.tenant_id for r in rows if r.tenant_id is not None}
@@ -215,25 +233,39 @@ def load_context(rows: list[OutboxMessage]) -> BatchContext:
     ctx.changes = {
         c.id: c for c in db.session.scalars(select(Change).where(Change.id.in_(change_ids)))
     }
-    # Rendered once per batch, not once per recipient.
-    ctx.body_html = {c.id: render_markdown(c.body_md) for c in ctx.changes.values()}
     ctx.revisions = {
         (r.change_id, r.number): r
         for r in db.session.scalars(select(Revision).where(Revision.change_id.in_(change_ids)))
     }
+    ctx.contents = {
+        key: content_of(r.change_id, r.number, r.kind, r.snapshot)
+        for key, r in ctx.revisions.items()
+    }
     ctx.tenants = {
         t.id: t for t in db.session.scalars(select(Tenant).where(Tenant.id.in_(tenant_ids)))
     }
+    ctx.tenant_rows = {
+        (c, t): (rev, bool(active))
+        for c, t, rev, active in db.session.execute(
+            select(
+                ChangeTenant.change_id,
+                ChangeTenant.tenant_id,
+                ChangeTenant.clock_revision,
+                ChangeTenant.active,
+            ).where(ChangeTenant.change_id.in_(change_ids), ChangeTenant.tenant_id.in_(tenant_ids))
+        )
+    }
     ctx.impacts = dict(db.session.execute(select(ImpactLevel.code, ImpactLevel.name)).all())
-    names: dict[tuple[int, int], set[str]] = defaultdict(set)
-    for change_id, tenant_id, name in db.session.execute(
-        select(ChangeTarget.change_id, Usage.tenant_id, Service.name)
-        .join(Usage, Usage.service_id == ChangeTarget.service_id)
-        .join(Service, Service.id == ChangeTarget.service_id)
-        .where(ChangeTarget.change_id.in_(change_ids), Usage.tenant_id.in_(tenant_ids))
+    slugs = {s for c in ctx.contents.values() for s in c.services}
+    ctx.service_names = dict(
+        db.session.execute(select(Service.slug, Service.name).where(Service.slug.in_(slugs))).all()
+    )
+    for tenant_id, slug in db.session.execute(
+        select(Usage.tenant_id, Service.slug)
+        .join(Service, Service.id == Usage.service_id)
+        .where(Usage.tenant_id.in_(tenant_ids), Service.slug.in_(slugs))
     ):
-        names[(change_id, tenant_id)].add(name)
-    ctx.services = {k: sorted(v) for k, v in names.items()}
+        ctx.used_services.setdefault(tenant_id, set()).add(slug)
     # The first notice each recipient got for the change: later ones reply to it.
     firsts = (
         select(func.min(OutboxMessage.id))
@@ -252,11 +284,64 @@ def load_context(rows: list[OutboxMessage]) -> BatchContext:
     return ctx
 
 
+def _content(row: OutboxMessage, ctx: BatchContext) -> RevisionContent:
+    """The content the row's revision published (the current state only if it has none)."""
+    content = ctx.contents.get((row.change_id, row.revision_number))
+    if content is None:  # an outbox row always names a revision; keep rendering regardless
+        change = ctx.changes[row.change_id]
+        content = content_of(change.id, row.revision_number, "update", snapshot(change))
+        ctx.contents[(row.change_id, row.revision_number)] = content
+    return content
+
+
+def _previous(content: RevisionContent, ctx: BatchContext) -> RevisionContent | None:
+    """The content published before ``content`` (by a publish or update revision)."""
+    for number in range(content.number - 1, 0, -1):
+        earlier = ctx.contents.get((content.id, number))
+        if earlier is not None and earlier.kind in CONTENT_KINDS:
+            return earlier
+    return None
+
+
+def starts_clock(row: OutboxMessage, ctx: BatchContext) -> bool:
+    """Whether delivering this row starts the tenant's notice clock (its clock revision)."""
+    if row.kind != NOTICE and row.kind != SUBSCRIPTION:
+        return False
+    state = ctx.tenant_rows.get((row.change_id, row.tenant_id))
+    return (
+        state is not None
+        and state[1]
+        and state[0] == row.revision_number
+        and row.note != NO_LONGER_AFFECTED
+    )
+
+
+def headline_for(row: OutboxMessage, revision: Revision | None, ctx: BatchContext) -> str:
+    """The word the subject starts with, true for this tenant (DESIGN.md "What customers
+    read"): "notice period restarts" only when its own clock restarts with this message."""
+    if row.note == NO_LONGER_AFFECTED:
+        return "No longer affects you"
+    if row.note == NOW_AFFECTED:
+        return "Now affects you"
+    kind = revision.kind if revision is not None else "update"
+    if kind == "update" and starts_clock(row, ctx) and revision is not None:
+        return "Updated (notice period restarts)" if revision.material else "Updated"
+    return HEADLINES.get(kind, "Updated")
+
+
 def subject_for(
-    row: OutboxMessage, change: Change, revision: Revision | None, tenant: Tenant | None
+    row: OutboxMessage,
+    change,
+    revision: Revision | None,
+    tenant: Tenant | None,
+    *,
+    headline: str = "",
+    left: str = "",
 ) -> str:
+    """The subject line; ``change`` is the revision's content, ``left`` the real time left
+    before the start (for reminders), ``headline`` the tenant's own (``headline_for``)."""
     if row.kind == REMINDER:
-        return f"Reminder: {change.title} starts in {format_duration(row.offset_seconds)}"
+        return f"Reminder: {change.title} starts in {left or format_duration(row.offset_seconds)}"
     who = tenant.name if tenant is not None else "a customer"
     if row.kind == ESCALATION:
         return f"Not acknowledged by {who}: {change.title}"
@@ -264,45 +349,85 @@ def subject_for(
         return f"Objection from {who}: {change.title}"
     if row.kind == APPROVAL:
         return f"Emergency approval requested: {change.title}"
-    headline = HEADLINES.get(revision.kind if revision else "publish", "Updated")
-    if revision is not None and revision.kind == "update" and revision.material:
-        headline = "Updated (notice period restarts)"
+    if row.kind == NOTICE_FAILED:
+        return f"Notice could not be delivered to {who}: {change.title}"
+    if not headline:
+        headline = HEADLINES.get(revision.kind if revision else "publish", "Updated")
     return f"{headline}: {change.title}"
 
 
-def template_context(row: OutboxMessage, ctx: BatchContext) -> dict:
-    """The variables an email template sees."""
-    change = ctx.changes[row.change_id]
-    tenant = ctx.tenants.get(row.tenant_id) if row.tenant_id is not None else None
-    revision = ctx.revisions.get((row.change_id, row.revision_number))
-    to_tenant = row.kind not in STAFF_KINDS
-    zone = (tenant.time_zone if tenant is not None else None) or "UTC"
-    times = ctx.times.get((change.id, zone))
+def _times(content: RevisionContent, zone: str, ctx: BatchContext) -> dict[str, str]:
+    key = (content.id, content.number, zone)
+    times = ctx.times.get(key)
     if times is None:
         get_zone(zone, field="tenant time zone")
-        times = ctx.times[(change.id, zone)] = {
-            "starts_local": format_in_zone(change.starts_at, zone),
-            "starts_utc": format_in_zone(change.starts_at, "UTC"),
-            "ends_local": format_in_zone(change.ends_at, zone),
-            "ends_utc": format_in_zone(change.ends_at, "UTC"),
+        times = ctx.times[key] = {
+            "starts_local": format_in_zone(content.starts_at, zone),
+            "starts_utc": format_in_zone(content.starts_at, "UTC"),
+            "ends_local": format_in_zone(content.ends_at, zone),
+            "ends_utc": format_in_zone(content.ends_at, "UTC"),
         }
+    return times
+
+
+def _services(content: RevisionContent, tenant_id: int | None, ctx: BatchContext) -> list[str]:
+    """The revision's services the tenant uses (all of them for a tenant that uses none)."""
+    used = ctx.used_services.get(tenant_id, set()) if tenant_id is not None else set()
+    mine = [s for s in content.services if s in used] or list(content.services)
+    return sorted(ctx.service_names.get(s, s) for s in mine)
+
+
+def template_context(row: OutboxMessage, ctx: BatchContext) -> dict:
+    """The variables an email template sees. ``change`` is the row's revision content
+    (``RevisionContent``), never the change's current state."""
+    change = ctx.changes[row.change_id]
+    content = _content(row, ctx)
+    tenant = ctx.tenants.get(row.tenant_id) if row.tenant_id is not None else None
+    revision = ctx.revisions.get((row.change_id, row.revision_number))
+    kind = revision.kind if revision is not None else "update"
+    zone = (tenant.time_zone if tenant is not None else None) or "UTC"
+    body_key = (content.id, content.number)
+    if body_key not in ctx.body_html:  # rendered once per batch, not once per recipient
+        ctx.body_html[body_key] = render_markdown(content.body_md)
+    now = get_clock().now()
+    left = remaining(content.starts_at, now) if row.kind == REMINDER else ""
+    headline = headline_for(row, revision, ctx)
+    changes = (
+        what_changed(_previous(content, ctx), content, zone, ctx.impacts, ctx.service_names)
+        if kind == "update" and row.note not in (NO_LONGER_AFFECTED, NOW_AFFECTED)
+        else []
+    )
+    at = revision.created_at if revision is not None else now
     return {
-        **times,
-        "body_html": ctx.body_html[change.id],
+        **_times(content, zone, ctx),
+        "body_html": ctx.body_html[body_key],
         "row": row,
-        "change": change,
+        "change": content,
+        "change_status": change.status,
         "revision": revision,
+        "revision_kind": kind,
         "tenant": tenant,
-        "subject": subject_for(row, change, revision, tenant),
-        "services": ctx.services.get((row.change_id, row.tenant_id), []),
+        "subject": subject_for(row, content, revision, tenant, headline=headline, left=left),
+        "headline": headline,
+        "what_changed": changes,
+        "clock_starts": starts_clock(row, ctx) and kind in CONTENT_KINDS,
+        "no_longer_affected": row.note == NO_LONGER_AFFECTED,
+        "now_affected": row.note == NOW_AFFECTED,
+        "resent": row.note == RESENT,
+        "reason": cancellation_reason(revision),
+        "event_local": format_in_zone(at, zone),
+        "event_utc": format_in_zone(at, "UTC"),
+        "time_left": left,
+        "services": _services(content, row.tenant_id, ctx),
         "note": row.note or "",
-        "impact": ctx.impacts.get(change.impact, change.impact),
+        "impact": ctx.impacts.get(content.impact, content.impact),
         "zone": zone,
         "optional": row.optional,
         "change_url": ctx.change_urls[change.id],
         "feeds_url": ctx.feeds_url,
         "preferences_url": ctx.preferences_url,
-        "ack_url": ACK_SLOT if to_tenant and ack_wanted(change) else None,
+        "ack_url": ACK_SLOT if ack_wanted(row, change, kind) else None,
+        "team_name": change.team.name if row.kind == APPROVAL else "",
         **escalation_extras(row, change, tenant),
         "unsubscribe_url": UNSUBSCRIBE_SLOT if row.optional else None,
     }
@@ -340,9 +465,24 @@ def escalation_extras(row: OutboxMessage, change: Change, tenant: Tenant | None)
     }
 
 
-def ack_wanted(change: Change) -> bool:
-    """An acknowledge link makes sense only before the change goes live."""
-    return change.status == "scheduled"
+def cancellation_reason(revision: Revision | None) -> str:
+    """The reason a cancel revision gave ("" when none was written)."""
+    if revision is None or revision.kind != "cancel":
+        return ""
+    return "" if revision.summary in ("", "cancelled") else revision.summary
+
+
+def ack_wanted(row: OutboxMessage, change: Change, revision_kind: str) -> bool:
+    """An acknowledge link only where it works and makes sense: in a notice contact's notice
+    or reminder (the signed link names a notice contact; an optional copy to an opted-in
+    user gets none) of new content (publish or update; not a cancellation, start or
+    completion, nor a "no longer affects you"), while the change is still scheduled."""
+    return (
+        row.kind in (NOTICE, REMINDER)
+        and revision_kind in CONTENT_KINDS
+        and row.note != NO_LONGER_AFFECTED
+        and change.status == "scheduled"
+    )
 
 
 def build_message(row: OutboxMessage, ctx: BatchContext) -> Message:

@@ -156,6 +156,9 @@ def add_contact(
         now=now,
         payload={"email": email, "name": name},
     )
+    from portal.changes.reach import on_contacts_changed
+
+    on_contacts_changed(tenant.id, actor=actor, now=now)  # a failed or missing notice goes now
     return contact
 
 
@@ -202,6 +205,9 @@ def add_usage(
         now=now,
         payload={"service": service.slug, "component": component.slug if component else None},
     )
+    from portal.changes.reach import on_usage_added
+
+    on_usage_added(tenant.id, actor=actor, now=now)  # late joiner of scheduled changes
     return usage
 
 
