@@ -156,7 +156,9 @@ def test_moving_the_start_later_never_opens_a_gate_earlier(start, delay, require
 # --- The same invariants through the services and the database -------------------------
 
 DB_SETTINGS = settings(
-    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 
 
