@@ -13,7 +13,6 @@ import hmac
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from portal.clock import get_clock, utcnow
-from portal.errors import InvalidInput, NotFound
 from portal.ops import health
 
 bp = Blueprint("ops", __name__)
@@ -29,9 +28,8 @@ def readyz():
     wanted = tuple(request.args.getlist("check")) or health.CHECKS
     unknown = sorted(set(wanted) - set(health.CHECKS) | (set(request.args) - {"check"}))
     if unknown:
-        raise InvalidInput(
-            f"unknown check(s) {', '.join(unknown)}; known: {', '.join(health.CHECKS)}",
-            field="check",
+        return _error(
+            400, f"unknown check(s) {', '.join(unknown)}; known: {', '.join(health.CHECKS)}"
         )
     checks = health.readiness(utcnow(), wanted)
     ready = all(c.ok for c in checks.values())
@@ -42,10 +40,12 @@ def readyz():
     return jsonify(body), 200 if ready else 503
 
 
-def _unauthorized(message: str) -> Response:
-    response = jsonify(error={"status": 401, "message": message})
-    response.status_code = 401
-    response.headers["WWW-Authenticate"] = 'Bearer realm="forewarn-metrics"'
+def _error(status: int, message: str) -> Response:
+    """JSON like the API's errors (monitoring tools read these, not people)."""
+    response = jsonify(error={"status": status, "message": message})
+    response.status_code = status
+    if status == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="forewarn-metrics"'
     return response
 
 
@@ -56,21 +56,18 @@ def metrics():
 
     token = current_app.config.get("METRICS_TOKEN")
     if not token:
-        raise NotFound("metrics are off: set PORTAL_METRICS_TOKEN (see docs/production.md)")
+        return _error(404, "metrics are off: set PORTAL_METRICS_TOKEN (see docs/production.md)")
     header = request.headers.get("Authorization")
     if header is None:
-        return _unauthorized("send Authorization: Bearer <PORTAL_METRICS_TOKEN>")
+        return _error(401, "send Authorization: Bearer <PORTAL_METRICS_TOKEN>")
     scheme, _, given = header.partition(" ")
     given = given.strip()
     if scheme.lower() != "bearer" or not given or " " in given or not given.isprintable():
-        raise InvalidInput(
-            "the Authorization header must be 'Bearer <token>'", field="Authorization"
-        )
+        return _error(400, "the Authorization header must be 'Bearer <token>'")
     if not hmac.compare_digest(given.encode(), str(token).encode()):
-        return _unauthorized("wrong metrics token")
+        return _error(401, "wrong metrics token")
     if request.args:
-        raise InvalidInput(
-            f"/metrics takes no query parameters (got {', '.join(sorted(request.args))})",
-            field="query",
+        return _error(
+            400, f"/metrics takes no query parameters (got {', '.join(sorted(request.args))})"
         )
     return Response(exposition(get_clock().now()), content_type=CONTENT_TYPE)
