@@ -112,6 +112,6 @@ class Defaults:
     LOG_LEVEL = "INFO"
     METRICS_TOKEN: str | None = None  # /metrics answers only with this bearer token; off if unset
     PROXY_COUNT = 0  # reverse proxies in front whose X-Forwarded-* headers are trusted
-    WORKER_HEARTBEAT_SECONDS = 15.0  # a worker probes the relay and writes its heartbeat
+    WORKER_HEARTBEAT_SECONDS = 30.0  # a worker probes the relay and writes its heartbeat
     WORKER_SUMMARY_SECONDS = 60.0  # a worker logs one summary line per this interval
-    READY_WORKER_MAX_AGE_SECONDS = 60.0  # /readyz: a worker heartbeat must be this recent
+    READY_WORKER_MAX_AGE_SECONDS = 90.0  # /readyz: a worker heartbeat must be this recent

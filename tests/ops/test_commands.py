@@ -5,6 +5,9 @@ command before any setting exists; a command that needs a setting says which, on
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -136,3 +139,24 @@ def test_create_admin_refuses_an_email_in_use(app, admin):
     )
     assert done.exit_code == 1
     assert "already exists" in done.output
+
+
+def test_wsgi_stops_with_one_line_when_the_key_file_is_missing(tmp_path):
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("PORTAL_", "FLASK_"))}
+    environ.update(
+        PORTAL_INSTANCE_PATH=str(tmp_path / "instance"),
+        PORTAL_SECRET_KEY_FILE=str(tmp_path / "no-such-key"),
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", "import wsgi"],
+        cwd=Path(__file__).resolve().parents[2],
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 3  # gunicorn's "worker failed to boot": no restart loop
+    assert done.stderr == (
+        f"forewarn: cannot start: PORTAL_SECRET_KEY_FILE={tmp_path / 'no-such-key'} cannot be "
+        "read (No such file or directory)\n"
+    )
