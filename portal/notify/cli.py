@@ -16,7 +16,7 @@ from portal.notify.dispatch import DeliveryDisabled, dispatch_due
 from portal.notify.reminders import queue_due_reminders
 from portal.notify.worker import run_worker
 from portal.ops.health import probe_relay
-from portal.ops.logs import configure_logging
+from portal.ops.logs import DELIVERY, configure_logging
 
 # `forewarn dispatch` exit statuses (see README "Commands").
 EXIT_FAILED = 1  # some notices finally failed, or nothing due could be sent
@@ -102,17 +102,18 @@ def register(app: Flask) -> None:
         stop = threading.Event()
 
         def _stop(signum, _frame):
-            click.echo(f"Stopping the worker ({signal.Signals(signum).name})…", err=True)
+            DELIVERY.info("Stopping the worker (%s)…", signal.Signals(signum).name)
             stop.set()
 
         signal.signal(signal.SIGTERM, _stop)
         signal.signal(signal.SIGINT, _stop)
         app_obj = current_app._get_current_object()
-        click.echo(
-            f"Delivery worker: SMTP {app_obj.config['MAIL_SERVER']}:"
-            f"{app_obj.config['MAIL_PORT']}, every "
-            f"{app_obj.config['WORKER_INTERVAL_SECONDS']} s when idle.",
-            err=True,
+        # Log lines, not echoes, so that a JSON log (PORTAL_LOG_FORMAT=json) stays all JSON.
+        DELIVERY.info(
+            "Delivery worker: SMTP %s:%s, every %s s when idle.",
+            app_obj.config["MAIL_SERVER"],
+            app_obj.config["MAIL_PORT"],
+            app_obj.config["WORKER_INTERVAL_SECONDS"],
         )
         run_worker(app_obj, stop)
-        click.echo("Worker stopped.", err=True)
+        DELIVERY.info("Worker stopped.")
