@@ -152,7 +152,13 @@ def readiness(now: dt.datetime, wanted: tuple[str, ...] = CHECKS) -> dict[str, C
         )
     if "worker" in wanted or "relay" in wanted:
         max_age = float(current_app.config["READY_WORKER_MAX_AGE_SECONDS"])
-        beat_row = latest_heartbeat()
+        try:
+            beat_row = latest_heartbeat()
+        except SQLAlchemyError:  # e.g. a schema older than the heartbeat table
+            db.session.rollback()
+            unread = Check(False, "worker heartbeats cannot be read (is the schema current?)")
+            results.update({name: unread for name in ("worker", "relay") if name in wanted})
+            return results
         age = None if beat_row is None else (now - beat_row.seen_at).total_seconds()
         fresh = age is not None and age <= max_age
         if "worker" in wanted:

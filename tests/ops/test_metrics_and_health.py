@@ -228,3 +228,18 @@ def test_proxy_count_trusts_that_many_forwarding_proxies(tmp_path):
 def test_a_bad_proxy_count_is_refused_at_startup(value):
     with pytest.raises(ConfigurationError, match="PORTAL_PROXY_COUNT"):
         create_app({"TESTING": True, "PROXY_COUNT": value})
+
+
+def test_readyz_answers_when_the_heartbeat_table_cannot_be_read(client, monkeypatch):
+    from sqlalchemy.exc import ProgrammingError
+
+    def missing_table():
+        raise ProgrammingError("SELECT …", {}, Exception('relation "worker_heartbeats"'))
+
+    monkeypatch.setattr(health, "latest_heartbeat", missing_table)
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.get_json()["checks"]["worker"] == {
+        "ok": False,
+        "detail": "worker heartbeats cannot be read (is the schema current?)",
+    }
