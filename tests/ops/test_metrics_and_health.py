@@ -134,6 +134,7 @@ def test_checkpoint_age_appears_once_a_checkpoint_table_exists(app, client, cloc
     try:
         assert scrape(client)[("forewarn_ledger_checkpoint_age_seconds", ())] == 180
     finally:
+        db.session.remove()  # the scrape's transaction (the test's app context) holds a lock
         with db.engine.begin() as conn:
             conn.execute(text("DROP TABLE ledger_checkpoints"))
 
@@ -200,6 +201,7 @@ def test_readyz_says_when_migrations_are_behind(app, client):
     try:
         check = client.get("/readyz?check=migrations").get_json()["checks"]["migrations"]
     finally:
+        db.session.remove()
         with db.engine.begin() as conn:
             conn.execute(text("UPDATE alembic_version SET version_num = :v"), {"v": head})
     assert check == {
