@@ -9,7 +9,7 @@ from typing import Any
 
 from flask import Flask
 
-from portal.config import INSECURE_SECRET_KEYS, Defaults
+from portal.config import INSECURE_SECRET_KEYS, Defaults, read_secret_files
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -29,6 +29,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     register_errorhandlers(app)
     register_template_helpers(app)
     register_commands(app)
+    register_ops(app)
     return app
 
 
@@ -39,6 +40,7 @@ def configure(app: Flask, test_config: dict[str, Any] | None) -> None:
     app.config.from_prefixed_env("PORTAL")
     if test_config:
         app.config.update(test_config)
+    read_secret_files(app.config)
 
     if app.config.get("DEMO") or app.config.get("TESTING"):
         # Demo and tests run on plain http://127.0.0.1.
@@ -147,6 +149,12 @@ def register_errorhandlers(app: Flask) -> None:
 
 def register_template_helpers(app: Flask) -> None:
     from portal.templating import init_app
+
+    init_app(app)
+
+
+def register_ops(app: Flask) -> None:
+    from portal.ops import init_app
 
     init_app(app)
 

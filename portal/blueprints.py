@@ -28,6 +28,7 @@ BLUEPRINT_PATHS = [
     ("portal.desk.api", "bp"),
     ("portal.certificates.routes", "bp"),
     ("portal.certificates.routes", "api_bp"),
+    ("portal.ops.routes", "bp"),
 ]
 
 

@@ -7,8 +7,36 @@ can be); the mapping given to ``create_app`` by tests. See the configuration tab
 
 from __future__ import annotations
 
+from pathlib import Path
+
 # Values that must never reach production.
 INSECURE_SECRET_KEYS = {"", "dev", "change-me", "secret", "test"}
+
+# Secrets that may come from a file instead (``PORTAL_<NAME>_FILE``, e.g. a systemd credential
+# or a file only the service user can read), so they stay out of the environment and unit files.
+SECRET_FILE_SETTINGS = ("SECRET_KEY", "METRICS_TOKEN", "MAIL_PASSWORD")
+
+
+def read_secret_files(config: dict) -> None:
+    """For each ``<NAME>_FILE`` setting in ``SECRET_FILE_SETTINGS``, set ``<NAME>`` to the file's
+    content (stripped). Raises ``portal.ConfigurationError`` naming the setting and the path
+    when the file is missing, unreadable or empty."""
+    from portal import ConfigurationError
+
+    for name in SECRET_FILE_SETTINGS:
+        path = config.get(f"{name}_FILE")
+        if not path:
+            continue
+        try:
+            value = Path(str(path)).read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as err:
+            reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
+            raise ConfigurationError(
+                f"PORTAL_{name}_FILE={path} cannot be read ({reason})"
+            ) from None
+        if not value:
+            raise ConfigurationError(f"PORTAL_{name}_FILE={path} is empty")
+        config[name] = value
 
 
 class Defaults:
@@ -78,3 +106,12 @@ class Defaults:
     FEED_RECEIPT_TOUCH_SECONDS = 60  # unchanged content re-fetched sooner writes nothing
     FEED_IMPORT_TIMEOUT_SECONDS = 20.0  # whole download of one upstream feed
     FEED_IMPORT_MAX_BYTES = 5 * 1024 * 1024
+
+    # Operations (issue 18, portal/ops): logs, metrics, health, proxies.
+    LOG_FORMAT = "text"  # or "json": one JSON object per line on stderr
+    LOG_LEVEL = "INFO"
+    METRICS_TOKEN: str | None = None  # /metrics answers only with this bearer token; off if unset
+    PROXY_COUNT = 0  # reverse proxies in front whose X-Forwarded-* headers are trusted
+    WORKER_HEARTBEAT_SECONDS = 30.0  # a worker probes the relay and writes its heartbeat
+    WORKER_SUMMARY_SECONDS = 60.0  # a worker logs one summary line per this interval
+    READY_WORKER_MAX_AGE_SECONDS = 90.0  # /readyz: a worker heartbeat must be this recent

@@ -9,4 +9,5 @@ from portal.feeds import models as feeds_models  # noqa: F401
 from portal.ledger import models as ledger_models  # noqa: F401
 from portal.mailbox import models as mailbox_models  # noqa: F401
 from portal.notify import models as notify_models  # noqa: F401
+from portal.ops import models as ops_models  # noqa: F401
 from portal.tenants import models as tenants_models  # noqa: F401

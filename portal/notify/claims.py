@@ -79,6 +79,8 @@ def claim(now: dt.datetime, *, worker: str, limit: int) -> list[int]:
     """Claim up to ``limit`` due rows for ``worker`` and commit the claim; returns their ids."""
     lease = now + dt.timedelta(seconds=int(current_app.config["DISPATCH_LEASE_SECONDS"]))
     ids = _pick(expired_leases(now), limit)
+    if ids:
+        _log_takeover(ids)
     if len(ids) < limit:
         ids += _pick(due(now), limit - len(ids))
     if ids:
@@ -90,6 +92,17 @@ def claim(now: dt.datetime, *, worker: str, limit: int) -> list[int]:
         )
     db.session.commit()
     return ids
+
+
+def _log_takeover(ids: list[int]) -> None:
+    from portal.ops.logs import leases_taken_over
+
+    rows = db.session.execute(
+        select(OutboxMessage.claimed_by, func.count())
+        .where(OutboxMessage.id.in_(ids))
+        .group_by(OutboxMessage.claimed_by)
+    )
+    leases_taken_over(dict(rows.all()))
 
 
 def due_count(now: dt.datetime) -> int:

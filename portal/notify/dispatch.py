@@ -41,6 +41,7 @@ from portal.notify.models import (
 from portal.notify.render import BadRecipient, build_message, load_context, message_id
 from portal.notify.skips import rows_to_skip
 from portal.notify.smtp import SmtpRefusal, smtp_connection, transmit
+from portal.ops.logs import batch_done
 
 log = logging.getLogger(__name__)
 
@@ -247,6 +248,7 @@ class Shipment:
             else:
                 self.batch.sent(row, answer, at=at(mono))
         self.batch.save()
+        batch_done(self.batch)  # one log line, and the delivery counters
         return self.batch.result
 
 

@@ -35,22 +35,33 @@ def work_once(worker: str, stop: threading.Event) -> DispatchResult:
 
 
 def run_worker(app: Flask, stop: threading.Event) -> None:
-    """Loop until ``stop`` is set: work while rows are due, else wait the interval."""
+    """Loop until ``stop`` is set: work while rows are due, else wait the interval. What
+    happens is logged by ``portal.ops.monitor`` (a line per batch, a summary per interval, a
+    line per outage) and a heartbeat is written for ``/readyz``."""
+    from portal.ops.monitor import WorkerMonitor
+
     interval = float(app.config.get("WORKER_INTERVAL_SECONDS", 5.0))
     worker = new_worker_id()
     with app.app_context():
+        monitor = WorkerMonitor(app, worker)
         log.info("delivery worker %s started", worker)
         while not stop.is_set():
             busy = False
             try:
-                busy = work_once(worker, stop).claimed > 0
+                result = work_once(worker, stop)
+                busy = result.claimed > 0
+                monitor.round_done(result)
             except DeliveryDisabled as err:
-                log.warning("delivery worker idle: %s", err)
-            except Exception:  # a bad round must not end the worker; the next one retries
-                log.exception("delivery worker round failed")
+                monitor.outage("disabled", f"delivery disabled: {err}")
+            except Exception as exc:  # a bad round must not end the worker; the next one retries
                 db.session.rollback()
+                monitor.round_failed(exc)
             finally:
                 db.session.remove()
+            monitor.tick()
+            db.session.remove()
             if not busy:
                 stop.wait(interval)
+        monitor.stopped()
+        db.session.remove()
         log.info("delivery worker %s stopped", worker)

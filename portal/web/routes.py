@@ -72,8 +72,8 @@ def home():
 
 @bp.get("/healthz")
 def healthz():
-    """Liveness for load balancers: the app answers and the database is reachable."""
-    db.session.execute(db.text("SELECT 1"))
+    """Liveness: the process answers. It reads nothing, so a database outage does not get
+    every web process restarted; ``/readyz`` (``portal.ops.routes``) checks the database."""
     return {"status": "ok"}
 
 

@@ -30,6 +30,8 @@ PARAM = re.compile(r"<(?:(?P<conv>\w+)(?:\([^)]*\))?:)?(?P<name>\w+)>")
 PUBLIC_ENDPOINTS = {
     "auth.login",  # the sign-in page itself
     "web.healthz",  # load-balancer liveness
+    "ops.readyz",  # readiness for load balancers and monitoring (503 when not ready)
+    "ops.metrics",  # Prometheus; its own bearer token (METRICS_TOKEN), not a session
     "static",  # CSS and scripts
     "api_spec.openapi_json",  # the API description (DESIGN.md "Interfaces")
     "feeds.public_changes",  # public changes of public services
@@ -43,6 +45,8 @@ CSRF_EXEMPT_VIEWS = {
     # RFC 8058 one-click unsubscribe: mail clients POST without a form; the token authorises.
     "portal.notify.routes.unsubscribe_link",
 }
+# Answers of 500 and above that are not faults: a readiness check saying "not ready".
+NOT_READY = {("ops.readyz", 503)}
 ROLES = ["customer", "tenant_admin", "account_manager", "engineer", "admin"]
 # Tables whose rows legitimately change on a read (bearer-token "last used" stamps).
 VOLATILE_TABLES = {"api_tokens"}
