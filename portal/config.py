@@ -27,7 +27,17 @@ class Defaults:
     SESSION_COOKIE_SAMESITE = "Lax"
     SESSION_COOKIE_SECURE = True
     REMEMBER_COOKIE_SECURE = True
+    # "Keep me signed in" (issue 17): at most 30 days, never sent on cross-site requests.
+    REMEMBER_COOKIE_DURATION = 30 * 24 * 3600
+    REMEMBER_COOKIE_SAMESITE = "Lax"
+    REMEMBER_COOKIE_HTTPONLY = True
     WTF_CSRF_TIME_LIMIT = None  # tokens live as long as the session
+
+    # Hardening (issue 17, portal/security.py; docs/security.md).
+    MAX_CONTENT_LENGTH = 10 * 1024 * 1024  # any request body; larger is a 413
+    TRUSTED_PROXY_COUNT = 0  # reverse proxies in front (X-Forwarded-For/-Proto/-Host trusted)
+    FORCE_HTTPS = False  # redirect http:// to https:// (usually the proxy's job)
+    HSTS_MAX_AGE_SECONDS = 365 * 24 * 3600  # sent on HTTPS requests only
 
     # Login rate limit (Flask-Limiter); use a Redis URL when running several workers.
     RATELIMIT_STORAGE_URI = "memory://"
