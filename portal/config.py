@@ -88,3 +88,6 @@ class Defaults:
     FEED_RECEIPT_TOUCH_SECONDS = 60  # unchanged content re-fetched sooner writes nothing
     FEED_IMPORT_TIMEOUT_SECONDS = 20.0  # whole download of one upstream feed
     FEED_IMPORT_MAX_BYTES = 5 * 1024 * 1024
+    # Networks (CIDR) the upstream import may reach besides public addresses; loopback,
+    # private, link-local and metadata addresses are refused unless listed (issue 17).
+    FEED_IMPORT_ALLOWED_NETWORKS: list[str] = []

@@ -154,6 +154,9 @@ def init_app(app: Flask) -> None:
 
     Call before blueprints are registered (their rules bind the ``int`` converter).
     """
+    from portal.inputs import install_single_line_checks
+
+    install_single_line_checks()
     app.url_map.converters["int"] = BoundedIntConverter
     app.json_provider_class = SafeJSONProvider
     app.json = SafeJSONProvider(app)
