@@ -152,10 +152,10 @@ def parse_change_input(
     # waits) is not "a start in the past"; a new start must be in the future.
     if starts_at <= now and (current is None or starts_at != current.starts_at):
         raise InvalidInput("the start is in the past", field="starts_at")
-    if ends_at <= starts_at:
-        raise InvalidInput("the end must be after the start", field="ends_at")
     check_time_bounds(starts_at, "starts_at", now=now)
     check_time_bounds(ends_at, "ends_at", now=now)
+    if ends_at <= starts_at:
+        raise InvalidInput("the end must be after the start", field="ends_at")
     if "services" in raw and raw["services"] is not None:
         targets = parse_targets(raw["services"])
     elif current is not None:

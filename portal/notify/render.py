@@ -28,6 +28,7 @@ from portal.acks.links import acknowledge_url
 from portal.catalog.models import Service, Usage
 from portal.changes.models import Change, ChangeTarget, ImpactLevel, Revision
 from portal.extensions import db
+from portal.inputs import one_line
 from portal.notify.models import (
     ESCALATION,
     NOTICE,
@@ -250,6 +251,14 @@ def load_context(rows: list[OutboxMessage]) -> BatchContext:
 
 
 def subject_for(
+    row: OutboxMessage, change: Change, revision: Revision | None, tenant: Tenant | None
+) -> str:
+    """The Subject header, always one line: titles and names are refused with control
+    characters at input (``portal.inputs``), and rows stored before that are folded here."""
+    return one_line(_subject(row, change, revision, tenant))
+
+
+def _subject(
     row: OutboxMessage, change: Change, revision: Revision | None, tenant: Tenant | None
 ) -> str:
     if row.kind == REMINDER:
