@@ -39,9 +39,13 @@ class Defaults:
     FORCE_HTTPS = False  # redirect http:// to https:// (usually the proxy's job)
     HSTS_MAX_AGE_SECONDS = 365 * 24 * 3600  # sent on HTTPS requests only
 
-    # Login rate limit (Flask-Limiter); use a Redis URL when running several workers.
+    # Sign-in limits (Flask-Limiter; docs/security.md). Only refused attempts count: per client
+    # address (the real one behind TRUSTED_PROXY_COUNT proxies) and per account named. Several
+    # processes share counts only through Redis: RATELIMIT_STORAGE_URI = "redis://127.0.0.1:6379".
     RATELIMIT_STORAGE_URI = "memory://"
+    RATELIMIT_HEADERS_ENABLED = True  # X-RateLimit-* on limited views, Retry-After on a 429
     LOGIN_RATE_LIMIT = "10 per minute"
+    LOGIN_ACCOUNT_RATE_LIMIT = "10 per 15 minutes"
 
     # Mail (Flask-Mail). Production points these at an SMTP relay.
     MAIL_SERVER = "127.0.0.1"

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import func, select
 
 from portal.auth.models import ApiToken, User
+from portal.auth.passwords import check_against_nobody
 from portal.errors import InvalidInput, NotFound
 from portal.extensions import db
 from portal.ledger.services import record
@@ -24,9 +25,14 @@ def find_user_by_email(email: str) -> User | None:
 
 
 def authenticate(email: str, password: str) -> User | None:
-    """The active user with this email and password, else None (same answer for both)."""
+    """The active user with this email and password, else None: the same answer, in the same
+    time, for an unknown address, an inactive user and a wrong password (a password is
+    hashed in every case, so timing does not tell which addresses have accounts)."""
     user = find_user_by_email(email or "")
-    if user is None or not user.active or not user.check_password(password or ""):
+    if user is None or not user.active or not user.password_hash:
+        check_against_nobody(password)
+        return None
+    if not user.check_password(password or ""):
         return None
     return user
 
@@ -34,6 +40,8 @@ def authenticate(email: str, password: str) -> User | None:
 def is_safe_next(target: str | None) -> bool:
     """Only same-site relative paths may be used as a post-login redirect."""
     if not target:
+        return False
+    if any(ord(c) < 32 or ord(c) == 127 for c in target):
         return False
     parts = urlsplit(target)
     return (
