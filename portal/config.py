@@ -66,6 +66,11 @@ class Defaults:
 
     # API tokens: lifetime in days (0 = no expiry).
     API_TOKEN_DEFAULT_DAYS = 365
+    # Usable (not revoked, not expired) tokens at once: API tokens per user, feed tokens per
+    # tenant (issue 17); the token pages show TOKEN_PAGE_SIZE rows a page.
+    API_TOKEN_MAX_PER_USER = 20
+    FEED_TOKEN_MAX_PER_TENANT = 20
+    TOKEN_PAGE_SIZE = 20
 
     # Pagination.
     PAGE_SIZE = 50

@@ -13,12 +13,16 @@ from flask import (
     url_for,
 )
 from flask_login import current_user, login_required, login_user, logout_user
-from sqlalchemy import select
 
 from portal.auth.forms import EmptyForm, LoginForm, PasswordChangeForm, ProfileForm, TokenForm
-from portal.auth.models import ApiToken
 from portal.auth.passwords import check_new_password
-from portal.auth.services import authenticate, is_safe_next, issue_token, revoke_token
+from portal.auth.services import (
+    authenticate,
+    is_safe_next,
+    issue_token,
+    revoke_token,
+    tokens_of,
+)
 from portal.clock import now
 from portal.errors import DomainError, InvalidInput
 from portal.extensions import db, login_manager, rate_limited
@@ -171,18 +175,19 @@ def tokens():
         except DomainError as err:
             db.session.rollback()
             form.name.errors.append(err.message)
-    rows = (
-        db.session.execute(
-            select(ApiToken)
-            .where(ApiToken.user_id == current_user.id)
-            .order_by(ApiToken.created_at.desc())
-        )
-        .scalars()
-        .all()
+    page = db.paginate(
+        tokens_of(current_user),
+        per_page=current_app.config["TOKEN_PAGE_SIZE"],
+        error_out=False,
     )
     status = 400 if form.errors else 200
     return render_template(
-        "auth/tokens.html", form=form, tokens=rows, secret=secret, revoke_form=EmptyForm()
+        "auth/tokens.html",
+        form=form,
+        tokens=page.items,
+        page=page,
+        secret=secret,
+        revoke_form=EmptyForm(),
     ), status
 
 
