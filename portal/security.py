@@ -40,6 +40,9 @@ MAX_JSON_DEPTH = 32
 # Characters no query-string value or path may carry.
 FORBIDDEN_IN_URL = re.compile(r"[\x00\r\n]")
 PAGE_PARAMETERS = ("page", "per_page")
+# Views that never read the query string: feed readers append junk to feed URLs, and it is
+# ignored there by design (DESIGN.md "Feeds"), so it cannot reach the database either.
+QUERY_STRING_IGNORED = {"feeds.private_feed", "feeds.public_feed", "static"}
 
 CONTENT_SECURITY_POLICY = {
     "default-src": "'self'",
@@ -53,7 +56,25 @@ CONTENT_SECURITY_POLICY = {
     "frame-ancestors": "'none'",
 }
 
-talisman = Talisman()
+
+class PortalTalisman(Talisman):
+    """Talisman that keeps what a view set itself: its own ``Referrer-Policy`` (private feeds
+    say ``no-referrer``) wins, and its own CSP directives (a raw mail view's ``sandbox``) are
+    added to the site's policy instead of being replaced by it."""
+
+    def _set_response_headers(self, response):
+        own_referrer = response.headers.get("Referrer-Policy")
+        own_csp = response.headers.get("Content-Security-Policy")
+        response = super()._set_response_headers(response)
+        if own_referrer:
+            response.headers["Referrer-Policy"] = own_referrer
+        site_csp = response.headers.get("Content-Security-Policy")
+        if own_csp and site_csp and own_csp != site_csp:
+            response.headers["Content-Security-Policy"] = f"{site_csp}; {own_csp}"
+        return response
+
+
+talisman = PortalTalisman()
 
 
 class BoundedIntConverter(IntegerConverter):
@@ -115,11 +136,13 @@ def check_json_strings(value: Any) -> None:
 
 
 def refuse_bad_urls() -> None:
-    """Before every request: no NUL/CR/LF in the path (404) or the query string (400), and
-    page numbers within ``MAX_ID``; no NUL in a form body (400)."""
+    """Before every request: no NUL/CR/LF in the path (404) or the query string (400, except
+    for views in ``QUERY_STRING_IGNORED``), and page numbers within ``MAX_ID``; no NUL in a
+    form body (400)."""
     if FORBIDDEN_IN_URL.search(request.path):
         abort(404)
-    for key, value in request.args.items(multi=True):
+    args = () if request.endpoint in QUERY_STRING_IGNORED else request.args.items(multi=True)
+    for key, value in args:
         if FORBIDDEN_IN_URL.search(key) or FORBIDDEN_IN_URL.search(value):
             abort(400, description=f"the query parameter {key!r} contains a control character")
         if key in PAGE_PARAMETERS and value.strip().isdigit() and int(value) > MAX_ID:

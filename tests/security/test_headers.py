@@ -89,3 +89,20 @@ def test_a_page_showing_new_feed_urls_is_not_stored(login, make_user, make_tenan
     db.session.commit()
     shown = login(admin).post("/feeds/tokens", data={"name": "reader"})
     assert shown.status_code == 200 and shown.headers["Cache-Control"] == "no-store"
+
+
+def test_a_view_s_own_stricter_policies_survive(client):
+    from flask import Flask
+
+    from portal.security import PortalTalisman
+
+    app = Flask(__name__)
+    PortalTalisman(app, force_https=False, content_security_policy={"default-src": "'self'"})
+
+    @app.get("/own")
+    def own():
+        return "x", 200, {"Referrer-Policy": "no-referrer", "Content-Security-Policy": "sandbox"}
+
+    r = app.test_client().get("/own")
+    assert r.headers["Referrer-Policy"] == "no-referrer"
+    assert r.headers["Content-Security-Policy"] == "default-src 'self'; sandbox"
