@@ -236,3 +236,19 @@ def create_default_cap() -> int:
     from portal.config import Defaults
 
     return Defaults.MAX_CONTENT_LENGTH
+
+
+def test_csv_import_refuses_line_breaks_in_names(app, tmp_path):
+    tenants = tmp_path / "tenants.csv"
+    tenants.write_text('slug,name,time_zone,first_party\nevil,"Evil\r\nBcc: x",UTC,no\n')
+    contacts = tmp_path / "contacts.csv"
+    contacts.write_text(
+        'tenant,email,name\nevil,ops@evil.example,"Ops\nBcc: y"\n', encoding="utf-8"
+    )
+    result = app.test_cli_runner().invoke(
+        args=["import", "--tenants", str(tenants), "--contacts", str(contacts)]
+    )
+    assert result.exit_code == 1
+    assert "tenants.csv:2: column 'name': must be a single line" in result.output
+    assert "contacts.csv:2: column 'name': must be a single line" in result.output
+    assert db.session.execute(select(func.count()).select_from(Tenant)).scalar() == 0
