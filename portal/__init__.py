@@ -24,6 +24,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         static_folder=str(ROOT / "static"),
     )
     configure(app, test_config)
+    register_security(app)
     register_extensions(app)
     register_blueprints(app)
     register_errorhandlers(app)
@@ -132,6 +133,12 @@ def register_extensions(app: Flask) -> None:
     app.config.setdefault("RATELIMIT_ENABLED", not app.config.get("TESTING"))
     limiter.init_app(app)
     app.extensions.setdefault("forewarn.clock", SystemClock(travel=bool(app.config.get("DEMO"))))
+
+
+def register_security(app: Flask) -> None:
+    from portal.security import init_app
+
+    init_app(app)
 
 
 def register_blueprints(app: Flask) -> None:

@@ -55,11 +55,25 @@ class Defaults:
     SESSION_COOKIE_SAMESITE = "Lax"
     SESSION_COOKIE_SECURE = True
     REMEMBER_COOKIE_SECURE = True
+    # "Keep me signed in" (issue 17): at most 30 days, never sent on cross-site requests.
+    REMEMBER_COOKIE_DURATION = 30 * 24 * 3600
+    REMEMBER_COOKIE_SAMESITE = "Lax"
+    REMEMBER_COOKIE_HTTPONLY = True
     WTF_CSRF_TIME_LIMIT = None  # tokens live as long as the session
 
-    # Login rate limit (Flask-Limiter); use a Redis URL when running several workers.
+    # Hardening (issue 17, portal/security.py; docs/security.md).
+    MAX_CONTENT_LENGTH = 10 * 1024 * 1024  # any request body; larger is a 413
+    TRUSTED_PROXY_COUNT = 0  # reverse proxies in front (X-Forwarded-For/-Proto/-Host trusted)
+    FORCE_HTTPS = False  # redirect http:// to https:// (usually the proxy's job)
+    HSTS_MAX_AGE_SECONDS = 365 * 24 * 3600  # sent on HTTPS requests only
+
+    # Sign-in limits (Flask-Limiter; docs/security.md). Only refused attempts count: per client
+    # address (the real one behind TRUSTED_PROXY_COUNT proxies) and per account named. Several
+    # processes share counts only through Redis: RATELIMIT_STORAGE_URI = "redis://127.0.0.1:6379".
     RATELIMIT_STORAGE_URI = "memory://"
+    RATELIMIT_HEADERS_ENABLED = True  # X-RateLimit-* on limited views, Retry-After on a 429
     LOGIN_RATE_LIMIT = "10 per minute"
+    LOGIN_ACCOUNT_RATE_LIMIT = "10 per 15 minutes"
 
     # Mail (Flask-Mail). Production points these at an SMTP relay.
     MAIL_SERVER = "127.0.0.1"
@@ -80,6 +94,11 @@ class Defaults:
 
     # API tokens: lifetime in days (0 = no expiry).
     API_TOKEN_DEFAULT_DAYS = 365
+    # Usable (not revoked, not expired) tokens at once: API tokens per user, feed tokens per
+    # tenant (issue 17); the token pages show TOKEN_PAGE_SIZE rows a page.
+    API_TOKEN_MAX_PER_USER = 20
+    FEED_TOKEN_MAX_PER_TENANT = 20
+    TOKEN_PAGE_SIZE = 20
 
     # Pagination.
     PAGE_SIZE = 50
@@ -111,7 +130,9 @@ class Defaults:
     LOG_FORMAT = "text"  # or "json": one JSON object per line on stderr
     LOG_LEVEL = "INFO"
     METRICS_TOKEN: str | None = None  # /metrics answers only with this bearer token; off if unset
-    PROXY_COUNT = 0  # reverse proxies in front whose X-Forwarded-* headers are trusted
     WORKER_HEARTBEAT_SECONDS = 30.0  # a worker probes the relay and writes its heartbeat
     WORKER_SUMMARY_SECONDS = 60.0  # a worker logs one summary line per this interval
     READY_WORKER_MAX_AGE_SECONDS = 90.0  # /readyz: a worker heartbeat must be this recent
+    # Networks (CIDR) the upstream import may reach besides public addresses; loopback,
+    # private, link-local and metadata addresses are refused unless listed (issue 17).
+    FEED_IMPORT_ALLOWED_NETWORKS: list[str] = []

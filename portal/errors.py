@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, jsonify, make_response, render_template, request
 from werkzeug.exceptions import HTTPException
 
 
@@ -51,6 +51,19 @@ class Conflict(DomainError):
     status = 409
 
 
+def _protocol_headers(err: HTTPException) -> list[tuple[str, str]]:
+    """The headers an HTTP exception carries besides its own body's (e.g. Allow)."""
+    try:
+        headers = err.get_headers()
+    except Exception:  # an exception built around a ready response
+        headers = list(err.response.headers.items()) if err.response is not None else []
+    return [
+        (name, value)
+        for name, value in headers
+        if name.lower() not in ("content-type", "content-length")
+    ]
+
+
 def wants_json() -> bool:
     return request.path.startswith("/api/")
 
@@ -70,16 +83,24 @@ def init_app(app: Flask) -> None:
             body = {"status": err.code, "message": err.description or err.name}
             response = jsonify(error=body)
             response.status_code = err.code or 500
-            if err.code == 401:
-                response.headers["WWW-Authenticate"] = 'Bearer realm="forewarn"'
-            return response
-        return render_template(
-            "errors/error.html",
-            status=err.code,
-            message=err.description,
-            title=err.name,
-            details={},
-        ), err.code
+        else:
+            response = make_response(
+                render_template(
+                    "errors/error.html",
+                    status=err.code,
+                    message=err.description,
+                    title=err.name,
+                    details={},
+                ),
+                err.code,
+            )
+        # Keep what the exception says beyond its body: Allow on 405 (RFC 9110 §15.5.6),
+        # Retry-After on 429/503 (RFC 6585 §4).
+        for name, value in _protocol_headers(err):
+            response.headers[name] = value
+        if err.code == 401 and wants_json():
+            response.headers["WWW-Authenticate"] = 'Bearer realm="forewarn"'
+        return response
 
     @app.errorhandler(Exception)
     def unexpected(err: Exception):

@@ -79,6 +79,9 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["local_time"] = local_time
     app.jinja_env.filters["local_and_utc"] = local_and_utc
     app.jinja_env.filters["duration"] = format_duration
+    from portal.changes.serialise import customer_summary
+
+    app.jinja_env.filters["customer_summary"] = customer_summary
     app.jinja_env.globals["viewer_zone"] = viewer_zone
 
     @app.context_processor

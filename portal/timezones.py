@@ -44,6 +44,34 @@ def _all_zones() -> frozenset[str]:
     return frozenset(available_timezones())
 
 
+# Times the portal accepts at all (issue 17): every zone (UTC-12 … UTC+14) can show them, and
+# they are far from the ends of Python's datetime range (years 1 … 9999).
+EARLIEST_TIME = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+LATEST_TIME = dt.datetime(2200, 1, 1, tzinfo=dt.UTC)
+# How far ahead a change, a blackout window or an imported entry may be scheduled.
+SCHEDULING_HORIZON = dt.timedelta(days=10 * 366)
+
+
+def check_time_bounds(
+    when: dt.datetime, field: str, *, now: dt.datetime | None = None
+) -> dt.datetime:
+    """``when`` unchanged if the portal can show it in every zone (``EARLIEST_TIME`` …
+    ``LATEST_TIME``) and, given ``now``, it lies within ``SCHEDULING_HORIZON`` of it;
+    else ``InvalidInput`` (400) naming ``field``."""
+    if when.tzinfo is None:
+        raise InvalidInput("the time has no zone", field=field)
+    if not EARLIEST_TIME <= when < LATEST_TIME:
+        raise InvalidInput(
+            f"the time must lie between {EARLIEST_TIME.year} and {LATEST_TIME.year - 1}",
+            field=field,
+        )
+    if now is not None and when > now + SCHEDULING_HORIZON:
+        raise InvalidInput(
+            f"the time is more than {SCHEDULING_HORIZON.days // 366} years ahead", field=field
+        )
+    return when
+
+
 @lru_cache(maxsize=1)
 def zone_names() -> tuple[str, ...]:
     """The zones a user may choose (pickers, API input): geographic IANA names and UTC."""
@@ -89,7 +117,8 @@ def parse_aware(value: str, field: str, zone: str | None = None) -> dt.datetime:
     ``value`` must carry an offset (``2026-03-29T01:30:00+01:00`` or ``…Z``), unless ``zone``
     names the zone the wall-clock time is in (the UI sends the zone as a separate field).
     Wall times that do not exist (spring-forward gap) or are ambiguous (fall-back overlap) in
-    that zone are refused with a message saying so.
+    that zone are refused with a message saying so, and so are times outside
+    ``EARLIEST_TIME`` … ``LATEST_TIME`` (``check_time_bounds``).
     """
     if not value or not isinstance(value, str):
         raise InvalidInput("a date and time is required", field=field)
@@ -103,19 +132,32 @@ def parse_aware(value: str, field: str, zone: str | None = None) -> dt.datetime:
     if parsed.tzinfo is not None:
         if zone:
             raise InvalidInput("give either an offset or a time zone, not both", field=field)
-        return parsed.astimezone(dt.UTC)
+        return check_time_bounds(_to_utc(parsed, field), field)
     if not zone:
         raise InvalidInput(
             "the time has no zone: add an offset (e.g. +02:00 or Z) or a time zone", field=field
         )
     tz = input_zone(zone, field=f"{field}_zone" if field else "time_zone")
-    return localise(parsed, tz, field)
+    return check_time_bounds(localise(parsed, tz, field), field)
+
+
+def _to_utc(when: dt.datetime, field: str) -> dt.datetime:
+    """``when`` in UTC; a time whose UTC equivalent leaves years 1 … 9999 is a 400."""
+    try:
+        return when.astimezone(dt.UTC)
+    except OverflowError:
+        raise InvalidInput(
+            f"the time must lie between {EARLIEST_TIME.year} and {LATEST_TIME.year - 1}",
+            field=field,
+        ) from None
 
 
 def localise(naive: dt.datetime, tz: ZoneInfo, field: str) -> dt.datetime:
-    """Attach ``tz`` to a wall-clock time, refusing times that DST makes missing or doubled."""
+    """Attach ``tz`` to a wall-clock time, refusing times that DST makes missing or doubled,
+    and times outside ``EARLIEST_TIME`` … ``LATEST_TIME``."""
     first = naive.replace(tzinfo=tz, fold=0)
     second = naive.replace(tzinfo=tz, fold=1)
+    check_time_bounds(_to_utc(first, field), field)
     if first.utcoffset() != second.utcoffset():
         # Round trip tells a gap (time does not exist) from an overlap (it exists twice).
         back = first.astimezone(dt.UTC).astimezone(tz).replace(tzinfo=None)
@@ -145,7 +187,10 @@ def viewer_zone_name(user, default: str = "UTC") -> str:
 def format_in_zone(when: dt.datetime | None, zone: str, fmt: str = "%a %d %b %Y %H:%M %Z") -> str:
     if when is None:
         return "—"
-    return when.astimezone(get_zone(zone)).strftime(fmt)
+    try:
+        return when.astimezone(get_zone(zone)).strftime(fmt)
+    except OverflowError:  # a row stored before input was bounded: show it, in UTC
+        return when.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def format_duration(seconds: float | int) -> str:

@@ -1,4 +1,16 @@
-// Small progressive enhancements; every page works without JavaScript.
+// Small progressive enhancements; every page works without JavaScript. No inline scripts or
+// on* attributes anywhere: the Content-Security-Policy allows scripts from this file only.
+// base.html loads it on every page; a page may load it again, so it runs once.
+(() => {
+if (window.forewarnLoaded) return;
+window.forewarnLoaded = true;
+
+// Buttons that need a confirmation carry data-confirm on their form.
+document.addEventListener("submit", (event) => {
+  const form = event.target.closest("form[data-confirm]");
+  if (form && !window.confirm(form.dataset.confirm)) event.preventDefault();
+});
+
 document.addEventListener("click", (event) => {
   const button = event.target.closest("[data-copy]");
   if (!button) return;
@@ -55,3 +67,4 @@ const focusScrollingTables = () => {
 };
 document.addEventListener("DOMContentLoaded", focusScrollingTables);
 window.addEventListener("resize", focusScrollingTables);
+})();

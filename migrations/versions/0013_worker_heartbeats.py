@@ -1,7 +1,7 @@
 """ops: worker heartbeats
 
 Revision ID: 0013
-Revises: 0009
+Revises: 0012
 Create Date: 2026-11-29
 
 One row per running delivery worker, upserted every WORKER_HEARTBEAT_SECONDS with what it
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = "0013"
-down_revision = "0009"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 

@@ -41,7 +41,11 @@ class TokenForm(FlaskForm):
 
 class PasswordChangeForm(FlaskForm):
     current = PasswordField("Current password", validators=[DataRequired()])
-    new = PasswordField("New password", validators=[DataRequired(), Length(min=12, max=200)])
+    new = PasswordField(
+        "New password",
+        validators=[DataRequired(), Length(min=12, max=200)],
+        description="At least 12 characters, hard to guess, without your e-mail address.",
+    )
 
 
 class EmptyForm(FlaskForm):

@@ -6,7 +6,8 @@ import datetime as dt
 from typing import TYPE_CHECKING
 
 from flask_login import UserMixin
-from sqlalchemy import Boolean, ForeignKey, String
+from sqlalchemy import Boolean, ForeignKey, Integer, String
+from sqlalchemy import false as sa_false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -39,6 +40,12 @@ class User(UserMixin, db.Model):
     is_account_manager: Mapped[bool] = mapped_column(Boolean, default=False)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Part of the session id (``get_id``): moving it on ends every session and remember cookie.
+    session_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # A temporary password set by someone else: its holder must choose their own first.
+    must_change_password: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=sa_false()
+    )
 
     tenant: Mapped[Tenant | None] = relationship(back_populates="users")
     memberships: Mapped[list[TeamMembership]] = relationship(
@@ -47,6 +54,14 @@ class User(UserMixin, db.Model):
 
     def set_password(self, password: str) -> None:
         self.password_hash = generate_password_hash(password)
+
+    def get_id(self) -> str:
+        """Flask-Login's id in the session and the remember cookie: ``"<id>.<generation>"``."""
+        return f"{self.id}.{self.session_generation or 0}"
+
+    def end_sessions(self) -> None:
+        """End every session and remember cookie of this user (sign-out, password change)."""
+        self.session_generation = (self.session_generation or 0) + 1
 
     def check_password(self, password: str) -> bool:
         return bool(self.password_hash) and check_password_hash(self.password_hash, password)

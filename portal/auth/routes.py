@@ -2,15 +2,29 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_login import current_user, login_required, login_user, logout_user
-from sqlalchemy import select
 
 from portal.auth.forms import EmptyForm, LoginForm, PasswordChangeForm, ProfileForm, TokenForm
-from portal.auth.models import ApiToken
-from portal.auth.services import authenticate, is_safe_next, issue_token, revoke_token
+from portal.auth.passwords import check_new_password
+from portal.auth.services import (
+    authenticate,
+    is_safe_next,
+    issue_token,
+    revoke_token,
+    tokens_of,
+)
 from portal.clock import now
-from portal.errors import DomainError
+from portal.errors import DomainError, InvalidInput
 from portal.extensions import db, login_manager, rate_limited
 
 bp = Blueprint("auth", __name__)
@@ -18,20 +32,41 @@ bp = Blueprint("auth", __name__)
 
 @login_manager.user_loader
 def load_user(user_id: str):
+    """The user of a session or remember cookie id ``"<id>.<generation>"`` (``User.get_id``);
+    None once the generation has moved on (sign-out, password change) or the user is inactive.
+    A bare ``"<id>"`` (cookies from before generations existed) stands for generation 0."""
     from portal.auth.models import User
 
-    if not user_id.isdigit():
+    number, _, generation = user_id.partition(".")
+    if not number.isdigit() or not (generation or "0").isdigit() or len(user_id) > 40:
         return None
-    user = db.session.get(User, int(user_id))
-    return user if user is not None and user.active else None
+    user = db.session.get(User, int(number))
+    if user is None or not user.active or int(generation or 0) != (user.session_generation or 0):
+        return None
+    return user
 
 
 def _login_limit() -> str:
     return current_app.config["LOGIN_RATE_LIMIT"]
 
 
+def _account_limit() -> str:
+    return current_app.config["LOGIN_ACCOUNT_RATE_LIMIT"]
+
+
+def _account_key() -> str:
+    """The limiter's key for the account a sign-in attempt names (lower-cased e-mail)."""
+    return "login-account:" + (request.form.get("email") or "").strip().lower()[:254]
+
+
+def _failed(response) -> bool:
+    """Only refused attempts count towards the limits; a successful sign-in never does."""
+    return response.status_code == 400
+
+
 @bp.route("/login", methods=["GET", "POST"])
-@rate_limited(_login_limit, methods=["POST"])
+@rate_limited(_login_limit, methods=["POST"], deduct_when=_failed)
+@rate_limited(_account_limit, methods=["POST"], deduct_when=_failed, key_func=_account_key)
 def login():
     if current_user.is_authenticated:
         return redirect(url_for("web.home"))
@@ -47,10 +82,33 @@ def login():
     return render_template("auth/login.html", form=form), 400 if form.errors else 200
 
 
+@bp.before_app_request
+def require_own_password():
+    """A user signed in with a temporary password sees only the profile page (to choose
+    their own password) until they have; sign-out and static files stay reachable."""
+    if request.endpoint in PASSWORD_CHANGE_ENDPOINTS or request.path.startswith("/api/"):
+        return None
+    if "_user_id" not in session and not request.cookies.get(
+        current_app.config.get("REMEMBER_COOKIE_NAME", "remember_token")
+    ):
+        return None
+    if current_user.is_authenticated and current_user.must_change_password:
+        flash("Choose your own password to continue.", "info")
+        return redirect(url_for("auth.profile"))
+    return None
+
+
+PASSWORD_CHANGE_ENDPOINTS = {"auth.profile", "auth.change_password", "auth.logout", "static"}
+
+
 @bp.post("/logout")
 @login_required
 def logout():
+    """Sign out: ends this session, and with it every session and remember cookie of the
+    user (their session generation moves on), so a copied cookie is worthless too."""
     if EmptyForm().validate_on_submit():
+        current_user.end_sessions()
+        db.session.commit()
         logout_user()
         flash("Signed out.", "info")
     return redirect(url_for("auth.login"))
@@ -72,15 +130,33 @@ def profile():
 @bp.post("/profile/password")
 @login_required
 def change_password():
+    """Change one's own password: ends every other session and remember cookie of the user;
+    this session goes on under the new generation."""
     form = PasswordChangeForm()
     if form.validate_on_submit():
         if not current_user.check_password(form.current.data):
             form.current.errors.append("That is not your current password.")
         else:
-            current_user.set_password(form.new.data)
-            db.session.commit()
-            flash("Password changed.", "success")
-            return redirect(url_for("auth.profile"))
+            try:
+                check_new_password(
+                    form.new.data, email=current_user.email, name=current_user.name, field="new"
+                )
+            except InvalidInput as err:
+                form.new.errors.append(err.message)
+            else:
+                remember = bool(
+                    request.cookies.get(
+                        current_app.config.get("REMEMBER_COOKIE_NAME", "remember_token")
+                    )
+                )
+                user = current_user._get_current_object()
+                user.set_password(form.new.data)
+                user.must_change_password = False
+                user.end_sessions()
+                db.session.commit()
+                login_user(user, remember=remember)
+                flash("Password changed. Your other sessions have been signed out.", "success")
+                return redirect(url_for("auth.profile"))
     return render_template(
         "auth/profile.html", form=ProfileForm(obj=current_user), password_form=form
     ), 400
@@ -99,18 +175,19 @@ def tokens():
         except DomainError as err:
             db.session.rollback()
             form.name.errors.append(err.message)
-    rows = (
-        db.session.execute(
-            select(ApiToken)
-            .where(ApiToken.user_id == current_user.id)
-            .order_by(ApiToken.created_at.desc())
-        )
-        .scalars()
-        .all()
+    page = db.paginate(
+        tokens_of(current_user),
+        per_page=current_app.config["TOKEN_PAGE_SIZE"],
+        error_out=False,
     )
     status = 400 if form.errors else 200
     return render_template(
-        "auth/tokens.html", form=form, tokens=rows, secret=secret, revoke_form=EmptyForm()
+        "auth/tokens.html",
+        form=form,
+        tokens=page.items,
+        page=page,
+        secret=secret,
+        revoke_form=EmptyForm(),
     ), status
 
 

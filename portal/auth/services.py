@@ -7,10 +7,12 @@ import hashlib
 import secrets
 from urllib.parse import urlsplit
 
+from flask import current_app
 from sqlalchemy import func, select
 
 from portal.auth.models import ApiToken, User
-from portal.errors import InvalidInput, NotFound
+from portal.auth.passwords import check_against_nobody
+from portal.errors import Conflict, InvalidInput, NotFound
 from portal.extensions import db
 from portal.ledger.services import record
 
@@ -24,9 +26,14 @@ def find_user_by_email(email: str) -> User | None:
 
 
 def authenticate(email: str, password: str) -> User | None:
-    """The active user with this email and password, else None (same answer for both)."""
+    """The active user with this email and password, else None: the same answer, in the same
+    time, for an unknown address, an inactive user and a wrong password (a password is
+    hashed in every case, so timing does not tell which addresses have accounts)."""
     user = find_user_by_email(email or "")
-    if user is None or not user.active or not user.check_password(password or ""):
+    if user is None or not user.active or not user.password_hash:
+        check_against_nobody(password)
+        return None
+    if not user.check_password(password or ""):
         return None
     return user
 
@@ -34,6 +41,8 @@ def authenticate(email: str, password: str) -> User | None:
 def is_safe_next(target: str | None) -> bool:
     """Only same-site relative paths may be used as a post-login redirect."""
     if not target:
+        return False
+    if any(ord(c) < 32 or ord(c) == 127 for c in target):
         return False
     parts = urlsplit(target)
     return (
@@ -56,6 +65,12 @@ def issue_token(
     name = (name or "").strip()
     if not name:
         raise InvalidInput("give the token a name", field="name")
+    cap = int(current_app.config.get("API_TOKEN_MAX_PER_USER") or 0)
+    if cap and usable_token_count(user, now) >= cap:
+        raise Conflict(
+            f"you already have {cap} usable API tokens, the most allowed; revoke one first",
+            field="name",
+        )
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)  # 256 random bits
     token = ApiToken(
         user_id=user.id,
@@ -81,6 +96,28 @@ def issue_token(
         },
     )
     return token, secret
+
+
+def usable_token_count(user: User, now: dt.datetime) -> int:
+    """How many of ``user``'s API tokens are neither revoked nor expired at ``now``."""
+    return db.session.execute(
+        select(func.count())
+        .select_from(ApiToken)
+        .where(
+            ApiToken.user_id == user.id,
+            ApiToken.revoked_at.is_(None),
+            (ApiToken.expires_at.is_(None)) | (ApiToken.expires_at > now),
+        )
+    ).scalar_one()
+
+
+def tokens_of(user: User):
+    """A query for ``user``'s API tokens, usable first, newest first (for a paginated list)."""
+    return (
+        select(ApiToken)
+        .where(ApiToken.user_id == user.id)
+        .order_by(ApiToken.revoked_at.is_not(None), ApiToken.created_at.desc(), ApiToken.id.desc())
+    )
 
 
 def revoke_token(user: User, token_id: int, *, now: dt.datetime) -> ApiToken:

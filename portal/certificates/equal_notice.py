@@ -4,6 +4,10 @@ For each revision that was announced: when each tenant's contractual notice was 
 the SMTP server (the first accepted message to one of its notice contacts), the spread between
 the first and the last tenant, first-party against third-party times, and a flag when any
 first-party tenant was told before any third-party tenant.
+
+Least disclosure (issue 17 item 7): admins and the owning team see every tenant by name; an
+account manager sees by name only the tenants assigned to them, and every other tenant only
+inside the aggregates (counts, first / median / last times), never its name or own time.
 """
 
 from __future__ import annotations
@@ -119,9 +123,24 @@ class RevisionReport:
     def undelivered_third_party(self) -> list[TenantNotice]:
         return [n for n in self.notices if n.at is None and not n.first_party]
 
-    def as_dict(self) -> dict:
+    def as_dict(self, named: set[str] | None = None) -> dict:
+        """The revision's report; ``named`` limits the tenants shown by name to these slugs
+        (None: all). Aggregates always cover every tenant."""
         fp, tp = self.earliest_first_party, self.latest_third_party
         d = self.delivered
+        shown = [n for n in self.notices if named is None or n.slug in named]
+        hidden = len(self.notices) - len(shown)
+
+        def who(notice: TenantNotice) -> dict:
+            if named is None or notice.slug in named:
+                return notice.as_dict()
+            return {
+                "tenant": None,
+                "name": "another tenant",
+                "first_party": notice.first_party,
+                "notice_given_at": iso(notice.at),
+            }
+
         return {
             "revision": self.number,
             "kind": self.kind,
@@ -133,14 +152,18 @@ class RevisionReport:
             "first_party": _group([n for n in self.notices if n.first_party]),
             "third_party": _group([n for n in self.notices if not n.first_party]),
             "first_party_told_earlier": self.first_party_told_earlier,
-            "example": {"first_party": fp.as_dict(), "third_party": tp.as_dict()}
+            "example": {"first_party": who(fp), "third_party": who(tp)}
             if self.first_party_told_earlier
             else None,
-            "undelivered_third_party": [n.slug for n in self.undelivered_third_party],
+            "undelivered_third_party": [
+                n.slug for n in self.undelivered_third_party if named is None or n.slug in named
+            ],
+            "undelivered_third_party_count": len(self.undelivered_third_party),
+            "other_tenants": hidden,
             "tenants": [
                 n.as_dict()
                 for n in sorted(
-                    self.notices,
+                    shown,
                     key=lambda n: (
                         n.at is None,
                         n.at or dt.datetime.min.replace(tzinfo=dt.UTC),
@@ -183,10 +206,26 @@ def report(change: Change) -> list[RevisionReport]:
     return [r for r in revisions.values() if r.notices]
 
 
-def report_dict(change: Change, reports: list[RevisionReport], now: dt.datetime) -> dict:
+def named_tenants(change: Change, user) -> set[str] | None:
+    """Slugs of the tenants ``user`` may see by name in the report; None means all (admins
+    and the owning team); an account manager gets the tenants assigned to them."""
+    if user.is_admin or can_manage(user, change):
+        return None
+    return set(
+        db.session.execute(select(Tenant.slug).where(tenant_filter(Tenant.id, user))).scalars()
+    )
+
+
+def report_dict(
+    change: Change,
+    reports: list[RevisionReport],
+    now: dt.datetime,
+    named: set[str] | None = None,
+) -> dict:
+    """The report as JSON-ready data; ``named`` as in ``RevisionReport.as_dict``."""
     return {
         "change": {"id": change.id, "title": change.title, "status": change.status},
         "generated_at": iso(now),
         "first_party_told_earlier": any(r.first_party_told_earlier for r in reports),
-        "revisions": [r.as_dict() for r in reports],
+        "revisions": [r.as_dict(named) for r in reports],
     }

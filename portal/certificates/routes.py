@@ -36,7 +36,8 @@ def _certificate(change_id: int, tenant_slug: str) -> dict:
 def _equal_notice(change_id: int) -> tuple:
     change = equal_notice.change_or_404(change_id, current_user)
     reports = equal_notice.report(change)
-    return change, reports, equal_notice.report_dict(change, reports, now())
+    named = equal_notice.named_tenants(change, current_user)
+    return change, reports, equal_notice.report_dict(change, reports, now(), named)
 
 
 @bp.app_template_filter("iso_local_and_utc")

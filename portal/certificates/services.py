@@ -19,6 +19,7 @@ from portal.certificates.evidence import Evidence, iso
 from portal.changes import lifecycle
 from portal.changes.models import PUBLISHED_STATUSES, Change, ChangeTenant, NoticeBreach, Revision
 from portal.changes.queries import can_manage
+from portal.changes.serialise import customer_summary
 from portal.extensions import db
 from portal.feeds.receipts import receipts_for
 from portal.ledger.services import verify
@@ -66,7 +67,7 @@ def _revisions(change: Change, evidence: Evidence) -> list[dict]:
             "number": r.number,
             "kind": r.kind,
             "material": r.material,
-            "summary": r.summary,
+            "summary": customer_summary(r.summary),  # certificates go to customers
             "at": iso(r.created_at),
             "ledger": evidence.first("change", change.id, revision=r.number),
         }

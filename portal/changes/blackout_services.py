@@ -18,6 +18,7 @@ from portal.changes.models import BlackoutWindow
 from portal.errors import Conflict, InvalidInput, NotFound
 from portal.extensions import db
 from portal.ledger.services import record
+from portal.timezones import check_time_bounds
 
 
 def tenant_limits() -> tuple[int, int]:
@@ -35,6 +36,8 @@ def _check_period(starts_at: dt.datetime, ends_at: dt.datetime, now: dt.datetime
         raise InvalidInput("the end must be after the start", field="ends_at")
     if ends_at <= now:
         raise InvalidInput("the window is already over", field="ends_at")
+    check_time_bounds(starts_at, "starts_at", now=now)
+    check_time_bounds(ends_at, "ends_at", now=now)
 
 
 def windows(tenant_id: int | None):

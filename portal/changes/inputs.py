@@ -18,7 +18,8 @@ from portal.catalog.models import Component, Service
 from portal.changes.models import VISIBILITY_AFFECTED, VISIBILITY_PUBLIC, ImpactLevel
 from portal.errors import InvalidInput
 from portal.extensions import db
-from portal.timezones import input_zone, parse_aware
+from portal.inputs import check_single_line
+from portal.timezones import check_time_bounds, input_zone, parse_aware
 
 VISIBILITIES = (VISIBILITY_PUBLIC, VISIBILITY_AFFECTED)
 
@@ -114,6 +115,7 @@ def parse_change_input(
         raise InvalidInput("a title is required", field="title")
     if len(title.strip()) > 200:
         raise InvalidInput("the title is longer than 200 characters", field="title")
+    check_single_line(title.strip(), "title")
     body = pick("body", current.body_md if current else "")
     if not isinstance(body, str) or len(body) > 100_000:
         raise InvalidInput("the body must be Markdown text under 100,000 characters", field="body")
@@ -150,6 +152,8 @@ def parse_change_input(
     # waits) is not "a start in the past"; a new start must be in the future.
     if starts_at <= now and (current is None or starts_at != current.starts_at):
         raise InvalidInput("the start is in the past", field="starts_at")
+    check_time_bounds(starts_at, "starts_at", now=now)
+    check_time_bounds(ends_at, "ends_at", now=now)
     if ends_at <= starts_at:
         raise InvalidInput("the end must be after the start", field="ends_at")
     if "services" in raw and raw["services"] is not None:

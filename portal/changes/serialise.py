@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
+
+from flask_login import current_user
 
 from portal.changes.models import Change, Revision
 
@@ -39,13 +42,27 @@ def change_dict(change: Change, user) -> dict:
     return data
 
 
-def revision_dict(revision: Revision) -> dict:
-    """One revision with its snapshot decoded."""
+# Tenant counts in revision summaries ("started for 3 tenant(s); 2 still waiting", "affected
+# set widened by 2 tenant(s)") are for staff: customers never learn how many tenants a change
+# affected (issue 17 item 7).
+_TENANT_COUNTS = re.compile(r"\s*(?:by|for)\s+\d+\s+tenant\(s\)|;\s*\d+\s+still waiting")
+
+
+def customer_summary(summary: str | None) -> str:
+    """A revision summary without tenant counts, as customers (pages, API, notices) see it."""
+    return _TENANT_COUNTS.sub("", summary or "").strip()
+
+
+def revision_dict(revision: Revision, viewer=None) -> dict:
+    """One revision with its snapshot decoded; for a customer ``viewer`` (default: the signed-in
+    user) the summary leaves out tenant counts."""
+    viewer = viewer if viewer is not None else current_user
+    staff = bool(getattr(viewer, "is_staff", False))
     return {
         "number": revision.number,
         "kind": revision.kind,
         "material": revision.material,
-        "summary": revision.summary,
+        "summary": revision.summary if staff else customer_summary(revision.summary),
         "created_at": _iso(revision.created_at),
         "snapshot": json.loads(revision.snapshot),
     }

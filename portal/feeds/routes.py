@@ -45,10 +45,16 @@ def feed_urls(secret: str) -> dict[str, str]:
 
 def _settings_page(form=None, secret=None, token=None, status=200):
     tenant = _own_tenant()
+    page = db.paginate(
+        tokens.tenant_tokens_query(tenant),
+        per_page=current_app.config["TOKEN_PAGE_SIZE"],
+        error_out=False,
+    )
     return render_template(
         "feeds/settings.html",
         tenant=tenant,
-        tokens=tokens.tenant_tokens(tenant),
+        tokens=page.items,
+        page=page,
         form=form or FeedTokenForm(),
         button_form=EmptyForm(),
         new_token=token,

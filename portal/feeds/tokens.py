@@ -13,10 +13,11 @@ import re
 import secrets
 from dataclasses import dataclass
 
+from flask import current_app
 from sqlalchemy import and_, bindparam, func, select
 
 from portal import reads
-from portal.errors import InvalidInput, NotFound
+from portal.errors import Conflict, InvalidInput, NotFound
 from portal.extensions import db
 from portal.feeds.models import FeedBody, FeedReceipt, FeedToken, FeedVersion
 from portal.feeds.versions import scope_expression
@@ -39,6 +40,13 @@ def issue_feed_token(tenant, name: str, *, actor, now: dt.datetime) -> tuple[Fee
         raise InvalidInput("give the feed token a name, e.g. the reader that uses it", field="name")
     if len(name) > 100:
         raise InvalidInput("the name is longer than 100 characters", field="name")
+    cap = int(current_app.config.get("FEED_TOKEN_MAX_PER_TENANT") or 0)
+    if cap and active_token_count(tenant) >= cap:
+        raise Conflict(
+            f"this organisation already has {cap} active feed tokens, the most allowed; "
+            "revoke one first",
+            field="name",
+        )
     secret = secrets.token_urlsafe(SECRET_BYTES)
     token = FeedToken(
         tenant_id=tenant.id,
@@ -169,14 +177,26 @@ def token_for_secret(secret: str, *, with_body: str | None = None) -> ActiveToke
     return ActiveToken(*row) if row is not None else None
 
 
+def tenant_tokens_query(tenant):
+    """A query for a tenant's tokens, active first, newest first (for a paginated list)."""
+    return (
+        select(FeedToken)
+        .where(FeedToken.tenant_id == tenant.id)
+        .order_by(
+            FeedToken.revoked_at.is_not(None), FeedToken.created_at.desc(), FeedToken.id.desc()
+        )
+    )
+
+
 def tenant_tokens(tenant) -> list[FeedToken]:
     """A tenant's tokens, active first, newest first."""
-    return list(
-        db.session.execute(
-            select(FeedToken)
-            .where(FeedToken.tenant_id == tenant.id)
-            .order_by(
-                FeedToken.revoked_at.is_not(None), FeedToken.created_at.desc(), FeedToken.id.desc()
-            )
-        ).scalars()
-    )
+    return list(db.session.execute(tenant_tokens_query(tenant)).scalars())
+
+
+def active_token_count(tenant) -> int:
+    """How many of the tenant's feed tokens are not revoked (issue 17: capped per tenant)."""
+    return db.session.execute(
+        select(func.count())
+        .select_from(FeedToken)
+        .where(FeedToken.tenant_id == tenant.id, FeedToken.revoked_at.is_(None))
+    ).scalar_one()

@@ -5,6 +5,11 @@ timeout and a size cap, parses with feedparser, and creates one *draft* change p
 not seen before (by entry id). It never publishes: an engineer reviews, edits and publishes the
 drafts through the normal publishing rules. A feed that is unreachable, slow, huge or malformed
 is reported and skipped, and nothing is written for it but its last result.
+
+The fetch cannot be pointed inside (SSRF): every host, after DNS resolution and on every
+redirect, must be a public address unless ``FEED_IMPORT_ALLOWED_NETWORKS`` lists its network,
+and every fetch failure reads only "could not fetch the feed". Entry dates the portal cannot
+schedule (year 9999 …) fall back to the default lead time; titles are folded into one line.
 """
 
 from __future__ import annotations
@@ -13,14 +18,19 @@ import datetime as dt
 import hashlib
 import html
 import http.client
+import ipaddress
+import logging
+import socket
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 import feedparser
 import nh3
+from flask import current_app
 from sqlalchemy import select
 
 from portal.access import team_ids_of
@@ -29,12 +39,16 @@ from portal.changes.models import DRAFT, Change, ChangeTarget
 from portal.errors import InvalidInput, NotFound
 from portal.extensions import db
 from portal.feeds.models import UpstreamEntry, UpstreamFeed
+from portal.inputs import one_line
 from portal.ledger.services import record
+from portal.timezones import check_time_bounds
 
 IMPORT_IMPACT = "maintenance"
 DEFAULT_LEAD = dt.timedelta(days=30)
 DEFAULT_DURATION = dt.timedelta(hours=1)
 CHUNK = 64 * 1024
+
+log = logging.getLogger(__name__)
 
 
 class UpstreamError(Exception):
@@ -126,8 +140,109 @@ def remove_upstream_feed(user, feed_id: int, *, now: dt.datetime) -> UpstreamFee
 # --- fetching and parsing ----------------------------------------------------------------
 
 
-def fetch(url: str, *, timeout: float, max_bytes: int) -> bytes:
-    """GET ``url`` over http(s) within ``timeout`` seconds in all and at most ``max_bytes``."""
+COULD_NOT_FETCH = "could not fetch the feed"
+
+
+class AddressRefused(OSError):
+    """The host resolves to an address the import may not reach (loopback, private …)."""
+
+
+def address_allowed(address: str, allowed: Sequence[str] = ()) -> bool:
+    """True if ``address`` (an IP literal) is a public unicast address, or lies in one of the
+    operator's ``allowed`` networks (CIDR, e.g. ``"10.1.2.0/24"``, ``"127.0.0.1/32"``).
+
+    Refused otherwise: loopback, private (RFC 1918, ULA), link-local (cloud metadata services
+    at 169.254.169.254 / fd00:ec2::254), shared (100.64/10), multicast, reserved, unspecified.
+    """
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    for network in allowed:
+        try:
+            if ip in ipaddress.ip_network(network, strict=False):
+                return True
+        except ValueError:
+            continue
+    return ip.is_global and not (ip.is_multicast or ip.is_reserved or ip.is_unspecified)
+
+
+def _guarded_connection(allowed: Sequence[str]):
+    """``socket.create_connection`` that resolves the host once, refuses it unless every
+    address it resolves to is allowed, and connects to the checked address (no second lookup
+    an attacker's DNS could answer differently)."""
+
+    def create_connection(address, timeout=socket._GLOBAL_DEFAULT_TIMEOUT, source_address=None):
+        host, port = address
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        if not infos or not all(address_allowed(info[4][0], allowed) for info in infos):
+            raise AddressRefused(f"{host} resolves to an address outside the allow-list")
+        last_error: OSError | None = None
+        for family, kind, proto, _, sockaddr in infos:
+            sock = socket.socket(family, kind, proto)
+            try:
+                if timeout is not socket._GLOBAL_DEFAULT_TIMEOUT:
+                    sock.settimeout(timeout)
+                sock.connect(sockaddr)
+                return sock
+            except OSError as err:
+                sock.close()
+                last_error = err
+        raise last_error or OSError(f"could not connect to {host}")
+
+    return create_connection
+
+
+def _opener(allowed: Sequence[str]) -> urllib.request.OpenerDirector:
+    """An opener for http(s) only (redirects included: no file:, ftp:, data:), without proxies
+    from the environment, whose every connection (each redirect's too) is guarded."""
+    guard = _guarded_connection(allowed)
+
+    class GuardedHTTPConnection(http.client.HTTPConnection):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self._create_connection = guard
+
+    class GuardedHTTPSConnection(http.client.HTTPSConnection):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self._create_connection = guard
+
+    class GuardedHTTPHandler(urllib.request.HTTPHandler):
+        def http_open(self, req):
+            return self.do_open(GuardedHTTPConnection, req)
+
+    class GuardedHTTPSHandler(urllib.request.HTTPSHandler):
+        def https_open(self, req):
+            return self.do_open(GuardedHTTPSConnection, req, context=self._context)
+
+    class HttpOnlyRedirectHandler(urllib.request.HTTPRedirectHandler):
+        max_redirections = 5
+
+        def redirect_request(self, req, fp, code, msg, headers, newurl):
+            if urlsplit(newurl).scheme not in ("http", "https"):
+                raise UpstreamError(COULD_NOT_FETCH)
+            return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+    opener = urllib.request.OpenerDirector()
+    for handler in (
+        GuardedHTTPHandler(),
+        GuardedHTTPSHandler(),
+        HttpOnlyRedirectHandler(),
+        urllib.request.HTTPDefaultErrorHandler(),
+        urllib.request.HTTPErrorProcessor(),
+    ):
+        opener.add_handler(handler)
+    return opener
+
+
+def fetch(url: str, *, timeout: float, max_bytes: int, allowed: Sequence[str] = ()) -> bytes:
+    """GET ``url`` over http(s) within ``timeout`` seconds in all and at most ``max_bytes``.
+
+    The host, and the host of every redirect, must resolve only to public addresses or to
+    networks in ``allowed`` (``address_allowed``). Every failure raises ``UpstreamError``
+    saying only "could not fetch the feed", so that the answer cannot be used to probe which
+    hosts and ports exist inside; the reason goes to the log for the operator.
+    """
     if urlsplit(url).scheme not in ("http", "https"):
         raise UpstreamError("only http:// and https:// feeds can be imported")
     request = urllib.request.Request(  # noqa: S310  (scheme checked above)
@@ -139,7 +254,7 @@ def fetch(url: str, *, timeout: float, max_bytes: int) -> bytes:
     )
     deadline = time.monotonic() + timeout
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+        with _opener(allowed).open(request, timeout=timeout) as response:
             declared = response.headers.get("Content-Length")
             if declared and declared.isdigit() and int(declared) > max_bytes:
                 raise UpstreamError(f"feed is larger than {max_bytes} bytes")
@@ -151,17 +266,12 @@ def fetch(url: str, *, timeout: float, max_bytes: int) -> bytes:
                 if time.monotonic() > deadline:
                     raise UpstreamError(f"feed took longer than {timeout:g} s to download")
             return bytes(data)
-    except urllib.error.HTTPError as err:
-        raise UpstreamError(f"the server answered HTTP {err.code}") from None
-    except urllib.error.URLError as err:
-        reason = err.reason
-        if isinstance(reason, TimeoutError):
-            raise UpstreamError(f"no answer within {timeout:g} s") from None
-        raise UpstreamError(f"unreachable: {reason}") from None
-    except TimeoutError:
-        raise UpstreamError(f"no answer within {timeout:g} s") from None
-    except (http.client.HTTPException, OSError, ValueError) as err:
-        raise UpstreamError(f"fetch failed: {err.__class__.__name__}") from None
+    except UpstreamError as err:
+        log.info("upstream fetch of %s refused: %s", url, err)
+        raise UpstreamError(COULD_NOT_FETCH) from None
+    except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as err:
+        log.info("upstream fetch of %s failed: %r", url, err)
+        raise UpstreamError(COULD_NOT_FETCH) from None
 
 
 def parse(data: bytes) -> list[feedparser.FeedParserDict]:
@@ -179,13 +289,23 @@ def parse(data: bytes) -> list[feedparser.FeedParserDict]:
 
 
 def import_upstream(
-    feed: UpstreamFeed, *, now: dt.datetime, timeout: float, max_bytes: int
+    feed: UpstreamFeed,
+    *,
+    now: dt.datetime,
+    timeout: float,
+    max_bytes: int,
+    allowed: Sequence[str] | None = None,
 ) -> ImportResult:
-    """Fetch, parse and turn new entries into draft changes. Flushes; the caller commits."""
+    """Fetch, parse and turn new entries into draft changes. Flushes; the caller commits.
+
+    ``allowed``: networks the fetch may reach besides public addresses (default: the
+    ``FEED_IMPORT_ALLOWED_NETWORKS`` setting; see ``fetch``)."""
+    if allowed is None:
+        allowed = current_app.config.get("FEED_IMPORT_ALLOWED_NETWORKS") or ()
     result = ImportResult(feed)
     try:
         target, author_id = _target_and_author(feed)
-        items = parse(fetch(feed.url, timeout=timeout, max_bytes=max_bytes))
+        items = parse(fetch(feed.url, timeout=timeout, max_bytes=max_bytes, allowed=allowed))
     except UpstreamError as err:
         result.error = str(err)
     else:
@@ -231,11 +351,16 @@ def _text(value: str | None) -> str:
     return html.unescape(nh3.clean(value or "", tags=set())).strip()
 
 
-def _entry_date(item) -> dt.datetime | None:
+def _entry_date(item, now: dt.datetime) -> dt.datetime | None:
+    """The entry's date as aware UTC, or None when it has none or one the portal cannot
+    schedule (outside ``check_time_bounds``: e.g. year 9999)."""
     parsed = item.get("published_parsed") or item.get("updated_parsed")
     if not parsed:
         return None
-    return dt.datetime(*parsed[:6], tzinfo=dt.UTC)
+    try:
+        return check_time_bounds(dt.datetime(*parsed[:6], tzinfo=dt.UTC), "published", now=now)
+    except (InvalidInput, ValueError, OverflowError):
+        return None
 
 
 def _draft(
@@ -247,13 +372,13 @@ def _draft(
     author_id: int,
     now: dt.datetime,
 ) -> Change:
-    title = _text(item.get("title")).replace("\n", " ")[:200] or "Upstream change"
+    title = one_line(_text(item.get("title")))[:200] or "Upstream change"
     content = item.get("content") or []
     body = _text(content[0].get("value") if content else item.get("summary"))
     link = item.get("link") or ""
     if urlsplit(link).scheme in ("http", "https") and not any(c in link for c in " <>"):
         body += f"\n\nImported from {feed.name}: <{link}>"
-    when = _entry_date(item)
+    when = _entry_date(item, now)
     starts = when if when is not None and when > now else now + DEFAULT_LEAD
     change = Change(
         team_id=feed.team_id,

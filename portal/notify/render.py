@@ -40,6 +40,7 @@ from portal.notify.content import (
     remaining,
     what_changed,
 )
+from portal.inputs import one_line
 from portal.notify.models import (
     APPROVAL,
     ESCALATION,
@@ -338,8 +339,22 @@ def subject_for(
     headline: str = "",
     left: str = "",
 ) -> str:
-    """The subject line; ``change`` is the revision's content, ``left`` the real time left
-    before the start (for reminders), ``headline`` the tenant's own (``headline_for``)."""
+    """The Subject header, always one line: titles and names are refused with control
+    characters at input (``portal.inputs``), and rows stored before that are folded here.
+    ``change`` is the revision's content, ``left`` the real time left before the start (for
+    reminders), ``headline`` the tenant's own (``headline_for``)."""
+    return one_line(_subject(row, change, revision, tenant, headline=headline, left=left))
+
+
+def _subject(
+    row: OutboxMessage,
+    change,
+    revision: Revision | None,
+    tenant: Tenant | None,
+    *,
+    headline: str = "",
+    left: str = "",
+) -> str:
     if row.kind == REMINDER:
         return f"Reminder: {change.title} starts in {left or format_duration(row.offset_seconds)}"
     who = tenant.name if tenant is not None else "a customer"

@@ -1,8 +1,8 @@
 """Operating Forewarn: logs, metrics, health checks and the proxy settings (issue 18).
 
 ``init_app`` is the factory's one ``register_ops`` step: it checks the multiprocess metrics
-folder, trusts ``PROXY_COUNT`` reverse proxies' ``X-Forwarded-*`` headers (werkzeug's
-``ProxyFix``), and times every request. The blueprint (``/readyz``, ``/metrics``) is listed
+folder, checks ``TRUSTED_PROXY_COUNT`` (``portal.security`` installs werkzeug's ``ProxyFix``
+for it), and times every request. The blueprint (``/readyz``, ``/metrics``) is listed
 in ``portal.blueprints``.
 """
 
@@ -15,7 +15,7 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     """Raises ``portal.ConfigurationError`` naming the setting when PROMETHEUS_MULTIPROC_DIR
-    is not a writable folder, PROXY_COUNT is not a small whole number or LOG_FORMAT is not
+    is not a writable folder, TRUSTED_PROXY_COUNT is not a small whole number or LOG_FORMAT is not
     text or json."""
     from portal import ConfigurationError
     from portal.ops import metrics
@@ -29,19 +29,14 @@ def init_app(app: Flask) -> None:
             f"PROMETHEUS_MULTIPROC_DIR={folder} is not a writable folder; create it (empty) "
             "before starting the web and worker processes, or unset it"
         )
-    proxies = app.config.get("PROXY_COUNT", 0)
+    proxies = app.config.get("TRUSTED_PROXY_COUNT", 0)
     if not isinstance(proxies, int) or isinstance(proxies, bool) or not 0 <= proxies <= 5:
         raise ConfigurationError(
-            f"PORTAL_PROXY_COUNT must be the number of reverse proxies in front (0-5), "
+            f"PORTAL_TRUSTED_PROXY_COUNT must be the number of reverse proxies in front (0-5), "
             f"not {proxies!r}"
         )
     if str(app.config.get("LOG_FORMAT") or "text").lower() not in ("text", "json"):
         raise ConfigurationError(
             f"PORTAL_LOG_FORMAT must be 'text' or 'json', not {app.config['LOG_FORMAT']!r}"
         )
-    if proxies:
-        from werkzeug.middleware.proxy_fix import ProxyFix
-
-        app.wsgi_app = ProxyFix(
-            app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies, x_port=proxies
-        )
+    # ProxyFix itself is installed once, by portal.security.register_security.

@@ -12,6 +12,7 @@ import datetime as dt
 from sqlalchemy import func, select
 
 from portal.auth.models import User
+from portal.auth.passwords import check_new_password
 from portal.catalog.models import PlatformTeam, TeamMembership
 from portal.errors import InvalidInput
 from portal.extensions import db
@@ -19,13 +20,9 @@ from portal.ledger.services import record
 from portal.tenants.models import Tenant
 from portal.tenants.services import normalise_email
 
-MIN_PASSWORD = 12
 
-
-def _check_password(password: str) -> str:
-    if not password or len(password) < MIN_PASSWORD:
-        raise InvalidInput(f"a password needs at least {MIN_PASSWORD} characters", field="password")
-    return password
+def _check_password(password: str, *, email: str, name: str = "") -> str:
+    return check_new_password(password, email=email, name=name)
 
 
 def _user_state(user: User) -> dict:
@@ -59,7 +56,7 @@ def create_user(
     name = (name or "").strip()
     if not name:
         raise InvalidInput("a name is required", field="name")
-    _check_password(password)
+    _check_password(password, email=email, name=name)
     if db.session.execute(select(User.id).where(func.lower(User.email) == email)).first():
         raise InvalidInput(f"a user with the email {email} already exists", field="email")
     staff = tenant is None
@@ -73,6 +70,8 @@ def create_user(
         created_at=now,
     )
     user.set_password(password)
+    # The creator chose this password and passed it on: the user picks their own at first sign-in.
+    user.must_change_password = True
     db.session.add(user)
     db.session.flush()
     for team in teams if staff else ():
@@ -156,8 +155,12 @@ def set_active(user: User, active: bool, *, actor, now: dt.datetime) -> User:
 
 
 def set_temporary_password(user: User, password: str, *, actor, now: dt.datetime) -> User:
-    """Give a user a temporary password to pass on out of band (never ledgered itself)."""
-    user.set_password(_check_password(password))
+    """Give a user a temporary password to pass on out of band (never ledgered itself).
+
+    Ends the user's sessions; they must choose their own password at the next sign-in."""
+    user.set_password(_check_password(password, email=user.email, name=user.name))
+    user.must_change_password = True
+    user.end_sessions()
     db.session.flush()
     record(
         "user.password_set",

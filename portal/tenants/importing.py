@@ -23,6 +23,7 @@ from sqlalchemy import func, insert, select
 from portal.catalog.models import Component, Service, Usage
 from portal.errors import InvalidInput
 from portal.extensions import db
+from portal.inputs import check_single_line
 from portal.ledger.services import Fact, record_many
 from portal.tenants.csv_files import CsvFile, Row, RowError, read_csv
 from portal.tenants.models import NoticeContact, Tenant
@@ -117,9 +118,13 @@ def _check(
 def _name(value: str) -> str:
     if not value:
         raise InvalidInput("a name is required")
+    return _optional_name(value)
+
+
+def _optional_name(value: str) -> str:
     if len(value) > 200:
         raise InvalidInput("at most 200 characters")
-    return value
+    return check_single_line(value, "name")
 
 
 def _zone(value: str) -> str | None:
@@ -209,7 +214,7 @@ def _plan_contacts(
         before = len(errors)
         slug = _check(errors, csv_file, row, "tenant", _tenant_slug(known))
         email = _check(errors, csv_file, row, "email", normalise_email)
-        name = _check(errors, csv_file, row, "name", lambda v: v if len(v) <= 200 else _name(v))
+        name = _check(errors, csv_file, row, "name", _optional_name)
         key = (slug, email)
         if slug and email and key in seen:
             errors.append(

@@ -1,5 +1,5 @@
-"""The landing page per role, the demo's time-travel control, and input hygiene for every
-request."""
+"""The landing page per role and the demo's time-travel control (input hygiene for every
+request lives in ``portal.security``)."""
 
 from __future__ import annotations
 
@@ -25,35 +25,6 @@ TRAVEL_STEPS = {
     "1d": dt.timedelta(days=1),
     "3d": dt.timedelta(days=3),
 }
-
-
-NUL = "\x00"
-
-
-def _has_nul(value) -> bool:
-    if isinstance(value, str):
-        return NUL in value
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_nul(v) for v in value)
-    return False
-
-
-@bp.before_app_request
-def refuse_nul_characters():
-    """No submitted text may carry a NUL character: PostgreSQL cannot store or even compare
-    one, so it would surface as a 500. Refused up front as bad input (400), forms and API."""
-    values: list[str] = []
-    # Query strings are left to each view (feeds, for one, ignore junk parameters by design).
-    if request.method in ("POST", "PUT", "PATCH", "DELETE"):
-        if request.is_json:
-            if _has_nul(request.get_json(silent=True)):
-                abort(400, description="the input contains a NUL character")
-        elif not request.path.startswith("/api/"):  # the API reads its own bodies
-            values += [v for _, v in request.form.items(multi=True)]
-    if any(NUL in v for v in values):
-        abort(400, description="the input contains a NUL character")
 
 
 @bp.get("/")

@@ -18,6 +18,12 @@ from tests.conftest import T0
 SAMPLES = pathlib.Path(__file__).parent / "samples"
 
 
+@pytest.fixture
+def app_config(app_config):
+    """The local test server is on loopback, which the import refuses unless allowed."""
+    return {**app_config, "FEED_IMPORT_ALLOWED_NETWORKS": ["127.0.0.0/8"]}
+
+
 def sample(name: str) -> bytes:
     return (SAMPLES / name).read_bytes()
 
@@ -81,9 +87,9 @@ def test_atom_entries_become_drafts_and_nothing_is_published(world, upstream_ser
         ((200, sample("malformed.xml"), 0), "malformed feed"),
         ((200, b"<html><body>not a feed</body></html>", 0), "not an RSS or Atom feed"),
         ((200, b"just text", 0), "malformed feed"),
-        ((500, b"oops", 0), "HTTP 500"),
-        ((404, b"", 0), "HTTP 404"),
-        ((200, b"<rss>" + b" " * 300_000 + b"</rss>", 0), "larger than"),
+        ((500, b"oops", 0), "could not fetch"),
+        ((404, b"", 0), "could not fetch"),
+        ((200, b"<rss>" + b" " * 300_000 + b"</rss>", 0), "could not fetch"),
     ],
 )
 def test_bad_upstream_feeds_are_reported_and_skipped(world, upstream_server, route, expected):
@@ -100,7 +106,7 @@ def test_a_slow_drip_feed_is_cut_off_at_the_deadline(world, upstream_server):
     started = time.monotonic()
     result = _import(_feed(world, upstream_server.url + "/slow"), timeout=0.5)
     assert time.monotonic() - started < 3
-    assert "longer than" in result.error or "no answer" in result.error
+    assert result.error == "could not fetch the feed"
     assert _changes() == []
 
 
@@ -109,7 +115,7 @@ def test_an_unreachable_feed_is_reported(world, upstream_server):
     upstream_server.shutdown()
     upstream_server.server_close()
     result = _import(_feed(world, f"http://127.0.0.1:{port}/gone"))
-    assert "unreachable" in result.error or "fetch failed" in result.error
+    assert result.error == "could not fetch the feed"
 
 
 def test_fetch_refuses_other_schemes():

@@ -120,7 +120,15 @@ def test_an_address_that_is_not_an_address_fails_its_row_only(world, dispatch, s
     from portal.changes.services import publish
 
     make_contact(world.tapai, "not an address")
-    make_contact(world.tapai, "x@y.example\r\nBcc: victim@z.example")
+    # A row stored before single-line input was enforced (the ORM now refuses CR/LF).
+    db.session.execute(
+        NoticeContact.__table__.insert().values(
+            tenant_id=world.tapai.id,
+            email="x@y.example\r\nBcc: victim@z.example",
+            name="",
+            created_at=T0,
+        )
+    )
     publish(world.change, actor=world.engineer, now=T0)
     db.session.commit()
     result = dispatch()

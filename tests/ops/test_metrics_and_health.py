@@ -218,7 +218,7 @@ def test_a_missing_multiprocess_folder_is_refused_at_startup(tmp_path, monkeypat
 
 
 def test_proxy_count_trusts_that_many_forwarding_proxies(tmp_path):
-    app = create_app({"TESTING": True, "PROXY_COUNT": 1})
+    app = create_app({"TESTING": True, "TRUSTED_PROXY_COUNT": 1})
     app.add_url_rule("/_peer", "peer", lambda: f"{request.remote_addr} {request.scheme}")
     answer = app.test_client().get(
         "/_peer", headers={"X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "https"}
@@ -228,8 +228,8 @@ def test_proxy_count_trusts_that_many_forwarding_proxies(tmp_path):
 
 @pytest.mark.parametrize("value", ["two", -1, 9, True])
 def test_a_bad_proxy_count_is_refused_at_startup(value):
-    with pytest.raises(ConfigurationError, match="PORTAL_PROXY_COUNT"):
-        create_app({"TESTING": True, "PROXY_COUNT": value})
+    with pytest.raises(ConfigurationError, match="PORTAL_TRUSTED_PROXY_COUNT"):
+        create_app({"TESTING": True, "TRUSTED_PROXY_COUNT": value})
 
 
 def test_readyz_answers_when_the_heartbeat_table_cannot_be_read(client, monkeypatch):

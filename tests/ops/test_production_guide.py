@@ -140,7 +140,7 @@ def test_the_production_guide_works_as_written(tmp_path, fresh_database_url):
         PORTAL_MAIL_SERVER="127.0.0.1",
         PORTAL_MAIL_PORT=str(smtp.port),
         PORTAL_SESSION_COOKIE_SECURE="false",
-        PORTAL_PROXY_COUNT="1",
+        PORTAL_TRUSTED_PROXY_COUNT="1",
         PORTAL_LOG_FORMAT="json",
         PORTAL_WORKER_INTERVAL_SECONDS="0.5",
         GUNICORN_CMD_ARGS=f"--bind {address} --workers 2",
