@@ -10,8 +10,8 @@ import uuid
 
 import flask_migrate
 import pytest
-from hypothesis import HealthCheck, settings
 from flask_login import FlaskLoginClient
+from hypothesis import HealthCheck, settings
 from sqlalchemy import create_engine, inspect, make_url, text
 
 from portal import create_app, normalise_database_url

@@ -30,6 +30,7 @@ from portal.changes.models import Change, ChangeTenant, ImpactLevel, Revision
 from portal.changes.services import snapshot
 from portal.clock import get_clock
 from portal.extensions import db
+from portal.inputs import one_line
 from portal.notify.content import (
     CONTENT_KINDS,
     NO_LONGER_AFFECTED,
@@ -40,7 +41,6 @@ from portal.notify.content import (
     remaining,
     what_changed,
 )
-from portal.inputs import one_line
 from portal.notify.models import (
     APPROVAL,
     ESCALATION,
