@@ -33,6 +33,8 @@ from werkzeug.exceptions import BadRequest
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
+from portal.errors import InvalidInput
+
 # The largest id or page number a URL may carry: PostgreSQL's ``integer`` (RFC-free, but the
 # narrowest id column the portal has). Larger values are a 404 (path) or a 400 (query).
 MAX_ID = 2**31 - 1
@@ -144,9 +146,11 @@ def refuse_bad_urls() -> None:
     args = () if request.endpoint in QUERY_STRING_IGNORED else request.args.items(multi=True)
     for key, value in args:
         if FORBIDDEN_IN_URL.search(key) or FORBIDDEN_IN_URL.search(value):
-            abort(400, description=f"the query parameter {key!r} contains a control character")
+            raise InvalidInput(
+                f"the query parameter {key[:40]!r} contains a control character", field=key[:40]
+            )
         if key in PAGE_PARAMETERS and value.strip().isdigit() and int(value) > MAX_ID:
-            abort(400, description=f"{key} must be at most {MAX_ID}")
+            raise InvalidInput(f"{key} must be at most {MAX_ID}", field=key)
     if (
         request.method in ("POST", "PUT", "PATCH", "DELETE")
         and not request.path.startswith("/api/")  # the API reads its body after authenticating

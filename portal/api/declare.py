@@ -26,6 +26,7 @@ from webargs.flaskparser import FlaskParser
 from werkzeug.routing import IntegerConverter
 
 from portal.errors import InvalidInput
+from portal.security import check_json_depth, check_json_strings
 from portal.timezones import is_zone
 
 MAX_ID = 2**31 - 1  # PostgreSQL ``integer``: larger ids and pages cannot exist (404 / 400)
@@ -83,7 +84,12 @@ class ApiParser(FlaskParser):
             return ma.missing
         if not req.is_json:
             raise InvalidInput("send a JSON object with Content-Type: application/json")
-        return super().load_json(req, schema)
+        # The same refusals as the app's JSON provider (portal.security): too deep, lone
+        # surrogates, NUL; checked before webargs parses, after authentication.
+        check_json_depth(req.get_data(cache=True))
+        value = super().load_json(req, schema)
+        check_json_strings(value)
+        return value
 
     def _handle_invalid_json_error(self, error, req, *args, **kwargs):
         raise InvalidInput("the body is not valid JSON")
