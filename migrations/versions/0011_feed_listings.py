@@ -55,7 +55,8 @@ def upgrade():
         """
         INSERT INTO public_listings
             (service_id, change_id, listed, public_revision, withdrawn_revision, changed_at)
-        SELECT DISTINCT t.service_id, c.id, true, c.revision_number, NULL, c.updated_at
+        SELECT DISTINCT t.service_id, c.id, true, c.revision_number, CAST(NULL AS INTEGER),
+               c.updated_at
         FROM changes c JOIN change_targets t ON t.change_id = c.id
         WHERE c.visibility = 'public' AND c.published_at IS NOT NULL
           AND c.status IN ('scheduled', 'in_progress', 'completed', 'cancelled')
