@@ -45,8 +45,7 @@ from portal.feeds.public import Withdrawn, withdrawn_entries
 # Bump when the rendered shape of the feeds changes, so every ETag changes with it.
 FEED_FORMAT_VERSION = "3"
 
-# Changes that have not ended: always in every feed, never capped.
-NOT_ENDED_STATUSES = (SCHEDULED, IN_PROGRESS)
+# Ended changes are capped; the others (scheduled, in progress) are always in every feed.
 ENDED_STATUSES = (COMPLETED, CANCELLED)
 
 STATUS_LABELS = {
