@@ -14,6 +14,9 @@ import feedparser
 import icalendar
 import pytest
 
+from portal.changes.models import DRAFT
+from portal.extensions import db
+from portal.feeds.versions import bump_for_change
 from tests.conftest import T0
 
 HOUR = dt.timedelta(hours=1)
@@ -162,3 +165,22 @@ def test_public_feeds_of_a_service_with_no_public_change_are_valid_and_empty(wor
     for fmt in ("rss", "atom"):
         assert titles(client, world.service, fmt) == []
     assert events(client, world.service) == {}
+
+
+def test_a_change_back_to_draft_leaves_every_format_of_its_public_feeds(world, client, clock):
+    """No lifecycle step takes a published change back to draft today; any that does goes
+    through ``announce`` (which bumps the feeds), and the change leaves its public feeds like
+    one made private: gone from RSS and Atom, cancelled in the calendar, page 404."""
+    change = world.published("Withdrawn to draft", visibility="public", at=T0)
+    clock.advance(minutes=1)
+    before = {fmt: get_public(client, world.service, fmt).headers["ETag"] for fmt in FORMATS}
+    change.status, change.revision_number = DRAFT, change.revision_number + 1
+    bump_for_change(change, T0 + HOUR)
+    db.session.commit()
+    clock.advance(hours=1)
+    after = {fmt: get_public(client, world.service, fmt).headers["ETag"] for fmt in FORMATS}
+    assert all(after[fmt] != before[fmt] for fmt in FORMATS)
+    assert titles(client, world.service, "rss") == titles(client, world.service, "atom") == []
+    [event] = events(client, world.service).values()
+    assert str(event["status"]) == "CANCELLED" and event["sequence"] == 1
+    assert client.get(f"/public/changes/{change.id}").status_code == 404
