@@ -13,7 +13,8 @@ no content, so it writes no receipt and no ledger entry (DESIGN.md "Feeds").
 from __future__ import annotations
 
 import datetime as dt
-from email.utils import parseaddr
+import functools
+from email.utils import formataddr, parseaddr
 
 from flask import Response, current_app, request
 
@@ -59,12 +60,21 @@ def feed_options(config) -> FeedOptions:
     """The feeds' options from the configuration: the base URL, the author (the sender of the
     notices, ``MAIL_DEFAULT_SENDER``) and the calendars' refresh hint."""
     sender = config.get("MAIL_DEFAULT_SENDER") or ""
-    name, email = sender if isinstance(sender, tuple | list) else parseaddr(str(sender))
+    if isinstance(sender, tuple | list):  # Flask-Mail also takes (name, address)
+        sender = formataddr((str(sender[0]), str(sender[1])))
     return FeedOptions(
         config["BASE_URL"],
-        (name or "Forewarn", email),
+        _author(str(sender)),
         dt.timedelta(seconds=int(config["FEED_CALENDAR_REFRESH_SECONDS"])),
     )
+
+
+@functools.lru_cache(maxsize=8)
+def _author(sender: str) -> tuple[str, str]:
+    """(name, address) of a sender such as "Forewarn <notices@…>" (parsed once per value: this
+    runs on every feed request)."""
+    name, email = parseaddr(sender)
+    return name or "Forewarn", email
 
 
 def feed_response(
