@@ -120,7 +120,8 @@ class Defaults:
     DEMO_PASSWORD = "forewarn-demo"  # noqa: S105 (the demo serves 127.0.0.1 with made-up users)
 
     # Feeds (issue 5, portal/feeds): entries per feed, and the upstream import's limits.
-    FEED_MAX_ENTRIES = 100
+    FEED_MAX_ENTRIES = 100  # ended changes per feed; changes not ended are never capped
+    FEED_CALENDAR_REFRESH_SECONDS = 3600  # iCalendar REFRESH-INTERVAL / X-PUBLISHED-TTL hint
     FEED_PUBLIC_MAX_AGE_SECONDS = 300  # Cache-Control max-age of the public service feeds
     FEED_RECEIPT_TOUCH_SECONDS = 60  # unchanged content re-fetched sooner writes nothing
     FEED_IMPORT_TIMEOUT_SECONDS = 20.0  # whole download of one upstream feed

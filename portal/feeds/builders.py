@@ -4,6 +4,13 @@ Bodies are deterministic for given entries (no "built now" timestamps), so a bod
 an ETag stays valid for as long as the ETag does. Change bodies are Markdown rendered and
 sanitised by ``portal.templating.render_markdown``; titles and other outside text are escaped by
 the XML and iCalendar serialisers.
+
+Standards kept: the Atom feed names its author (RFC 4287 §4.1.1) and, only where the URL holds
+no secret (public feeds), its own address (``rel="self"``, §4.2.7.2); calendars carry refresh
+hints (RFC 7986 §5.7 REFRESH-INTERVAL, and the X-PUBLISHED-TTL most clients read), SEQUENCE 0
+for a change's first revision (RFC 5545 §3.8.7.4), and at least one component even when empty
+(RFC 5545 §3.4 ``icalbody``): a UTC VTIMEZONE stands in for the missing events. Public feeds
+link to the public change page (``/public/changes/<id>``), private ones to the signed-in page.
 """
 
 from __future__ import annotations
@@ -12,10 +19,11 @@ import datetime as dt
 from urllib.parse import urlsplit
 
 from feedgen.feed import FeedGenerator
-from icalendar import Calendar, Event
+from icalendar import Calendar, Event, Timezone, TimezoneStandard, vDuration
 from markupsafe import Markup
 
 from portal.feeds.content import Entry, Scope
+from portal.feeds.public import Withdrawn
 from portal.templating import render_markdown
 
 FORMATS = ("rss", "atom", "ics")
@@ -26,11 +34,19 @@ CONTENT_TYPES = {
 }
 # The feeds' start of time when they are still empty (a stable Last-Modified / <updated>).
 EPOCH = dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
+DEFAULT_REFRESH = dt.timedelta(hours=1)
 
 
-def change_url(base_url: str, change_id: int) -> str:
-    """The change page every entry links to."""
-    return f"{base_url.rstrip('/')}/changes/{change_id}"
+def change_url(base_url: str, change_id: int, *, public: bool = False) -> str:
+    """The change page an entry links to: the public page (no login) for a public feed's
+    entries, the signed-in change page for a tenant's."""
+    path = "public/changes" if public else "changes"
+    return f"{base_url.rstrip('/')}/{path}/{change_id}"
+
+
+def sequence(revision_number: int) -> int:
+    """The iCalendar SEQUENCE of a change at a revision: 0 for the first (RFC 5545 §3.8.7.4)."""
+    return max(revision_number - 1, 0)
 
 
 def entry_title(entry: Entry) -> str:
@@ -78,21 +94,30 @@ def feed_id(base_url: str, scope: Scope) -> str:
 
 def _generator(
     scope: Scope,
-    entries: list[Entry],
+    entries: list[Entry | Withdrawn],
     *,
     fmt: str,
     self_url: str | None,
     base_url: str,
     last_modified: dt.datetime | None,
+    author: tuple[str, str] | None = None,
+    **_kw,
 ) -> FeedGenerator:
     """Private feeds pass ``self_url=None``: the stored body is shared by every token of the
-    tenant, so it must not carry one token's secret."""
+    tenant, so it must not carry one token's secret (and a secret URL is no identity to
+    publish). ``author`` is (name, email) of whoever signs the notices; withdrawn entries are
+    left out (only calendars show them, as cancelled events)."""
+    public = scope.kind == "service"
     fg = FeedGenerator()
     fg.id(feed_id(base_url, scope))
     fg.title(scope.title)
     fg.description(f"{scope.title}, announced through Forewarn.")
     fg.language("en")
     fg.generator("Forewarn")
+    name, email = author or ("Forewarn", "")
+    fg.author({"name": name, **({"email": email} if email else {})})
+    if email:
+        fg.managingEditor(f"{email} ({name})")
     if self_url:
         fg.link(href=self_url, rel="self")
     fg.link(href=base_url.rstrip("/") + "/", rel="alternate")  # last: the RSS channel link
@@ -100,7 +125,9 @@ def _generator(
     fg.updated(updated)
     fg.lastBuildDate(updated)
     for entry in entries:
-        url = change_url(base_url, entry.change.id)
+        if isinstance(entry, Withdrawn):
+            continue
+        url = change_url(base_url, entry.change.id, public=public)
         fe = fg.add_entry(order="append")
         fe.id(url)
         fe.guid(url, permalink=True)
@@ -130,15 +157,30 @@ def build_atom(scope: Scope, entries: list[Entry], **kw) -> bytes:
     return _generator(scope, entries, fmt="atom", **kw).atom_str(pretty=False)
 
 
-def build_ics(scope: Scope, entries: list[Entry], *, base_url: str, **_kw) -> bytes:
-    """An iCalendar with one VEVENT per change; SEQUENCE follows the revision number."""
+def build_ics(
+    scope: Scope,
+    entries: list[Entry | Withdrawn],
+    *,
+    base_url: str,
+    refresh: dt.timedelta = DEFAULT_REFRESH,
+    **_kw,
+) -> bytes:
+    """An iCalendar with one VEVENT per change; SEQUENCE follows the revision number (0 for
+    the first). A change withdrawn from a public feed is a cancelled VEVENT as last published."""
     host = urlsplit(base_url).hostname or "forewarn"
+    public = scope.kind == "service"
     cal = Calendar()
     cal.add("prodid", "-//Forewarn//Change feed//EN")
     cal.add("version", "2.0")
     cal.add("calscale", "GREGORIAN")
     cal.add("x-wr-calname", scope.title)
+    # How often to poll (RFC 7986 §5.7; X-PUBLISHED-TTL for the clients that predate it).
+    cal.add("refresh-interval", refresh, parameters={"VALUE": "DURATION"})
+    cal.add("x-published-ttl", vDuration(refresh))
     for entry in entries:
+        if isinstance(entry, Withdrawn):
+            cal.add_component(_withdrawn_event(entry, scope, host))
+            continue
         change = entry.change
         event = Event()
         event.add("uid", f"change-{change.id}@{host}")
@@ -147,18 +189,52 @@ def build_ics(scope: Scope, entries: list[Entry], *, base_url: str, **_kw) -> by
         event.add("created", entry.published.astimezone(dt.UTC))
         event.add("dtstart", change.starts_at.astimezone(dt.UTC))
         event.add("dtend", change.ends_at.astimezone(dt.UTC))
-        event.add("sequence", change.revision_number)
+        event.add("sequence", sequence(change.revision_number))
         cancelled = entry.status in ("cancelled", "dropped")
         event.add("status", "CANCELLED" if cancelled else "CONFIRMED")
         event.add("summary", entry_title(entry))
-        event.add("description", _plain_description(entry, base_url))
-        event.add("url", change_url(base_url, change.id))
+        event.add("description", _plain_description(entry, base_url, public=public))
+        event.add("url", change_url(base_url, change.id, public=public))
         event.add("categories", [c["label"] for c in _categories(entry)])
         cal.add_component(event)
+    if not cal.subcomponents:
+        cal.add_component(_utc_timezone())
     return cal.to_ical()
 
 
-def _plain_description(entry: Entry, base_url: str) -> str:
+def _withdrawn_event(entry: Withdrawn, scope: Scope, host: str) -> Event:
+    """The cancelled VEVENT of a change that left a public feed: its last public content, a
+    SEQUENCE above every one published, and nothing of what it became."""
+    event = Event()
+    event.add("uid", f"change-{entry.change_id}@{host}")
+    event.add("dtstamp", entry.withdrawn_at.astimezone(dt.UTC))
+    event.add("last-modified", entry.withdrawn_at.astimezone(dt.UTC))
+    if entry.published_at is not None:
+        event.add("created", entry.published_at.astimezone(dt.UTC))
+    event.add("dtstart", entry.starts_at)
+    event.add("dtend", entry.ends_at)
+    event.add("sequence", sequence(entry.withdrawn_revision))
+    event.add("status", "CANCELLED")
+    event.add("summary", f"[Withdrawn] {entry.title} ({entry.impact})")
+    event.add("description", f'No longer announced in "{scope.title}".')
+    return event
+
+
+def _utc_timezone() -> Timezone:
+    """A VTIMEZONE for UTC: the one component of a calendar with no events (RFC 5545 §3.4
+    requires at least one; every time in these calendars is UTC anyway)."""
+    standard = TimezoneStandard()
+    standard.add("dtstart", dt.datetime(1970, 1, 1))
+    standard.add("tzoffsetfrom", dt.timedelta(0))
+    standard.add("tzoffsetto", dt.timedelta(0))
+    standard.add("tzname", "UTC")
+    zone = Timezone()
+    zone.add("tzid", "UTC")
+    zone.add_component(standard)
+    return zone
+
+
+def _plain_description(entry: Entry, base_url: str, *, public: bool = False) -> str:
     """Calendar clients show plain text: the facts, the Markdown source, and the link."""
     change = entry.change
     services = ", ".join(s.name for s in entry.services) or "—"
@@ -166,14 +242,14 @@ def _plain_description(entry: Entry, base_url: str) -> str:
         (f"{entry.note}\n\n" if entry.note else "")
         + f"Status: {entry.status_label}\nImpact: {change.impact}\nServices: {services}\n"
         f"Revision: {change.revision_number}\n\n{change.body_md}\n\n"
-        f"{change_url(base_url, change.id)}"
+        f"{change_url(base_url, change.id, public=public)}"
     )
 
 
 BUILDERS = {"rss": build_rss, "atom": build_atom, "ics": build_ics}
 
 
-def build(fmt: str, scope: Scope, entries: list[Entry], **kw) -> bytes:
+def build(fmt: str, scope: Scope, entries: list[Entry | Withdrawn], **kw) -> bytes:
     """Build one feed body in ``fmt`` (rss, atom or ics)."""
     return BUILDERS[fmt](scope, entries, **kw)
 

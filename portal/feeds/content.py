@@ -2,8 +2,13 @@
 
 A tenant's feed holds the published changes (never drafts or changes pending approval) that
 still affect the tenant (an active ``ChangeTenant`` row). A service's public feed holds the
-published changes marked public that target the service. Both are capped at
-``FEED_MAX_ENTRIES``, most recently updated first.
+published changes marked public that target the service, and its calendar also the changes
+that left it (``portal.feeds.public.withdrawn_entries``), as cancelled events.
+
+Every change that has not ended (scheduled, in progress) is always in every format; the cap,
+``FEED_MAX_ENTRIES``, applies to the ended ones only (completed, cancelled, withdrawn), most
+recently updated kept (DESIGN.md "Feeds"). A calendar synchronised with a capped feed would
+otherwise delete the event of a change still to come.
 
 The fingerprint comes from the scope's version row (``portal.feeds.versions``), so conditional
 requests (304) and receipts never build a feed body nor aggregate over the tenant's changes:
@@ -17,7 +22,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import selectinload
 
 from portal.catalog.models import Service
@@ -35,9 +40,13 @@ from portal.changes.models import (
 )
 from portal.extensions import db
 from portal.feeds import versions
+from portal.feeds.public import Withdrawn, withdrawn_entries
 
 # Bump when the rendered shape of the feeds changes, so every ETag changes with it.
 FEED_FORMAT_VERSION = "3"
+
+# Ended changes are capped; the others (scheduled, in progress) are always in every feed.
+ENDED_STATUSES = (COMPLETED, CANCELLED)
 
 STATUS_LABELS = {
     SCHEDULED: "Scheduled",
@@ -68,8 +77,10 @@ class Fingerprint:
     """The cheap summary of a feed's content, from which ETags and Last-Modified derive."""
 
     digest: str
-    last_modified: dt.datetime | None
+    changed_at: dt.datetime | None  # when the content last changed (exact)
     version: int
+    # The HTTP Last-Modified of this content: whole seconds, strictly later for every version.
+    last_modified: dt.datetime | None = None
 
     def etag(self, fmt: str) -> str:
         """The quoted HTTP ETag of this content in one format."""
@@ -122,17 +133,28 @@ def _selection(kind: str, scope_id) -> Select:
     return q.where(Change.visibility == VISIBILITY_PUBLIC, Change.id.in_(targeted))
 
 
-def capped_ids(scope: Scope, limit: int) -> Select:
-    """The ids the feed shows: the ``limit`` most recently updated changes."""
-    return (
-        _selection(scope.kind, scope.id)
+def _ended(kind: str):
+    """SQL condition: the change has ended, as the feed of ``kind`` sees it (capped); for a
+    tenant, a change that no longer affects it (dropped by a revision) has ended too."""
+    if kind == "tenant":
+        return or_(Change.status.in_(ENDED_STATUSES), ChangeTenant.active.is_(False))
+    return Change.status.in_(ENDED_STATUSES)
+
+
+def shown_ids(scope: Scope, limit: int) -> Select:
+    """The ids the feed shows: every change that has not ended, and of the ended ones the
+    ``limit`` most recently updated."""
+    every = _selection(scope.kind, scope.id)
+    ended = (
+        every.where(_ended(scope.kind))
         .order_by(Change.updated_at.desc(), Change.id.desc())
         .limit(limit)
     )
+    return every.where(or_(~_ended(scope.kind), Change.id.in_(ended.scalar_subquery())))
 
 
 def fingerprint(
-    scope: Scope, limit: int, salt: str = "", known: tuple[int, dt.datetime | None] | None = None
+    scope: Scope, limit: int, salt: str = "", known: versions.Version | None = None
 ) -> Fingerprint:
     """The feed's validators from its scope's version row (one primary-key read); no feed body
     is built.
@@ -140,10 +162,10 @@ def fingerprint(
     Every publish, revision, start, completion or cancellation of a change in the scope bumps
     the version in its own transaction (``portal.feeds.versions``). ``salt`` carries whatever
     else shapes the body (the public base URL); the scope's title (a tenant's name) counts too.
-    ``known`` is (version, changed_at) when the caller has read them already (a private feed
-    reads them with its token).
+    ``known`` is the scope's ``versions.Version`` when the caller has read it already (a
+    private feed reads it with its token).
     """
-    version, changed_at = known if known is not None else versions.current(scope.key)
+    version, changed_at, last_modified = known if known is not None else versions.current(scope.key)
     changed_at = _aware(changed_at)
     text = "|".join(
         str(p)
@@ -157,7 +179,9 @@ def fingerprint(
             changed_at and changed_at.isoformat(),
         )
     )
-    return Fingerprint(hashlib.sha256(text.encode()).hexdigest()[:32], changed_at, version)
+    return Fingerprint(
+        hashlib.sha256(text.encode()).hexdigest()[:32], changed_at, version, last_modified
+    )
 
 
 def _aware(value):
@@ -169,12 +193,16 @@ def _aware(value):
     return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
 
 
-def entries(scope: Scope, limit: int) -> list[Entry]:
-    """The feed's entries, most recently updated first, with revisions and services loaded."""
+def entries(scope: Scope, limit: int) -> list[Entry | Withdrawn]:
+    """The feed's entries, most recently updated first, with revisions and services loaded.
+
+    A service's feed also holds ``Withdrawn`` entries (changes that left it; only calendars
+    show them); they count against the cap with the ended changes.
+    """
     changes = (
         db.session.execute(
             select(Change)
-            .where(Change.id.in_(capped_ids(scope, limit).scalar_subquery()))
+            .where(Change.id.in_(shown_ids(scope, limit).scalar_subquery()))
             .options(
                 selectinload(Change.revisions),
                 selectinload(Change.impact_level),
@@ -196,12 +224,34 @@ def entries(scope: Scope, limit: int) -> list[Entry]:
                 )
             )
         )
-    return [_entry(change, change.id in dropped) for change in changes]
+    items: list[Entry | Withdrawn] = [_entry(change, change.id in dropped) for change in changes]
+    if scope.kind == "service":
+        items = _cap_ended(items + withdrawn_entries(scope.id, limit), limit)
+    return items
 
 
-def revision_pairs(items: list[Entry]) -> list[list[int]]:
-    """[[change_id, revision_number], …] sorted: what a response contained."""
-    return sorted([e.change.id, e.change.revision_number] for e in items)
+def _cap_ended(items: list[Entry | Withdrawn], limit: int) -> list[Entry | Withdrawn]:
+    """Every entry that has not ended, and the ``limit`` most recent ended ones (withdrawn
+    ones count as ended), most recently updated first."""
+
+    def when(item):
+        return item.withdrawn_at if isinstance(item, Withdrawn) else item.change.updated_at
+
+    def ended(item):
+        return isinstance(item, Withdrawn) or item.change.status in ENDED_STATUSES
+
+    ordered = sorted(items, key=lambda i: (when(i), _change_id(i)), reverse=True)
+    kept_ended = {id(i) for i in [i for i in ordered if ended(i)][:limit]}
+    return [i for i in ordered if not ended(i) or id(i) in kept_ended]
+
+
+def _change_id(item: Entry | Withdrawn) -> int:
+    return item.change_id if isinstance(item, Withdrawn) else item.change.id
+
+
+def revision_pairs(items: list[Entry | Withdrawn]) -> list[list[int]]:
+    """[[change_id, revision_number], …] sorted: what a response contained (changes only)."""
+    return sorted([e.change.id, e.change.revision_number] for e in items if isinstance(e, Entry))
 
 
 def _entry(change: Change, dropped: bool = False) -> Entry:

@@ -7,6 +7,8 @@
   worker through the database (nothing is cached in process memory).
 - ``FeedVersion``: a counter per feed scope, bumped in the transaction of every revision that
   touches the scope, so a feed request learns whether its content changed from one row.
+- ``PublicListing``: a change's place in one service's public feeds, kept after the change
+  leaves them (made private, retargeted), so calendars see it cancelled.
 - ``UpstreamFeed`` / ``UpstreamEntry``: a supplier changelog a platform team imports into
   draft changes, and the entries already imported (deduplication).
 """
@@ -111,6 +113,37 @@ class FeedVersion(db.Model):
 
     scope: Mapped[str] = mapped_column(String(40), primary_key=True)
     version: Mapped[int] = mapped_column(Integer, default=0)
+    changed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    # The feed's HTTP Last-Modified, in Unix seconds: later than ``changed_at`` and strictly
+    # greater for every new version, so an If-Modified-Since (one-second resolution) can never
+    # take two versions for one (``portal.feeds.versions``). 0 when a row was written without
+    # it: the second after ``changed_at`` is used.
+    last_modified_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+class PublicListing(db.Model):
+    """A change in one service's public feeds, or a change that was there and left.
+
+    ``listed`` while the change is published, public and targets the service. When a revision
+    takes it out (made "affected customers only", retargeted off the service), the row stays
+    with ``listed`` false: the public calendar keeps a cancelled event for it, rendered from the
+    last revision the public saw (``public_revision``), so subscribed calendars drop it. Kept in
+    step by ``portal.feeds.public.sync_public_listing`` in the transaction of every revision.
+    """
+
+    __tablename__ = "public_listings"
+
+    service_id: Mapped[int] = mapped_column(
+        ForeignKey("services.id", ondelete="CASCADE"), primary_key=True
+    )
+    change_id: Mapped[int] = mapped_column(
+        ForeignKey("changes.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    listed: Mapped[bool] = mapped_column(Boolean, default=True)
+    # The last revision shown publicly, and the one that took the change out (None while listed).
+    public_revision: Mapped[int] = mapped_column(Integer)
+    withdrawn_revision: Mapped[int | None] = mapped_column(Integer)
+    # When the listing last changed (listed, revised while listed, or withdrawn).
     changed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
 

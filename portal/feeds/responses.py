@@ -5,20 +5,31 @@ version, last receipt and body in one statement, outside any transaction), plus 
 once a minute per token and format for the receipt; a public feed's costs one primary-key read
 and, for a 200, one for the body. Bodies are rebuilt only when the content changed
 (``portal.feeds.serving``).
+
+A HEAD is answered with the headers a GET would get, but it is not a fetch: the reader received
+no content, so it writes no receipt and no ledger entry (DESIGN.md "Feeds").
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
+from email.utils import formataddr, parseaddr
 
 from flask import Response, current_app, request
 
 from portal.clock import now
 from portal.extensions import db
-from portal.feeds import builders
+from portal.feeds import builders, versions
 from portal.feeds.content import Scope, tenant_title
 from portal.feeds.receipts import record_fetch
-from portal.feeds.serving import current_revisions, feed_body, feed_state, is_not_modified
+from portal.feeds.serving import (
+    FeedOptions,
+    current_revisions,
+    feed_body,
+    feed_state,
+    is_not_modified,
+)
 from portal.feeds.tokens import ActiveToken, token_for_secret
 
 # A private feed may be kept by the reader but must be revalidated on every use, and never
@@ -45,21 +56,47 @@ def private_feed_response(secret: str, fmt: str) -> Response | None:
     )
 
 
+def feed_options(config) -> FeedOptions:
+    """The feeds' options from the configuration: the base URL, the author (the sender of the
+    notices, ``MAIL_DEFAULT_SENDER``) and the calendars' refresh hint."""
+    sender = config.get("MAIL_DEFAULT_SENDER") or ""
+    if isinstance(sender, tuple | list):  # Flask-Mail also takes (name, address)
+        sender = formataddr((str(sender[0]), str(sender[1])))
+    return FeedOptions(
+        config["BASE_URL"],
+        _author(str(sender)),
+        dt.timedelta(seconds=int(config["FEED_CALENDAR_REFRESH_SECONDS"])),
+    )
+
+
+@functools.lru_cache(maxsize=8)
+def _author(sender: str) -> tuple[str, str]:
+    """(name, address) of a sender such as "Forewarn <notices@…>" (parsed once per value: this
+    runs on every feed request)."""
+    name, email = parseaddr(sender)
+    return name or "Forewarn", email
+
+
 def feed_response(
     scope: Scope, fmt: str, *, token: ActiveToken | None = None, self_url: str | None = None
 ) -> Response:
     """Answer one feed request: 304 when the client's validators still hold, else the body.
 
-    With a tenant ``token`` the fetch is recorded as a receipt (and the transaction committed).
+    With a tenant ``token`` a GET is recorded as a receipt (and the transaction committed); a
+    HEAD is not a fetch and records nothing.
     """
     config = current_app.config
     limit = int(config["FEED_MAX_ENTRIES"])
-    base_url = config["BASE_URL"]
+    options = feed_options(config)
     when = now()
-    known = (token.feed_version or 0, token.feed_changed_at) if token is not None else None
-    state = feed_state(scope, fmt, limit, base_url, known=known)
+    known = (
+        versions.from_row(token.feed_version, token.feed_changed_at, token.feed_last_modified_epoch)
+        if token is not None
+        else None
+    )
+    state = feed_state(scope, fmt, limit, options, known=known)
     not_modified = is_not_modified(
-        state, request.if_none_match, request.headers.get("If-Modified-Since")
+        state, request.if_none_match, request.headers.get("If-Modified-Since"), when
     )
     wrote = False
     if not_modified:
@@ -67,10 +104,10 @@ def feed_response(
     else:
         stored = (token.body_etag, token.body) if token is not None and token.body else None
         body, wrote = feed_body(
-            state, limit=limit, base_url=base_url, self_url=self_url, now=when, stored=stored
+            state, limit=limit, options=options, self_url=self_url, now=when, stored=stored
         )
         response = Response(body, status=200, content_type=builders.CONTENT_TYPES[fmt])
-    if token is not None:
+    if token is not None and request.method != "HEAD":
         touch_every = dt.timedelta(seconds=int(config["FEED_RECEIPT_TOUCH_SECONDS"]))
         wrote |= record_fetch(
             token,
@@ -81,6 +118,7 @@ def feed_response(
             now=when,
             touch_every=touch_every,
         )
+    if token is not None:
         response.headers.update(PRIVATE_HEADERS)
     else:
         max_age = int(config["FEED_PUBLIC_MAX_AGE_SECONDS"])
@@ -88,5 +126,5 @@ def feed_response(
     if wrote:
         db.session.commit()
     response.headers["ETag"] = state.etag
-    response.last_modified = state.last_modified
+    response.last_modified = state.last_modified_header(when)
     return response

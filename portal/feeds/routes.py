@@ -3,7 +3,8 @@
 - ``/feeds``: a customer's feed settings (tokens, feed URLs, recent fetches); tenant admins
   issue, rotate and revoke tokens.
 - ``/feeds/t/<secret>/changes.<fmt>``: a tenant's private RSS, Atom or iCalendar feed.
-- ``/public/changes`` and ``/public/services/<slug>/changes.<fmt>``: public, no login.
+- ``/public/changes`` (paginated), ``/public/changes/<id>`` (a public change; 404 for any
+  other) and ``/public/services/<slug>/changes.<fmt>``: public, no login.
 - ``/feeds/upstream``: platform engineers register upstream changelog feeds to import.
 """
 
@@ -164,11 +165,40 @@ def public_feed(slug: str, fmt: str):
 
 @bp.get("/public/changes")
 def public_changes():
-    """Upcoming public changes, with each service's public feeds. No login."""
-    upcoming = public.upcoming_public_changes(now(), current_app.config["FEED_MAX_ENTRIES"])
-    return render_template(
-        "feeds/public.html", upcoming=upcoming, services=public.services_with_public_changes()
+    """Upcoming public changes, a page at a time, with each service's public feeds. No login.
+
+    ``?page=N`` (1-based): anything but a whole number from 1 is a 400, a page past the last
+    a 404."""
+    raw = request.args.get("page", "1")
+    if not (raw.isascii() and raw.isdigit()) or not 0 < int(raw) <= public.MAX_ID:
+        abort(400, description="page must be a whole number from 1")
+    page = db.paginate(
+        public.upcoming_public_changes_query(now()),
+        page=int(raw),
+        per_page=int(current_app.config["PAGE_SIZE"]),
+        error_out=False,
+        count=True,
     )
+    if page.page > 1 and not page.items:
+        abort(404)
+    return render_template(
+        "feeds/public.html", page=page, services=public.services_with_public_changes()
+    )
+
+
+@bp.get("/public/changes/<int:change_id>")
+def public_change(change_id: int):
+    """One public change, for anyone (public feeds link here). 404 unless it is published and
+    public: drafts and "affected customers only" changes are not there at all."""
+    change = public.public_change_or_none(change_id)
+    if change is None:
+        abort(404)
+    services = sorted({t.service.id: t.service for t in change.targets}.values(), key=_name)
+    return render_template("public/change.html", change=change, services=services)
+
+
+def _name(service: Service) -> str:
+    return service.name
 
 
 # --- upstream import -----------------------------------------------------------------------

@@ -19,14 +19,14 @@ from werkzeug.http import parse_date
 from portal import reads
 from portal.changes.models import Change
 from portal.extensions import db
-from portal.feeds import builders
+from portal.feeds import builders, versions
 from portal.feeds.content import (
     Fingerprint,
     Scope,
-    capped_ids,
     entries,
     fingerprint,
     revision_pairs,
+    shown_ids,
 )
 from portal.feeds.models import FeedBody
 from portal.ledger.services import canonical_json
@@ -46,36 +46,68 @@ class FeedState:
 
     @property
     def last_modified(self) -> dt.datetime:
-        return (self.fingerprint.last_modified or builders.EPOCH).replace(microsecond=0)
+        """When the content last changed, in whole seconds (UTC): strictly later for every
+        version (``portal.feeds.versions``); the feeds' start of time while empty."""
+        return self.fingerprint.last_modified or builders.EPOCH
+
+    def last_modified_header(self, now: dt.datetime) -> dt.datetime:
+        """The Last-Modified to send at ``now``: never later than the response's own date
+        (RFC 9110 §8.8.2.1 says to send the date instead). A client holding that earlier value
+        gets the content again once, never a 304 it should not have."""
+        return min(self.last_modified, now.astimezone(dt.UTC).replace(microsecond=0))
+
+
+@dataclass(frozen=True)
+class FeedOptions:
+    """What shapes every feed body besides its entries (from the configuration)."""
+
+    base_url: str
+    author: tuple[str, str]  # (name, email) of whoever signs the notices
+    refresh: dt.timedelta  # calendars' polling hint
+
+    @property
+    def salt(self) -> str:
+        """Folded into every ETag, so a configuration change is a content change."""
+        return f"{self.base_url}|{self.author}|{int(self.refresh.total_seconds())}"
 
 
 def feed_state(
     scope: Scope,
     fmt: str,
     limit: int,
-    base_url: str,
-    known: tuple[int, dt.datetime | None] | None = None,
+    options: FeedOptions,
+    known: versions.Version | None = None,
 ) -> FeedState:
     """The current validators of a feed (one primary-key read, none if ``known``)."""
-    return FeedState(scope, fmt, fingerprint(scope, limit, salt=base_url, known=known))
+    return FeedState(scope, fmt, fingerprint(scope, limit, salt=options.salt, known=known))
 
 
 def is_not_modified(
-    state: FeedState, if_none_match: ETags | None, if_modified_since: str | None
+    state: FeedState,
+    if_none_match: ETags | None,
+    if_modified_since: str | None,
+    now: dt.datetime,
 ) -> bool:
-    """RFC 9110 §13.2.2: If-None-Match decides when present; else If-Modified-Since.
-    Unparseable validators never match, so garbage gets a full 200."""
+    """Whether the client already holds this content (a 304), per RFC 9110 §13.2.2.
+
+    If-None-Match decides when present; else If-Modified-Since, which matches only when the
+    content's Last-Modified is not later than the date given. That Last-Modified is exact (one
+    per version, later than the change itself), so content changed within the same second as
+    the client's last fetch is never taken as unchanged. Unparseable validators, and dates in
+    the future (RFC 9110 §13.1.3: the server cannot have sent them), never match, so garbage
+    gets a full 200.
+    """
     if if_none_match:
         return if_none_match.contains_weak(state.etag.strip('"'))
     if if_modified_since:
         since = parse_date(if_modified_since)
-        return since is not None and state.last_modified <= since
+        return since is not None and state.last_modified <= since <= now.astimezone(dt.UTC)
     return False
 
 
 def current_revisions(scope: Scope, limit: int) -> list[list[int]]:
     """[[change_id, revision_number], …] of what the feed shows now, without building it."""
-    ids = capped_ids(scope, limit).scalar_subquery()
+    ids = shown_ids(scope, limit).scalar_subquery()
     rows = db.session.execute(
         select(Change.id, Change.revision_number).where(Change.id.in_(ids))
     ).all()
@@ -91,7 +123,7 @@ def feed_body(
     state: FeedState,
     *,
     limit: int,
-    base_url: str,
+    options: FeedOptions,
     self_url: str | None,
     now: dt.datetime,
     stored: tuple[str | None, str | None] | None = None,
@@ -113,9 +145,11 @@ def feed_body(
         state.fmt,
         state.scope,
         items,
-        base_url=base_url,
+        base_url=options.base_url,
+        author=options.author,
+        refresh=options.refresh,
         self_url=self_url,
-        last_modified=state.fingerprint.last_modified,
+        last_modified=state.fingerprint.changed_at,
     )
     pairs = canonical_json(revision_pairs(items))
     if etag is not None:

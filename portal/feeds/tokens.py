@@ -120,6 +120,7 @@ class ActiveToken:
     last_used_at: dt.datetime | None
     feed_version: int | None
     feed_changed_at: dt.datetime | None
+    feed_last_modified_epoch: int | None
     receipt_id: int | None
     receipt_etag: str | None
     receipt_formats: str | None
@@ -146,6 +147,7 @@ _ACTIVE_TOKEN = (
         FeedToken.last_used_at,
         FeedVersion.version,
         FeedVersion.changed_at,
+        FeedVersion.last_modified_epoch,
         FeedReceipt.id,
         FeedReceipt.etag,
         FeedReceipt.formats,

@@ -27,6 +27,7 @@ def world(make_tenant, make_user, make_team, make_service, make_usage, make_chan
     """Tapai and Other both use Face Fusion API; helpers publish, revise and cancel changes."""
     team = make_team("face-fusion", "Face Fusion")
     service = make_service(team, "face-fusion-api", "Face Fusion API")
+    ocr = make_service(team, "document-ocr", "Document OCR")  # nobody uses it
     tapai = make_tenant("tapai", "Tapai")
     other = make_tenant("other", "Other Co")
     lonely = make_tenant("lonely", "Lonely Ltd")  # uses nothing
@@ -41,9 +42,10 @@ def world(make_tenant, make_user, make_team, make_service, make_usage, make_chan
         visibility="affected",
         body="The output **resolution** changes.",
         impact="maintenance",
+        services=None,
     ):
         return make_change(
-            services=[service],
+            services=services or [service],
             author=engineer,
             title=title,
             body=body,
@@ -72,6 +74,11 @@ def world(make_tenant, make_user, make_team, make_service, make_usage, make_chan
         )
         db.session.commit()
 
+    def revise_to(change, *, at, **fields):
+        """Revise a scheduled change with new field values (``targets``, ``visibility`` …)."""
+        revise(change, replace(input_of(change), **fields), actor=engineer, now=at)
+        db.session.commit()
+
     def cancel(change, *, at):
         lifecycle.cancel(change, actor=engineer, now=at, reason="no longer needed")
         db.session.commit()
@@ -86,6 +93,7 @@ def world(make_tenant, make_user, make_team, make_service, make_usage, make_chan
     return SimpleNamespace(
         team=team,
         service=service,
+        ocr=ocr,
         tapai=tapai,
         other=other,
         lonely=lonely,
@@ -93,6 +101,7 @@ def world(make_tenant, make_user, make_team, make_service, make_usage, make_chan
         draft=draft,
         published=published,
         reschedule=reschedule,
+        revise_to=revise_to,
         cancel=cancel,
         token=token,
     )

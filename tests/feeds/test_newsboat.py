@@ -1,4 +1,5 @@
-"""A real feed reader: newsboat reads the tenant's RSS and Atom feeds served over HTTP."""
+"""A real feed reader: newsboat reads the tenant's and the public RSS and Atom feeds over HTTP,
+including every case of issue #14 (``tests.feeds.test_standards.build_cases``)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from portal.extensions import db, dispose_engines
 from portal.feeds.models import FeedReceipt
 from tests.conftest import T0
 from tests.feeds.conftest import feed_url
+from tests.feeds.test_standards import build_cases
 
 pytestmark = [
     pytest.mark.slow,
@@ -52,8 +54,9 @@ def served(world, request):
     return secret, request.getfixturevalue("live_server")
 
 
-def newsboat(tmp_path, url: str) -> list[tuple[str, str, int]]:
-    """Run newsboat once, non-interactively; returns (guid, title, pubDate) of the cached items."""
+def newsboat(tmp_path, url: str, unread: int = 2) -> list[tuple[str, str, int]]:
+    """Run newsboat once, non-interactively; returns (guid, title, pubDate) of the cached items
+    after checking it reported ``unread`` new articles and no error."""
     (tmp_path / "urls").write_text(url + "\n")
     (tmp_path / "config").write_text('user-agent "Newsboat-test"\n')
     log = tmp_path / "nb.log"
@@ -82,7 +85,7 @@ def newsboat(tmp_path, url: str) -> list[tuple[str, str, int]]:
     )
     assert result.returncode == 0, result.stderr
     assert "USERERROR" not in log.read_text(errors="replace"), log.read_text(errors="replace")
-    assert "2 unread articles" in result.stdout, result.stdout
+    assert f"{unread} unread articles" in result.stdout, result.stdout
     with sqlite3.connect(tmp_path / "cache.db") as conn:
         return conn.execute("select guid, title, pubDate from rss_item order by title").fetchall()
 
@@ -101,3 +104,28 @@ def test_newsboat_lists_the_tenants_changes(served, tmp_path, fmt):
     receipts = db.session.execute(select(FeedReceipt)).scalars().all()
     assert [r.user_agent for r in receipts] == ["Newsboat-test"]
     assert receipts[0].formats == fmt
+
+
+@pytest.fixture
+def served_cases(world, app, request):
+    """The issue's cases, then the live server."""
+    cases = build_cases(world, app)
+    db.session.commit()
+    dispose_engines()
+    return cases, request.getfixturevalue("live_server")
+
+
+def test_newsboat_reads_every_case_of_the_issue(served_cases, tmp_path):
+    """Upcoming changes beyond the cap, an empty tenant, a public feed with a change made
+    private, and the public feed of a service a change was retargeted off."""
+    cases, live_server = served_cases
+    for name, (template, expected, withdrawn) in cases.items():
+        for fmt in ("rss", "atom"):
+            folder = tmp_path / f"{name}-{fmt}"  # one cache per feed: GUIDs collapse otherwise
+            folder.mkdir()
+            shown = len(expected) - len(withdrawn)
+            items = newsboat(folder, live_server.url(template.format(fmt=fmt)), unread=shown)
+            assert len(items) == shown, (name, fmt, items)
+            public = template.startswith("/public/")
+            prefix = "http://portal.test/" + ("public/changes/" if public else "changes/")
+            assert all(guid.startswith(prefix) for guid, _, _ in items)

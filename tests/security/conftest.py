@@ -36,6 +36,7 @@ PUBLIC_ENDPOINTS = {
     "api_spec.openapi_json",  # the API description (DESIGN.md "Interfaces")
     "feeds.public_changes",  # public changes of public services
     "feeds.public_feed",  # public per-service feeds (public changes only)
+    "feeds.public_change",  # one public change (404 unless published and public)
 }
 # Endpoints authorised by an unguessable token in the URL instead of a session; they are
 # exempt from the id sweep (their parameter is a secret, not an id).
