@@ -114,7 +114,7 @@ class Signer:
 
 def parse_verifier_key(encoded: str) -> Verifier:
     """Parse ``<name>+<hex id>+<base64(0x01 || key)>``; raises ``NoteError``."""
-    parts = encoded.strip().split("+")
+    parts = encoded.strip().split("+", 2)  # the base64 part may contain "+"
     if len(parts) != 3:
         raise NoteError("not a verifier key: expected <name>+<key id>+<base64 key>")
     name, hex_id, raw = parts
@@ -130,7 +130,7 @@ def parse_verifier_key(encoded: str) -> Verifier:
 
 def parse_signer_key(encoded: str) -> Signer:
     """Parse ``PRIVATE+KEY+<name>+<hex id>+<base64(0x01 || seed)>``; raises ``NoteError``."""
-    parts = encoded.strip().split("+")
+    parts = encoded.strip().split("+", 4)
     if len(parts) != 5 or parts[:2] != ["PRIVATE", "KEY"]:
         raise NoteError("not a signer key: expected PRIVATE+KEY+<name>+<key id>+<base64 key>")
     data = _b64decode(parts[4], "the signer key")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from flask import Blueprint, jsonify, make_response, render_template
+from flask import Blueprint, jsonify, make_response, render_template, request
 from flask_login import current_user, login_required
 from markupsafe import Markup
 
@@ -19,6 +19,7 @@ from portal.api.base import api_blueprint
 from portal.api.openapi import register_paths
 from portal.certificates import equal_notice, services
 from portal.clock import now
+from portal.extensions import db
 from portal.templating import local_and_utc, viewer_zone
 from portal.timezones import format_in_zone
 
@@ -28,9 +29,16 @@ api_bp = api_blueprint("certificates_api", __name__)
 
 def _certificate(change_id: int, tenant_slug: str) -> dict:
     change, tenant, ct = services.subject_or_404(change_id, tenant_slug, current_user)
-    return services.build(
-        change, tenant, ct, now=now(), issued_to=f"{current_user.name} <{current_user.email}>"
+    cert = services.build(
+        change,
+        tenant,
+        ct,
+        now=now(),
+        issued_to=f"{current_user.name} <{current_user.email}>",
+        since=request.args.getlist("since"),
     )
+    db.session.commit()  # a checkpoint issued for this certificate is kept, like every other
+    return cert
 
 
 def _equal_notice(change_id: int) -> tuple:

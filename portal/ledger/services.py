@@ -264,8 +264,10 @@ def _iter_entries(batch: int = 5000) -> Iterator[LedgerEntry]:
             db.session.expunge(row)
 
 
-def verify(progress=None) -> Verification:
-    """Walk the whole chain; report the first entry that was edited, removed or moved."""
+def verify(progress=None, on_entry=None) -> Verification:
+    """Walk the whole chain; report the first entry that was edited, removed or moved.
+    ``on_entry(entry, body)`` sees each intact entry in order with its hashed bytes (the
+    audit recomputes the Merkle tree from them in the same pass)."""
     prev, expected_seq, count = GENESIS, 1, 0
     for entry in _iter_entries():
         if entry.seq != expected_seq:
@@ -285,7 +287,8 @@ def verify(progress=None) -> Verification:
                 f"entry {entry.seq} does not follow entry {entry.seq - 1} "
                 "(removed, reordered or edited)",
             )
-        if entry_hash(entry) != entry.hash:
+        body = fields_body(**{name: getattr(entry, name) for name in _HASHED})
+        if hashlib.sha256(body).hexdigest() != entry.hash:
             return Verification(
                 False,
                 count,
@@ -294,6 +297,8 @@ def verify(progress=None) -> Verification:
                 f"entry {entry.seq} was altered: its content no longer matches its hash",
             )
         prev, expected_seq, count = entry.hash, expected_seq + 1, count + 1
+        if on_entry is not None:
+            on_entry(entry, body)
         if progress:
             progress(1)
     head = db.session.get(LedgerHead, 1)

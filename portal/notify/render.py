@@ -28,6 +28,7 @@ from portal.acks.links import acknowledge_url
 from portal.catalog.models import Service, Usage
 from portal.changes.models import Change, ChangeTarget, ImpactLevel, Revision
 from portal.extensions import db
+from portal.ledger.witness import stamp_email
 from portal.notify.models import (
     ESCALATION,
     NOTICE,
@@ -360,4 +361,5 @@ def build_message(row: OutboxMessage, ctx: BatchContext) -> Message:
     msg.alts = {"html": html}  # ``html`` is a property over ``alts``: never share the dict
     msg.extra_headers = headers
     msg.msgId = message_id(row)
+    stamp_email(msg, ctx)  # the latest ledger checkpoint (issue 13)
     return msg
