@@ -137,30 +137,33 @@ def _deliveries(c: _Checker, cert: dict) -> None:
             continue
         for cite in cites_:
             entry = c.entry(cite)
-            if entry is None:
-                continue
-            items = [x for x in _payload(entry).get("deliveries") or [] if isinstance(x, dict)]
-            item = _matching(items, d)
-            if item is None:
-                c.problems.append(f"{what}: ledger entry #{cite['seq']} does not list it")
-                continue
-            c.same(f"{what} recipient", d.get("recipient"), cite, item.get("recipient"))
-            c.same(f"{what} Message-ID", d.get("message_id"), cite, item.get("message_id"))
-            if entry["action"] == "notice.delivered":
-                c.same(f"{what} status", d.get("status"), cite, "sent")
-                c.same(
-                    f"{what} accepted at",
-                    d.get("sent_at"),
-                    cite,
-                    item.get("accepted_at"),
-                    when=True,
-                )
-                c.same(f"{what} SMTP answer", d.get("smtp_reply"), cite, item.get("smtp_reply"))
-            elif entry["action"] == "notice.failed" and len(cites_) == 1:
-                c.same(f"{what} status", d.get("status"), cite, "failed")
-                c.same(
-                    f"{what} failed at", d.get("failed_at"), cite, item.get("failed_at"), when=True
-                )
+            if entry is not None:
+                _delivery(c, what, d, cite, entry, only=len(cites_) == 1)
+
+
+def _delivery(c: _Checker, what: str, d: dict, cite: dict, entry: dict, *, only: bool) -> None:
+    """One delivery against its own entry (the payload describes it) or a batch entry that
+    lists it under "deliveries"; only the fields the entry records are compared."""
+    payload = _payload(entry)
+    listed = payload.get("deliveries")
+    if isinstance(listed, list):
+        item = _matching([x for x in listed if isinstance(x, dict)], d)
+        if item is None:
+            c.problems.append(f"{what}: ledger entry #{cite['seq']} does not list it")
+            return
+    else:
+        item = {**payload, "accepted_at": entry["at"], "failed_at": entry["at"]}
+    for key, label in (("recipient", "recipient"), ("message_id", "Message-ID")):
+        if key in item:
+            c.same(f"{what} {label}", d.get(key), cite, item[key])
+    if entry["action"] == "notice.delivered":
+        c.same(f"{what} status", d.get("status"), cite, "sent")
+        c.same(f"{what} accepted at", d.get("sent_at"), cite, item.get("accepted_at"), when=True)
+        if "smtp_reply" in item:
+            c.same(f"{what} SMTP answer", d.get("smtp_reply"), cite, item["smtp_reply"])
+    elif entry["action"] == "notice.failed" and only:
+        c.same(f"{what} status", d.get("status"), cite, "failed")
+        c.same(f"{what} failed at", d.get("failed_at"), cite, item.get("failed_at"), when=True)
 
 
 def _matching(items: list[dict], d: dict) -> dict | None:

@@ -74,13 +74,14 @@ def note_in(data: bytes, source: str) -> str:
     if "\n\n\u2014 " in text.replace("\r\n", "\n"):
         return text.replace("\r\n", "\n")
     unfolded = re.sub(r"\r?\n[ \t]", "", text)  # header and iCalendar line folding
-    unfolded = re.sub(r"=\r?\n", "", unfolded)  # quoted-printable soft line breaks
-    match = _CARRIED.search(unfolded)
-    candidate = match.group(1) if match else text.strip()
-    try:
-        return from_transport(candidate)
-    except NoteError:
-        raise Unusable(f"{source} holds no Forewarn checkpoint") from None
+    # A text part in quoted-printable keeps the line split by soft line breaks ("=" + EOL).
+    for candidate in (unfolded, re.sub(r"=\r?\n", "", unfolded)):
+        match = _CARRIED.search(candidate)
+        try:
+            return from_transport(match.group(1) if match else candidate.strip())
+        except NoteError:
+            continue
+    raise Unusable(f"{source} holds no Forewarn checkpoint")
 
 
 def _unsigned(note: str) -> Checkpoint:
