@@ -15,6 +15,8 @@ from __future__ import annotations
 import argparse
 import base64
 import binascii
+import email
+import email.policy
 import json
 import re
 import sys
@@ -73,6 +75,12 @@ def note_in(data: bytes, source: str) -> str:
         raise Unusable(f"{source} is not UTF-8 text") from None
     if "\n\n\u2014 " in text.replace("\r\n", "\n"):
         return text.replace("\r\n", "\n")
+    carried = _from_email(data)
+    if carried:
+        try:
+            return from_transport(carried)
+        except NoteError:
+            pass
     unfolded = re.sub(r"\r?\n[ \t]", "", text)  # header and iCalendar line folding
     # A text part in quoted-printable keeps the line split by soft line breaks ("=" + EOL).
     for candidate in (unfolded, re.sub(r"=\r?\n", "", unfolded)):
@@ -82,6 +90,26 @@ def note_in(data: bytes, source: str) -> str:
         except NoteError:
             continue
     raise Unusable(f"{source} holds no Forewarn checkpoint")
+
+
+def _from_email(data: bytes) -> str | None:
+    """The checkpoint header, or the text part's checkpoint line, of a saved email (any
+    folding or transfer encoding undone by the standard library's parser)."""
+    msg = email.message_from_bytes(data, policy=email.policy.default)
+    if not msg.keys():
+        return None
+    value = msg.get("X-Forewarn-Checkpoint")
+    if value:
+        return "".join(str(value).split())
+    for part in msg.walk():
+        if part.get_content_type() == "text/plain":
+            try:
+                match = _CARRIED.search(part.get_content())
+            except (LookupError, ValueError):
+                continue
+            if match:
+                return match.group(1)
+    return None
 
 
 def _unsigned(note: str) -> Checkpoint:
