@@ -81,6 +81,7 @@ def check(cert: dict, entries: dict[int, dict]) -> list[str]:
             if key in cite and cite[key] != entry.get(key):
                 c.same(f"{path}.{key}", cite[key], cite, entry.get(key), when=key == "at")
     _published(c, cert)
+    _revisions(c, cert)
     _required(c, cert)
     _notice_given(c, cert)
     _deliveries(c, cert)
@@ -96,6 +97,20 @@ def _published(c: _Checker, cert: dict) -> None:
         c.unbacked("published at", pub.get("at"))
     else:
         c.same("published at", pub.get("at"), pub["ledger"], entry["at"], when=True)
+
+
+def _revisions(c: _Checker, cert: dict) -> None:
+    for r in cert.get("revisions") or []:
+        entry = c.entry(r.get("ledger"))
+        what = f"revision {r.get('number')}"
+        if entry is None:
+            c.unbacked(what, r.get("at"))
+            continue
+        p, cite = _payload(entry), r["ledger"]
+        c.same(f"{what} at", r.get("at"), cite, entry["at"], when=True)
+        c.same(f"{what} number", r.get("number"), cite, p.get("revision"))
+        if "material" in p:
+            c.same(f"{what} material", r.get("material"), cite, p["material"])
 
 
 def _required(c: _Checker, cert: dict) -> None:

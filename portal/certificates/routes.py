@@ -125,9 +125,20 @@ register_paths(
                         "required": True,
                         "schema": {"type": "string"},
                     },
+                    {
+                        "name": "since",
+                        "in": "query",
+                        "required": False,
+                        "description": "an older checkpoint (tree size, or as an email carries "
+                        "it): adds a consistency proof from it; repeatable",
+                        "schema": {"type": "array", "items": {"type": "string"}},
+                        "style": "form",
+                        "explode": True,
+                    },
                 ],
                 "responses": {
-                    "200": {"description": "the certificate"},
+                    "200": {"description": "the certificate, with its proof"},
+                    "400": _err("a since value that is not a checkpoint of this log"),
                     "401": _err("missing or bad token"),
                     "404": _err("no such change or tenant, or not yours to see"),
                 },

@@ -236,3 +236,24 @@ def test_entries_newer_than_any_checkpoint_get_one_issued(login, signed, tmp_pat
     assert cert["proof"]["tree_size"] > before
     assert checkpoints.latest().tree_size == cert["proof"]["tree_size"]
     assert all("inclusion_proof" in e for e in cert["proof"]["entries"])
+
+
+def test_revised_change_certificate_agrees_with_the_ledger(login, signed, signer, tmp_path, capsys):
+    import dataclasses
+
+    from portal.changes.services import input_of, revise
+
+    w = signed
+    inp = input_of(w.change)
+    later = dataclasses.replace(
+        inp,
+        starts_at=inp.starts_at + dt.timedelta(days=2),
+        ends_at=inp.ends_at + dt.timedelta(days=2),
+    )
+    revise(w.change, later, actor=w.engineer, now=T0 + dt.timedelta(hours=8))
+    db.session.commit()
+    cert, path = _cert(login, w, tmp_path)
+    assert len(cert["revisions"]) == 2
+    assert cert["ledger_agreement"] == {"ok": True, "problems": []}
+    code, _out, err = _run(capsys, path, "--key", signer.verifier.encoded())
+    assert (code, err) == (0, "")
