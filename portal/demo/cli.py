@@ -72,6 +72,7 @@ def prepare_database(app: Flask, *, reset: bool) -> int:
     from portal.clock import get_clock
     from portal.demo.seed import seed_demo
     from portal.extensions import db, dispose_engines
+    from portal.ledger.keys import prepare_demo as prepare_demo_ledger
 
     path = Path(app.config["SQLALCHEMY_DATABASE_URI"].removeprefix("sqlite:///"))
     with app.app_context():
@@ -86,6 +87,7 @@ def prepare_database(app: Flask, *, reset: bool) -> int:
         db.session.execute(text("PRAGMA journal_mode=WAL"))
         db.session.commit()
         flask_migrate.upgrade()
+        prepare_demo_ledger(reset=reset)  # a checkpoint signing key (issue 13)
         world = seed_demo(password=app.config["DEMO_PASSWORD"], now=get_clock().now())
         db.session.commit()
         return world.created
