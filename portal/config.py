@@ -119,6 +119,16 @@ class Defaults:
     DEMO_SMTP_PORT = 8025
     DEMO_PASSWORD = "forewarn-demo"  # noqa: S105 (the demo serves 127.0.0.1 with made-up users)
 
+    # Ledger proof (issue 13, portal/ledger): the checkpoint signing key lives in a file outside
+    # the database (default <instance>/ledger-signing.key, `forewarn ledger keygen`); the log's
+    # origin defaults to "<BASE_URL host/path>/ledger"; checkpoints at most every N seconds; a
+    # copy of the latest in LEDGER_WITNESS_FILE (default <instance>/ledger-checkpoint.txt).
+    LEDGER_SIGNING_KEY_FILE: str | None = None
+    LEDGER_ORIGIN: str | None = None
+    LEDGER_CHECKPOINT_INTERVAL_SECONDS = 10.0
+    LEDGER_WITNESS_FILE: str | None = None
+    LEDGER_PUBLIC_KEY: str | None = None  # for /ledger/public-key when the key file is elsewhere
+
     # Feeds (issue 5, portal/feeds): entries per feed, and the upstream import's limits.
     FEED_MAX_ENTRIES = 100  # ended changes per feed; changes not ended are never capped
     FEED_CALENDAR_REFRESH_SECONDS = 3600  # iCalendar REFRESH-INTERVAL / X-PUBLISHED-TTL hint

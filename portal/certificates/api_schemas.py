@@ -6,7 +6,7 @@ own (``portal.certificates.services.build``, ``portal.certificates.equal_notice`
 
 from __future__ import annotations
 
-from marshmallow import fields
+from marshmallow import fields, validate
 
 from portal.api.declare import Schema, Time
 
@@ -39,6 +39,25 @@ class CertificateSchema(Schema):
     breaches = _sections(required=True)
     gate = _section(required=True)
     ledger_verification = _section(required=True)
+    ledger_agreement = _section(
+        metadata={"description": "whether every claim matches the ledger entry it cites"}
+    )
+    proof = _section(
+        metadata={
+            "description": "cited entries, their inclusion proofs, the signed checkpoint and "
+            "consistency proofs from each since checkpoint (docs/proof.md)"
+        }
+    )
+
+
+class CertificateQuerySchema(Schema):
+    since = fields.List(
+        fields.String(validate=validate.Length(max=4000)),
+        metadata={
+            "description": "an older checkpoint (tree size, or as an email carries it): adds "
+            "a consistency proof from it; repeatable"
+        },
+    )
 
 
 class EqualNoticeChangeSchema(Schema):

@@ -11,14 +11,19 @@ from __future__ import annotations
 
 import datetime as dt
 
-from flask import Blueprint, jsonify, make_response, render_template
+from flask import Blueprint, jsonify, make_response, render_template, request
 from flask_login import current_user, login_required
 from markupsafe import Markup
 
 from portal.api.base import api_blueprint
 from portal.certificates import equal_notice, services
-from portal.certificates.api_schemas import CertificateSchema, EqualNoticeSchema
+from portal.certificates.api_schemas import (
+    CertificateQuerySchema,
+    CertificateSchema,
+    EqualNoticeSchema,
+)
 from portal.clock import now
+from portal.extensions import db
 from portal.templating import local_and_utc, viewer_zone
 from portal.timezones import format_in_zone
 
@@ -28,9 +33,16 @@ api_bp = api_blueprint("certificates_api", __name__)
 
 def _certificate(change_id: int, tenant_slug: str) -> dict:
     change, tenant, ct = services.subject_or_404(change_id, tenant_slug, current_user)
-    return services.build(
-        change, tenant, ct, now=now(), issued_to=f"{current_user.name} <{current_user.email}>"
+    cert = services.build(
+        change,
+        tenant,
+        ct,
+        now=now(),
+        issued_to=f"{current_user.name} <{current_user.email}>",
+        since=request.args.getlist("since"),
     )
+    db.session.commit()  # a checkpoint issued for this certificate is kept, like every other
+    return cert
 
 
 def _equal_notice(change_id: int) -> tuple:
@@ -87,10 +99,15 @@ def equal_notice_json(change_id: int):
 
 
 @api_bp.get("/changes/<id:change_id>/certificates/<tenant>")
+@api_bp.arguments(CertificateQuerySchema, location="query")
 @api_bp.response(200, CertificateSchema)
-@api_bp.refusals(e404="no such change or tenant, or not yours to see")
-def api_certificate(change_id: int, tenant: str):
-    """Notice certificate of one tenant for one change, with ledger evidence."""
+@api_bp.refusals(
+    e400="a since value that is not a checkpoint of this log",
+    e404="no such change or tenant, or not yours to see",
+)
+def api_certificate(query: dict, change_id: int, tenant: str):
+    """Notice certificate of one tenant for one change, with ledger evidence, inclusion
+    proofs, a signed checkpoint and consistency proofs from each ``since`` checkpoint."""
     return _certificate(change_id, tenant), 200, {"Cache-Control": "private, no-store"}
 
 

@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from portal.access import tenant_ids_visible_to
 from portal.acks.models import Acknowledgement, Objection, Waiver
+from portal.certificates import proof
 from portal.certificates.evidence import Evidence, iso
 from portal.changes import lifecycle
 from portal.changes.models import PUBLISHED_STATUSES, Change, ChangeTenant, NoticeBreach, Revision
@@ -22,7 +23,6 @@ from portal.changes.queries import can_manage
 from portal.changes.serialise import customer_summary
 from portal.extensions import db
 from portal.feeds.receipts import receipts_for
-from portal.ledger.services import verify
 from portal.notify.models import FAILED, NOTICE, SENT, OutboxMessage
 from portal.tenants.models import Tenant
 
@@ -131,9 +131,18 @@ def _answers(model, change: Change, tenant: Tenant):
 
 
 def build(
-    change: Change, tenant: Tenant, ct: ChangeTenant, *, now: dt.datetime, issued_to: str
+    change: Change,
+    tenant: Tenant,
+    ct: ChangeTenant,
+    *,
+    now: dt.datetime,
+    issued_to: str,
+    since: list[str] = (),
 ) -> dict:
-    """The certificate as a plain dictionary (JSON-ready)."""
+    """The certificate as a plain dictionary (JSON-ready), with its proof (``proof.attach``:
+    cited entries, inclusion proofs, the signed checkpoint, consistency proofs from the
+    checkpoints named in ``since``; may issue a checkpoint, so the caller commits). Raises
+    ``BadRequest`` for a bad ``since``."""
     acks = _answers(Acknowledgement, change, tenant)
     objections = _answers(Objection, change, tenant)
     waivers = _answers(Waiver, change, tenant)
@@ -161,8 +170,7 @@ def build(
     gate = lifecycle.gates(change, now, tenant.id)
     state = gate[0].state if gate else None
     started = evidence.subject("change_tenant", pair, action="change.tenant_started")
-    verification = verify()
-    return {
+    cert = {
         "certificate": {
             "issued_at": iso(now),
             "issued_to": issued_to,
@@ -273,5 +281,5 @@ def build(
             "started_at": iso(ct.started_at),
             "ledger": Evidence.cite(started[-1]) if started else None,
         },
-        "ledger_verification": {**verification.as_dict(), "verified_at": iso(now)},
     }
+    return proof.attach(cert, tenant_id=tenant.id, now=now, since=since)

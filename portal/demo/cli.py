@@ -76,6 +76,7 @@ def prepare_database(app: Flask, *, reset: bool, deliver_history: bool = False) 
     from portal.clock import get_clock
     from portal.demo.seed import seed_demo
     from portal.extensions import db, dispose_engines
+    from portal.ledger.keys import prepare_demo as prepare_demo_ledger
 
     path = Path(app.config["SQLALCHEMY_DATABASE_URI"].removeprefix("sqlite:///"))
     with app.app_context():
@@ -90,6 +91,7 @@ def prepare_database(app: Flask, *, reset: bool, deliver_history: bool = False) 
         db.session.execute(text("PRAGMA journal_mode=WAL"))
         db.session.commit()
         flask_migrate.upgrade()
+        prepare_demo_ledger(reset=reset)  # a checkpoint signing key (issue 13)
         deliver = _deliver_at if deliver_history else None
         world = seed_demo(
             password=app.config["DEMO_PASSWORD"], now=get_clock().now(), deliver=deliver

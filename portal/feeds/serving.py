@@ -30,6 +30,7 @@ from portal.feeds.content import (
 )
 from portal.feeds.models import FeedBody
 from portal.ledger.services import canonical_json
+from portal.ledger.witness import stamp_feed
 
 
 @dataclass(frozen=True)
@@ -151,6 +152,7 @@ def feed_body(
         self_url=self_url,
         last_modified=state.fingerprint.changed_at,
     )
+    body = stamp_feed(state.scope, state.fmt, body)  # the latest ledger checkpoint (issue 13)
     pairs = canonical_json(revision_pairs(items))
     if etag is not None:
         db.session.execute(

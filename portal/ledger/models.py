@@ -1,10 +1,18 @@
-"""Ledger tables: the append-only chain and its head."""
+"""Ledger tables: the append-only chain, its head, its Merkle tree and signed checkpoints."""
 
 from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import BigInteger, ForeignKey, Integer, String, Text
+from sqlalchemy import (
+    BigInteger,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    SmallInteger,
+    String,
+    Text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.extensions import db
@@ -41,3 +49,31 @@ class LedgerHead(db.Model):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     seq: Mapped[int] = mapped_column(BigInteger, default=0)
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class LedgerTreeNode(db.Model):
+    """One perfect subtree of the Merkle tree over the ledger (RFC 9162 §2.1): ``level`` 0
+    holds leaf ``index`` (entry ``seq = index + 1``); level ``l`` index ``i`` covers leaves
+    ``[i * 2**l, (i + 1) * 2**l)``. Written by ``record_many`` with the entries themselves;
+    proofs read O(log n) of these rows, never the entries."""
+
+    __tablename__ = "ledger_tree_nodes"
+
+    level: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    index: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+
+
+class LedgerCheckpoint(db.Model):
+    """A signed checkpoint (C2SP ``tlog-checkpoint`` as an Ed25519 ``signed-note``) over the
+    first ``tree_size`` entries. Every one issued is kept: customers hold copies, and
+    ``forewarn ledger verify`` checks the tree against the latest."""
+
+    __tablename__ = "ledger_checkpoints"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tree_size: Mapped[int] = mapped_column(BigInteger, index=True)
+    root_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    note: Mapped[str] = mapped_column(Text)
+    verifier_key: Mapped[str] = mapped_column(String(300))
+    issued_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)

@@ -17,7 +17,10 @@ from typing import Any
 
 from sqlalchemy import insert, select, update
 
+from forewarn_verify.entries import body as entry_body
+from forewarn_verify.rfc9162 import leaf_hash
 from portal.extensions import db
+from portal.ledger import tree
 from portal.ledger.models import LedgerEntry, LedgerHead
 
 GENESIS = "0" * 64
@@ -63,7 +66,12 @@ _HASHED = (
 )
 
 
-def fields_hash(
+def fields_hash(**fields) -> str:
+    """``entry_hash`` from the field values themselves (appending builds no object first)."""
+    return hashlib.sha256(fields_body(**fields)).hexdigest()
+
+
+def fields_body(
     *,
     seq,
     at,
@@ -76,23 +84,26 @@ def fields_hash(
     change_id,
     payload,
     prev_hash,
-) -> str:
-    """``entry_hash`` from the field values themselves (appending builds no object first)."""
-    body = canonical_json(
-        {
-            "seq": seq,
-            "at": at.astimezone(dt.UTC).isoformat(),
-            "action": action,
-            "actor_id": actor_id,
-            "actor": actor_label,
-            "subject": [subject_type, subject_id],
-            "tenant_id": tenant_id,
-            "change_id": change_id,
-            "payload": payload,
-            "prev": prev_hash,
-        }
-    )
-    return hashlib.sha256(body.encode()).hexdigest()
+) -> bytes:
+    """The bytes an entry's chain hash (SHA-256) and Merkle leaf (RFC 9162, 0x00 prefix)
+    cover: ``forewarn_verify.entries.body`` of its fields, as the offline verifier computes."""
+    return entry_body(as_certified(locals()))
+
+
+def as_certified(fields: dict) -> dict:
+    """An entry's fields under the names a certificate carries (``forewarn_verify.entries``)."""
+    return {
+        "seq": fields["seq"],
+        "at": fields["at"].astimezone(dt.UTC).isoformat(),
+        "action": fields["action"],
+        "actor_id": fields["actor_id"],
+        "actor": fields["actor_label"],
+        "subject": [fields["subject_type"], fields["subject_id"]],
+        "tenant_id": fields["tenant_id"],
+        "change_id": fields["change_id"],
+        "payload": fields["payload"],
+        "prev": fields["prev_hash"],
+    }
 
 
 @dataclass(frozen=True)
@@ -151,7 +162,7 @@ def record_many(facts: Iterable[Fact], *, actor, now: dt.datetime) -> list[Appen
         return []
     head = _lock_head()
     actor_id, actor_label = _actor(actor)
-    entries = []
+    entries, leaves = [], []
     seq, prev = head.seq, head.hash
     for fact in facts:
         seq += 1
@@ -168,7 +179,9 @@ def record_many(facts: Iterable[Fact], *, actor, now: dt.datetime) -> list[Appen
             payload=canonical_json(fact.payload),
             prev_hash=prev,
         )
-        entry = Appended(**fields, hash=fields_hash(**fields))
+        body = fields_body(**fields)
+        entry = Appended(**fields, hash=hashlib.sha256(body).hexdigest())
+        leaves.append(leaf_hash(body))
         prev = entry.hash
         entries.append(entry)
     # One executemany rather than a unit-of-work flush per object.
@@ -176,6 +189,7 @@ def record_many(facts: Iterable[Fact], *, actor, now: dt.datetime) -> list[Appen
         insert(LedgerEntry),
         [{column: getattr(entry, column) for column in _COLUMNS} for entry in entries],
     )
+    tree.append(head.seq, leaves)
     head.seq, head.hash = seq, prev
     db.session.flush()
     return entries
@@ -250,8 +264,10 @@ def _iter_entries(batch: int = 5000) -> Iterator[LedgerEntry]:
             db.session.expunge(row)
 
 
-def verify(progress=None) -> Verification:
-    """Walk the whole chain; report the first entry that was edited, removed or moved."""
+def verify(progress=None, on_entry=None) -> Verification:
+    """Walk the whole chain; report the first entry that was edited, removed or moved.
+    ``on_entry(entry, body)`` sees each intact entry in order with its hashed bytes (the
+    audit recomputes the Merkle tree from them in the same pass)."""
     prev, expected_seq, count = GENESIS, 1, 0
     for entry in _iter_entries():
         if entry.seq != expected_seq:
@@ -271,7 +287,8 @@ def verify(progress=None) -> Verification:
                 f"entry {entry.seq} does not follow entry {entry.seq - 1} "
                 "(removed, reordered or edited)",
             )
-        if entry_hash(entry) != entry.hash:
+        body = fields_body(**{name: getattr(entry, name) for name in _HASHED})
+        if hashlib.sha256(body).hexdigest() != entry.hash:
             return Verification(
                 False,
                 count,
@@ -280,6 +297,8 @@ def verify(progress=None) -> Verification:
                 f"entry {entry.seq} was altered: its content no longer matches its hash",
             )
         prev, expected_seq, count = entry.hash, expected_seq + 1, count + 1
+        if on_entry is not None:
+            on_entry(entry, body)
         if progress:
             progress(1)
     head = db.session.get(LedgerHead, 1)

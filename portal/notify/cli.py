@@ -11,6 +11,7 @@ from flask import Flask, current_app
 
 from portal.clock import get_clock
 from portal.extensions import db
+from portal.ledger.checkpoints import issue_checkpoint_if_due
 from portal.notify.claims import due_count, new_worker_id
 from portal.notify.dispatch import DeliveryDisabled, dispatch_due
 from portal.notify.reminders import queue_due_reminders
@@ -61,6 +62,7 @@ def register(app: Flask) -> None:
                 )
         except DeliveryDisabled as err:
             raise click.ClickException(str(err)) from None
+        issue_checkpoint_if_due(clock.now())  # sign the ledger's new entries (issue 13)
         click.echo(
             f"{result.sent} sent, {result.retrying} to retry, {result.failed} failed, "
             f"{result.skipped} skipped" + (f"; {queued} reminder(s) queued" if queued else "")

@@ -31,6 +31,7 @@ from portal.changes.services import snapshot
 from portal.clock import get_clock
 from portal.extensions import db
 from portal.inputs import one_line
+from portal.ledger.witness import stamp_email
 from portal.notify.content import (
     CONTENT_KINDS,
     NO_LONGER_AFFECTED,
@@ -553,4 +554,5 @@ def build_message(row: OutboxMessage, ctx: BatchContext) -> Message:
     msg.alts = {"html": html}  # ``html`` is a property over ``alts``: never share the dict
     msg.extra_headers = headers
     msg.msgId = message_id(row)
+    stamp_email(msg, ctx)  # the latest ledger checkpoint (issue 13)
     return msg

@@ -16,6 +16,7 @@ from flask import Flask
 from portal.changes.emergency import expire_stale_requests
 from portal.clock import get_clock
 from portal.extensions import db
+from portal.ledger.checkpoints import issue_checkpoint_if_due
 from portal.notify.claims import new_worker_id
 from portal.notify.dispatch import DeliveryDisabled, DispatchResult, dispatch_due
 from portal.notify.reminders import queue_due_reminders
@@ -31,7 +32,9 @@ def work_once(worker: str, stop: threading.Event) -> DispatchResult:
     queue_due_reminders(clock.now())
     expire_stale_requests(clock.now())
     db.session.commit()
-    return dispatch_due(now=clock.now, worker=worker, should_stop=stop.is_set)
+    result = dispatch_due(now=clock.now, worker=worker, should_stop=stop.is_set)
+    issue_checkpoint_if_due(clock.now())  # sign the ledger's new entries (issue 13)
+    return result
 
 
 def run_worker(app: Flask, stop: threading.Event) -> None:

@@ -37,6 +37,9 @@ PUBLIC_ENDPOINTS = {
     "feeds.public_changes",  # public changes of public services
     "feeds.public_feed",  # public per-service feeds (public changes only)
     "feeds.public_change",  # one public change (404 unless published and public)
+    "ledger.public_key",  # the key that signs ledger checkpoints (DESIGN.md "Proof")
+    "ledger.all_keys",
+    "ledger.latest_checkpoint",
 }
 # Endpoints authorised by an unguessable token in the URL instead of a session; they are
 # exempt from the id sweep (their parameter is a secret, not an id).
