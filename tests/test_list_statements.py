@@ -35,8 +35,14 @@ IMPACTS = [level["code"] for level in DEFAULT_IMPACT_LEVELS]
 
 @pytest.fixture
 def app_config(app_config):
-    """Demo mode, so that the mailbox exists (it is a list page too)."""
-    return {**app_config, "DEMO": True}
+    """Demo mode, so that the mailbox exists (it is a list page too); token caps above the
+    40 rows the large case lists."""
+    return {
+        **app_config,
+        "DEMO": True,
+        "API_TOKEN_MAX_PER_USER": 100,
+        "FEED_TOKEN_MAX_PER_TENANT": 100,
+    }
 
 
 @dataclass

@@ -39,15 +39,10 @@ class CertificateSchema(Schema):
     breaches = _sections(required=True)
     gate = _section(required=True)
     ledger_verification = _section(required=True)
-    ledger_agreement = _section(
-        metadata={"description": "whether every claim matches the ledger entry it cites"}
-    )
-    proof = _section(
-        metadata={
-            "description": "cited entries, their inclusion proofs, the signed checkpoint and "
-            "consistency proofs from each since checkpoint (docs/proof.md)"
-        }
-    )
+    # Whether every claim matches the ledger entry it cites; and the cited entries, their
+    # inclusion proofs, the signed checkpoint and consistency proofs (docs/proof.md).
+    ledger_agreement = _section()
+    proof = _section()
 
 
 class CertificateQuerySchema(Schema):
