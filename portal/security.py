@@ -191,8 +191,9 @@ def init_app(app: Flask) -> None:
     app.after_request(_apply_no_store)
     app.jinja_env.globals["no_store"] = no_store
 
-    proxies = int(app.config.get("TRUSTED_PROXY_COUNT") or 0)
-    if proxies > 0:
+    # A bad value is refused at startup by portal.ops (ConfigurationError naming the setting).
+    proxies = app.config.get("TRUSTED_PROXY_COUNT") or 0
+    if isinstance(proxies, int) and not isinstance(proxies, bool) and 0 < proxies <= 5:
         app.wsgi_app = ProxyFix(
             app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies, x_port=proxies
         )

@@ -26,7 +26,7 @@ from flask import Flask, current_app, g, request
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
-from sqlalchemy import and_, case, func, inspect, or_, select, text
+from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from portal.extensions import db
@@ -263,18 +263,11 @@ class DatabaseCollector:
         return gauge
 
     def _checkpoint(self):
-        """``forewarn_ledger_checkpoint_age_seconds`` once a ``ledger_checkpoints`` table with
-        a time column exists (signed checkpoints, DESIGN.md "Proof"); nothing before."""
-        table = "ledger_checkpoints"
-        if not inspect(db.engine).has_table(table):
-            return []
-        columns = {c["name"] for c in inspect(db.engine).get_columns(table)}
-        column = next((c for c in ("signed_at", "created_at", "at") if c in columns), None)
-        if column is None:
-            return []
-        latest = db.session.scalar(text(f"SELECT max({column}) FROM {table}"))  # noqa: S608
-        if isinstance(latest, str):
-            latest = dt.datetime.fromisoformat(latest)
+        """``forewarn_ledger_checkpoint_age_seconds``: seconds since the latest signed
+        checkpoint (DESIGN.md "Proof"); absent before the first one."""
+        from portal.ledger.models import LedgerCheckpoint
+
+        latest = db.session.scalar(select(func.max(LedgerCheckpoint.issued_at)))
         gauge = GaugeMetricFamily(
             "forewarn_ledger_checkpoint_age_seconds",
             "Seconds since the latest signed ledger checkpoint (absent before the first).",

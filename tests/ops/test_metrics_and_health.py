@@ -121,22 +121,21 @@ def test_worker_heartbeat_and_relay_gauges(app, client):
     assert values[("forewarn_workers_alive", ())] == 1
 
 
-def test_checkpoint_age_appears_once_a_checkpoint_table_exists(app, client, clock):
+def test_checkpoint_age_appears_once_a_checkpoint_is_signed(app, client, clock):
+    from portal.ledger.models import LedgerCheckpoint
+
     assert ("forewarn_ledger_checkpoint_age_seconds", ()) not in scrape(client)
-    with db.engine.begin() as conn:
-        conn.execute(
-            text("CREATE TABLE ledger_checkpoints (id INTEGER PRIMARY KEY, signed_at TIMESTAMP)")
+    db.session.add(
+        LedgerCheckpoint(
+            tree_size=1,
+            root_hash=b"\0" * 32,
+            note="x",
+            verifier_key="k",
+            issued_at=T0 - dt.timedelta(minutes=3),
         )
-        conn.execute(
-            text("INSERT INTO ledger_checkpoints (id, signed_at) VALUES (1, :at)"),
-            {"at": (T0 - dt.timedelta(minutes=3)).replace(tzinfo=None)},
-        )
-    try:
-        assert scrape(client)[("forewarn_ledger_checkpoint_age_seconds", ())] == 180
-    finally:
-        db.session.remove()  # the scrape's transaction (the test's app context) holds a lock
-        with db.engine.begin() as conn:
-            conn.execute(text("DROP TABLE ledger_checkpoints"))
+    )
+    db.session.commit()
+    assert scrape(client)[("forewarn_ledger_checkpoint_age_seconds", ())] == 180
 
 
 def test_metrics_say_the_database_is_down_instead_of_failing(tmp_path):
