@@ -109,7 +109,6 @@ def app_config(app_config, smtp_server):
         "MAIL_SUPPRESS_SEND": False,
         "MAIL_TIMEOUT_SECONDS": 1.5,
         "DELIVERY_RETRY_BASE_SECONDS": 60,
-        "DELIVERY_MAX_ATTEMPTS": 4,
     }
 
 
