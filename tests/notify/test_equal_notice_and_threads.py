@@ -10,7 +10,6 @@ from sqlalchemy import select
 from portal.changes.services import input_of, revise
 from portal.extensions import db
 from portal.notify.models import OutboxMessage
-from tests.conftest import T0
 
 
 def arrival_tenants(sink):
