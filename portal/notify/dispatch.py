@@ -213,6 +213,8 @@ def _error_text(exc: BaseException) -> str:
         return "timed out waiting for the mail server"
     if isinstance(exc, ConnectionRefusedError):
         return "connection refused by the mail server"
+    if isinstance(exc, smtplib.SMTPServerDisconnected) and str(exc):
+        return f"connection lost: {exc}"[:500]
     text = str(exc) or type(exc).__name__
     return f"{type(exc).__name__}: {text}"[:500]
 

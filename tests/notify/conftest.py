@@ -75,9 +75,11 @@ class SmtpServer:
         self.sink = Sink()
         self.controller: Controller | None = None
 
-    def start(self) -> None:
+    def start(self, **options) -> None:
+        """Start on the same port; ``options`` go to aiosmtpd's Controller (e.g.
+        ``enable_SMTPUTF8=False`` for a relay without SMTPUTF8)."""
         self.controller = Controller(
-            self.sink, hostname="127.0.0.1", port=self.port, ready_timeout=5
+            self.sink, hostname="127.0.0.1", port=self.port, ready_timeout=5, **options
         )
         self.controller.start()
 
