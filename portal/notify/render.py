@@ -146,6 +146,20 @@ def wire_address(address: str) -> tuple[str, bool]:
     return f"{local}@{domain}", not local.isascii()
 
 
+def address_warning(address: str) -> str | None:
+    """What to tell whoever enters ``address`` as a notice contact when it may not be
+    deliverable everywhere: a non-ASCII mailbox needs a relay offering SMTPUTF8 (RFC 6531);
+    None for any other address (an IDN domain alone goes out as punycode)."""
+    local = (address or "").rpartition("@")[0]
+    if local.isascii():
+        return None
+    return (
+        f"{address} is an internationalised address: notices reach it only through a mail "
+        "server that offers SMTPUTF8 (RFC 6531). Where the server does not, its notices fail "
+        "at once; add a contact with a plain ASCII address as well."
+    )
+
+
 @dataclass
 class BatchContext:
     """Everything a batch of rows needs, loaded with a handful of queries."""
