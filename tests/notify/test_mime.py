@@ -86,3 +86,24 @@ def test_internationalised_addresses_go_out_as_utf8_headers():
     raw = serialise(fields(To="用户@例子.广告"), (TEXT, HTML), "=_b1", utf8=True)
     wire_lines(raw)
     assert "To: 用户@例子.广告\r\n".encode() in raw
+
+
+def test_messages_of_one_shape_share_one_skeleton():
+    from portal.notify import mime
+
+    mime._skeleton.cache_clear()
+    for n in range(5):
+        serialise(
+            fields(To=f"ops{n}@tapai.example", Subject="Scheduled: plain"), (TEXT, HTML), "=_b1"
+        )
+    info = mime._skeleton.cache_info()
+    assert info.misses == 1 and info.hits == 4
+    key = tuple((k, None if mime._plain(k, v) else v) for k, v in fields(Subject="Scheduled: x"))
+    assert mime._skeleton(key, "=_b1", False) is not None  # the slots came out verbatim
+
+
+def test_bodies_without_a_final_newline_come_out_as_the_package_writes_them():
+    f = fields(Subject="Scheduled: plain")
+    assert serialise(f, ("text", "<p>html</p>"), "=_b1") == full_message(
+        f, ("text", "<p>html</p>"), "=_b1"
+    ).as_bytes(policy=policy.SMTP)
