@@ -269,6 +269,9 @@ class Shipment:
         self.worker = worker
         self.ids = {row.id for row in rows}
         self.lost: set[int] = set()  # taken over by another worker: not ours to send or record
+        # Until when the claim (or the last renewal) holds for certain: before then no other
+        # worker can have taken a row over, so no renewal or check is needed.
+        self.lease_until = now() + dt.timedelta(seconds=lease_seconds())
         # The outcomes are recorded after the next batch's claim has committed (which expires
         # ORM objects): they work from a snapshot of each row's columns taken now.
         values = {row.id: snapshot(row) for row in rows}
@@ -293,11 +296,19 @@ class Shipment:
     def renew(self) -> None:
         """Renew the lease on the rows still held; note those another worker took over."""
         if self.worker:
-            held = renew(self.ids - self.lost, worker=self.worker, now=self.now())
+            at = self.now()
+            held = renew(self.ids - self.lost, worker=self.worker, now=at)
             self.lost |= self.ids - held
+            self.lease_until = at + dt.timedelta(seconds=lease_seconds())
+
+    def renew_if_old(self, fraction: float) -> None:
+        """Renew when less than ``fraction`` of a lease is left (a commit saved otherwise)."""
+        left = (self.lease_until - self.now()).total_seconds()
+        if left < fraction * lease_seconds():
+            self.renew()
 
     def start(self, sender: ThreadPoolExecutor, app) -> None:
-        self.renew()  # it may have waited behind the previous batch: a fresh lease to send on
+        self.renew_if_old(2 / 3)  # it may have waited behind the previous batch
         self.anchor = (self.now(), time.monotonic())
         self.future = sender.submit(_in_app, app, ship, self.ready, self.lost)
 
@@ -313,7 +324,7 @@ class Shipment:
                 self.batch.failed(row, str(answer), temporary=True, at=at(mono))
             else:
                 self.batch.sent(row, answer, at=at(mono))
-        self.renew()  # the rows it still holds stay held until the save commits
+        self.renew_if_old(1 / 3)  # the rows still held stay held until the save commits
         if self.lost:
             self.batch.forget(self.lost)
         self.batch.save()

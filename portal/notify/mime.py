@@ -134,8 +134,7 @@ def serialise(
     if chunks is None:
         return full_message(fields, encoded, boundary, utf8=utf8, encoded=True).as_bytes()
     values: dict[int, bytes] = {
-        -(n + 1): body.replace("\n", "\r\n").encode("ascii")
-        for n, body in enumerate(encoded)
+        -(n + 1): body.replace("\n", "\r\n").encode("ascii") for n, body in enumerate(encoded)
     }
     for i, (name, value) in enumerate(fields):
         if key[i][1] is None:
