@@ -105,8 +105,13 @@ class Defaults:
 
     # Delivery (issue 4, portal/notify): outbox dispatch, retries, reminders.
     DISPATCH_BATCH_SIZE = 200  # rows claimed and sent over one SMTP connection
-    DISPATCH_LEASE_SECONDS = 300  # a crashed worker's claimed rows are re-claimed after this
-    DELIVERY_MAX_ATTEMPTS = 8  # temporary failures retry until this many attempts, then fail
+    # A claim's lease; renewed every third of it while the batch is in hand, so a dead
+    # worker's rows are taken over within it plus WORKER_INTERVAL_SECONDS (< 60 s).
+    DISPATCH_LEASE_SECONDS = 45
+    # Temporary failures retry for this long after the row was queued (a mail queue's
+    # lifetime), then fail; DELIVERY_MAX_ATTEMPTS (None = no count limit) can bound it too.
+    DELIVERY_RETRY_SECONDS = 24 * 3600
+    DELIVERY_MAX_ATTEMPTS: int | None = None
     DELIVERY_RETRY_BASE_SECONDS = 60  # first retry delay; doubles each attempt, plus jitter
     DELIVERY_RETRY_MAX_SECONDS = 6 * 3600
     REMINDER_OFFSETS_HOURS = [72, 24]  # reminders before the start; escalation at the last

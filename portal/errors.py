@@ -102,6 +102,20 @@ def init_app(app: Flask) -> None:
             response.headers["WWW-Authenticate"] = 'Bearer realm="forewarn"'
         return response
 
+    from sqlalchemy.exc import IntegrityError
+
+    from portal.races import conflict_for
+
+    @app.errorhandler(IntegrityError)
+    def integrity_error(err: IntegrityError):
+        conflict = conflict_for(err)
+        if conflict is None:
+            return unexpected(err)
+        from portal.extensions import db
+
+        db.session.rollback()
+        return domain_error(conflict)
+
     @app.errorhandler(Exception)
     def unexpected(err: Exception):
         app.logger.exception("unhandled error on %s %s", request.method, request.path)

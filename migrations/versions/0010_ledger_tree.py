@@ -1,7 +1,7 @@
 """ledger: Merkle tree nodes and signed checkpoints
 
 Revision ID: 0010
-Revises: 0011
+Revises: 0009
 Create Date: 2026-11-29
 
 The Merkle tree over the ledger (RFC 9162) is stored as its perfect subtrees, so proofs need
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = "0010"
-down_revision = "0011"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 

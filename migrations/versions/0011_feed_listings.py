@@ -1,7 +1,7 @@
 """feeds: public listings (withdrawn public changes) and an exact Last-Modified per feed
 
 Revision ID: 0011
-Revises: 0013
+Revises: 0010
 Create Date: 2026-11-29
 
 - ``public_listings``: which changes each service's public feeds show, and which ones left them
@@ -19,7 +19,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = "0011"
-down_revision = "0013"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 

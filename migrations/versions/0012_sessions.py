@@ -1,7 +1,7 @@
 """users: session generation and must-change-password flag
 
 Revision ID: 0012
-Revises: 0009
+Revises: 0011
 Create Date: 2026-11-29
 
 Issue 17 item 3. ``session_generation`` is part of the id Flask-Login keeps in the session and
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = "0012"
-down_revision = "0009"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 

@@ -203,9 +203,7 @@ def build(
         "notice_given": {
             "at": iso(ct.notice_given_at),
             "revision": ct.clock_revision,
-            "ledger": evidence.first(
-                "change_tenant", pair, action="notice.given", revision=ct.clock_revision
-            ),
+            "ledger": _notice_given_entry(evidence, pair, ct),
         },
         "deliveries": _deliveries(change, tenant, evidence),
         "feed_receipts": [
@@ -283,3 +281,15 @@ def build(
         },
     }
     return proof.attach(cert, tenant_id=tenant.id, now=now, since=since)
+
+
+def _notice_given_entry(evidence: Evidence, pair: str, ct) -> dict | None:
+    """The ``notice.given`` entry whose time is the D(t) the certificate shows (there is one
+    per revision and tenant, portal/notify/evidence.py; never another entry's time)."""
+    shown = iso(ct.notice_given_at)
+    for entry in evidence.subject(
+        "change_tenant", pair, action="notice.given", revision=ct.clock_revision
+    ):
+        if json.loads(entry.payload).get("notice_given_at") == shown:
+            return Evidence.cite(entry)
+    return None

@@ -283,11 +283,18 @@ def publish(change: Change, *, actor, now: dt.datetime, short_notice: bool = Fal
     from portal.changes.models import PENDING_APPROVAL
 
     allowed = (PENDING_APPROVAL,) if short_notice else (DRAFT,)
-    if change.status not in allowed:
+    # Lock the change's row and read its status as committed: of two publishes at once the
+    # second waits here, then sees "scheduled" and is refused (409), instead of colliding
+    # on the tenants' rows (issue #11).
+    status = db.session.scalar(
+        select(Change.status).where(Change.id == change.id).with_for_update()
+    )
+    status = status or change.status
+    if status not in allowed:
         raise Conflict(
             f"only a {allowed[0].replace('_', ' ')} change can be published; "
-            f"this one is {change.status.replace('_', ' ')}",
-            status_now=change.status,
+            f"this one is {status.replace('_', ' ')}",
+            status_now=status,
         )
     inp = input_of(change)
     if inp.starts_at <= now:

@@ -17,29 +17,32 @@ from portal.changes import rules
 from portal.changes.models import IN_PROGRESS, SCHEDULED, NoticeBreach
 from portal.extensions import db
 from portal.notify.models import FAILED, NOTICE, SENT, OutboxMessage
+from portal.notify.status import LABELS, notice_state
 
 Pair = tuple[int, int]  # (change_id, tenant_id)
 
 
 @dataclass
 class Delivery:
-    """How the notice of the tenant's current material revision fared."""
+    """How the notice of the tenant's current material revision fared, as decided and worded
+    by ``portal.notify.status.notice_state`` (the one place that decides it)."""
 
     state: str  # delivered | failed | retrying | queued | no_contact
     at: dt.datetime | None = None
     reason: str = ""
     smtp_reply: str = ""
-    attempts: int = 0
+    attempts: int = 0  # the most attempts any one contact's message has had
+    contacts: int = 0
+    failed: int = 0
+    retrying: int = 0
 
     @property
     def label(self) -> str:
-        return {
-            "delivered": "delivered",
-            "failed": "failed",
-            "retrying": "retrying",
-            "queued": "queued",
-            "no_contact": "no notice queued",
-        }[self.state]
+        return LABELS[self.state]
+
+    @property
+    def partly_bounced(self) -> bool:
+        return self.state == "delivered" and self.failed > 0
 
 
 @dataclass
@@ -90,35 +93,35 @@ def load(
 def delivery_of(
     evidence: PairEvidence, clock_revision: int, notice_given_at: dt.datetime | None
 ) -> Delivery:
-    """The state of the notice for ``clock_revision`` (DESIGN.md "Notice")."""
+    """The state of the notice for ``clock_revision`` (DESIGN.md "Notice"), decided by
+    ``notice_state`` from the tenant's notice rows of that revision."""
     rows = [m for m in evidence.outbox if m.revision_number == clock_revision]
     sent = sorted((m for m in rows if m.status == SENT and m.sent_at), key=lambda m: m.sent_at)
-    if notice_given_at is not None or sent:
-        first = sent[0] if sent else None
-        return Delivery(
-            "delivered",
-            notice_given_at or first.sent_at,
-            smtp_reply=(first.smtp_reply or "") if first else "",
-            attempts=sum(m.attempts for m in rows),
-        )
-    if not rows:
-        return Delivery(
-            "no_contact", reason="no notice was queued: the tenant has no notice contact"
-        )
-    attempts = sum(m.attempts for m in rows)
     failed = [m for m in rows if m.status == FAILED]
-    if failed and len(failed) == len(rows):
-        last = failed[-1]
-        return Delivery(
-            "failed",
-            reason=last.last_error or "delivery failed",
-            smtp_reply=last.smtp_reply or "",
-            attempts=attempts,
-        )
-    errors = [m.last_error for m in rows if m.last_error]
-    if errors:
-        return Delivery("retrying", reason=errors[-1], attempts=attempts)
-    return Delivery("queued", attempts=attempts)
+    waiting = [m for m in rows if m.status not in (SENT, FAILED)]
+    errors = [m.last_error for m in waiting if m.attempts and m.last_error]
+    decided = notice_state(
+        notice_given_at=notice_given_at,
+        sent=len([m for m in rows if m.status == SENT]),
+        waiting=len(waiting),
+        failed=len(failed),
+        retrying=len([m for m in waiting if m.attempts]),
+        failures=[(m.recipient, m.last_error or "failed") for m in failed],
+        retry_error=errors[-1] if errors else None,
+    )
+    first = sent[0] if sent else None
+    reply = first.smtp_reply if first else (failed[-1].smtp_reply if failed else "")
+    at = notice_given_at or (first.sent_at if first else None)
+    return Delivery(
+        decided.state,
+        at if decided.state == "delivered" else None,
+        reason=decided.reason,
+        smtp_reply=reply or "",
+        attempts=max((m.attempts for m in rows), default=0),
+        contacts=decided.contacts,
+        failed=decided.failed,
+        retrying=decided.retrying,
+    )
 
 
 def counted_ack(evidence: PairEvidence, clock_revision: int) -> Acknowledgement | None:
@@ -142,7 +145,7 @@ def gate_state(
     """The tenant's gate, decided by ``rules.gate_for`` (the one place that decides it)."""
     if status not in (SCHEDULED, IN_PROGRESS):
         return rules.GateState(False, None, f"change is {status.replace('_', ' ')}")
-    problem = delivery.reason if delivery.state in ("failed", "no_contact") else None
+    problem = delivery.reason if delivery.state != "delivered" else None
     return rules.gate_for(
         starts_at=starts_at,
         required_seconds=required_seconds,

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from forewarn_verify.entries import body as entry_body
 from forewarn_verify.rfc9162 import leaf_hash
@@ -118,14 +120,30 @@ class Fact:
     change_id: int | None = None
 
 
+_UPSERTS = {"postgresql": pg_insert, "sqlite": sqlite_insert}
+
+
 def _lock_head() -> LedgerHead:
     head = db.session.execute(
         select(LedgerHead).where(LedgerHead.id == 1).with_for_update()
     ).scalar_one_or_none()
     if head is None:
-        head = LedgerHead(id=1, seq=0, hash=GENESIS)
-        db.session.add(head)
-        db.session.flush()
+        # Migration 0008 creates the head; a schema built otherwise gets it here, race-free:
+        # of two first appends at once, one inserts and the other waits for its row.
+        upsert = _UPSERTS.get(db.engine.dialect.name)
+        if upsert is not None:
+            db.session.execute(
+                upsert(LedgerHead)
+                .values(id=1, seq=0, hash=GENESIS)
+                .on_conflict_do_nothing(index_elements=["id"])
+            )
+            head = db.session.execute(
+                select(LedgerHead).where(LedgerHead.id == 1).with_for_update()
+            ).scalar_one()
+        else:
+            head = LedgerHead(id=1, seq=0, hash=GENESIS)
+            db.session.add(head)
+            db.session.flush()
     elif db.engine.dialect.name == "sqlite":
         # Take SQLite's write lock now, so the head we read cannot go stale before we write.
         db.session.execute(update(LedgerHead).where(LedgerHead.id == 1).values(seq=head.seq))

@@ -3,9 +3,15 @@
 Claiming takes rows with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so any number of workers
 never take the same row; SQLite runs one worker. A claimed row carries a lease
 (``claimed_until``): if its worker dies, the row is claimed again once the lease runs out and
-re-sent with the same Message-ID. Equal notice (DESIGN.md "Proof") is part of the claim: a
-first-party tenant's notice of a revision is not claimable while any third-party tenant's
-notice of that revision is still waiting for its first attempt.
+re-sent with the same Message-ID. While a worker holds a batch it renews the lease
+(``renew``), so only a dead or stuck worker loses its rows; the lease is short
+(``DISPATCH_LEASE_SECONDS``, 45 s) so they are taken over within a minute.
+
+Equal notice (DESIGN.md "Proof") is part of the claim, on every attempt: a first-party
+tenant's notice of a revision is not claimable while any third-party tenant's notice of that
+revision is still open: not given (no message of it accepted) and not finally failed, i.e.
+one of its rows is pending (first try or retry, whatever the backoff) or leased (live or
+expired lease). A tenant with no reachable contact has no row and holds nobody back.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from sqlalchemy import and_, exists, func, or_, select, text, update
 from sqlalchemy.orm import aliased
 
 from portal.extensions import db
-from portal.notify.models import PENDING, SENDING, TENANT_NOTICE_KINDS, OutboxMessage
+from portal.notify.models import PENDING, SENDING, SENT, TENANT_NOTICE_KINDS, OutboxMessage
 
 
 def new_worker_id() -> str:
@@ -29,16 +35,25 @@ def new_worker_id() -> str:
 
 
 def fair():
-    """WHERE clause of equal notice (DESIGN.md "Proof"): a first-party tenant's notice waits
-    while any third-party notice of the same revision has not had its first attempt."""
+    """WHERE clause of equal notice (DESIGN.md "Proof"): a first-party tenant's notice of a
+    revision waits while any third-party tenant's notice of that revision is still open (a
+    row pending or leased, and none of that tenant's rows of the revision accepted)."""
     other = aliased(OutboxMessage)
+    given = aliased(OutboxMessage)
+    other_tenant_given = exists().where(
+        given.change_id == other.change_id,
+        given.revision_number == other.revision_number,
+        given.tenant_id == other.tenant_id,
+        given.kind.in_(TENANT_NOTICE_KINDS),
+        given.status == SENT,
+    )
     third_party_waiting = exists().where(
         other.change_id == OutboxMessage.change_id,
         other.revision_number == OutboxMessage.revision_number,
-        other.kind.in_(TENANT_NOTICE_KINDS),
         other.first_party.is_(False),
-        other.attempts == 0,
         other.status.in_((PENDING, SENDING)),
+        other.kind.in_(TENANT_NOTICE_KINDS),
+        ~other_tenant_given,
     )
     return or_(
         OutboxMessage.first_party.is_(False),
@@ -75,10 +90,25 @@ def _pick(where, limit: int) -> list[int]:
     )
 
 
-def claim(now: dt.datetime, *, worker: str, limit: int) -> list[int]:
-    """Claim up to ``limit`` due rows for ``worker`` and commit the claim; returns their ids."""
-    lease = now + dt.timedelta(seconds=int(current_app.config["DISPATCH_LEASE_SECONDS"]))
-    ids = _pick(expired_leases(now), limit)
+def lease_seconds() -> float:
+    """How long a claim holds without renewal (``DISPATCH_LEASE_SECONDS``, seconds)."""
+    return float(current_app.config["DISPATCH_LEASE_SECONDS"])
+
+
+class Claimed(list):
+    """The ids of a claim (a list of int), and how many of them were ``taken_over`` from a
+    worker whose lease had run out."""
+
+    taken_over: int = 0
+
+
+def claim(now: dt.datetime, *, worker: str, limit: int) -> Claimed:
+    """Claim up to ``limit`` claimable rows for ``worker`` and commit the claim; returns their
+    ids (rows of expired leases first, then due rows in ``due_at`` order). This is the one
+    production query of equal notice: see ``fair``."""
+    lease = now + dt.timedelta(seconds=lease_seconds())
+    ids = Claimed(_pick(expired_leases(now), limit))
+    ids.taken_over = len(ids)
     if ids:
         _log_takeover(ids)
     if len(ids) < limit:
@@ -103,6 +133,31 @@ def _log_takeover(ids: list[int]) -> None:
         .group_by(OutboxMessage.claimed_by)
     )
     leases_taken_over(dict(rows.all()))
+
+
+def renew(ids, *, worker: str, now: dt.datetime) -> set[int]:
+    """Extend ``worker``'s lease on ``ids`` to ``now`` + the lease and commit; returns the ids
+    it still holds (a row missing from the answer was taken over: its lease had run out and
+    another worker claimed it, so this worker must not send it)."""
+    ids = list(ids)
+    if not ids:
+        return set()
+    lease = now + dt.timedelta(seconds=lease_seconds())
+    held = set(
+        db.session.scalars(
+            update(OutboxMessage)
+            .where(
+                OutboxMessage.id.in_(ids),
+                OutboxMessage.status == SENDING,
+                OutboxMessage.claimed_by == worker,
+            )
+            .values(claimed_until=lease)
+            .returning(OutboxMessage.id)
+            .execution_options(synchronize_session=False)
+        )
+    )
+    db.session.commit()
+    return held
 
 
 def due_count(now: dt.datetime) -> int:

@@ -19,18 +19,19 @@ import socket
 import sys
 import threading
 import time
-from collections import namedtuple
+from collections import Counter, namedtuple
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from flask import current_app
 from sqlalchemy import select, update
 
 from portal.extensions import db
 from portal.notify import evidence
-from portal.notify.claims import claim, new_worker_id, refresh_statistics
+from portal.notify.claims import claim, lease_seconds, new_worker_id, refresh_statistics, renew
 from portal.notify.models import (
     FAILED,
     PENDING,
@@ -68,26 +69,57 @@ class DeliveryDisabled(RuntimeError):
 
 @dataclass
 class DispatchResult:
-    """Counts of one dispatch run (or one batch)."""
+    """What one dispatch run (or one batch) did, for reports, logs and metrics.
+
+    ``claimed``: rows taken; ``taken_over``: of those, rows whose previous worker's lease had
+    run out; ``sent``: accepted by the server; ``retrying``: temporary failures scheduled
+    again, with ``retry_reasons`` counting each answer text; ``failed``: final failures, with
+    ``failure_answers`` counting each answer text; ``skipped``: reminders no longer needed;
+    ``lease_lost``: rows this worker gave up because another took them over (not sent by it).
+    """
 
     claimed: int = 0
     sent: int = 0
     failed: int = 0
     retrying: int = 0
     skipped: int = 0
+    taken_over: int = 0
+    lease_lost: int = 0
+    retry_reasons: Counter = field(default_factory=Counter)
+    failure_answers: Counter = field(default_factory=Counter)
+
+    COUNTS = ("claimed", "sent", "failed", "retrying", "skipped", "taken_over", "lease_lost")
 
     def __iadd__(self, other: DispatchResult) -> DispatchResult:
-        for name in ("claimed", "sent", "failed", "retrying", "skipped"):
+        for name in self.COUNTS:
             setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.retry_reasons.update(other.retry_reasons)
+        self.failure_answers.update(other.failure_answers)
         return self
 
 
 def retry_delay(attempts: int) -> float:
-    """Exponential backoff with jitter: base·2^(n-1), capped, then between half and all of it."""
+    """Exponential backoff with jitter, in seconds: base·2^(n-1) capped at
+    ``DELIVERY_RETRY_MAX_SECONDS``, then between half and all of it."""
     base = float(current_app.config["DELIVERY_RETRY_BASE_SECONDS"])
     cap = float(current_app.config["DELIVERY_RETRY_MAX_SECONDS"])
     delay = min(cap, base * 2 ** max(0, attempts - 1))
     return delay / 2 + random.uniform(0, delay / 2)  # noqa: S311 (jitter, not security)
+
+
+def next_attempt(*, queued_at: dt.datetime, attempts: int, at: dt.datetime) -> dt.datetime | None:
+    """When to try again after a temporary failure at ``at`` (UTC), or None when the row has
+    to fail now. Retries are bounded by a duration, as a mail server's queue lifetime is
+    (DESIGN.md "Delivery"): ``DELIVERY_RETRY_SECONDS`` (default 24 h) from ``queued_at``; the
+    last try falls on that deadline. ``DELIVERY_MAX_ATTEMPTS``, when set (default None), also
+    bounds the number of attempts."""
+    cap = current_app.config.get("DELIVERY_MAX_ATTEMPTS")
+    if cap and attempts >= int(cap):
+        return None
+    deadline = queued_at + dt.timedelta(seconds=float(current_app.config["DELIVERY_RETRY_SECONDS"]))
+    if at >= deadline:
+        return None
+    return min(deadline, at + dt.timedelta(seconds=retry_delay(attempts)))
 
 
 RowValues = namedtuple("RowValues", [a.key for a in OutboxMessage.__mapper__.column_attrs])
@@ -106,7 +138,6 @@ class Batch:
         self.now = now
         self.outcomes: dict[int, dict] = {}
         self.result = DispatchResult(claimed=len(rows))
-        self.max_attempts = int(current_app.config["DELIVERY_MAX_ATTEMPTS"])
 
     def _outcome(self, row: OutboxMessage, **values) -> None:
         base = {
@@ -133,21 +164,39 @@ class Batch:
     ) -> None:
         attempts = row.attempts + 1
         at = at or self.now()
-        if temporary and attempts < self.max_attempts:
-            self._outcome(
-                row,
-                status=PENDING,
-                last_error=error,
-                due_at=at + dt.timedelta(seconds=retry_delay(attempts)),
-            )
+        again = (
+            next_attempt(queued_at=row.created_at, attempts=attempts, at=at) if temporary else None
+        )
+        if again is not None:
+            self._outcome(row, status=PENDING, last_error=error, due_at=again)
             self.result.retrying += 1
+            self.result.retry_reasons[error] += 1
         else:
             self._outcome(row, status=FAILED, last_error=error, failed_at=at)
             self.result.failed += 1
+            self.result.failure_answers[error] += 1
 
     def skipped(self, row: OutboxMessage, why: str) -> None:
         self._outcome(row, status=SKIPPED, last_error=why, attempts=row.attempts)
         self.result.skipped += 1
+
+    def forget(self, lost: set[int]) -> None:
+        """Drop the outcomes of rows another worker took over: they are its rows now."""
+        for oid in lost & set(self.outcomes):
+            outcome = self.outcomes.pop(oid)
+            if outcome["status"] == SENT:
+                self.result.sent -= 1
+            elif outcome["status"] == FAILED:
+                self.result.failed -= 1
+                self.result.failure_answers[outcome["last_error"]] -= 1
+            elif outcome["status"] == SKIPPED:
+                self.result.skipped -= 1
+            else:
+                self.result.retrying -= 1
+                self.result.retry_reasons[outcome["last_error"]] -= 1
+        self.result.retry_reasons = +self.result.retry_reasons
+        self.result.failure_answers = +self.result.failure_answers
+        self.result.lease_lost += len(lost)
 
     def save(self) -> None:
         """Write every outcome, then notice-given times and ledger evidence; commit."""
@@ -165,6 +214,8 @@ def _error_text(exc: BaseException) -> str:
         return "timed out waiting for the mail server"
     if isinstance(exc, ConnectionRefusedError):
         return "connection refused by the mail server"
+    if isinstance(exc, smtplib.SMTPServerDisconnected) and str(exc):
+        return f"connection lost: {exc}"[:500]
     text = str(exc) or type(exc).__name__
     return f"{type(exc).__name__}: {text}"[:500]
 
@@ -173,10 +224,12 @@ class ConnectionLost(Exception):
     """The connection could not be opened or broke while this message was being sent."""
 
 
-def ship(ready: list[tuple]) -> list[tuple]:
+def ship(ready: list[tuple], lost: set[int] | frozenset = frozenset()) -> list[tuple]:
     """Send ``ready`` ((row, message, bytes) each) over one connection, reopened if it breaks;
     returns one (row, answer, monotonic time) per message: the server's reply to DATA, or the
-    SmtpRefusal / ConnectionLost. Touches no database, so it can run beside the next batch."""
+    SmtpRefusal / ConnectionLost. A row whose id appears in ``lost`` (filled by the main
+    thread when another worker took the row over) is not sent. Touches no database, so it can
+    run beside the next batch."""
     events: list[tuple] = []
     done: set[int] = set()
     index = 0
@@ -188,6 +241,9 @@ def ship(ready: list[tuple]) -> list[tuple]:
                 while index < len(ready):
                     row, msg, payload = ready[index]
                     index += 1
+                    if row.id in lost:
+                        done.add(index - 1)
+                        continue
                     try:
                         answer = transmit(conn, msg, payload)
                     except SmtpRefusal as exc:
@@ -196,12 +252,12 @@ def ship(ready: list[tuple]) -> list[tuple]:
                     done.add(index - 1)
         except (OSError, smtplib.SMTPException) as exc:
             # The connection could not be opened, or broke while ``ready[index - 1]`` was sent.
-            lost = ConnectionLost(_error_text(exc))
+            broken = ConnectionLost(_error_text(exc))
             if index > start and index - 1 not in done:
-                events.append((ready[index - 1][0], lost, time.monotonic()))
+                events.append((ready[index - 1][0], broken, time.monotonic()))
             breaks += 1
             if index == start or breaks > MAX_RECONNECTS:
-                events += [(row, lost, time.monotonic()) for row, _m, _p in ready[index:]]
+                events += [(row, broken, time.monotonic()) for row, _m, _p in ready[index:]]
                 break
     return events
 
@@ -210,7 +266,13 @@ class Shipment:
     """One claimed batch: rendered in the main thread, sent by the sender thread, its outcomes
     recorded and saved back in the main thread."""
 
-    def __init__(self, rows: list[OutboxMessage], now: Callable[[], dt.datetime]):
+    def __init__(self, rows: list[OutboxMessage], now: Callable[[], dt.datetime], worker: str = ""):
+        self.worker = worker
+        self.ids = {row.id for row in rows}
+        self.lost: set[int] = set()  # taken over by another worker: not ours to send or record
+        # Until when the claim (or the last renewal) holds for certain: before then no other
+        # worker can have taken a row over, so no renewal or check is needed.
+        self.lease_until = now() + dt.timedelta(seconds=lease_seconds())
         # The outcomes are recorded after the next batch's claim has committed (which expires
         # ORM objects): they work from a snapshot of each row's columns taken now.
         values = {row.id: snapshot(row) for row in rows}
@@ -232,13 +294,29 @@ class Shipment:
         self.future: Future | None = None
         self.anchor: tuple[dt.datetime, float] | None = None
 
-    def start(self, sender: ThreadPoolExecutor, app) -> None:
-        self.anchor = (self.now(), time.monotonic())
-        self.future = sender.submit(_in_app, app, ship, self.ready)
+    def renew(self) -> None:
+        """Renew the lease on the rows still held; note those another worker took over."""
+        if self.worker:
+            at = self.now()
+            held = renew(self.ids - self.lost, worker=self.worker, now=at)
+            self.lost |= self.ids - held
+            self.lease_until = at + dt.timedelta(seconds=lease_seconds())
 
-    def finish(self) -> DispatchResult:
-        """Wait for the sender, record each answer at its time on the portal clock, save."""
-        events = self.future.result() if self.future is not None else []
+    def renew_if_old(self, fraction: float) -> None:
+        """Renew when less than ``fraction`` of a lease is left (a commit saved otherwise)."""
+        left = (self.lease_until - self.now()).total_seconds()
+        if left < fraction * lease_seconds():
+            self.renew()
+
+    def start(self, sender: ThreadPoolExecutor, app) -> None:
+        self.renew_if_old(2 / 3)  # it may have waited behind the previous batch
+        self.anchor = (self.now(), time.monotonic())
+        self.future = sender.submit(_in_app, app, ship, self.ready, self.lost)
+
+    def finish(self, also_held: tuple[Shipment, ...] = ()) -> DispatchResult:
+        """Wait for the sender (renewing leases), record each answer at its time on the
+        portal clock, save the outcomes of the rows still held."""
+        events = wait_renewing(self.future, (self, *also_held)) if self.future else []
         at = clock_times(self.anchor, (self.now(), time.monotonic())) if events else None
         for row, answer, mono in events:
             if isinstance(answer, SmtpRefusal):
@@ -247,9 +325,24 @@ class Shipment:
                 self.batch.failed(row, str(answer), temporary=True, at=at(mono))
             else:
                 self.batch.sent(row, answer, at=at(mono))
+        self.renew_if_old(1 / 3)  # the rows still held stay held until the save commits
+        if self.lost:
+            self.batch.forget(self.lost)
         self.batch.save()
         batch_done(self.batch)  # one log line, and the delivery counters
         return self.batch.result
+
+
+def wait_renewing(future: Future, holders: tuple[Shipment, ...]):
+    """``future.result()``, renewing the leases of ``holders``' rows every third of a lease
+    while it runs (DESIGN.md "Delivery": a lease is renewed while its batch is in hand)."""
+    interval = max(0.5, lease_seconds() / 3)
+    while True:
+        try:
+            return future.result(timeout=interval)
+        except FutureTimeout:
+            for shipment in holders:
+                shipment.renew()
 
 
 def clock_times(
@@ -336,9 +429,9 @@ def dispatch_due(
     batches = 0
     inflight: Shipment | None = None
 
-    def finish(shipment: Shipment) -> None:
+    def finish(shipment: Shipment, *also_held: Shipment) -> None:
         nonlocal total
-        total += shipment.finish()
+        total += shipment.finish(also_held)
         if progress is not None:
             progress(shipment.batch.result.claimed)
 
@@ -365,13 +458,15 @@ def dispatch_due(
                     .order_by(OutboxMessage.due_at, OutboxMessage.id)
                 )
             )
-            shipment = Shipment(rows, now)
+            shipment = Shipment(rows, now, worker)
+            shipment.batch.result.taken_over = ids.taken_over
             batches += 1
             if inflight is not None:
-                inflight.future.result()  # one SMTP connection at a time
+                # One SMTP connection at a time; both batches' leases renewed meanwhile.
+                wait_renewing(inflight.future, (inflight, shipment))
             shipment.start(sender, app)
             if inflight is not None:
-                finish(inflight)
+                finish(inflight, shipment)
             inflight = shipment
         if inflight is not None:
             finish(inflight)

@@ -2,7 +2,9 @@
 
 Notice given at, D(t), is the time the SMTP server accepted the first message of the tenant's
 clock revision (``ChangeTenant.clock_revision``) to one of its notice contacts (DESIGN.md
-"Core concepts"). It is written once, never moved later, and recorded in the ledger with the
+"Core concepts"). It is written exactly once per (revision, tenant), by the first batch to
+commit an acceptance, under a row lock on the tenant's ``change_tenants`` row (so two workers
+can never both write it), and recorded in the ledger (``notice.given``, one entry) with the
 server's reply, the recipient and the Message-ID; so is every contractual delivery and failure
 (listed, with its outbox id, in one entry per tenant and batch).
 """
@@ -11,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import and_, bindparam, or_, select, update
+from sqlalchemy import and_, bindparam, select, update
 
 from portal.changes.models import ChangeTenant
 from portal.extensions import db
@@ -97,8 +99,14 @@ def record_batch(rows, outcomes: dict[int, dict], *, now: dt.datetime) -> None:
 
 
 def _set_notice_given(firsts: dict[tuple[int, int, int], dt.datetime]) -> set[tuple[int, int, int]]:
-    """Write D(t) where this batch delivered the first message of the tenant's clock revision;
-    never moves an earlier D(t) later. Returns the (change, tenant, revision) keys it set."""
+    """Write D(t) where this batch delivered the first accepted message of the tenant's clock
+    revision and no D(t) is recorded yet; returns the (change, tenant, revision) keys it set.
+
+    The tenant rows are locked (``SELECT … FOR UPDATE``, in key order so that workers never
+    deadlock) before they are read: a second worker's batch waits for the first's commit, then
+    sees its D(t) and leaves it, so each (revision, tenant) gets one D(t) and one
+    ``notice.given`` entry; the first acceptance recorded wins and is never moved.
+    """
     if not firsts:
         return set()
     change_ids = {k[0] for k in firsts}
@@ -108,15 +116,19 @@ def _set_notice_given(firsts: dict[tuple[int, int, int], dt.datetime]) -> set[tu
             ChangeTenant.tenant_id,
             ChangeTenant.clock_revision,
             ChangeTenant.notice_given_at,
-        ).where(
+        )
+        .where(
             ChangeTenant.change_id.in_(change_ids),
             ChangeTenant.tenant_id.in_({k[1] for k in firsts}),
+            ChangeTenant.notice_given_at.is_(None),
         )
+        .order_by(ChangeTenant.change_id, ChangeTenant.tenant_id)
+        .with_for_update()
     )
     wanted = [
         (key, firsts[key])
         for c, t, rev, at in candidates
-        if (key := (c, t, rev)) in firsts and (at is None or at > firsts[key])
+        if (key := (c, t, rev)) in firsts and at is None
     ]
     if wanted:
         stmt = (
@@ -125,10 +137,7 @@ def _set_notice_given(firsts: dict[tuple[int, int, int], dt.datetime]) -> set[tu
                 ChangeTenant.change_id == bindparam("c"),
                 ChangeTenant.tenant_id == bindparam("t"),
                 ChangeTenant.clock_revision == bindparam("r"),
-                or_(
-                    ChangeTenant.notice_given_at.is_(None),
-                    ChangeTenant.notice_given_at > bindparam("at"),
-                ),
+                ChangeTenant.notice_given_at.is_(None),
             )
             .values(notice_given_at=bindparam("at"))
         )

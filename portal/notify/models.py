@@ -56,13 +56,14 @@ class OutboxMessage(db.Model):
             name="uq_outbox_messages_key",
         ),
         Index("ix_outbox_messages_due", "status", "due_at"),
+        # Equal notice (portal.notify.claims.fair) seeks open third-party rows of a revision.
         Index(
             "ix_outbox_messages_fairness",
             "change_id",
             "revision_number",
-            "kind",
             "first_party",
-            "attempts",
+            "status",
+            "tenant_id",
         ),
     )
 

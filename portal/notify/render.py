@@ -7,19 +7,15 @@ the same message; later notices of a change thread under the recipient's first o
 
 from __future__ import annotations
 
-import binascii
 import copy
-import functools
 import hashlib
-import random
 import re
 from dataclasses import dataclass, field
-from email.header import Header
-from email.utils import formatdate, parseaddr
+from email.utils import formataddr, formatdate, parseaddr
 from urllib.parse import urlencode
 
 from flask import current_app, url_for
-from flask_mail import Message, sanitize_address
+from flask_mail import Message
 from markupsafe import Markup
 from sqlalchemy import func, select
 from werkzeug.routing import BuildError
@@ -32,6 +28,7 @@ from portal.clock import get_clock
 from portal.extensions import db
 from portal.inputs import one_line
 from portal.ledger.witness import stamp_email
+from portal.notify import mime
 from portal.notify.content import (
     CONTENT_KINDS,
     NO_LONGER_AFFECTED,
@@ -82,58 +79,31 @@ UNSUBSCRIBE_SLOT = "https://forewarn.invalid/slot/unsubscribe"
 
 
 class NoticeMessage(Message):
-    """Flask-Mail's message, serialised directly for our one shape (text + HTML alternative,
-    UTF-8, quoted-printable), several times faster than the generic ``email`` generator; any
-    other shape falls back to Flask-Mail's own serialisation."""
+    """Flask-Mail's message, serialised by ``portal.notify.mime`` with the standard library's
+    ``email`` package and ``email.policy.SMTP`` (CRLF, RFC 2047), or ``SMTPUTF8`` when the
+    recipient's address is internationalised (``smtputf8``; RFC 6531). Any other shape than
+    ours (attachments, Cc, Reply-To) falls back to Flask-Mail's own serialisation."""
+
+    smtputf8 = False  # the recipient's mailbox is not ASCII: needs the server's SMTPUTF8
 
     def as_bytes(self) -> bytes:
         if self.attachments or list(self.alts) != ["html"] or self.cc or self.reply_to:
             return super().as_bytes()
-        # "=_" never occurs in quoted-printable text, so the boundary needs no secret
-        # randomness: a pseudo-random one per message (uuid4 read os.urandom each time).
-        boundary = f"=_forewarn_{random.getrandbits(128):032x}"  # noqa: S311
-        subject = str(self.subject or "")
-        if not subject.isascii():
-            subject = Header(subject, "utf-8", header_name="Subject").encode()
-        head = [
-            ("Subject", subject),
-            ("From", _address(self.sender)),
-            (
-                "To",
-                ", ".join(
-                    r if isinstance(r, str) and r.isascii() else _address(r)
-                    for r in self.recipients
-                ),
-            ),
+        fields = [
+            ("Subject", str(self.subject or "")),
+            ("From", self.sender if isinstance(self.sender, str) else formataddr(self.sender)),
+            ("To", ", ".join(self.recipients)),
             ("Date", formatdate(self.date, localtime=True)),
             ("Message-ID", self.msgId),
             *self.extra_headers.items(),
-            ("MIME-Version", "1.0"),
-            ("Content-Type", f'multipart/alternative; boundary="{boundary}"'),
         ]
-        out = [f"{k}: {v}".encode("ascii") for k, v in head]
-        out.append(b"")
-        for subtype, content in (("plain", self.body), ("html", self.alts["html"])):
-            out += [
-                f"--{boundary}".encode(),
-                f'Content-Type: text/{subtype}; charset="utf-8"'.encode(),
-                b"Content-Transfer-Encoding: quoted-printable",
-                b"",
-                _qp(content or ""),
-            ]
-        out.append(f"--{boundary}--".encode())
-        return b"\r\n".join(out) + b"\r\n"
+        body = (self.body or "", self.alts["html"] or "")
+        return mime.serialise(fields, body, BOUNDARY, utf8=self.smtputf8)
 
 
-@functools.lru_cache(maxsize=1024)
-def _address(address: str) -> str:
-    """Flask-Mail's header-safe form of an address (the sender repeats in every message)."""
-    return str(sanitize_address(address))
-
-
-def _qp(text: str) -> bytes:
-    data = text.replace("\r\n", "\n").replace("\r", "\n").encode("utf-8")
-    return binascii.b2a_qp(data, istext=True).replace(b"\n", b"\r\n")
+# "=_" never occurs in quoted-printable text (RFC 2045 §6.7), so one boundary serves every
+# message (RFC 2046 §5.1.1 asks only that it not occur in the parts).
+BOUNDARY = "=_forewarn_alternative"
 
 
 class BadRecipient(ValueError):
@@ -176,6 +146,35 @@ def check_address(address: str) -> str:
     ):
         raise BadRecipient(f"not a valid email address: {address!r}")
     return addr
+
+
+def wire_address(address: str) -> tuple[str, bool]:
+    """The checked address as it goes on the wire, and whether it needs SMTPUTF8: an IDN
+    domain as punycode (IDNA, RFC 5890), and True when the mailbox (local part) is not
+    ASCII (RFC 6531). Raises BadRecipient when the domain cannot be encoded."""
+    if address.isascii():
+        return address, False
+    local, _, domain = address.rpartition("@")
+    if not domain.isascii():
+        try:
+            domain = domain.encode("idna").decode("ascii")
+        except UnicodeError:
+            raise BadRecipient(f"not a valid email domain: {domain!r}") from None
+    return f"{local}@{domain}", not local.isascii()
+
+
+def address_warning(address: str) -> str | None:
+    """What to tell whoever enters ``address`` as a notice contact when it may not be
+    deliverable everywhere: a non-ASCII mailbox needs a relay offering SMTPUTF8 (RFC 6531);
+    None for any other address (an IDN domain alone goes out as punycode)."""
+    local = (address or "").rpartition("@")[0]
+    if local.isascii():
+        return None
+    return (
+        f"{address} is an internationalised address: notices reach it only through a mail "
+        "server that offers SMTPUTF8 (RFC 6531). Where the server does not, its notices fail "
+        "at once; add a contact with a plain ASCII address as well."
+    )
 
 
 @dataclass
@@ -503,7 +502,7 @@ def ack_wanted(row: OutboxMessage, change: Change, revision_kind: str) -> bool:
 
 def build_message(row: OutboxMessage, ctx: BatchContext) -> Message:
     """Render the row's email (text and HTML) with its headers; raises on bad data."""
-    recipient = check_address(row.recipient)
+    recipient, smtputf8 = wire_address(check_address(row.recipient))
     key = (
         row.change_id,
         row.revision_number,
@@ -550,6 +549,7 @@ def build_message(row: OutboxMessage, ctx: BatchContext) -> Message:
         prototype = ctx.prototypes[subject] = NoticeMessage(subject=subject, recipients=[])
     msg = copy.copy(prototype)
     msg.recipients = [recipient]
+    msg.smtputf8 = smtputf8
     msg.body = text
     msg.alts = {"html": html}  # ``html`` is a property over ``alts``: never share the dict
     msg.extra_headers = headers

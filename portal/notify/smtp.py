@@ -29,6 +29,22 @@ class SmtpRefusal(smtplib.SMTPResponseException):
         return reply_text(self.smtp_code, self.smtp_error)
 
 
+class NotOffered(SmtpRefusal):
+    """The message needs an extension the server does not offer (SMTPUTF8 for an
+    internationalised address, RFC 6531 §3.4): refused here, permanently, before MAIL FROM;
+    the text says so rather than quoting a server answer that never came."""
+
+    def __init__(self, text: str):
+        super().__init__(0, text.encode())
+
+    @property
+    def temporary(self) -> bool:
+        return False
+
+    def __str__(self) -> str:
+        return self.smtp_error.decode()
+
+
 def reply_text(code: int, text: bytes | str) -> str:
     if isinstance(text, bytes):
         text = text.decode("utf-8", "replace")
@@ -80,25 +96,46 @@ def transmit(conn: TimedConnection, msg: Message, payload: bytes | None = None) 
         raise SmtpRefusal(550, b"refused locally: header injection in the message")
     host = conn.host
     sender = envelope_address(msg.sender)
-    recipient = envelope_address(msg.recipients[0])
+    options: list[str] = []
+    if getattr(msg, "smtputf8", False):
+        if not host.has_extn("smtputf8"):
+            raise NotOffered(
+                f"not sent: {msg.recipients[0]} is an internationalised address, and the mail "
+                "server does not offer SMTPUTF8 (RFC 6531), so it cannot be delivered through it"
+            )
+        options = ["SMTPUTF8"] + (["BODY=8BITMIME"] if host.has_extn("8bitmime") else [])
+        recipient = msg.recipients[0]  # UTF-8 mailbox, punycode domain (render.wire_address)
+    else:
+        recipient = envelope_address(msg.recipients[0])
     payload = msg.as_bytes() if payload is None else payload
     for command, ok in (
-        (lambda: host.mail(sender), (250,)),
+        (lambda: host.mail(sender, options), (250,)),
         (lambda: host.rcpt(recipient), (250, 251)),
     ):
         code, text = command()
         if code not in ok:
-            _reset(host)
-            raise SmtpRefusal(code, text)
+            _refused(host, code, text)
     try:
         code, text = host.data(payload)
     except smtplib.SMTPDataError as exc:  # refused the DATA command itself
-        _reset(host)
-        raise SmtpRefusal(exc.smtp_code, exc.smtp_error) from None
+        _refused(host, exc.smtp_code, exc.smtp_error)
     if code != 250:
+        _refused(host, code, text)
+    return reply_text(code, text)
+
+
+def _refused(host: smtplib.SMTP, code: int, text: bytes | str):
+    """Raise what an unwanted answer means: a 4xx/5xx reply is the server's refusal
+    (``SmtpRefusal``, the session reset and kept); anything else (a reply that is no SMTP
+    reply, or a code no RFC 5321 command answers with here) leaves the session in an unknown
+    state: the connection is closed and counted as lost, so the message is retried."""
+    if 400 <= code < 600:
         _reset(host)
         raise SmtpRefusal(code, text)
-    return reply_text(code, text)
+    host.close()
+    raise smtplib.SMTPServerDisconnected(
+        f"the mail server answered outside the protocol: {reply_text(code, text)[:200]!r}"
+    )
 
 
 def envelope_address(address: str | tuple[str, str]) -> str:

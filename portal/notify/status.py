@@ -1,6 +1,10 @@
 """What delivery has achieved, per change and tenant: for the gate, the change page and the
 account manager's view.
 
+``notice_state`` is the one function that decides a tenant's delivery state and words it; the
+gate (``gate_reasons``), the change page (``deliveries_for_change``), and the desk, its CSV and
+API (``portal.desk.evidence.delivery_of``) all ask it, so they say the same thing.
+
 ``gate_reasons`` tells the go-live gate why a tenant's notice has not been given (no notice
 contact, failed with the server's answer, retrying, queued). ``deliveries_for_change`` is the
 per-tenant summary the change page shows, restricted to the tenants the viewer may see: a
@@ -25,6 +29,90 @@ FEW_TENANTS = 500  # up to this many tenants, filter by id instead of reading th
 DETAIL_LIMIT = 20  # tenant rows listed on a change page; the rest are counted
 
 
+# State codes (as the desk's API and CSV give them) and the words shown for them.
+DELIVERED, FAILED_STATE, RETRYING, QUEUED, NO_CONTACT = (
+    "delivered",
+    "failed",
+    "retrying",
+    "queued",
+    "no_contact",
+)
+LABELS = {
+    DELIVERED: "delivered",
+    FAILED_STATE: "failed",
+    RETRYING: "retrying",
+    QUEUED: "queued",
+    NO_CONTACT: "no contact",
+}
+FAILURES_NAMED = 3  # failed recipients named in a reason
+
+
+@dataclass(frozen=True)
+class NoticeState:
+    """A tenant's notice of its clock revision: ``state`` (a code above), ``label`` and
+    ``reason`` (the words every screen and the gate use), and per-contact counts."""
+
+    state: str
+    reason: str
+    contacts: int
+    sent: int
+    failed: int
+    waiting: int
+    retrying: int
+
+    @property
+    def label(self) -> str:
+        return LABELS[self.state]
+
+    @property
+    def partly_bounced(self) -> bool:
+        """Delivered, though one or more of the tenant's contacts finally failed."""
+        return self.state == DELIVERED and self.failed > 0
+
+
+def notice_state(
+    *,
+    notice_given_at: dt.datetime | None,
+    sent: int,
+    waiting: int,
+    failed: int,
+    retrying: int,
+    failures: list[tuple[str, str]] = (),
+    retry_error: str | None = None,
+    contacts_on_file: bool = False,
+) -> NoticeState:
+    """Decide the notice state of one tenant for its clock revision (DESIGN.md "The notice
+    window": the gate stays shut while the notice is not given, and says why).
+
+    Counts are per contact (one outbox row each): ``sent`` accepted, ``failed`` finally
+    failed, ``waiting`` not yet accepted nor finally failed, ``retrying`` those of
+    ``waiting`` already tried. ``failures``: (recipient, server's answer) of the failed ones;
+    ``retry_error``: the last temporary error; ``contacts_on_file``: the tenant has a notice
+    contact now (it had none when the revision was announced).
+    """
+    contacts = sent + waiting + failed
+    named = "; ".join(f"{r}: {a}" for r, a in list(failures)[:FAILURES_NAMED])
+    counts = dict(contacts=contacts, sent=sent, failed=failed, waiting=waiting, retrying=retrying)
+    if notice_given_at is not None or sent:
+        reason = "notice given"
+        if failed:
+            reason += f"; {failed} of {contacts} contacts bounced: {named}"
+        return NoticeState(DELIVERED, reason, **counts)
+    if contacts == 0:
+        reason = (
+            "no notice contact when the revision was announced"
+            if contacts_on_file
+            else "no notice contact to deliver the notice to"
+        )
+        return NoticeState(NO_CONTACT, reason, **counts)
+    if waiting == 0:
+        return NoticeState(FAILED_STATE, f"notice failed: {named}", **counts)
+    if retrying:
+        reason = f"notice not delivered yet, retrying: {retry_error}"
+        return NoticeState(RETRYING, reason, **counts)
+    return NoticeState(QUEUED, "notice queued, not delivered yet", **counts)
+
+
 @dataclass
 class TenantDelivery:
     """The notice state of one tenant for the change's clock revision."""
@@ -40,31 +128,31 @@ class TenantDelivery:
     failures: list[tuple[str, str]] = field(default_factory=list)  # (recipient, answer)
     retry_error: str | None = None
 
+    def decided(self, contacts_on_file: bool = False) -> NoticeState:
+        return notice_state(
+            notice_given_at=self.notice_given_at,
+            sent=self.sent,
+            waiting=self.pending,
+            failed=self.failed,
+            retrying=self.retrying,
+            failures=self.failures,
+            retry_error=self.retry_error,
+            contacts_on_file=contacts_on_file,
+        )
+
     @property
     def state(self) -> str:
-        if self.notice_given_at is not None:
-            return "delivered"
-        if self.sent + self.pending + self.failed == 0:
-            return "no contact"
-        if self.pending == 0 and self.failed:
-            return "failed"
-        if self.retrying:
-            return "retrying"
-        return "queued"
+        """The state's label ("delivered", "failed", "retrying", "queued", "no contact")."""
+        return self.decided().label
+
+    @property
+    def partly_bounced(self) -> bool:
+        return self.decided().partly_bounced
 
     @property
     def reason(self) -> str:
         """Why the notice has not been given (what the gate says)."""
-        state = self.state
-        if state == "failed":
-            return "notice failed: " + "; ".join(f"{r}: {a}" for r, a in self.failures[:3])
-        if state == "retrying":
-            return f"notice not delivered yet, retrying: {self.retry_error}"
-        if state == "no contact":
-            return "no notice contact to deliver the notice to"
-        if state == "delivered":
-            return "notice given"
-        return "notice queued, not delivered yet"
+        return self.decided().reason
 
 
 def _notice_rows(change_id: int, tenant_ids=None):
@@ -131,14 +219,7 @@ def gate_reasons(change_id: int, tenant_ids: list[int]) -> dict[int, str]:
     if len(wanted) <= FEW_TENANTS:
         contacts = contacts.where(NoticeContact.tenant_id.in_(wanted))
     with_contacts = set(db.session.execute(contacts.distinct()).scalars())
-    reasons = {}
-    for tid, d in deliveries.items():
-        if d.state == "no contact" and tid in with_contacts:
-            # Contacts exist but none was on file when the revision was announced.
-            reasons[tid] = "no notice contact when the revision was announced"
-        else:
-            reasons[tid] = d.reason
-    return reasons
+    return {tid: d.decided(tid in with_contacts).reason for tid, d in deliveries.items()}
 
 
 @dataclass
@@ -150,6 +231,7 @@ class ChangeDeliveries:
     counts: dict[str, int]
     total: int
     hidden: int
+    partly_bounced: int = 0  # delivered tenants one of whose contacts finally failed
 
     @property
     def shown(self) -> bool:
@@ -171,13 +253,15 @@ def _visible_tenant_ids(change: Change, user):
     return tenant_ids_visible_to(user)
 
 
-STATE_ORDER = {"failed": 0, "no contact": 1, "retrying": 2, "queued": 3, "delivered": 4}
+STATE_ORDER = {"failed": 0, "no contact": 1, "retrying": 2, "queued": 3, "delivered": 5}
+PARTLY_BOUNCED_RANK = 4  # delivered, but a contact bounced: listed before the clean ones
 
 
 def _tenant_states(change_id: int, visible):
     """One row per active tenant of the change the viewer may see, with its notice rows of
-    the clock revision counted by status and its state (the SQL twin of
-    ``TenantDelivery.state``), so the panel never loads the rows themselves."""
+    the clock revision counted by status and its state (the SQL twin of ``notice_state``,
+    which ``tests/notify/test_status_panel.py`` holds to the same answers), so the panel
+    never loads the rows themselves."""
     om, ct = OutboxMessage, ChangeTenant
     waiting = om.status.not_in((SENT, FAILED))
 
@@ -209,7 +293,7 @@ def _tenant_states(change_id: int, visible):
     sent, failed = func.coalesce(agg.c.sent, 0), func.coalesce(agg.c.failed, 0)
     pending, retrying = func.coalesce(agg.c.pending, 0), func.coalesce(agg.c.retrying, 0)
     state = case(
-        (ct.notice_given_at.is_not(None), "delivered"),
+        (or_(ct.notice_given_at.is_not(None), sent > 0), "delivered"),
         (sent + pending + failed == 0, "no contact"),
         (and_(pending == 0, failed > 0), "failed"),
         (retrying > 0, "retrying"),
@@ -251,7 +335,13 @@ def deliveries_for_change(change: Change, user, *, limit: int = DETAIL_LIMIT) ->
         func.sum(case((states.c.state == name, 1), else_=0)).over().label(f"n{i}")
         for i, name in enumerate(STATE_ORDER)
     ]
-    rank = case(*((states.c.state == name, n) for name, n in STATE_ORDER.items()), else_=9)
+    bounced = and_(states.c.state == "delivered", states.c.failed > 0)
+    totals.append(func.sum(case((bounced, 1), else_=0)).over().label("bounced"))
+    rank = case(
+        (bounced, PARTLY_BOUNCED_RANK),
+        *((states.c.state == name, n) for name, n in STATE_ORDER.items()),
+        else_=9,
+    )
     rows = db.session.execute(
         select(states, *totals)
         .order_by(rank, func.lower(states.c.name), states.c.tenant_id)
@@ -276,7 +366,9 @@ def deliveries_for_change(change: Change, user, *, limit: int = DETAIL_LIMIT) ->
         for r in rows
     ]
     _add_problem_details(change.id, listed)
-    return ChangeDeliveries(listed, counts, total, max(0, total - len(listed)))
+    return ChangeDeliveries(
+        listed, counts, total, max(0, total - len(listed)), int(rows[0].bounced or 0)
+    )
 
 
 PROBLEMS_SHOWN = 5  # failed recipients listed per tenant on the change page

@@ -18,6 +18,7 @@ from portal.catalog.models import Component, Service, Usage
 from portal.clock import now
 from portal.errors import DomainError
 from portal.extensions import db
+from portal.notify.render import address_warning
 from portal.tenants import services
 from portal.tenants.forms import ContactForm, ManagerForm, TenantForm, UsageForm, show_error
 from portal.tenants.models import AccountManagerAssignment, NoticeContact, Tenant
@@ -180,6 +181,8 @@ def add_contact(tenant_id: int):
             contact = services.add_contact(
                 tenant, email=form.email.data, name=form.name.data, actor=current_user, now=now()
             )
+            if warning := address_warning(contact.email):
+                flash(warning, "warning")
             return _back(tenant, f"{contact.email} now receives {tenant.name}'s notices.")
         except DomainError as err:
             db.session.rollback()

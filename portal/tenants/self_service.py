@@ -17,6 +17,7 @@ from portal.auth.models import User
 from portal.clock import now
 from portal.errors import DomainError
 from portal.extensions import db
+from portal.notify.render import address_warning
 from portal.tenants import accounts, services
 from portal.tenants.forms import ContactForm, TenantUserForm, show_error
 from portal.tenants.models import NoticeContact
@@ -147,6 +148,8 @@ def add_contact():
             show_error(form, err, "email")
         else:
             flash(f"{contact.email} now receives your organisation's notices.", "success")
+            if warning := address_warning(contact.email):
+                flash(warning, "warning")
             return redirect(url_for("org.contacts"))
     return _contacts_page(form, 400)
 

@@ -104,7 +104,9 @@ def test_csv_export_neutralises_formulas(client, login, world):
     assert rows[0][0] == "tenant"
     evil = next(row for row in rows if row[0] == "evil")
     assert evil[1].startswith("'=HYPERLINK")
-    assert evil[6].startswith("'-cmd")
+    # The reason is the gate's words (portal.notify.status.notice_state), the answer inside.
+    assert evil[6] == "notice failed: ops1@evil.example: -cmd|' /C calc'!A0"
+    assert evil[9] == evil[6]  # the gate says the same
     assert len(rows) == 5  # header + Amy's four tenants
 
 

@@ -75,9 +75,11 @@ class SmtpServer:
         self.sink = Sink()
         self.controller: Controller | None = None
 
-    def start(self) -> None:
+    def start(self, **options) -> None:
+        """Start on the same port; ``options`` go to aiosmtpd's Controller (e.g.
+        ``enable_SMTPUTF8=False`` for a relay without SMTPUTF8)."""
         self.controller = Controller(
-            self.sink, hostname="127.0.0.1", port=self.port, ready_timeout=5
+            self.sink, hostname="127.0.0.1", port=self.port, ready_timeout=5, **options
         )
         self.controller.start()
 
@@ -109,7 +111,6 @@ def app_config(app_config, smtp_server):
         "MAIL_SUPPRESS_SEND": False,
         "MAIL_TIMEOUT_SECONDS": 1.5,
         "DELIVERY_RETRY_BASE_SECONDS": 60,
-        "DELIVERY_MAX_ATTEMPTS": 4,
     }
 
 

@@ -27,10 +27,12 @@ def test_server_down_then_back_delivers_everything_exactly_once(
 ):
     smtp_server.stop()
     first = dispatch()
-    assert first.retrying == 5 and first.sent == 0
-    assert all(r.status == PENDING and r.attempts == 1 for r in rows())
+    assert first.retrying == 4 and first.sent == 0  # Ptu (first party) waits for the others
+    assert all(
+        r.status == PENDING and r.attempts == (r.tenant_id != published.ptu.id) for r in rows()
+    )
     assert "connection refused" in rows()[0].last_error
-    assert all(r.due_at > T0 for r in rows())  # backed off, not hammering the server
+    assert all(r.due_at > T0 for r in rows() if r.attempts)  # backed off, not hammering
     assert dispatch().claimed == 0  # nothing is due before the backoff ends
     smtp_server.start()
     clock.advance(hours=1)
@@ -66,14 +68,31 @@ def test_451_then_success(published, dispatch, sink, clock):
     assert row.status == SENT and row.attempts == 2 and row.last_error is None
 
 
-def test_temporary_failures_stop_at_the_limit(published, dispatch, sink, clock):
-    sink.replies["ops1@ptu.example"] = ["452 4.2.2 Mailbox full"] * 10
-    for _ in range(6):
-        dispatch()
-        clock.advance(days=1)
+def test_temporary_failures_retry_for_24_hours_then_fail(published, dispatch, sink, clock):
+    sink.replies["ops1@ptu.example"] = ["452 4.2.2 Mailbox full"] * 100
     row = db.session.scalar(select(OutboxMessage).filter_by(recipient="ops1@ptu.example"))
-    assert row.status == FAILED and row.attempts == 4  # DELIVERY_MAX_ATTEMPTS in the fixture
-    assert row.last_error == "452 4.2.2 Mailbox full"
+    while clock.now() < T0 + dt.timedelta(hours=30):
+        dispatch()
+        db.session.refresh(row)
+        if row.status == PENDING:
+            # capped backoff (DELIVERY_RETRY_MAX_SECONDS, 6 h) and never past the deadline
+            assert row.due_at - clock.now() <= dt.timedelta(hours=6)
+            assert row.due_at <= T0 + dt.timedelta(hours=24)
+        clock.advance(minutes=30)
+    assert row.status == FAILED and row.last_error == "452 4.2.2 Mailbox full"
+    # bounded by duration, not by a count: the last try falls on the 24 h deadline
+    assert T0 + dt.timedelta(hours=24) <= row.failed_at <= T0 + dt.timedelta(hours=24, minutes=30)
+    assert row.attempts >= 6
+
+
+def test_an_attempt_limit_still_applies_when_configured(published, dispatch, sink, clock, app):
+    app.config["DELIVERY_MAX_ATTEMPTS"] = 3
+    sink.replies["ops1@ptu.example"] = ["452 4.2.2 Mailbox full"] * 10
+    for _ in range(5):
+        dispatch()
+        clock.advance(hours=6)
+    row = db.session.scalar(select(OutboxMessage).filter_by(recipient="ops1@ptu.example"))
+    assert row.status == FAILED and row.attempts == 3
 
 
 def test_550_fails_at_once_and_the_gate_stays_shut_and_says_why(published, dispatch, sink, clock):
@@ -159,11 +178,12 @@ def test_a_template_error_fails_its_rows_only_and_they_retry(
     )
     db.session.commit()
     result = dispatch()
-    assert result.sent == 1 and result.retrying == 5  # the escalation still went out
+    # The escalation still went out; Ptu (first party) waits while the others retry.
+    assert result.sent == 1 and result.retrying == 4
     assert all(
         r.last_error.startswith("could not render the message")
         for r in rows()
-        if r.kind == "notice"
+        if r.kind == "notice" and r.attempts
     )
     assert [m["To"] for m in sink.received] == ["am@provider.example"]
 

@@ -181,3 +181,16 @@ def test_stale_planner_statistics_are_refreshed_before_a_large_dispatch(app, man
     assert claims.refresh_statistics(T0) is True
     assert db.session.scalar(text(estimate)) >= 30
     assert claims.refresh_statistics(T0) is False  # up to date: nothing to do
+
+
+def test_a_batch_waiting_behind_a_slow_relay_keeps_its_lease(app, published, sink):
+    """Batches wait in the pipeline longer than a lease: renewed, none is sent twice."""
+    from portal.clock import utcnow
+    from portal.notify.dispatch import dispatch_due
+
+    app.config["DISPATCH_LEASE_SECONDS"] = 1  # renewed every 0.5 s
+    sink.delay = 0.7
+    result = dispatch_due(now=utcnow, batch_size=2)
+    assert result.sent == 5 and result.taken_over == 0 and result.lease_lost == 0
+    assert len(sink.received) == 5
+    assert len({m["Message-ID"] for m in sink.received}) == 5

@@ -188,3 +188,23 @@ def test_non_admins_cannot_use_tenant_admin_screens(role, login, make_tenant, ma
     r = client.post("/admin/tenants/new", data={"slug": "x", "name": "X", "time_zone": "UTC"})
     assert r.status_code == 403
     assert db.session.execute(select(func.count()).select_from(Tenant)).scalar_one() == 1
+
+
+def test_an_internationalised_contact_is_accepted_with_a_warning(login, admin, make_tenant):
+    tenant = make_tenant("tapai", contacts=0)
+    db.session.commit()
+    client = login(admin)
+    r = client.post(
+        f"/admin/tenants/{tenant.id}/contacts",
+        data={"email": "用户@例子.广告", "name": "Ops"},
+        follow_redirects=True,
+    )
+    assert r.status_code == 200 and count(NoticeContact) == 1
+    page = r.get_data(as_text=True)
+    assert "internationalised address" in page and "SMTPUTF8" in page
+    plain = client.post(
+        f"/admin/tenants/{tenant.id}/contacts",
+        data={"email": "ops@bücher.example"},
+        follow_redirects=True,
+    )
+    assert "SMTPUTF8" not in plain.get_data(as_text=True)

@@ -1,0 +1,109 @@
+"""Messages on the wire: ``email.policy.SMTP`` serialisation, CRLF everywhere, RFC 2047 words
+of at most 75 characters, and the skeleton shortcut giving the package's very bytes."""
+
+from __future__ import annotations
+
+import email
+import re
+from email import policy
+
+import pytest
+
+from portal.notify.mime import full_message, serialise
+
+SUBJECT = "P2 Wartung: Größenänderung der Speicher-Controller in Frankfurt und Zürich"
+TEXT = (
+    "Grüße aus Zürich.\nA long line "
+    + "x" * 200
+    + "\n\nAcknowledge: https://portal.test/a?t=1&b=2\n"
+)
+HTML = "<p>Grüße</p>\n<p>" + "ä" * 120 + "</p>\n"
+
+
+def fields(**over):
+    base = {
+        "Subject": SUBJECT,
+        "From": "Forewarn <notices@forewarn.example>",
+        "To": "ops1@tapai.example",
+        "Date": "Mon, 02 Nov 2026 10:00:00 +0100",
+        "Message-ID": "<change-1.rev-1.tenant-1.0123456789abcdef@forewarn>",
+        "Auto-Submitted": "auto-generated",
+        "X-Forewarn-Change": "1",
+        "X-Forewarn-Kind": "notice",
+    }
+    base.update(over)
+    return [(k, v) for k, v in base.items() if v is not None]
+
+
+def wire_lines(raw: bytes) -> list[bytes]:
+    assert raw.endswith(b"\r\n")
+    lines = raw[:-2].split(b"\r\n")
+    assert not any(b"\n" in line or b"\r" in line for line in lines), "bare LF or CR"
+    return lines
+
+
+@pytest.mark.parametrize(
+    "over",
+    [
+        {},
+        {"Subject": "Scheduled: plain ASCII"},
+        {"Subject": "Updated: " + "a rather long subject that needs folding " * 4},
+        {
+            "In-Reply-To": "<change-1.rev-1.tenant-1.aaaa@forewarn>",
+            "References": "<change-1.rev-1.tenant-1.aaaa@forewarn>",
+        },
+        {
+            "List-Unsubscribe": "<https://portal.test/u/abc>",
+            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+        },
+        {"To": "a.very.long.local.part.of.an.address.that.goes.on.and.on@example-domain.example"},
+        {"X-Forewarn-Kind": "two  spaces"},
+    ],
+)
+def test_the_shortcut_gives_the_email_packages_bytes(over):
+    f = fields(**over)
+    fast = serialise(f, (TEXT, HTML), "=_b1")
+    assert fast == full_message(f, (TEXT, HTML), "=_b1").as_bytes(policy=policy.SMTP)
+    again = serialise(fields(**over, **{"Message-ID": "<other@forewarn>"}), (HTML, TEXT), "=_b1")
+    assert again == full_message(
+        fields(**over, **{"Message-ID": "<other@forewarn>"}), (HTML, TEXT), "=_b1"
+    ).as_bytes(policy=policy.SMTP)
+
+
+def test_a_long_non_ascii_subject_is_folded_with_crlf_and_short_encoded_words():
+    raw = serialise(fields(), (TEXT, HTML), "=_b1")
+    lines = wire_lines(raw)
+    assert all(len(line) <= 78 for line in lines)
+    for word in re.findall(rb"=\?[^?]+\?[bqBQ]\?[^?]*\?=", raw):
+        assert len(word) <= 75  # RFC 2047 §2
+    msg = email.message_from_bytes(raw, policy=policy.default)
+    assert msg["Subject"] == SUBJECT
+    text, html = (p.get_content().replace("\r\n", "\n") for p in msg.iter_parts())
+    assert text == TEXT and html == HTML
+
+
+def test_internationalised_addresses_go_out_as_utf8_headers():
+    raw = serialise(fields(To="用户@例子.广告"), (TEXT, HTML), "=_b1", utf8=True)
+    wire_lines(raw)
+    assert "To: 用户@例子.广告\r\n".encode() in raw
+
+
+def test_messages_of_one_shape_share_one_skeleton():
+    from portal.notify import mime
+
+    mime._skeleton.cache_clear()
+    for n in range(5):
+        serialise(
+            fields(To=f"ops{n}@tapai.example", Subject="Scheduled: plain"), (TEXT, HTML), "=_b1"
+        )
+    info = mime._skeleton.cache_info()
+    assert info.misses == 1 and info.hits == 4
+    key = tuple((k, None if mime._plain(k, v) else v) for k, v in fields(Subject="Scheduled: x"))
+    assert mime._skeleton(key, "=_b1", False) is not None  # the slots came out verbatim
+
+
+def test_bodies_without_a_final_newline_come_out_as_the_package_writes_them():
+    f = fields(Subject="Scheduled: plain")
+    assert serialise(f, ("text", "<p>html</p>"), "=_b1") == full_message(
+        f, ("text", "<p>html</p>"), "=_b1"
+    ).as_bytes(policy=policy.SMTP)
