@@ -37,12 +37,11 @@ def test_one_line_per_batch_names_retry_reasons_and_the_servers_answers(
     sink.replies["ops2@tapai.example"] = ["550 5.1.1 No such user here"]
     caplog.set_level(logging.INFO, "forewarn.delivery")
     dispatch(batch_size=200)
-    # Equal notice: the third-party batch first, then the first-party tenant's own batch.
-    first, second = delivery_lines(caplog)
-    line = first
+    # Equal notice on every attempt: the first-party tenant waits while Tapai's notice is still
+    # being retried (none of its contacts accepted it yet), so this run sends one batch.
+    (line,) = delivery_lines(caplog)
     text = line.getMessage()
     assert "batch: 4 claimed, 2 sent, 1 to retry, 1 failed, 0 skipped" in text
-    assert second.getMessage() == "batch: 1 claimed, 1 sent, 0 to retry, 0 failed, 0 skipped"
     assert "retrying: 1× 451 4.3.0 Mailbox busy, try later" in text
     assert "failed: 1× 550 5.1.1 No such user here" in text
     assert line.levelno == logging.WARNING  # a final failure
