@@ -46,8 +46,10 @@ class CertificateSchema(Schema):
 
 
 class CertificateQuerySchema(Schema):
+    # Bounded so the whole URL stays well inside what servers accept (werkzeug: 64 KiB).
     since = fields.List(
-        fields.String(validate=validate.Length(max=4000)),
+        fields.String(validate=validate.Length(max=1000)),
+        validate=validate.Length(max=4),
         metadata={
             "description": "an older checkpoint (tree size, or as an email carries it): adds "
             "a consistency proof from it; repeatable"
