@@ -91,7 +91,7 @@ def get_for_tenant_or_404(model: type[M], object_id, user, tenant_column=None) -
 def get_tenant_or_404(slug_or_id, user) -> Tenant:
     """A tenant the user may see, by slug or id."""
     q = select(Tenant)
-    if isinstance(slug_or_id, int) or str(slug_or_id).isdigit():
+    if isinstance(slug_or_id, int) or str(slug_or_id).isdecimal():
         q = q.where(Tenant.id == int(slug_or_id))
     else:
         q = q.where(Tenant.slug == str(slug_or_id))

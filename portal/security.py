@@ -149,7 +149,7 @@ def refuse_bad_urls() -> None:
             raise InvalidInput(
                 f"the query parameter {key[:40]!r} contains a control character", field=key[:40]
             )
-        if key in PAGE_PARAMETERS and value.strip().isdigit() and int(value) > MAX_ID:
+        if key in PAGE_PARAMETERS and value.strip().isdecimal() and int(value) > MAX_ID:
             raise InvalidInput(f"{key} must be at most {MAX_ID}", field=key)
     if (
         request.method in ("POST", "PUT", "PATCH", "DELETE")

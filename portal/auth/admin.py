@@ -79,7 +79,7 @@ def create():
     else:
         form = CustomerUserForm()
         form.tenant.choices = _tenant_choices()
-        if request.method == "GET" and request.args.get("tenant", "").isdigit():
+        if request.method == "GET" and request.args.get("tenant", "").isdecimal():
             form.tenant.data = int(request.args["tenant"])
     if form.validate_on_submit():
         try:

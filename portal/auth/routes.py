@@ -38,7 +38,7 @@ def load_user(user_id: str):
     from portal.auth.models import User
 
     number, _, generation = user_id.partition(".")
-    if not number.isdigit() or not (generation or "0").isdigit() or len(user_id) > 40:
+    if not number.isdecimal() or not (generation or "0").isdecimal() or len(user_id) > 40:
         return None
     user = db.session.get(User, int(number))
     if user is None or not user.active or int(generation or 0) != (user.session_generation or 0):

@@ -62,7 +62,7 @@ def parse_since(values: list[str]) -> list[int]:
     sizes = []
     for value in values:
         value = value.strip()
-        if value.isdigit():
+        if value.isdecimal():
             sizes.append(int(value))
             continue
         try:

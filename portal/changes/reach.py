@@ -161,7 +161,7 @@ def affected_tenant_id(change: Change, slug_or_id: str) -> int:
     from portal.tenants.models import Tenant
 
     key = str(slug_or_id)
-    match = Tenant.id == int(key) if key.isdigit() else Tenant.slug == key
+    match = Tenant.id == int(key) if key.isdecimal() else Tenant.slug == key
     found = db.session.scalar(
         select(ChangeTenant.tenant_id)
         .join(Tenant, Tenant.id == ChangeTenant.tenant_id)

@@ -170,7 +170,7 @@ def public_changes():
     ``?page=N`` (1-based): anything but a whole number from 1 is a 400, a page past the last
     a 404."""
     raw = request.args.get("page", "1")
-    if not (raw.isascii() and raw.isdigit()) or not 0 < int(raw) <= public.MAX_ID:
+    if not (raw.isascii() and raw.isdecimal()) or not 0 < int(raw) <= public.MAX_ID:
         abort(400, description="page must be a whole number from 1")
     page = db.paginate(
         public.upcoming_public_changes_query(now()),

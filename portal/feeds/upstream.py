@@ -256,7 +256,7 @@ def fetch(url: str, *, timeout: float, max_bytes: int, allowed: Sequence[str] = 
     try:
         with _opener(allowed).open(request, timeout=timeout) as response:
             declared = response.headers.get("Content-Length")
-            if declared and declared.isdigit() and int(declared) > max_bytes:
+            if declared and declared.isdecimal() and int(declared) > max_bytes:
                 raise UpstreamError(f"feed is larger than {max_bytes} bytes")
             data = bytearray()
             while chunk := response.read1(CHUNK):  # one recv at most: the deadline holds

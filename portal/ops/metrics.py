@@ -62,7 +62,7 @@ def reason_class(error: str | None) -> str:
     """A bounded label for a retry reason: ``4xx`` (the server's temporary refusal),
     ``connection``, ``timeout``, ``render`` or ``other``."""
     error = error or ""
-    if error[:1] == "4" and error[:3].isdigit():
+    if error[:1] == "4" and error[:3].isdecimal():
         return "4xx"
     if "timed out" in error:
         return "timeout"

@@ -215,10 +215,10 @@ def add_usage(tenant_id: int):
     if form.validate_on_submit():
         target = form.target.data or ""
         service = component = None
-        if target.startswith("c") and target[1:].isdigit():
+        if target.startswith("c") and target[1:].isdecimal():
             component = db.session.get(Component, int(target[1:]))
             service = component.service if component else None
-        elif target.startswith("s") and target[1:].isdigit():
+        elif target.startswith("s") and target[1:].isdecimal():
             service = db.session.get(Service, int(target[1:]))
         if service is None:
             form.target.errors.append("choose a service or component from the list")
