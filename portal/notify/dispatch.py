@@ -123,8 +123,12 @@ RowValues = namedtuple("RowValues", [a.key for a in OutboxMessage.__mapper__.col
 
 
 def snapshot(row: OutboxMessage) -> RowValues:
-    """The row's column values, readable after its ORM object has been expired."""
-    return RowValues(*(getattr(row, key) for key in RowValues._fields))
+    """The row's column values, readable after its ORM object has been expired (read from
+    the loaded state where present: a batch snapshots 200 rows of 22 columns)."""
+    loaded = row.__dict__
+    return RowValues(
+        *(loaded[key] if key in loaded else getattr(row, key) for key in RowValues._fields)
+    )
 
 
 class Batch:

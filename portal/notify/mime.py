@@ -43,32 +43,60 @@ def _slot_value(name: str, value: str) -> str:
     return value[1:-1] if name.lower() in _ID_HEADERS else value
 
 
-def quoted_printable(text: str, lines: dict[str, str] | None = None) -> str:
+def quoted_printable(text: str) -> str:
     """``text`` as UTF-8 quoted-printable (RFC 2045 §6.7), lines joined by LF (the generator
-    writes them out with the policy's CRLF).
-
-    ``lines``, when given, caches the encoding of each line (text line -> encoded lines) for
-    messages that share most of their lines (a batch: only the lines holding a recipient's
-    links differ). The result is the same bytes: quoted-printable encodes each line on its own
-    (RFC 2045 §6.7 rules 3–5 look no further than the line break), and a line is encoded with
-    its line break so its trailing white space is treated as it is in the whole text
-    (``tests/notify/test_mime.py`` checks this against the whole-text encoding)."""
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
-    if lines is None:
-        return binascii.b2a_qp(text.encode("utf-8"), istext=True).decode("ascii")
-    *whole, last = text.split("\n")
-    encoded = []
-    for line in whole:
-        done = lines.get(line)
-        if done is None:
-            done = lines[line] = _qp(line + "\n")[:-1]
-        encoded.append(done)
-    encoded.append(_qp(last))
-    return "\n".join(encoded)
+    writes them out with the policy's CRLF)."""
+    data = text.replace("\r\n", "\n").replace("\r", "\n").encode("utf-8")
+    return binascii.b2a_qp(data, istext=True).decode("ascii")
 
 
-def _qp(text: str) -> str:
-    return binascii.b2a_qp(text.encode("utf-8"), istext=True).decode("ascii")
+class EncodedBody:
+    """A body with per-recipient slots, quoted-printable encoded once: a batch's messages to
+    one tenant share every line but the ones holding a recipient's links, so only those are
+    encoded per message (``fill``).
+
+    ``fill(values)`` returns exactly ``quoted_printable(text)`` of the text with each slot
+    replaced by its value: quoted-printable encodes each line on its own (RFC 2045 §6.7 rules
+    3–5 look no further than the line break), and each line is encoded together with its line
+    break, so trailing white space is treated as in the whole text
+    (``tests/notify/test_mime.py`` checks this with hypothesis).
+    """
+
+    def __init__(self, text: str, slots: tuple[str, ...]) -> None:
+        self.slots = slots
+        lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+        self.parts: list[str | tuple[str, bool]] = []  # encoded runs, or (raw line, is last)
+        run: list[str] = []
+        for number, line in enumerate(lines, start=1):
+            last = number == len(lines)
+            if any(slot in line for slot in slots):
+                if run:
+                    self.parts.append("".join(run))
+                    run = []
+                self.parts.append((line, last))
+            else:
+                run.append(_encode_line(line, last))
+        if run:
+            self.parts.append("".join(run))
+
+    def fill(self, values: dict[str, str]) -> str:
+        """The encoded body with each slot (a key of ``values``) replaced by its value."""
+        out = []
+        for part in self.parts:
+            if isinstance(part, str):
+                out.append(part)
+                continue
+            line, last = part
+            for slot, value in values.items():
+                line = line.replace(slot, value)
+            out.append(_encode_line(line, last))
+        return "".join(out)
+
+
+def _encode_line(line: str, last: bool) -> str:
+    """One line encoded with its line break (none after the text's last line)."""
+    data = line.encode("utf-8") if last else (line + "\n").encode("utf-8")
+    return binascii.b2a_qp(data, istext=True).decode("ascii")
 
 
 def full_message(
@@ -150,18 +178,19 @@ def serialise(
     boundary: str,
     *,
     utf8: bool = False,
-    lines: dict[str, str] | None = None,
+    encoded: bool = False,
 ) -> bytes:
     """The message's bytes with CRLF line endings, as ``full_message(...).as_bytes()`` gives
     them (RFC 5322 / 2045 / 2047, ``email.policy.SMTP``; ``SMTPUTF8`` when ``utf8``).
-    ``lines``: a cache of encoded body lines shared by a batch (``quoted_printable``)."""
+    ``encoded``: the bodies are quoted-printable already (``EncodedBody``)."""
     key = tuple((name, None if _plain(name, value) else value) for name, value in fields)
     chunks = _skeleton(key, boundary, utf8)
-    encoded = tuple(quoted_printable(body, lines) for body in bodies)
+    if not encoded:
+        bodies = (quoted_printable(bodies[0]), quoted_printable(bodies[1]))
     if chunks is None:
-        return full_message(fields, encoded, boundary, utf8=utf8, encoded=True).as_bytes()
+        return full_message(fields, bodies, boundary, utf8=utf8, encoded=True).as_bytes()
     values: dict[int, bytes] = {
-        -(n + 1): body.replace("\n", "\r\n").encode("ascii") for n, body in enumerate(encoded)
+        -(n + 1): body.replace("\n", "\r\n").encode("ascii") for n, body in enumerate(bodies)
     }
     for i, (name, value) in enumerate(fields):
         if key[i][1] is None:
