@@ -55,6 +55,19 @@ class ChangeForm(FlaskForm):
         "End", validators=[DataRequired()], render_kw={"type": "datetime-local", "step": "1"}
     )
     time_zone = SelectField("Time zone of these times", validate_choice=False)
+    customer_action = TextAreaField(
+        "What customers need to do (Markdown)",
+        validators=[Optional(), Length(max=20_000)],
+        description="Shown first to customers, in every notice and feed. Leave empty when "
+        "nothing is asked of them; raw HTML is not allowed.",
+    )
+    act_by = StringField(
+        "Act by (optional)",
+        validators=[Optional()],
+        render_kw={"type": "datetime-local", "step": "1"},
+        description="The time customers must have acted by, in the zone above; not after "
+        "the start, and only with something to do.",
+    )
     ack_required = BooleanField("Ask affected customers to acknowledge")
     visibility = SelectField(
         "Visibility",
@@ -77,6 +90,8 @@ class ChangeForm(FlaskForm):
             "time_zone": self.time_zone.data,
             "ack_required": bool(self.ack_required.data),
             "visibility": self.visibility.data,
+            "customer_action": self.customer_action.data or "",
+            "act_by": (self.act_by.data or "").strip(),
         }
 
 

@@ -190,7 +190,9 @@ def _untouched(raw: dict, change: Change | None) -> dict:
     if change is None or not raw.get("time_zone"):
         return raw
     kept = dict(raw)
-    for key in ("starts_at", "ends_at"):
+    for key in ("starts_at", "ends_at", "act_by"):
+        if getattr(change, key) is None:
+            continue
         try:
             shown = _wall(getattr(change, key), raw["time_zone"])
         except DomainError:
@@ -210,6 +212,8 @@ def _fill_from(form: ChangeForm, change: Change) -> None:
     form.starts_at.data = _wall(change.starts_at, zone)
     form.ends_at.data = _wall(change.ends_at, zone)
     form.ack_required.data, form.visibility.data = change.ack_required, change.visibility
+    form.customer_action.data = change.customer_action
+    form.act_by.data = _wall(change.act_by, zone) if change.act_by else ""
 
 
 def _editor(form: ChangeForm, change: Change | None):
