@@ -42,6 +42,9 @@ def configure(app: Flask, test_config: dict[str, Any] | None) -> None:
     if test_config:
         app.config.update(test_config)
     read_secret_files(app.config)
+    from portal.branding import check_branding
+
+    check_branding(app.config)
 
     if app.config.get("DEMO") or app.config.get("TESTING"):
         # Demo and tests run on plain http://127.0.0.1.

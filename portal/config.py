@@ -83,6 +83,13 @@ class Defaults:
     MAIL_USERNAME: str | None = None
     MAIL_PASSWORD: str | None = None
     MAIL_DEFAULT_SENDER = "Forewarn <notices@forewarn.example>"
+
+    # The provider's brand on every notice (issue 15, portal/branding.py): its name (default:
+    # the display name of MAIL_DEFAULT_SENDER), a logo (http(s) URL or a path on BASE_URL,
+    # shown 32 px high) and the accent colour of headings and buttons (#rrggbb).
+    PROVIDER_NAME: str | None = None
+    PROVIDER_LOGO_URL: str | None = None
+    PROVIDER_ACCENT_COLOUR = "#1f5fbf"
     MAIL_TIMEOUT_SECONDS = 30
 
     # Notice window (DESIGN.md "The notice window, exactly").

@@ -36,6 +36,16 @@ def demo_login_emails() -> dict[str, str]:
     return {key: email for key, email, *_ in STAFF + CUSTOMERS}
 
 
+# The demo provider's brand (like the rest of the demo's settings, it wins over the instance
+# file and PORTAL_* variables).
+DEMO_BRAND = {
+    "PROVIDER_NAME": "Nimbus Cloud",
+    "PROVIDER_LOGO_URL": "/static/brand/nimbus-cloud.png",
+    "PROVIDER_ACCENT_COLOUR": "#0b5cad",
+    "MAIL_DEFAULT_SENDER": "Nimbus Cloud <change-notices@nimbus-cloud.example>",
+}
+
+
 def build_demo_app(*, host: str, port: int, smtp_port: int | None) -> Flask:
     """The demo app: its own SQLite file in the instance folder and mail sent to the sink."""
     from portal import create_app
@@ -48,6 +58,8 @@ def build_demo_app(*, host: str, port: int, smtp_port: int | None) -> Flask:
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True, "connect_args": {"timeout": 30}},
         # A published change's mail should show in the mailbox within a few seconds.
         "WORKER_INTERVAL_SECONDS": 2.0,
+        # The believable cloud provider whose brand heads every notice (issue 15).
+        **DEMO_BRAND,
     }
     probe = create_app(local)
     smtp_port = probe.config["DEMO_SMTP_PORT"] if smtp_port is None else smtp_port
