@@ -113,7 +113,11 @@ def full_message(
     policy = SMTPUTF8 if utf8 else SMTP
     msg = EmailMessage(policy=policy)
     for name, value in fields:
-        msg[name] = value
+        folded = fold_unstructured(name, value)
+        if folded is None:
+            msg[name] = value
+        else:
+            msg.set_raw(name, folded)
     msg["MIME-Version"] = "1.0"
     msg["Content-Type"] = f'multipart/alternative; boundary="{boundary}"'
     parts = []
@@ -125,6 +129,38 @@ def full_message(
         parts.append(part)
     msg.set_payload(parts)
     return msg
+
+
+UNSTRUCTURED_HEADERS = {"subject"}
+
+
+def fold_unstructured(name: str, value: str) -> str | None:
+    """A long plain-ASCII Subject folded at its spaces (RFC 5322 §2.2.3: CRLF before a space;
+    unfolding gives the value back) so that each line holds at most ``MAX_PLAIN_LINE``
+    characters where the words allow; None for any other header or value (the ``email``
+    package folds those, encoding non-ASCII text as RFC 2047 words).
+
+    The package itself moves a whole 70–77 character value onto a continuation line
+    ("Subject:" alone on the first), which its own parser reads back with a leading space;
+    notices' subjects are often that long."""
+    if (
+        name.lower() not in UNSTRUCTURED_HEADERS
+        or len(name) + 2 + len(value) <= MAX_PLAIN_LINE
+        or not value.isascii()
+        or not value.isprintable()
+        or value != " ".join(value.split())
+    ):
+        return None
+    words = value.split(" ")
+    lines, line, used = [], words[0], len(name) + 2
+    for word in words[1:]:
+        if used + len(line) + 1 + len(word) <= MAX_PLAIN_LINE:
+            line = f"{line} {word}"
+        else:
+            lines.append(line)
+            line, used = word, 1  # a continuation line starts with the folding space
+    lines.append(line)
+    return "\r\n ".join(lines)
 
 
 def _plain(name: str, value: str) -> bool:

@@ -140,3 +140,20 @@ def test_a_pre_encoded_body_gives_the_email_packages_bytes():
         bodies = (EncodedBody(template, (_SLOT,)).fill({_SLOT: link}), quoted_printable(HTML))
         fast = serialise(fields(), bodies, "=_b1", encoded=True)
         assert fast == full_message(fields(), (text, HTML), "=_b1").as_bytes(policy=policy.SMTP)
+
+
+@pytest.mark.parametrize("length", range(60, 130, 3))
+def test_ascii_subjects_of_any_length_read_back_exactly(length):
+    """Notices' subjects are often 70–110 characters; the ``email`` package on its own moves a
+    70–77 character one whole onto a continuation line, which its parser reads back with a
+    leading space. Folded at spaces instead (RFC 5322 §2.2.3), every length reads back as
+    written, in lines of at most 78 characters, on both serialisation paths."""
+    words = "[Action required by 3 Dec] Degradation: Face Fusion API, Thu 3 Dec 05:00 (UTC+8) - "
+    subject = (words + "Upgrade the fusion model and more words " * 3)[:length].strip()
+    f = fields(Subject=subject)
+    raw = serialise(f, (TEXT, HTML), "=_b1")
+    assert raw == full_message(f, (TEXT, HTML), "=_b1").as_bytes(policy=policy.SMTP)
+    lines = wire_lines(raw)
+    assert all(len(line) <= 78 for line in lines[:3])
+    assert lines[0].startswith(b"Subject: [Action")
+    assert email.message_from_bytes(raw, policy=policy.default)["Subject"] == subject
