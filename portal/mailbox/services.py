@@ -63,6 +63,7 @@ HTML_TAGS = {
     "h6",
     "hr",
     "i",
+    "img",
     "li",
     "ol",
     "p",
@@ -84,8 +85,10 @@ HTML_TAGS = {
 }
 HTML_ATTRIBUTES = {
     "a": {"href", "title"},
-    "td": {"colspan", "rowspan", "align"},
-    "th": {"colspan", "rowspan", "align", "scope"},
+    "img": {"src", "alt", "width", "height"},  # the provider's logo; CSP limits img-src
+    "table": {"role", "width", "cellpadding", "cellspacing", "border", "bgcolor"},
+    "td": {"colspan", "rowspan", "align", "valign", "width", "bgcolor"},
+    "th": {"colspan", "rowspan", "align", "valign", "scope"},
     "*": {"style"},
 }
 STYLE_PROPERTIES = {
@@ -101,6 +104,28 @@ STYLE_PROPERTIES = {
     "border",
     "border-collapse",
     "width",
+    # What the notices' layout uses (templates/email): a hidden preview line, a fluid
+    # column, section headings, the button. None of them can load anything.
+    "border-top",
+    "border-bottom",
+    "border-left",
+    "border-radius",
+    "display",
+    "font-family",
+    "height",
+    "letter-spacing",
+    "line-height",
+    "max-height",
+    "max-width",
+    "opacity",
+    "overflow",
+    "overflow-wrap",
+    "table-layout",
+    "text-transform",
+    "vertical-align",
+    "white-space",
+    "word-break",
+    "word-wrap",
 }
 URL = re.compile(r"https?://[^\s<>\"']+")
 
@@ -215,7 +240,8 @@ def get_mail_or_404(mail_id: int, user: User) -> CaughtMail:
 
 
 def sanitise_html(html: str) -> str:
-    """Email HTML reduced to harmless markup: no scripts, handlers, forms, frames or images."""
+    """Email HTML reduced to harmless markup: no scripts, handlers, forms or frames; images
+    (a notice's logo) only from http(s) or relative URLs, which the page's CSP limits further."""
     return nh3.clean(
         html,
         tags=HTML_TAGS,
