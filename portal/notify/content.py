@@ -39,6 +39,8 @@ class RevisionContent:
     ack_required: bool
     visibility: str
     services: tuple[str, ...] = field(default_factory=tuple)  # service slugs, sorted
+    # (service slug, component slug or None for the whole service), sorted.
+    targets: tuple[tuple[str, str | None], ...] = field(default_factory=tuple)
     # What customers need to do (Markdown, "" = nothing; sanitise when rendering) and by when
     # (aware UTC, or None). Snapshots taken before migration 0014 have neither.
     customer_action: str = ""
@@ -65,6 +67,12 @@ def content_of(change_id: int, number: int, kind: str, snapshot: str) -> Revisio
         ack_required=bool(data.get("ack_required")),
         visibility=data.get("visibility", ""),
         services=tuple(sorted({t["service"] for t in data.get("targets", [])})),
+        targets=tuple(
+            sorted(
+                {(t["service"], t.get("component")) for t in data.get("targets", [])},
+                key=lambda t: (t[0], t[1] or ""),
+            )
+        ),
         customer_action=data.get("customer_action") or "",
         act_by=_when(data["act_by"]) if data.get("act_by") else None,
     )
@@ -74,20 +82,37 @@ def _both(when: dt.datetime, zone: str) -> str:
     return format_when_and_utc(when, zone)
 
 
+def target_label(
+    target: tuple[str, str | None],
+    service_names: dict[str, str],
+    component_names: dict[tuple[str, str], str],
+) -> str:
+    """ "Face Fusion API" for a whole service, "Face Fusion API: Europe (Dublin)" for one
+    component (names where known, slugs otherwise)."""
+    service, component = target
+    name = service_names.get(service, service)
+    if component is None:
+        return name
+    return f"{name}: {component_names.get((service, component), component)}"
+
+
 def what_changed(
     old: RevisionContent | None,
     new: RevisionContent,
     zone: str,
     impacts: dict[str, str],
     service_names: dict[str, str] | None = None,
+    component_names: dict[tuple[str, str], str] | None = None,
 ) -> list[str]:
     """Human lines saying what ``new`` changed against ``old`` (empty when nothing did).
 
     Times are given in ``zone`` and in UTC; impact levels by name (``impacts`` maps code to
-    name); services by name where ``service_names`` knows them.
+    name); services and components by name where the mappings know them.
     """
     if old is None:
         return []
+    names = service_names or {}
+    components = component_names or {}
     lines = []
     if old.title != new.title:
         lines.append(f"Title: {old.title} → {new.title}")
@@ -103,20 +128,46 @@ def what_changed(
             f"Impact: {impacts.get(old.impact, old.impact)} → {impacts.get(new.impact, new.impact)}"
         )
     if old.services != new.services:
-        names = service_names or {}
         lines.append(
             "Services: "
             + ", ".join(names.get(s, s) for s in old.services)
             + " → "
             + ", ".join(names.get(s, s) for s in new.services)
         )
+    elif old.targets and new.targets and old.targets != new.targets:
+        lines.append(
+            "Components: "
+            + ", ".join(target_label(t, names, components) for t in old.targets)
+            + " → "
+            + ", ".join(target_label(t, names, components) for t in new.targets)
+        )
     if old.ack_required != new.ack_required:
         lines.append(
             "Acknowledgement: " + ("now required" if new.ack_required else "no longer required")
         )
+    if old.customer_action != new.customer_action:
+        if not new.customer_action:
+            lines.append("What you need to do: nothing any more")
+        elif not old.customer_action:
+            lines.append("What you need to do: new (see below)")
+        else:
+            lines.append("What you need to do: changed (see below)")
+    if old.act_by != new.act_by and new.act_by is None:
+        lines.append("Act by: no deadline any more")
+    elif old.act_by != new.act_by and new.act_by is not None:
+        before = _both(old.act_by, zone) if old.act_by is not None else "none"
+        direction = ""
+        if old.act_by is not None:
+            direction = " earlier" if new.act_by < old.act_by else " later"
+        lines.append(f"Act by moved{direction}: {before} → {_both(new.act_by, zone)}")
     if old.body_md != new.body_md:
         lines.append("The description was edited (see below).")
     return lines
+
+
+def moved(old: RevisionContent | None, new: RevisionContent) -> bool:
+    """Whether ``new`` reschedules ``old`` (its start or end moved)."""
+    return old is not None and (old.starts_at != new.starts_at or old.ends_at != new.ends_at)
 
 
 def remaining(starts_at: dt.datetime, now: dt.datetime) -> str:

@@ -1,6 +1,9 @@
 """Turning outbox rows into email messages: templates, headers and threading.
 
-Each message is rendered from a ``templates/email/<name>.txt`` and ``.html`` pair. The
+Each message is rendered from a ``templates/email/<name>.txt`` and ``.html`` pair with the
+values of ``portal.notify.context``, once per (revision, tenant, kind) and, for customer
+notices, once per shape of tenant (``render_for_tenant``); per recipient only the link slots
+are filled. The
 ``Message-ID`` is derived from the row's key, so a message re-sent after a crash is recognisably
 the same message; later notices of a change thread under the recipient's first one.
 """
@@ -10,36 +13,27 @@ from __future__ import annotations
 import copy
 import hashlib
 import re
-from dataclasses import dataclass, field
 from email.utils import formataddr, formatdate, parseaddr
 from typing import NamedTuple
-from urllib.parse import urlencode
 
-from flask import current_app, url_for
+from flask import current_app
 from flask_mail import Message
-from markupsafe import Markup
-from sqlalchemy import func, select
-from werkzeug.routing import BuildError
+from markupsafe import escape
 
 from portal.acks.links import acknowledge_url
-from portal.catalog.models import Service, Usage
-from portal.changes.models import Change, ChangeTenant, ImpactLevel, Revision
-from portal.changes.services import snapshot
-from portal.clock import get_clock
-from portal.extensions import db
 from portal.inputs import one_line
 from portal.ledger.witness import HEADER as CHECKPOINT_HEADER
 from portal.ledger.witness import batch_checkpoint, stamp_text
 from portal.notify import mime
-from portal.notify.content import (
-    CONTENT_KINDS,
-    NO_LONGER_AFFECTED,
-    NOW_AFFECTED,
-    RESENT,
-    RevisionContent,
-    content_of,
-    remaining,
-    what_changed,
+from portal.notify.context import (  # noqa: F401  (re-exported: dispatch, bench, tests)
+    ACK_SLOT,
+    SHAPED_KINDS,
+    SLOTS,
+    TENANT_SLOT,
+    UNSUBSCRIBE_SLOT,
+    BatchContext,
+    load_context,
+    template_context,
 )
 from portal.notify.models import (
     APPROVAL,
@@ -51,34 +45,20 @@ from portal.notify.models import (
     SUBSCRIPTION,
     OutboxMessage,
 )
+from portal.notify.plaintext import Links, markdown_text
 from portal.notify.unsubscribe import unsubscribe_url
-from portal.templating import render_markdown
-from portal.tenants.models import NoticeContact, Tenant
-from portal.timezones import format_duration, format_in_zone, get_zone
 
 TEMPLATES = {
     NOTICE: "notice",
     SUBSCRIPTION: "notice",
-    REMINDER: "reminder",
+    REMINDER: "notice",
     ESCALATION: "escalation",
     OBJECTION: "objection",
     APPROVAL: "approval",
     NOTICE_FAILED: "notice_failed",
 }
-HEADLINES = {
-    "publish": "Scheduled",
-    "update": "Updated",
-    "cancel": "Cancelled",
-    "start": "Started",
-    "complete": "Completed",
-}
-
-
-# Per-recipient links are rendered as these slots once per (revision, tenant, kind), then
-# replaced for each recipient: a tenant's contacts get the same text, only their links differ.
-ACK_SLOT = "https://forewarn.invalid/slot/acknowledge"
-UNSUBSCRIBE_SLOT = "https://forewarn.invalid/slot/unsubscribe"
-SLOTS = (ACK_SLOT, UNSUBSCRIBE_SLOT)
+_BLANK_LINES = re.compile(r"\n{3,}")
+_TRAILING_SPACE = re.compile(r"[ \t]+\n")
 
 
 class Rendered(NamedTuple):
@@ -199,326 +179,48 @@ def address_warning(address: str) -> str | None:
     )
 
 
-@dataclass
-class BatchContext:
-    """Everything a batch of rows needs, loaded with a handful of queries."""
-
-    changes: dict[int, Change] = field(default_factory=dict)
-    revisions: dict[tuple[int, int], Revision] = field(default_factory=dict)
-    # Each revision's own content (from its snapshot): what a notice of it says.
-    contents: dict[tuple[int, int], RevisionContent] = field(default_factory=dict)
-    tenants: dict[int, Tenant] = field(default_factory=dict)
-    # (change, tenant) -> (clock revision, still affected)
-    tenant_rows: dict[tuple[int, int], tuple[int, bool]] = field(default_factory=dict)
-    impacts: dict[str, str] = field(default_factory=dict)
-    service_names: dict[str, str] = field(default_factory=dict)  # slug -> name
-    used_services: dict[int, set[str]] = field(default_factory=dict)  # tenant -> slugs used
-    thread_roots: dict[tuple[int, int, str], OutboxMessage] = field(default_factory=dict)
-    rendered: dict[tuple, Rendered] = field(default_factory=dict)
-    prototypes: dict[str, NoticeMessage] = field(default_factory=dict)
-    change_urls: dict[int, str] = field(default_factory=dict)
-    body_html: dict[tuple[int, int], Markup] = field(default_factory=dict)
-    times: dict[tuple[int, int, str], dict[str, str]] = field(default_factory=dict)
-    feeds_url: str = ""
-    preferences_url: str = ""
-
-
-def external_urls(change_ids) -> tuple[dict[int, str], str, str]:
-    """Absolute links for emails, built from BASE_URL (no request exists in a worker): each
-    change's page, the tenant's feeds settings and the email preferences page."""
-    base = current_app.config["BASE_URL"].rstrip("/")
-    fallbacks = {"feeds.settings": "/feeds", "notify.preferences": "/settings/email"}
-    with current_app.test_request_context("/", base_url=base + "/"):
-
-        def build(endpoint, fallback, **values):
-            try:
-                return url_for(endpoint, _external=True, **values)
-            except BuildError:
-                return base + fallback
-
-        changes = {
-            cid: build("changes.show", f"/changes/{cid}", change_id=cid) for cid in change_ids
-        }
-        return (
-            changes,
-            build("feeds.settings", fallbacks["feeds.settings"]),
-            build("notify.preferences", fallbacks["notify.preferences"]),
-        )
-
-
-def load_context(rows: list[OutboxMessage]) -> BatchContext:
-    """Preload changes, their revisions' contents, tenants (with their notice rows and the
-    services they use) and thread roots."""
-    ctx = BatchContext()
-    change_ids = {r.change_id for r in rows}
-    tenant_ids = {r.tenant_id for r in rows if r.tenant_id is not None}
-    ctx.change_urls, ctx.feeds_url, ctx.preferences_url = external_urls(change_ids)
-    ctx.changes = {
-        c.id: c for c in db.session.scalars(select(Change).where(Change.id.in_(change_ids)))
-    }
-    ctx.revisions = {
-        (r.change_id, r.number): r
-        for r in db.session.scalars(select(Revision).where(Revision.change_id.in_(change_ids)))
-    }
-    ctx.contents = {
-        key: content_of(r.change_id, r.number, r.kind, r.snapshot)
-        for key, r in ctx.revisions.items()
-    }
-    ctx.tenants = {
-        t.id: t for t in db.session.scalars(select(Tenant).where(Tenant.id.in_(tenant_ids)))
-    }
-    ctx.tenant_rows = {
-        (c, t): (rev, bool(active))
-        for c, t, rev, active in db.session.execute(
-            select(
-                ChangeTenant.change_id,
-                ChangeTenant.tenant_id,
-                ChangeTenant.clock_revision,
-                ChangeTenant.active,
-            ).where(ChangeTenant.change_id.in_(change_ids), ChangeTenant.tenant_id.in_(tenant_ids))
-        )
-    }
-    ctx.impacts = dict(db.session.execute(select(ImpactLevel.code, ImpactLevel.name)).all())
-    slugs = {s for c in ctx.contents.values() for s in c.services}
-    ctx.service_names = dict(
-        db.session.execute(select(Service.slug, Service.name).where(Service.slug.in_(slugs))).all()
+def _render(values: dict, kind: str) -> tuple[str, str]:
+    """The text and HTML bodies of one rendering. The text part's Markdown becomes plain
+    text with its links numbered and listed at the end (``portal.notify.plaintext``); runs
+    of blank lines the template leaves are folded."""
+    env = current_app.jinja_env
+    name = TEMPLATES[kind]
+    links = Links()
+    text = env.get_template(f"email/{name}.txt").render(
+        values, links=links, as_text=lambda source: markdown_text(source, links)
     )
-    for tenant_id, slug in db.session.execute(
-        select(Usage.tenant_id, Service.slug)
-        .join(Service, Service.id == Usage.service_id)
-        .where(Usage.tenant_id.in_(tenant_ids), Service.slug.in_(slugs))
-    ):
-        ctx.used_services.setdefault(tenant_id, set()).add(slug)
-    # The first notice each recipient got for the change: later ones reply to it.
-    firsts = (
-        select(func.min(OutboxMessage.id))
-        .where(
-            OutboxMessage.change_id.in_(change_ids),
-            OutboxMessage.tenant_id.in_(tenant_ids),
-            OutboxMessage.kind.in_((NOTICE, SUBSCRIPTION)),
-        )
-        .group_by(OutboxMessage.change_id, OutboxMessage.tenant_id, OutboxMessage.recipient)
-    )
-    wanted = {(r.change_id, r.tenant_id, r.recipient) for r in rows}
-    for root in db.session.scalars(select(OutboxMessage).where(OutboxMessage.id.in_(firsts))):
-        key = (root.change_id, root.tenant_id, root.recipient)
-        if key in wanted:
-            ctx.thread_roots[key] = root
-    return ctx
+    text = _BLANK_LINES.sub("\n\n", _TRAILING_SPACE.sub("\n", text)).strip() + "\n"
+    html = env.get_template(f"email/{name}.html").render(values)
+    return text, html
 
 
-def _content(row: OutboxMessage, ctx: BatchContext) -> RevisionContent:
-    """The content the row's revision published (the current state only if it has none)."""
-    content = ctx.contents.get((row.change_id, row.revision_number))
-    if content is None:  # an outbox row always names a revision; keep rendering regardless
-        change = ctx.changes[row.change_id]
-        content = content_of(change.id, row.revision_number, "update", snapshot(change))
-        ctx.contents[(row.change_id, row.revision_number)] = content
-    return content
-
-
-def _previous(content: RevisionContent, ctx: BatchContext) -> RevisionContent | None:
-    """The content published before ``content`` (by a publish or update revision)."""
-    for number in range(content.number - 1, 0, -1):
-        earlier = ctx.contents.get((content.id, number))
-        if earlier is not None and earlier.kind in CONTENT_KINDS:
-            return earlier
-    return None
-
-
-def starts_clock(row: OutboxMessage, ctx: BatchContext) -> bool:
-    """Whether delivering this row starts the tenant's notice clock (its clock revision)."""
-    if row.kind != NOTICE and row.kind != SUBSCRIPTION:
-        return False
-    state = ctx.tenant_rows.get((row.change_id, row.tenant_id))
-    return (
-        state is not None
-        and state[1]
-        and state[0] == row.revision_number
-        and row.note != NO_LONGER_AFFECTED
-    )
-
-
-def headline_for(row: OutboxMessage, revision: Revision | None, ctx: BatchContext) -> str:
-    """The word the subject starts with, true for this tenant (DESIGN.md "What customers
-    read"): "notice period restarts" only when its own clock restarts with this message."""
-    if row.note == NO_LONGER_AFFECTED:
-        return "No longer affects you"
-    if row.note == NOW_AFFECTED:
-        return "Now affects you"
-    kind = revision.kind if revision is not None else "update"
-    if kind == "update" and starts_clock(row, ctx) and revision is not None:
-        return "Updated (notice period restarts)" if revision.material else "Updated"
-    return HEADLINES.get(kind, "Updated")
-
-
-def subject_for(
-    row: OutboxMessage,
-    change,
-    revision: Revision | None,
-    tenant: Tenant | None,
-    *,
-    headline: str = "",
-    left: str = "",
-) -> str:
-    """The Subject header, always one line: titles and names are refused with control
-    characters at input (``portal.inputs``), and rows stored before that are folded here.
-    ``change`` is the revision's content, ``left`` the real time left before the start (for
-    reminders), ``headline`` the tenant's own (``headline_for``)."""
-    return one_line(_subject(row, change, revision, tenant, headline=headline, left=left))
-
-
-def _subject(
-    row: OutboxMessage,
-    change,
-    revision: Revision | None,
-    tenant: Tenant | None,
-    *,
-    headline: str = "",
-    left: str = "",
-) -> str:
-    if row.kind == REMINDER:
-        return f"Reminder: {change.title} starts in {left or format_duration(row.offset_seconds)}"
-    who = tenant.name if tenant is not None else "a customer"
-    if row.kind == ESCALATION:
-        return f"Not acknowledged by {who}: {change.title}"
-    if row.kind == OBJECTION:
-        return f"Objection from {who}: {change.title}"
-    if row.kind == APPROVAL:
-        return f"Emergency approval requested: {change.title}"
-    if row.kind == NOTICE_FAILED:
-        return f"Notice could not be delivered to {who}: {change.title}"
-    if not headline:
-        headline = HEADLINES.get(revision.kind if revision else "publish", "Updated")
-    return f"{headline}: {change.title}"
-
-
-def _times(content: RevisionContent, zone: str, ctx: BatchContext) -> dict[str, str]:
-    key = (content.id, content.number, zone)
-    times = ctx.times.get(key)
-    if times is None:
-        get_zone(zone, field="tenant time zone")
-        times = ctx.times[key] = {
-            "starts_local": format_in_zone(content.starts_at, zone),
-            "starts_utc": format_in_zone(content.starts_at, "UTC"),
-            "ends_local": format_in_zone(content.ends_at, zone),
-            "ends_utc": format_in_zone(content.ends_at, "UTC"),
-        }
-    return times
-
-
-def _services(content: RevisionContent, tenant_id: int | None, ctx: BatchContext) -> list[str]:
-    """The revision's services the tenant uses (all of them for a tenant that uses none)."""
-    used = ctx.used_services.get(tenant_id, set()) if tenant_id is not None else set()
-    mine = [s for s in content.services if s in used] or list(content.services)
-    return sorted(ctx.service_names.get(s, s) for s in mine)
-
-
-def template_context(row: OutboxMessage, ctx: BatchContext) -> dict:
-    """The variables an email template sees. ``change`` is the row's revision content
-    (``RevisionContent``), never the change's current state."""
-    change = ctx.changes[row.change_id]
-    content = _content(row, ctx)
+def render_for_tenant(row: OutboxMessage, ctx: BatchContext, checkpoint: str | None) -> Rendered:
+    """The row's rendering, shared by its tenant's recipients. Customer notices are rendered
+    once per shape (equal template values but for the tenant's name, which a slot holds) and
+    each tenant's copy gets its name put in; staff messages are rendered as they are."""
     tenant = ctx.tenants.get(row.tenant_id) if row.tenant_id is not None else None
-    revision = ctx.revisions.get((row.change_id, row.revision_number))
-    kind = revision.kind if revision is not None else "update"
-    zone = (tenant.time_zone if tenant is not None else None) or "UTC"
-    body_key = (content.id, content.number)
-    if body_key not in ctx.body_html:  # rendered once per batch, not once per recipient
-        ctx.body_html[body_key] = render_markdown(content.body_md)
-    now = get_clock().now()
-    left = remaining(content.starts_at, now) if row.kind == REMINDER else ""
-    headline = headline_for(row, revision, ctx)
-    changes = (
-        what_changed(_previous(content, ctx), content, zone, ctx.impacts, ctx.service_names)
-        if kind == "update" and row.note not in (NO_LONGER_AFFECTED, NOW_AFFECTED)
-        else []
-    )
-    at = revision.created_at if revision is not None else now
-    return {
-        **_times(content, zone, ctx),
-        "body_html": ctx.body_html[body_key],
-        "row": row,
-        "change": content,
-        "change_status": change.status,
-        "revision": revision,
-        "revision_kind": kind,
-        "tenant": tenant,
-        "subject": subject_for(row, content, revision, tenant, headline=headline, left=left),
-        "headline": headline,
-        "what_changed": changes,
-        "clock_starts": starts_clock(row, ctx) and kind in CONTENT_KINDS,
-        "no_longer_affected": row.note == NO_LONGER_AFFECTED,
-        "now_affected": row.note == NOW_AFFECTED,
-        "resent": row.note == RESENT,
-        "reason": cancellation_reason(revision),
-        "event_local": format_in_zone(at, zone),
-        "event_utc": format_in_zone(at, "UTC"),
-        "time_left": left,
-        "services": _services(content, row.tenant_id, ctx),
-        "note": row.note or "",
-        "impact": ctx.impacts.get(content.impact, content.impact),
-        "zone": zone,
-        "optional": row.optional,
-        "change_url": ctx.change_urls[change.id],
-        "feeds_url": ctx.feeds_url,
-        "preferences_url": ctx.preferences_url,
-        "ack_url": ACK_SLOT if ack_wanted(row, change, kind) else None,
-        "team_name": change.team.name if row.kind == APPROVAL else "",
-        **escalation_extras(row, change, tenant),
-        "unsubscribe_url": UNSUBSCRIBE_SLOT if row.optional else None,
-    }
-
-
-def escalation_extras(row: OutboxMessage, change: Change, tenant: Tenant | None) -> dict:
-    """What an account manager needs to chase a silent tenant (issue #16 item 3): its notice
-    contacts with when each was given this revision's notice (UTC, None = not delivered) and
-    a link to the desk's matrix filtered to that tenant. One statement per escalation."""
-    if row.kind != ESCALATION or tenant is None:
-        return {}
-    delivered = (
-        select(OutboxMessage.recipient, func.min(OutboxMessage.sent_at))
-        .where(
-            OutboxMessage.change_id == change.id,
-            OutboxMessage.tenant_id == tenant.id,
-            OutboxMessage.kind == NOTICE,
-        )
-        .group_by(OutboxMessage.recipient)
-        .subquery()
-    )
-    contacts = db.session.execute(
-        select(NoticeContact.email, NoticeContact.name, delivered.c[1])
-        .outerjoin(delivered, delivered.c.recipient == func.lower(NoticeContact.email))
-        .where(NoticeContact.tenant_id == tenant.id)
-        .order_by(NoticeContact.id)
-    ).all()
-    base = current_app.config["BASE_URL"].rstrip("/")
-    query = urlencode({"filter": "not_acknowledged", "q": tenant.slug})
-    return {
-        "contacts": [
-            (email, name, format_in_zone(at, "UTC") if at else None) for email, name, at in contacts
-        ],
-        "desk_url": f"{base}/desk/changes/{change.id}?{query}",
-    }
-
-
-def cancellation_reason(revision: Revision | None) -> str:
-    """The reason a cancel revision gave ("" when none was written)."""
-    if revision is None or revision.kind != "cancel":
-        return ""
-    return "" if revision.summary in ("", "cancelled") else revision.summary
-
-
-def ack_wanted(row: OutboxMessage, change: Change, revision_kind: str) -> bool:
-    """An acknowledge link only where it works and makes sense: in a notice contact's notice
-    or reminder (the signed link names a notice contact; an optional copy to an opted-in
-    user gets none) of new content (publish or update; not a cancellation, start or
-    completion, nor a "no longer affects you"), while the change is still scheduled."""
-    return (
-        row.kind in (NOTICE, REMINDER)
-        and revision_kind in CONTENT_KINDS
-        and row.note != NO_LONGER_AFFECTED
-        and change.status == "scheduled"
+    name = one_line(tenant.name) if tenant is not None else ""
+    if row.kind in SHAPED_KINDS and tenant is not None:
+        values = template_context(row, ctx, TENANT_SLOT)
+        shape = tuple(sorted(values.items()))
+        bodies = ctx.shapes.get(shape)
+        if bodies is None:
+            bodies = ctx.shapes[shape] = _render(values, row.kind)
+        text = bodies[0].replace(TENANT_SLOT, name)
+        html = bodies[1].replace(TENANT_SLOT, str(escape(name)))
+        subject = values["subject"].replace(TENANT_SLOT, name)
+    else:
+        values = template_context(row, ctx, name)
+        text, html = _render(values, row.kind)
+        subject = values["subject"]
+    text = stamp_text(text, checkpoint)
+    return Rendered(
+        subject,
+        text,
+        html,
+        values["ack_url"] is not None,
+        mime.EncodedBody(text, SLOTS),
+        mime.EncodedBody(html, SLOTS),
     )
 
 
@@ -536,19 +238,7 @@ def build_message(row: OutboxMessage, ctx: BatchContext) -> Message:
     checkpoint = batch_checkpoint(ctx)  # the latest ledger checkpoint (issue 13)
     rendered = ctx.rendered.get(key)
     if rendered is None:
-        values = template_context(row, ctx)
-        env = current_app.jinja_env
-        name = TEMPLATES[row.kind]
-        text = stamp_text(env.get_template(f"email/{name}.txt").render(values), checkpoint)
-        html = env.get_template(f"email/{name}.html").render(values)
-        rendered = ctx.rendered[key] = Rendered(
-            values["subject"],
-            text,
-            html,
-            values["ack_url"] is not None,
-            mime.EncodedBody(text, SLOTS),
-            mime.EncodedBody(html, SLOTS),
-        )
+        rendered = ctx.rendered[key] = render_for_tenant(row, ctx, checkpoint)
     links = {}
     if rendered.has_ack:
         links[ACK_SLOT] = acknowledge_url(

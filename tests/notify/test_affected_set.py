@@ -72,7 +72,10 @@ def test_failed_notice_alerts_then_recovers_when_a_contact_is_added(
     db.session.commit()
     dispatch()
     got = sink.to("fixed@tapai.example")
-    assert len(got) == 1 and got[0]["Subject"] == "Scheduled: Upgrade the fusion model"
+    assert len(got) == 1 and got[0]["Subject"] == (
+        "[Acknowledge by 7 Nov] Degradation: Face Fusion API, Sat 7 Nov 10:00 (UTC+1) - "
+        "Upgrade the fusion model"
+    )
     assert "could not be delivered; this is that notice again" in got[0].get_body(
         ("plain",)
     ).get_content().replace("\r\n", " ").replace("\n", " ")
@@ -153,7 +156,10 @@ def test_a_late_joiner_is_announced_at_once_with_its_own_clock(
     db.session.commit()
     dispatch()
     ((kind, subject),) = kinds_to(sink, "ops1@late.example")
-    assert subject == "Now affects you: Upgrade the fusion model"
+    assert subject == (
+        "[Acknowledge by 7 Nov] Degradation now affects you: Face Fusion API, Sat 7 Nov 09:00 "
+        "(UTC) - Upgrade the fusion model"
+    )
     row = row_of(w.change, late)
     assert row.active and row.notice_given_at == T0 + dt.timedelta(hours=60)
     # Nobody else's clock restarted.
@@ -173,7 +179,10 @@ def test_a_late_joiner_is_announced_at_once_with_its_own_clock(
     dispatch()
     mail = sink.to("ops1@tapai.example")[-1]
     text = mail.get_body(("plain",)).get_content()
-    assert mail["Subject"] == "Updated: Upgrade the fusion model"
+    assert mail["Subject"] == (
+        "[Acknowledge by 7 Nov] Rescheduled degradation: Face Fusion API, Sat 7 Nov 11:00 "
+        "(UTC+1) - Upgrade the fusion model"
+    )
     assert "restarts" not in text and "widened" not in text
     assert "Start moved later:" in text
 
@@ -256,12 +265,18 @@ def test_a_dropped_tenant_is_told_and_keeps_the_change_shown_cancelled(
     assert not revision.material  # narrowing restarts nobody's clock
     dispatch()
     kept = sink.to("ops1@tapai.example")[-1]
-    assert kept["Subject"] == "Updated: Upgrade the fusion model"
+    assert kept["Subject"] == (
+        "[Acknowledge by 7 Nov] Updated degradation: Face Detect API, Sat 7 Nov 10:00 (UTC+1) - "
+        "Upgrade the fusion model"
+    )
     assert "Services: Face Fusion API → Face Detect API" in kept.get_body(("plain",)).get_content()
     last = sink.to("ops1@other.example")[-1]
-    assert last["Subject"] == "No longer affects you: Upgrade the fusion model"
+    assert last["Subject"] == (
+        "Degradation no longer affects you: Face Detect API, Sat 7 Nov 09:00 (UTC) - "
+        "Upgrade the fusion model"
+    )
     text = last.get_body(("plain",)).get_content()
-    assert "no longer affects your organisation" in text and "Acknowledge" not in text
+    assert "This change no longer affects Other Co" in text and "Acknowledge" not in text
     assert not row_of(w.change, w.other).active
     # The portal still shows it (no 404), saying it no longer affects them.
     page = login(customer).get(f"/changes/{w.change.id}")

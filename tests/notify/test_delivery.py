@@ -33,7 +33,10 @@ def test_notice_arrives_with_headers_and_both_parts(published, dispatch, sink):
     result = dispatch()
     assert result.sent == 5 and result.failed == 0
     [msg] = sink.to("ops1@tapai.example")
-    assert msg["Subject"] == "Scheduled: Upgrade the fusion model"
+    assert msg["Subject"] == (
+        "[Acknowledge by 7 Nov] Degradation: Face Fusion API, Sat 7 Nov 10:00 (UTC+1) - "
+        "Upgrade the fusion model"
+    )
     assert msg["From"] == "Forewarn <notices@forewarn.example>"
     assert msg["Message-ID"].startswith(f"<change-{published.change.id}.rev-1.tenant-")
     assert msg["Auto-Submitted"] == "auto-generated"

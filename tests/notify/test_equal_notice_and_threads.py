@@ -61,7 +61,10 @@ def test_updates_thread_under_the_first_notice(published, dispatch, sink, clock)
     db.session.commit()
     dispatch()
     second = sink.to("ops1@tapai.example")[1]
-    assert second["Subject"] == "Updated: Upgrade the fusion model"
+    assert second["Subject"] == (
+        "[Acknowledge by 8 Nov] Rescheduled degradation: Face Fusion API, Sun 8 Nov 10:00 "
+        "(UTC+1) - Upgrade the fusion model"
+    )
     assert second["In-Reply-To"] == first["Message-ID"]
     assert second["References"] == first["Message-ID"]
     assert second["Message-ID"] != first["Message-ID"]

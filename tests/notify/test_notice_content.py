@@ -43,8 +43,14 @@ def test_each_notice_renders_its_own_revision_even_when_edits_follow_quickly(
     dispatch()
     rev2, rev3 = sink.to("ops1@tapai.example")[1:]
     assert "rev-2." in rev2["Message-ID"] and "rev-3." in rev3["Message-ID"]
-    assert rev2["Subject"] == "Updated (notice period restarts): Third title"
-    assert rev3["Subject"] == "Updated: Fourth title"
+    assert rev2["Subject"] == (
+        "[Acknowledge by 7 Nov] Rescheduled degradation (notice period restarts): "
+        "Face Fusion API, Sat 7 Nov 09:00 (UTC+1) - Third title"
+    )
+    assert rev3["Subject"] == (
+        "[Acknowledge by 7 Nov] Updated degradation: Face Fusion API, Sat 7 Nov 09:00 (UTC+1) - "
+        "Fourth title"
+    )
     body2 = text_of(rev2)
     assert "Fourth" not in body2
     # Old → new start in the tenant's zone (Europe/Paris) and in UTC.
@@ -69,10 +75,16 @@ def test_notice_period_restarts_only_for_tenants_whose_clock_restarts(
     assert revision.material  # widened: New Co's clock starts, nobody else's restarts
     dispatch()
     tapai = sink.to("ops1@tapai.example")[-1]
-    assert tapai["Subject"] == "Updated: Upgrade the fusion model"
+    assert tapai["Subject"] == (
+        "[Acknowledge by 7 Nov] Updated degradation: Face Fusion API, Sat 7 Nov 10:00 (UTC+1) - "
+        "Upgrade the fusion model"
+    )
     assert "restarts" not in text_of(tapai) and "widened" not in text_of(tapai)
     newco = sink.to("ops1@newco.example")[-1]
-    assert newco["Subject"] == "Updated (notice period restarts): Upgrade the fusion model"
+    assert newco["Subject"] == (
+        "[Acknowledge by 7 Nov] Updated degradation (notice period restarts): Face Detect API, "
+        "Sat 7 Nov 09:00 (UTC) - Upgrade the fusion model"
+    )
 
 
 def test_reminders_state_the_real_time_left_and_only_the_nearest_goes(
@@ -87,7 +99,9 @@ def test_reminders_state_the_real_time_left_and_only_the_nearest_goes(
     dispatch()
     reminders = [m for m in sink.received if m["X-Forewarn-Kind"] == REMINDER]
     assert {m["Subject"] for m in reminders} == {
-        "Reminder: Upgrade the fusion model starts in 2 h 21 min"
+        f"[Acknowledge by 7 Nov] Reminder: Face Fusion API degradation in 2 h 21 min, {when} - "
+        "Upgrade the fusion model"
+        for when in ("Sat 7 Nov 10:00 (UTC+1)", "Sat 7 Nov 09:00 (UTC)")  # Tapai's, the others'
     }
     assert len(reminders) == 5  # one per contact, not two
     queued = db.session.scalars(select(OutboxMessage).where(OutboxMessage.kind == REMINDER))
@@ -128,7 +142,12 @@ def test_a_postponement_re_arms_the_reminders(published, dispatch, sink, clock):
     db.session.commit()
     dispatch()
     subjects = [m["Subject"] for m in sink.to("ops1@other.example")]
-    assert subjects.count("Reminder: Upgrade the fusion model starts in 71 h") == 2
+    old, new = ("7 Nov", "Sat 7 Nov"), ("10 Nov", "Tue 10 Nov")  # the start before and after
+    assert [s for s in subjects if "Reminder:" in s] == [
+        f"[Acknowledge by {by}] Reminder: Face Fusion API degradation in 71 h, {day} 09:00 (UTC) "
+        "- Upgrade the fusion model"
+        for by, day in (old, new)
+    ]
 
 
 def test_optional_copies_carry_no_acknowledge_link(world, dispatch, sink, clock, make_user):
@@ -161,7 +180,9 @@ def test_cancellation_reason_reaches_email_feed_and_page_without_asking_for_an_a
     db.session.commit()
     dispatch()
     mail = sink.to("ops1@tapai.example")[-1]
-    assert mail["Subject"] == "Cancelled: Upgrade the fusion model"
+    assert mail["Subject"] == (
+        "Cancelled degradation: Face Fusion API, Sat 7 Nov 10:00 (UTC+1) - Upgrade the fusion model"
+    )
     body = text_of(mail)
     assert "Reason for the cancellation: The supplier withdrew the model." in body
     assert "Acknowledge" not in body and "Acknowledgement:" not in body

@@ -33,9 +33,10 @@ def test_reminders_go_to_silent_tenants_once_and_escalate_at_the_last(
     dispatch()
     reminders = [m for m in sink.received if m["X-Forewarn-Kind"] == "reminder"]
     assert len(reminders) == 5
-    assert (
-        reminders[0]["Subject"] == "Reminder: Upgrade the fusion model starts in 71 h"
-    )  # real time left
+    assert reminders[0]["Subject"] == (  # the real time left
+        "[Acknowledge by 7 Nov] Reminder: Face Fusion API degradation in 71 h, Sat 7 Nov 10:00 "
+        "(UTC+1) - Upgrade the fusion model"
+    )
     assert reminders[0]["List-Unsubscribe"].startswith("<http://portal.test/unsubscribe/")
     assert reminders[0]["In-Reply-To"]  # threads under the first notice
 
@@ -58,7 +59,9 @@ def test_reminders_go_to_silent_tenants_once_and_escalate_at_the_last(
     ]
     dispatch()
     [alert] = sink.to("am@provider.example")
-    assert alert["Subject"] == "Not acknowledged by Ptu: Upgrade the fusion model"
+    assert alert["Subject"] == (
+        "Not acknowledged by Ptu: Upgrade the fusion model, starts Sat 7 Nov 09:00 (UTC)"
+    )
     # Enough to chase without opening the portal: the contacts, when each was told, a link
     # to the desk filtered to the tenant (issue #16 item 3).
     text = alert.get_body(("plain",)).get_content()

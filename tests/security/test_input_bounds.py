@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import func, select
@@ -16,7 +15,7 @@ from sqlalchemy import func, select
 from portal.changes.models import BlackoutWindow, Change
 from portal.extensions import db
 from portal.inputs import check_single_line, one_line
-from portal.notify.render import subject_for
+from portal.notify.subjects import notice_subject, staff_subject
 from portal.tenants.models import Tenant
 from portal.timezones import format_in_zone
 from tests.changes.conftest import bearer, change_body, story  # noqa: F401  (fixtures)
@@ -134,12 +133,12 @@ def test_every_single_line_attribute_refuses_control_characters_wherever_it_is_s
 
 
 def test_objection_subjects_stay_on_one_line_for_names_stored_before_the_check():
-    row = SimpleNamespace(kind="objection", offset_seconds=0)
-    change = SimpleNamespace(title="Upgrade\r\nthe model")
-    tenant = SimpleNamespace(name="Evil\r\nBcc: everyone@x.example")
-    subject = subject_for(row, change, None, tenant)
+    subject = staff_subject("objection", "Evil\r\nBcc: everyone@x.example", "Upgrade\r\nthe model")
     assert "\r" not in subject and "\n" not in subject
     assert subject == "Objection from Evil Bcc: everyone@x.example: Upgrade the model"
+    # A customer notice's subject names services stored before the check, too.
+    subject = notice_subject("", "Scheduled degradation", ["Face\r\nFusion API"], "Thu 3 Dec")
+    assert subject == "Scheduled degradation: Face Fusion API, Thu 3 Dec"
     assert one_line("a\u2028b\tc") == "a b c"
 
 
