@@ -79,6 +79,27 @@ class EncodedBody:
         if run:
             self.parts.append("".join(run))
 
+    def partial(self, values: dict[str, str]) -> EncodedBody:
+        """A copy with the slots in ``values`` filled and their lines encoded, keeping the
+        other slots for ``fill``: a rendering shared by several tenants is encoded once with
+        a slot for the tenant's name, and each tenant's copy encodes only the lines naming
+        it."""
+        body = object.__new__(EncodedBody)
+        body.slots = tuple(slot for slot in self.slots if slot not in values)
+        body.parts = []
+        for part in self.parts:
+            if isinstance(part, str):
+                body.parts.append(part)
+                continue
+            line, last = part
+            for slot, value in values.items():
+                line = line.replace(slot, value)
+            if any(slot in line for slot in body.slots):
+                body.parts.append((line, last))
+            else:
+                body.parts.append(_encode_line(line, last))
+        return body
+
     def fill(self, values: dict[str, str]) -> str:
         """The encoded body with each slot (a key of ``values``) replaced by its value."""
         out = []

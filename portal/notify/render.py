@@ -196,31 +196,46 @@ def _render(values: dict, kind: str) -> tuple[str, str]:
 
 def render_for_tenant(row: OutboxMessage, ctx: BatchContext, checkpoint: str | None) -> Rendered:
     """The row's rendering, shared by its tenant's recipients. Customer notices are rendered
-    once per shape (equal template values but for the tenant's name, which a slot holds) and
-    each tenant's copy gets its name put in; staff messages are rendered as they are."""
+    and encoded once per shape (equal template values but for the tenant's name, which a
+    slot holds); each tenant's copy puts its name in and encodes only the lines naming it.
+    Staff messages are rendered as they are."""
     tenant = ctx.tenants.get(row.tenant_id) if row.tenant_id is not None else None
     name = one_line(tenant.name) if tenant is not None else ""
-    if row.kind in SHAPED_KINDS and tenant is not None:
-        values = template_context(row, ctx, TENANT_SLOT)
-        shape = tuple(sorted(values.items()))
-        bodies = ctx.shapes.get(shape)
-        if bodies is None:
-            bodies = ctx.shapes[shape] = _render(values, row.kind)
-        text = bodies[0].replace(TENANT_SLOT, name)
-        html = bodies[1].replace(TENANT_SLOT, str(escape(name)))
-        subject = values["subject"].replace(TENANT_SLOT, name)
-    else:
+    if row.kind not in SHAPED_KINDS or tenant is None:
         values = template_context(row, ctx, name)
         text, html = _render(values, row.kind)
-        subject = values["subject"]
-    text = stamp_text(text, checkpoint)
+        text = stamp_text(text, checkpoint)
+        return Rendered(
+            values["subject"],
+            text,
+            html,
+            values["ack_url"] is not None,
+            mime.EncodedBody(text, SLOTS),
+            mime.EncodedBody(html, SLOTS),
+        )
+    values = template_context(row, ctx, TENANT_SLOT)
+    shape = tuple(sorted(values.items()))
+    shared = ctx.shapes.get(shape)
+    if shared is None:
+        text, html = _render(values, row.kind)
+        text = stamp_text(text, checkpoint)
+        slots = (*SLOTS, TENANT_SLOT)
+        shared = ctx.shapes[shape] = Rendered(
+            values["subject"],
+            text,
+            html,
+            values["ack_url"] is not None,
+            mime.EncodedBody(text, slots),
+            mime.EncodedBody(html, slots),
+        )
+    html_name = str(escape(name))
     return Rendered(
-        subject,
-        text,
-        html,
-        values["ack_url"] is not None,
-        mime.EncodedBody(text, SLOTS),
-        mime.EncodedBody(html, SLOTS),
+        shared.subject.replace(TENANT_SLOT, name),
+        shared.text.replace(TENANT_SLOT, name),
+        shared.html.replace(TENANT_SLOT, html_name),
+        shared.has_ack,
+        shared.text_qp.partial({TENANT_SLOT: name}),
+        shared.html_qp.partial({TENANT_SLOT: html_name}),
     )
 
 

@@ -157,3 +157,26 @@ def test_ascii_subjects_of_any_length_read_back_exactly(length):
     assert all(len(line) <= 78 for line in lines[:3])
     assert lines[0].startswith(b"Subject: [Action")
     assert email.message_from_bytes(raw, policy=policy.default)["Subject"] == subject
+
+
+_NAME_SLOT = "x-forewarn-tenant-name-slot"
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.sampled_from([*_QP_PIECES, _SLOT, _NAME_SLOT]), max_size=40).map("".join),
+    st.lists(st.sampled_from(["Tapai", " ", "=", "Zürich AG", "x" * 70, "&amp;"]), max_size=4).map(
+        "".join
+    ),
+    st.sampled_from(["https://p.test/ack/a.b-c_d", "https://p.test/" + "z" * 80]),
+)
+def test_a_rendering_shared_by_tenants_gives_each_the_same_bytes(text, name, link):
+    """Customer notices are encoded once per shape with a slot for the tenant's name
+    (``EncodedBody.partial`` fills it per tenant, ``fill`` the recipient's link): the result
+    is the whole-text encoding of the text with both filled in."""
+    shared = EncodedBody(text, (_SLOT, _NAME_SLOT))
+    body = shared.partial({_NAME_SLOT: name})
+    assert body.slots == (_SLOT,)
+    expected = quoted_printable(text.replace(_NAME_SLOT, name).replace(_SLOT, link))
+    assert body.fill({_SLOT: link}) == expected
+    assert shared.partial({_NAME_SLOT: name}).fill({_SLOT: link}) == expected  # shared intact

@@ -401,3 +401,31 @@ def test_what_you_need_to_do_with_raw_html_is_sanitised_in_the_mail(nimbus, disp
     assert 'href="javascript:' not in html and '<a href="https://evil.example"' not in html
     assert "javascript:" not in "".join(link_notes(text).values())
     assert "https://evil.example" not in link_notes(text).values()
+
+
+def test_tenants_of_one_shape_share_a_rendering_but_each_is_named_alone(
+    nimbus, make_tenant, make_usage, dispatch, sink
+):
+    from portal.notify.models import OutboxMessage
+    from portal.notify.render import build_message, load_context
+
+    w = nimbus
+    region = db.session.scalars(select(Component).filter_by(slug="ap")).one()
+    twin = make_tenant("formosa", "Formosa <Foods> & Co", time_zone="Asia/Taipei", contacts=2)
+    make_usage(twin, w.service, region)
+    db.session.commit()
+    publish(w.change, actor=w.engineer, now=T0)
+    db.session.commit()
+    rows = list(db.session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
+    ctx = load_context(rows)
+    messages = {row.recipient: build_message(row, ctx) for row in rows}
+    assert len(ctx.rendered) == 3 and len(ctx.shapes) == 2  # Tapai and Formosa share one
+    assert messages["ops1@tapai.example"].subject == messages["ops1@formosa.example"].subject
+    db.session.rollback()
+    dispatch()
+    formosa_text, formosa_html = parts(last(sink, "ops2@formosa.example"))
+    tapai_text, tapai_html = parts(last(sink, "ops1@tapai.example"))
+    assert "Change notice for Formosa <Foods> & Co" in formosa_text
+    assert "Change notice for Formosa &lt;Foods&gt; &amp; Co" in formosa_html
+    assert "Tapai" not in formosa_text + formosa_html and "Formosa" not in tapai_text + tapai_html
+    assert "x-forewarn" not in formosa_text + formosa_html + tapai_text + tapai_html
