@@ -370,7 +370,8 @@ _EMAIL_TAG_STYLES = {
     ),
     "<pre>": (
         '<pre style="margin:0 0 12px; padding:8px; background-color:#f3f5f7; white-space:pre-wrap;'
-        ' word-wrap:break-word; font-family:Consolas, Menlo, monospace; font-size:13px;">'
+        " word-wrap:break-word; overflow-wrap:anywhere; font-family:Consolas, Menlo, monospace;"
+        ' font-size:13px;">'
     ),
     "<code>": '<code style="font-family:Consolas, Menlo, monospace; font-size:13px;">',
     "<table>": (
@@ -378,7 +379,10 @@ _EMAIL_TAG_STYLES = {
         ' margin:0 0 12px; font-size:14px;">'
     ),
     "<th>": '<th style="border:1px solid #d0d7de; padding:4px 6px; text-align:left;">',
-    "<td>": '<td style="border:1px solid #d0d7de; padding:4px 6px; word-wrap:break-word;">',
+    "<td>": (
+        '<td style="border:1px solid #d0d7de; padding:4px 6px; word-wrap:break-word;'
+        ' overflow-wrap:anywhere;">'
+    ),
     "<h1>": '<h3 style="margin:16px 0 8px; font-size:17px;">',
     "</h1>": "</h3>",
     "<h2>": '<h3 style="margin:16px 0 8px; font-size:16px;">',
@@ -535,7 +539,7 @@ def template_context(row: OutboxMessage, ctx: BatchContext, tenant_name: str) ->
         ),
         "starts": _when(content.starts_at, zone),
         "ends": _when(content.ends_at, zone),
-        "starts_relative": relative_to(content.starts_at, now),
+        "starts_relative": time_until(content.starts_at, now),
         "started": _when(started_at, zone) if started_at else "",
         "event": _when(at, zone),
         "impact": impact,
@@ -544,7 +548,7 @@ def template_context(row: OutboxMessage, ctx: BatchContext, tenant_name: str) ->
         "action_html": _markdown_html(ctx, content, "action") if asks_action else Markup(""),
         "act_by": _when(content.act_by, zone) if asks_action and content.act_by else "",
         "act_by_relative": (
-            relative_to(content.act_by, now) if asks_action and content.act_by else ""
+            time_until(content.act_by, now) if asks_action and content.act_by else ""
         ),
         "ack_required": bool(content.ack_required and wants_ack),
         "body_html": _markdown_html(ctx, content, "body"),
@@ -564,6 +568,14 @@ def template_context(row: OutboxMessage, ctx: BatchContext, tenant_name: str) ->
     values["when_rows"] = when_rows(values)
     values["nothing_to_do"] = nothing_to_do(values)
     return values
+
+
+def time_until(when: dt.datetime, now: dt.datetime) -> str:
+    """ "in 23 h 50 min": the real time left, to the minute, as reminders state it in their
+    subject (``remaining``); "2 h ago" once it has passed."""
+    if when > now:
+        return f"in {remaining(when, now)}"
+    return relative_to(when, now)
 
 
 def intro(values: dict, provider: str, *, short: bool, left: str) -> str:

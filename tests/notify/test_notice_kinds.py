@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import os
 import re
+import shutil
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -145,7 +148,7 @@ def test_the_announcement_leads_with_action_time_and_impact_in_the_tenants_zone(
     when = "Thu 3 Dec 2026 05:00 UTC+8 (Wed 2 Dec 21:00 UTC)"
     act_by = "Thu 3 Dec 2026 04:00 UTC+8 (Wed 2 Dec 20:00 UTC)"
     for part in (text, html):
-        assert f"{when}, in 30 days" in part
+        assert f"{when}, in 30 days 12 h" in part
         assert "Face Fusion API: Asia Pacific (Taipei)" in part  # Tapai's own region only
         assert "Europe (Dublin)" not in part
         assert f"Do this by: {act_by}" in part.replace("</strong>", "")
@@ -303,8 +306,8 @@ def test_a_reminder_restates_the_change_and_the_real_time_left(announced, dispat
     assert text_outline(text) == WITH_BUTTON and html_outline(html) == WITH_BUTTON
     assert "this change starts in 23 h 50 min, and Tapai has not acknowledged it yet" in text
     assert "Upgrade the fusion model" in text and BODY.split(".")[0] in text
-    assert "Thu 3 Dec 2026 05:00 UTC+8 (Wed 2 Dec 21:00 UTC), in 24 h" in text
-    assert "Do this by: Thu 3 Dec 2026 04:00 UTC+8 (Wed 2 Dec 20:00 UTC) (in 23 h)" in text
+    assert "Thu 3 Dec 2026 05:00 UTC+8 (Wed 2 Dec 21:00 UTC), in 23 h 50 min" in text
+    assert "Do this by: Thu 3 Dec 2026 04:00 UTC+8 (Wed 2 Dec 20:00 UTC), in 22 h 50 min" in text
     assert mail["List-Unsubscribe"] and "Stop reminders: [" in text
 
 
@@ -429,3 +432,74 @@ def test_tenants_of_one_shape_share_a_rendering_but_each_is_named_alone(
     assert "Change notice for Formosa &lt;Foods&gt; &amp; Co" in formosa_html
     assert "Tapai" not in formosa_text + formosa_html and "Formosa" not in tapai_text + tapai_html
     assert "x-forewarn" not in formosa_text + formosa_html + tapai_text + tapai_html
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+SCREENSHOT_KINDS = ("notice", "reminder")
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    return {
+        **browser_type_launch_args,
+        "executable_path": CHROMIUM,
+        "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+    }
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (see tests/browser)")
+@pytest.mark.skipif(
+    bool(os.environ.get("PORTAL_TEST_DATABASE_URL")),
+    reason="a mail's layout does not depend on the database: checked in the SQLite run",
+)
+def test_the_html_part_fits_a_390_px_phone_in_chromium(nimbus, dispatch, sink, clock, browser):
+    """The HTML part as a phone's mail app shows it: nothing wider than the screen, however
+    long the words in what customers wrote; the button big enough to tap. Set
+    FOREWARN_SCREENSHOTS=<folder> to save the notice and the reminder at 390 and 1366 px."""
+    w = nimbus
+    w.change.customer_action = ACTION + (
+        "\n\nCheck https://docs.nimbus.example/face-fusion/migration/2027/" + "x" * 60
+    )
+    w.change.body_md = (
+        BODY
+        + "\n\n| region | before | after |\n|---|---|---|\n| ap-east | 768×768 | 1024×1024 |\n\n"
+        + "```\nclient.fuse(image, size=1024)  # "
+        + "y" * 80
+        + "\n```"
+    )
+    db.session.commit()
+    publish(w.change, actor=w.engineer, now=T0)
+    db.session.commit()
+    dispatch()
+    clock.set(START - dt.timedelta(hours=23, minutes=50))
+    queue_due_reminders(clock.now())
+    db.session.commit()
+    dispatch()
+    shots = os.environ.get("FOREWARN_SCREENSHOTS")
+    logo = Path(__file__).resolve().parents[2] / "static" / "brand" / "nimbus-cloud.png"
+    for kind in SCREENSHOT_KINDS:
+        _text, html = parts(last(sink, "ops1@tapai.example", kind))
+        for width, mobile in ((390, True), (1366, False)):
+            context = browser.new_context(
+                viewport={"width": width, "height": 844}, is_mobile=mobile, has_touch=mobile
+            )
+            page = context.new_page()
+            page.route(LOGO, lambda route: route.fulfill(path=str(logo)))
+            page.set_content(html, wait_until="load")
+            wide = page.evaluate(
+                """w => [...document.querySelectorAll('body *')]
+                     .filter(e => e.getBoundingClientRect().right > w)
+                     .slice(-3).map(e => e.tagName + ' ' + (e.textContent || '').slice(0, 40))""",
+                width,
+            )
+            scroll = page.evaluate("document.scrollingElement.scrollWidth")
+            assert scroll <= width, (kind, width, scroll, wide)
+            box = page.get_by_role("link", name="Acknowledge").bounding_box()
+            assert box is not None and box["height"] >= 40 and box["x"] + box["width"] <= width
+            assert page.evaluate("document.images[0].naturalWidth") == 64  # the logo loaded
+            if shots:
+                page.screenshot(
+                    path=os.path.join(shots, f"mail-{kind}-{width}.png"), full_page=True
+                )
+            context.close()
