@@ -551,6 +551,10 @@ def template_context(row: OutboxMessage, ctx: BatchContext, tenant_name: str) ->
             time_until(content.act_by, now) if asks_action and content.act_by else ""
         ),
         "ack_required": bool(content.ack_required and wants_ack),
+        # An opted-in reader's copy has no link; its organisation's contacts are asked.
+        "contacts_ack": bool(
+            content.ack_required and not wants_ack and action_wanted(row, change, kind)
+        ),
         "body_html": _markdown_html(ctx, content, "body"),
         "time_left": left,
         "optional": row.optional,
@@ -657,6 +661,11 @@ def nothing_to_do(values: dict) -> str:
     kind = values["revision_kind"]
     if values["note"] == NO_LONGER_AFFECTED or kind == "cancel":
         return "Nothing."
+    if values["contacts_ack"]:
+        return (
+            "Nothing yourself: your organisation's notice contacts are asked to acknowledge "
+            f"this change by {values['starts']}."
+        )
     return "Nothing is required of you."
 
 

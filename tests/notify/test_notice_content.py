@@ -163,6 +163,7 @@ def test_optional_copies_carry_no_acknowledge_link(world, dispatch, sink, clock,
     dispatch()
     (copy,) = sink.to("reader@tapai.example")
     assert "Acknowledge (required):" not in text_of(copy) and "/ack/" not in text_of(copy)
+    assert "your organisation's notice contacts are asked to acknowledge" in text_of(copy)
     assert "Acknowledge (required):" in text_of(sink.to("ops1@tapai.example")[0])
 
 

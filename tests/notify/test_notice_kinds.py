@@ -458,15 +458,14 @@ def test_the_html_part_fits_a_390_px_phone_in_chromium(nimbus, dispatch, sink, c
     long the words in what customers wrote; the button big enough to tap. Set
     FOREWARN_SCREENSHOTS=<folder> to save the notice and the reminder at 390 and 1366 px."""
     w = nimbus
-    w.change.customer_action = ACTION + (
-        "\n\nCheck https://docs.nimbus.example/face-fusion/migration/2027/" + "x" * 60
-    )
+    checksum = "sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+    w.change.customer_action = ACTION + f"\n\nThe new SDK build's checksum: {checksum}"
     w.change.body_md = (
         BODY
-        + "\n\n| region | before | after |\n|---|---|---|\n| ap-east | 768×768 | 1024×1024 |\n\n"
-        + "```\nclient.fuse(image, size=1024)  # "
-        + "y" * 80
-        + "\n```"
+        + "\n\n| region | output before | output after |\n|---|---|---|\n"
+        + "| Asia Pacific (Taipei) | 768×768 | 1024×1024 |\n\n"
+        + "```\nresult = client.fuse(image, size=1024)  # was 768; "
+        + "client.resize(result, (768, 768)) keeps the old size\n```"
     )
     db.session.commit()
     publish(w.change, actor=w.engineer, now=T0)
