@@ -62,6 +62,26 @@ APPROVER = "approver@forewarn.example"
 MANAGER = "manager@forewarn.example"
 JUSTIFICATION = "A security fix that cannot wait for the notice window."
 
+# The changes each run acts on, one set per width so the runs never meet each other's rows.
+TITLES = {
+    390: {
+        "approve": "Face Fusion API: block uploads that crash the decoder",
+        "reject": "Face Fusion API: switch the Taipei region to new GPUs",
+        "late": "Face Fusion API: rotate the signing key of result URLs",
+        "publish": "Face Fusion API: WebP output by default",
+        "start": "Face Fusion API: restart the EU workers",
+        "chase": "Face Fusion API: retire the v1 blend endpoint",
+    },
+    1366: {
+        "approve": "Face Fusion API: fix the colour shift in blended faces",
+        "reject": "Face Fusion API: move US East to a new load balancer",
+        "late": "Face Fusion API: revoke a leaked partner key",
+        "publish": "Face Fusion API: larger default image size",
+        "start": "Face Fusion API: restart the US workers",
+        "chase": "Face Fusion API: require TLS 1.3 for callbacks",
+    },
+}
+
 # Steps worth a picture (docs/screenshots/journey-<role>-<width>-<step>.png).
 SHOWN = {"approval", "publish-confirm", "matrix-reminded"}
 
@@ -198,8 +218,8 @@ def published(title: str, starts_at: dt.datetime, at: dt.datetime, **kw) -> None
 
 
 def test_approver_approves_rejects_and_cannot_approve_after_the_start(served, page, viewport):
-    w = viewport["width"]
-    approve, reject, late = (f"{name} ({w} px)" for name in ("Approve me", "Reject me", "Late"))
+    titles = TITLES[viewport["width"]]
+    approve, reject, late = titles["approve"], titles["reject"], titles["late"]
     with served.app.app_context():
         ask_approval(approve, T0 + 30 * H, T0)
         ask_approval(reject, T0 + 40 * H, T0)
@@ -274,8 +294,7 @@ def test_approver_approves_rejects_and_cannot_approve_after_the_start(served, pa
 
 
 def test_engineer_publishes_with_a_summary_and_starts_once_a_gate_opens(served, page, viewport):
-    w = viewport["width"]
-    fresh, overdue = f"Publish me ({w} px)", f"Start me ({w} px)"
+    fresh, overdue = TITLES[viewport["width"]]["publish"], TITLES[viewport["width"]]["start"]
     with served.app.app_context():
         draft(fresh, T0 + 8 * D)
         published(overdue, T0 - H, T0 - 9 * D, impact="maintenance")
@@ -314,8 +333,7 @@ def test_engineer_publishes_with_a_summary_and_starts_once_a_gate_opens(served, 
 
 
 def test_account_manager_chases_silent_tenants_from_the_desk(served, page, viewport):
-    w = viewport["width"]
-    title = f"Chase me ({w} px)"
+    title = TITLES[viewport["width"]]["chase"]
     with served.app.app_context():
         published(title, T0 + 6 * D, T0 - D, ack_required=True)
         starts = {c.title: c.starts_at for c in db.session.scalars(select(Change))}
