@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from flask import current_app, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -30,6 +32,21 @@ class Base(DeclarativeBase):
 
 
 db = SQLAlchemy(model_class=Base)
+
+# Every model subclasses ``Model``. At run time it is ``db.Model``, the class Flask-SQLAlchemy
+# builds from ``Base`` (bind key, ``__fsa__``, Base's registry and naming-convention metadata).
+# A type checker cannot follow an attribute built at run time as a base class (mypy #8603), so
+# it is shown the declarative ``Base`` it is made from: ``Mapped[...]`` columns, relationships
+# and ``Model(**columns)`` then check the same as with plain SQLAlchemy 2.
+if TYPE_CHECKING:
+
+    class Model(Base):
+        """What type checkers see of ``db.Model``: an abstract subclass of ``Base``."""
+
+        __abstract__ = True
+
+else:
+    Model = db.Model
 migrate = Migrate()
 login_manager = LoginManager()
 mail = Mail()
