@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 from flask import current_app, request
 from flask_limiter import Limiter
@@ -12,7 +12,7 @@ from flask_mail import Mail
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
-from sqlalchemy import MetaData
+from sqlalchemy import CursorResult, Executable, MetaData
 from sqlalchemy.orm import DeclarativeBase
 
 # Named constraints keep migrations deterministic and make batch (SQLite) alterations possible.
@@ -82,3 +82,10 @@ def dispose_engines() -> None:
     ``portal.reads`` one): before forking, and when an app is done with its database."""
     for engine in db.engines.values():
         engine.dispose()
+
+
+def rows_affected(statement: Executable) -> int:
+    """Execute an INSERT, UPDATE or DELETE (without RETURNING) in ``db.session``; the number of
+    rows it wrote. The session hands back a ``CursorResult`` for these but types it as
+    ``Result``, which has no ``rowcount`` (SQLAlchemy 2.0.44 changelog: cast it)."""
+    return cast("CursorResult[Any]", db.session.execute(statement)).rowcount

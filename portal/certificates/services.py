@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Sequence
 
 from flask import abort
 from sqlalchemy import select
@@ -137,7 +138,7 @@ def build(
     *,
     now: dt.datetime,
     issued_to: str,
-    since: list[str] = (),
+    since: Sequence[str] = (),
 ) -> dict:
     """The certificate as a plain dictionary (JSON-ready), with its proof (``proof.attach``:
     cited entries, inclusion proofs, the signed checkpoint, consistency proofs from the

@@ -14,6 +14,7 @@ customer user only ever sees their own tenant's row.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy import and_, case, false, func, or_, select
@@ -77,7 +78,7 @@ def notice_state(
     waiting: int,
     failed: int,
     retrying: int,
-    failures: list[tuple[str, str]] = (),
+    failures: Sequence[tuple[str, str]] = (),
     retry_error: str | None = None,
     contacts_on_file: bool = False,
 ) -> NoticeState:

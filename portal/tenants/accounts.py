@@ -8,6 +8,7 @@ the caller's transaction; the caller commits.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 
 from sqlalchemy import func, select
 
@@ -48,7 +49,7 @@ def create_user(
     is_tenant_admin: bool = False,
     is_admin: bool = False,
     is_account_manager: bool = False,
-    teams: list[PlatformTeam] = (),
+    teams: Sequence[PlatformTeam] = (),
     approver: bool = False,
 ) -> User:
     """A staff user (``tenant`` None, with staff roles) or a customer user of ``tenant``."""
