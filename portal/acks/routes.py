@@ -29,6 +29,7 @@ from portal.changes.queries import get_change_or_404
 from portal.clock import now
 from portal.errors import DomainError
 from portal.extensions import db
+from portal.tenants.forms import required
 from portal.tenants.models import Tenant
 
 bp = Blueprint("acks", __name__)
@@ -133,7 +134,7 @@ def object_page(change_id: int):
                 change,
                 current_user.tenant_id,
                 user=current_user,
-                reason=form.reason.data,
+                reason=required(form.reason),
                 now=now(),
             )
             db.session.commit()
@@ -219,7 +220,7 @@ def answer(objection_id: int):
         flash("Not sent: " + "; ".join(e for errs in form.errors.values() for e in errs), "error")
         return redirect(change_page(objection.change_id) + f"#objection-{objection.id}")
     try:
-        answer_objection(objection, user=current_user, answer=form.answer.data, now=now())
+        answer_objection(objection, user=current_user, answer=required(form.answer), now=now())
         db.session.commit()
         flash("Answer posted; the tenant sees it on the change page.", "success")
     except DomainError as err:
