@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import overload
+
 from sqlalchemy import String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -15,7 +17,16 @@ class AppSetting(Model):
     value: Mapped[str] = mapped_column(Text)
 
 
+@overload
+def get_setting(key: str, default: str) -> str: ...
+
+
+@overload
+def get_setting(key: str, default: None = None) -> str | None: ...
+
+
 def get_setting(key: str, default: str | None = None) -> str | None:
+    """The stored value of ``key``, else ``default``."""
     row = db.session.get(AppSetting, key)
     return row.value if row is not None else default
 

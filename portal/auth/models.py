@@ -64,7 +64,7 @@ class User(UserMixin, Model):
         self.session_generation = (self.session_generation or 0) + 1
 
     def check_password(self, password: str) -> bool:
-        return bool(self.password_hash) and check_password_hash(self.password_hash, password)
+        return bool(self.password_hash and check_password_hash(self.password_hash, password))
 
     @property
     def is_active(self) -> bool:  # Flask-Login

@@ -23,7 +23,7 @@ from __future__ import annotations
 import binascii
 import functools
 import re
-from email.message import EmailMessage, MIMEPart
+from email.message import EmailMessage, Message, MIMEPart
 from email.policy import SMTP, SMTPUTF8
 
 MAX_PLAIN_LINE = 78  # RFC 5322 §2.1.1: lines SHOULD be no longer than 78 characters
@@ -67,7 +67,7 @@ def full_message(
         msg[name] = value
     msg["MIME-Version"] = "1.0"
     msg["Content-Type"] = f'multipart/alternative; boundary="{boundary}"'
-    parts = []
+    parts: list[Message | str] = []
     for subtype, body in zip(BODY_SUBTYPES, bodies, strict=True):
         part = MIMEPart(policy=policy)
         part["Content-Type"] = f'text/{subtype}; charset="utf-8"'
@@ -130,7 +130,8 @@ def serialise(
     them (RFC 5322 / 2045 / 2047, ``email.policy.SMTP``; ``SMTPUTF8`` when ``utf8``)."""
     key = tuple((name, None if _plain(name, value) else value) for name, value in fields)
     chunks = _skeleton(key, boundary, utf8)
-    encoded = tuple(quoted_printable(body) for body in bodies)
+    text, html = bodies
+    encoded = (quoted_printable(text), quoted_printable(html))
     if chunks is None:
         return full_message(fields, encoded, boundary, utf8=utf8, encoded=True).as_bytes()
     values: dict[int, bytes] = {
