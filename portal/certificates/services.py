@@ -35,10 +35,10 @@ def may_see(user, change: Change, tenant: Tenant) -> bool:
     """The tenant's own users, admins, the tenant's account managers and the owning team."""
     if user.is_admin or (user.is_customer and user.tenant_id == tenant.id):
         return True
-    if user.is_account_manager and tenant.id in set(
-        db.session.execute(tenant_ids_visible_to(user)).scalars()
-    ):
-        return True
+    if user.is_account_manager:
+        ids = tenant_ids_visible_to(user)  # None: all of them
+        if ids is None or tenant.id in set(db.session.execute(ids).scalars()):
+            return True
     return user.is_staff and can_manage(user, change)
 
 

@@ -16,6 +16,7 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
+
 # types-WTForms (3.2) predates SelectChoice (WTForms 3.3): drop the ignore when it catches up.
 from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, Regexp
