@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from flask import current_app, request
 from flask_limiter import Limiter
@@ -12,7 +12,7 @@ from flask_mail import Mail
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
-from sqlalchemy import CursorResult, Executable, MetaData
+from sqlalchemy import CursorResult, Executable, MetaData, Table
 from sqlalchemy.orm import DeclarativeBase
 
 # Named constraints keep migrations deterministic and make batch (SQLite) alterations possible.
@@ -44,6 +44,7 @@ if TYPE_CHECKING:
         """What type checkers see of ``db.Model``: an abstract subclass of ``Base``."""
 
         __abstract__ = True
+        __table__: ClassVar[Table]  # every model here maps one table (``__tablename__``)
 
 else:
     Model = db.Model

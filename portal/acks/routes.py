@@ -213,7 +213,7 @@ def answer(objection_id: int):
     objection = db.session.get(Objection, objection_id)
     if objection is None or not panel.may_see_objection(current_user, objection):
         abort(404)
-    if not can_answer(current_user, db.session.get(Change, objection.change_id)):
+    if not can_answer(current_user, db.session.get_one(Change, objection.change_id)):
         abort(403, description="Only engineers of the owning team answer objections.")
     form = AnswerForm()
     if not form.validate_on_submit():
