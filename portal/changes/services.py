@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from flask import current_app
 from sqlalchemy import insert, select
@@ -74,7 +75,7 @@ class Preview:
 
     def as_dict(self) -> dict:
         strictest = self.check.strictest
-        data = {
+        data: dict[str, Any] = {
             "affected_tenants": len(self.plan.tenants),
             "strictest": None
             if strictest is None

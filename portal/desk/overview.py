@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from sqlalchemy import and_, case, exists, func, not_, select
 
 from portal.access import tenant_filter
+from portal.acks.models import Acknowledgement, Objection, Waiver
 from portal.changes.models import (
     CANCELLED,
     COMPLETED,
@@ -20,6 +21,7 @@ from portal.changes.models import (
     PUBLISHED_STATUSES,
     SCHEDULED,
     Change,
+    NoticeBreach,
 )
 from portal.desk import evidence as ev
 from portal.desk.matrix import CT, acknowledged, search_clause
@@ -153,10 +155,10 @@ class HistoryLine:
     required_seconds: int
     clock_revision: int
     delivery: ev.Delivery
-    ack: object
-    objections: list
-    waivers: list
-    breaches: list
+    ack: Acknowledgement | None
+    objections: list[Objection]
+    waivers: list[Waiver]
+    breaches: list[NoticeBreach]
 
 
 def tenant_history(tenant: Tenant, listing: Listing) -> Page:

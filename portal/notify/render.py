@@ -92,10 +92,10 @@ class NoticeMessage(Message):
         fields = [
             ("Subject", str(self.subject or "")),
             ("From", self.sender if isinstance(self.sender, str) else formataddr(self.sender)),
-            ("To", ", ".join(self.recipients)),
+            ("To", ", ".join(r if isinstance(r, str) else formataddr(r) for r in self.recipients)),
             ("Date", formatdate(self.date, localtime=True)),
             ("Message-ID", self.msgId),
-            *self.extra_headers.items(),
+            *(self.extra_headers or {}).items(),
         ]
         body = (self.body or "", self.alts["html"] or "")
         return mime.serialise(fields, body, BOUNDARY, utf8=self.smtputf8)
@@ -187,11 +187,11 @@ class BatchContext:
     contents: dict[tuple[int, int], RevisionContent] = field(default_factory=dict)
     tenants: dict[int, Tenant] = field(default_factory=dict)
     # (change, tenant) -> (clock revision, still affected)
-    tenant_rows: dict[tuple[int, int], tuple[int, bool]] = field(default_factory=dict)
+    tenant_rows: dict[tuple[int, int | None], tuple[int, bool]] = field(default_factory=dict)
     impacts: dict[str, str] = field(default_factory=dict)
     service_names: dict[str, str] = field(default_factory=dict)  # slug -> name
     used_services: dict[int, set[str]] = field(default_factory=dict)  # tenant -> slugs used
-    thread_roots: dict[tuple[int, int, str], OutboxMessage] = field(default_factory=dict)
+    thread_roots: dict[tuple[int, int | None, str], OutboxMessage] = field(default_factory=dict)
     rendered: dict[tuple, tuple[str, str, str, bool]] = field(default_factory=dict)
     prototypes: dict[str, NoticeMessage] = field(default_factory=dict)
     change_urls: dict[int, str] = field(default_factory=dict)
@@ -523,7 +523,7 @@ def build_message(row: OutboxMessage, ctx: BatchContext) -> Message:
             values["ack_url"] is not None,
         )
     subject, text, html, has_ack = rendered
-    if has_ack:
+    if has_ack and row.tenant_id is not None:  # has_ack: a notice or reminder, to a tenant
         link = acknowledge_url(row.change_id, row.revision_number, row.tenant_id, row.recipient)
         text, html = text.replace(ACK_SLOT, link), html.replace(ACK_SLOT, link)
     unsubscribe = unsubscribe_url(row) if row.optional else None

@@ -64,7 +64,7 @@ def create_user(
     user = User(
         email=email,
         name=name[:200],
-        tenant_id=None if staff else tenant.id,
+        tenant_id=None if tenant is None else tenant.id,
         is_tenant_admin=bool(is_tenant_admin) and not staff,
         is_admin=bool(is_admin) and staff,
         is_account_manager=bool(is_account_manager) and staff,
