@@ -43,6 +43,7 @@ from portal.changes.queries import (
 from portal.clock import now
 from portal.errors import DomainError
 from portal.extensions import db
+from portal.pagination import paginate_list
 from portal.templating import viewer_zone
 from portal.tenants.forms import show_error
 
@@ -347,15 +348,17 @@ def show(change_id: int):
         offered = actions.actions_for(change, tenant_gates, at)
     else:
         offered = actions.ChangeActions.none(change, at)
-    pages = max(1, -(-len(tenant_gates) // GATE_ROWS_SHOWN))
-    gates_page = min(max(1, request.args.get("gates_page", 1, type=int)), pages)
+    gates_page = paginate_list(
+        tenant_gates,
+        page=max(1, request.args.get("gates_page", 1, type=int)),
+        per_page=GATE_ROWS_SHOWN,
+    )
     approval = approval_plan = None
     if current_user.is_staff and change.status == PENDING_APPROVAL:
         approval, approval_plan = approvals.brief_and_plan(change, at)
     draft_preview = None
     if manages and change.status == DRAFT:
         draft_preview = services.preview(services.input_of(change), at)
-    shown = tenant_gates[(gates_page - 1) * GATE_ROWS_SHOWN : gates_page * GATE_ROWS_SHOWN]
     requests: Sequence[EmergencyRequest] = []
     if current_user.is_staff:
         requests = (
@@ -372,10 +375,10 @@ def show(change_id: int):
         change=change,
         manages=manages,
         revisions=revisions,
-        gates=shown,
+        gates=gates_page.items,
         gates_total=len(tenant_gates),
-        gates_page=gates_page,
-        gates_pages=pages,
+        gates_page=gates_page.page,
+        gates_pages=gates_page.pages,
         gate_groups=actions.group_gates(tenant_gates),
         actions=offered,
         draft_preview=draft_preview,
