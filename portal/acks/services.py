@@ -116,18 +116,6 @@ def change_tenant(change_id: int, tenant_id: int, *, lock: bool = False) -> Chan
     return db.session.execute(q).scalar_one_or_none()
 
 
-def current_ack(change_id: int, tenant_id: int, revision_number: int) -> Acknowledgement | None:
-    """The acknowledgement that counts for this (change, tenant, revision), if any."""
-    return db.session.execute(
-        select(Acknowledgement).where(
-            Acknowledgement.change_id == change_id,
-            Acknowledgement.tenant_id == tenant_id,
-            Acknowledgement.revision_number == revision_number,
-            Acknowledgement.counts.is_(True),
-        )
-    ).scalar_one_or_none()
-
-
 def _require_affected(change: Change, tenant_id: int, *, states=ACKNOWLEDGEABLE) -> ChangeTenant:
     ct = change_tenant(change.id, tenant_id, lock=True)
     if ct is None or not change.is_published:

@@ -422,14 +422,3 @@ def failed_deliveries(user, *, limit: int = 200) -> list[OutboxMessage]:
     if ids is not None:
         q = q.where(OutboxMessage.tenant_id.in_(ids))
     return list(db.session.scalars(q))
-
-
-def delivery_counts(change_id: int) -> dict[str, int]:
-    """Rows of a change by status (for the dispatcher's report and the benchmark)."""
-    return dict(
-        db.session.execute(
-            select(OutboxMessage.status, func.count())
-            .where(OutboxMessage.change_id == change_id)
-            .group_by(OutboxMessage.status)
-        ).all()
-    )
