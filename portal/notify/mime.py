@@ -43,11 +43,32 @@ def _slot_value(name: str, value: str) -> str:
     return value[1:-1] if name.lower() in _ID_HEADERS else value
 
 
-def quoted_printable(text: str) -> str:
+def quoted_printable(text: str, lines: dict[str, str] | None = None) -> str:
     """``text`` as UTF-8 quoted-printable (RFC 2045 §6.7), lines joined by LF (the generator
-    writes them out with the policy's CRLF)."""
-    data = text.replace("\r\n", "\n").replace("\r", "\n").encode("utf-8")
-    return binascii.b2a_qp(data, istext=True).decode("ascii")
+    writes them out with the policy's CRLF).
+
+    ``lines``, when given, caches the encoding of each line (text line -> encoded lines) for
+    messages that share most of their lines (a batch: only the lines holding a recipient's
+    links differ). The result is the same bytes: quoted-printable encodes each line on its own
+    (RFC 2045 §6.7 rules 3–5 look no further than the line break), and a line is encoded with
+    its line break so its trailing white space is treated as it is in the whole text
+    (``tests/notify/test_mime.py`` checks this against the whole-text encoding)."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if lines is None:
+        return binascii.b2a_qp(text.encode("utf-8"), istext=True).decode("ascii")
+    *whole, last = text.split("\n")
+    encoded = []
+    for line in whole:
+        done = lines.get(line)
+        if done is None:
+            done = lines[line] = _qp(line + "\n")[:-1]
+        encoded.append(done)
+    encoded.append(_qp(last))
+    return "\n".join(encoded)
+
+
+def _qp(text: str) -> str:
+    return binascii.b2a_qp(text.encode("utf-8"), istext=True).decode("ascii")
 
 
 def full_message(
@@ -124,14 +145,20 @@ def _skeleton(key: tuple, boundary: str, utf8: bool) -> list[bytes | int] | None
 
 
 def serialise(
-    fields: list[tuple[str, str]], bodies: tuple[str, str], boundary: str, *, utf8: bool = False
+    fields: list[tuple[str, str]],
+    bodies: tuple[str, str],
+    boundary: str,
+    *,
+    utf8: bool = False,
+    lines: dict[str, str] | None = None,
 ) -> bytes:
     """The message's bytes with CRLF line endings, as ``full_message(...).as_bytes()`` gives
-    them (RFC 5322 / 2045 / 2047, ``email.policy.SMTP``; ``SMTPUTF8`` when ``utf8``)."""
+    them (RFC 5322 / 2045 / 2047, ``email.policy.SMTP``; ``SMTPUTF8`` when ``utf8``).
+    ``lines``: a cache of encoded body lines shared by a batch (``quoted_printable``)."""
     key = tuple((name, None if _plain(name, value) else value) for name, value in fields)
     chunks = _skeleton(key, boundary, utf8)
     text, html = bodies
-    encoded = (quoted_printable(text), quoted_printable(html))
+    encoded = (quoted_printable(text, lines), quoted_printable(html, lines))
     if chunks is None:
         return full_message(fields, encoded, boundary, utf8=utf8, encoded=True).as_bytes()
     values: dict[int, bytes] = {

@@ -85,6 +85,7 @@ class NoticeMessage(Message):
     ours (attachments, Cc, Reply-To) falls back to Flask-Mail's own serialisation."""
 
     smtputf8 = False  # the recipient's mailbox is not ASCII: needs the server's SMTPUTF8
+    qp_lines: dict[str, str] | None = None  # the batch's cache of encoded body lines
 
     def as_bytes(self) -> bytes:
         if self.attachments or list(self.alts) != ["html"] or self.cc or self.reply_to:
@@ -98,7 +99,7 @@ class NoticeMessage(Message):
             *(self.extra_headers or {}).items(),
         ]
         body = (self.body or "", self.alts["html"] or "")
-        return mime.serialise(fields, body, BOUNDARY, utf8=self.smtputf8)
+        return mime.serialise(fields, body, BOUNDARY, utf8=self.smtputf8, lines=self.qp_lines)
 
 
 # "=_" never occurs in quoted-printable text (RFC 2045 §6.7), so one boundary serves every
@@ -197,6 +198,7 @@ class BatchContext:
     change_urls: dict[int, str] = field(default_factory=dict)
     body_html: dict[tuple[int, int], Markup] = field(default_factory=dict)
     times: dict[tuple[int, int, str], dict[str, str]] = field(default_factory=dict)
+    qp_lines: dict[str, str] = field(default_factory=dict)  # encoded body lines (mime)
     feeds_url: str = ""
     preferences_url: str = ""
 
@@ -554,5 +556,6 @@ def build_message(row: OutboxMessage, ctx: BatchContext) -> Message:
     msg.alts = {"html": html}  # ``html`` is a property over ``alts``: never share the dict
     msg.extra_headers = headers
     msg.msgId = message_id(row)
+    msg.qp_lines = ctx.qp_lines
     stamp_email(msg, ctx)  # the latest ledger checkpoint (issue 13)
     return msg

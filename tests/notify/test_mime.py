@@ -8,8 +8,10 @@ import re
 from email import policy
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from portal.notify.mime import full_message, serialise
+from portal.notify.mime import full_message, quoted_printable, serialise
 
 SUBJECT = "P2 Wartung: Größenänderung der Speicher-Controller in Frankfurt und Zürich"
 TEXT = (
@@ -107,3 +109,25 @@ def test_bodies_without_a_final_newline_come_out_as_the_package_writes_them():
     assert serialise(f, ("text", "<p>html</p>"), "=_b1") == full_message(
         f, ("text", "<p>html</p>"), "=_b1"
     ).as_bytes(policy=policy.SMTP)
+
+
+_QP_PIECES = ["a", " ", "\t", "=", ".", "é", "€", "\n", "\r\n", "\r", "x" * 80, "y" * 75, "-"]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.lists(st.sampled_from(_QP_PIECES), max_size=40).map("".join), max_size=6))
+def test_encoding_line_by_line_from_a_shared_cache_gives_the_same_bytes(texts):
+    """A batch encodes each distinct body line once (``quoted_printable(text, lines)``):
+    whatever the text — trailing white space at a soft break, a lone dot, no final newline —
+    the result is the whole-text encoding, also when the cache holds other messages' lines."""
+    lines: dict[str, str] = {}
+    for text in texts + texts:
+        assert quoted_printable(text, lines) == quoted_printable(text)
+
+
+def test_a_batch_cache_gives_the_email_packages_bytes():
+    lines: dict[str, str] = {}
+    for link in ("https://portal.test/a?t=1", "https://portal.test/a?t=" + "z" * 90):
+        text = TEXT + "Acknowledge: " + link + " \n"
+        fast = serialise(fields(), (text, HTML), "=_b1", lines=lines)
+        assert fast == full_message(fields(), (text, HTML), "=_b1").as_bytes(policy=policy.SMTP)
