@@ -48,6 +48,7 @@ if TYPE_CHECKING:
 
 else:
     Model = db.Model
+
 migrate = Migrate()
 login_manager = LoginManager()
 mail = Mail()
