@@ -30,7 +30,7 @@ def may_see_objection(user, objection: Objection) -> bool:
         return False
     if user.is_customer:
         return user.tenant_id == objection.tenant_id
-    change = db.session.get(Change, objection.change_id)
+    change = db.session.get_one(Change, objection.change_id)
     if can_answer(user, change):
         return True
     return (

@@ -29,6 +29,7 @@ from portal.changes.queries import get_change_or_404
 from portal.clock import now
 from portal.errors import DomainError
 from portal.extensions import db
+from portal.tenants.forms import required
 from portal.tenants.models import Tenant
 
 bp = Blueprint("acks", __name__)
@@ -133,7 +134,7 @@ def object_page(change_id: int):
                 change,
                 current_user.tenant_id,
                 user=current_user,
-                reason=form.reason.data,
+                reason=required(form.reason),
                 now=now(),
             )
             db.session.commit()
@@ -212,14 +213,14 @@ def answer(objection_id: int):
     objection = db.session.get(Objection, objection_id)
     if objection is None or not panel.may_see_objection(current_user, objection):
         abort(404)
-    if not can_answer(current_user, db.session.get(Change, objection.change_id)):
+    if not can_answer(current_user, db.session.get_one(Change, objection.change_id)):
         abort(403, description="Only engineers of the owning team answer objections.")
     form = AnswerForm()
     if not form.validate_on_submit():
         flash("Not sent: " + "; ".join(e for errs in form.errors.values() for e in errs), "error")
         return redirect(change_page(objection.change_id) + f"#objection-{objection.id}")
     try:
-        answer_objection(objection, user=current_user, answer=form.answer.data, now=now())
+        answer_objection(objection, user=current_user, answer=required(form.answer), now=now())
         db.session.commit()
         flash("Answer posted; the tenant sees it on the change page.", "success")
     except DomainError as err:

@@ -28,7 +28,7 @@ from portal.clock import now
 from portal.errors import DomainError
 from portal.extensions import db
 from portal.templating import viewer_zone
-from portal.tenants.forms import show_error
+from portal.tenants.forms import required, show_error
 from portal.tenants.models import ContractTerm, Tenant
 from portal.timezones import input_zone, localise
 
@@ -111,7 +111,7 @@ def set_level_notice(code: str):
     if form.validate_on_submit():
         try:
             policy_services.set_impact_notice(
-                level, notice_hours=form.notice_hours.data, actor=current_user, now=now()
+                level, notice_hours=required(form.notice_hours), actor=current_user, now=now()
             )
             db.session.commit()
         except DomainError as err:
@@ -162,8 +162,8 @@ def parse_window(form: BlackoutForm):
     """The form's wall times in its zone, as aware UTC (DST gaps and overlaps refused)."""
     zone = input_zone(form.time_zone.data, field="time_zone")
     return (
-        localise(form.starts_at.data, zone, "starts_at"),
-        localise(form.ends_at.data, zone, "ends_at"),
+        localise(required(form.starts_at), zone, "starts_at"),
+        localise(required(form.ends_at), zone, "ends_at"),
     )
 
 
@@ -242,7 +242,7 @@ def add_term(tenant_id: int):
             policy_services.add_contract_term(
                 tenant,
                 service_id=form.service.data or None,
-                notice_hours=form.notice_hours.data,
+                notice_hours=required(form.notice_hours),
                 reference=form.reference.data,
                 actor=current_user,
                 now=now(),

@@ -16,6 +16,7 @@ link to the public change page (``/public/changes/<id>``), private ones to the s
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Sequence
 from urllib.parse import urlsplit
 
 from feedgen.feed import FeedGenerator
@@ -94,7 +95,7 @@ def feed_id(base_url: str, scope: Scope) -> str:
 
 def _generator(
     scope: Scope,
-    entries: list[Entry | Withdrawn],
+    entries: Sequence[Entry | Withdrawn],
     *,
     fmt: str,
     self_url: str | None,
@@ -147,12 +148,12 @@ def _generator(
     return fg
 
 
-def build_rss(scope: Scope, entries: list[Entry], **kw) -> bytes:
+def build_rss(scope: Scope, entries: Sequence[Entry | Withdrawn], **kw) -> bytes:
     """RSS 2.0 of the entries."""
     return _generator(scope, entries, fmt="rss", **kw).rss_str(pretty=False)
 
 
-def build_atom(scope: Scope, entries: list[Entry], **kw) -> bytes:
+def build_atom(scope: Scope, entries: Sequence[Entry | Withdrawn], **kw) -> bytes:
     """Atom 1.0 of the entries."""
     return _generator(scope, entries, fmt="atom", **kw).atom_str(pretty=False)
 
@@ -246,7 +247,7 @@ def _plain_description(entry: Entry, base_url: str, *, public: bool = False) -> 
     )
 
 
-BUILDERS = {"rss": build_rss, "atom": build_atom, "ics": build_ics}
+BUILDERS: dict[str, Callable[..., bytes]] = {"rss": build_rss, "atom": build_atom, "ics": build_ics}
 
 
 def build(fmt: str, scope: Scope, entries: list[Entry | Withdrawn], **kw) -> bytes:

@@ -226,7 +226,7 @@ def entries(scope: Scope, limit: int) -> list[Entry | Withdrawn]:
         )
     items: list[Entry | Withdrawn] = [_entry(change, change.id in dropped) for change in changes]
     if scope.kind == "service":
-        items = _cap_ended(items + withdrawn_entries(scope.id, limit), limit)
+        items = _cap_ended([*items, *withdrawn_entries(scope.id, limit)], limit)
     return items
 
 

@@ -111,10 +111,10 @@ class NoticeMessage(Message):
         fields = [
             ("Subject", str(self.subject or "")),
             ("From", self.sender if isinstance(self.sender, str) else formataddr(self.sender)),
-            ("To", ", ".join(self.recipients)),
+            ("To", ", ".join(r if isinstance(r, str) else formataddr(r) for r in self.recipients)),
             ("Date", formatdate(self.date, localtime=True)),
             ("Message-ID", self.msgId),
-            *self.extra_headers.items(),
+            *(self.extra_headers or {}).items(),
         ]
         encoded = self.encoded
         if encoded is not None and encoded[0] is self.body and encoded[1] is self.alts["html"]:
@@ -209,11 +209,11 @@ class BatchContext:
     contents: dict[tuple[int, int], RevisionContent] = field(default_factory=dict)
     tenants: dict[int, Tenant] = field(default_factory=dict)
     # (change, tenant) -> (clock revision, still affected)
-    tenant_rows: dict[tuple[int, int], tuple[int, bool]] = field(default_factory=dict)
+    tenant_rows: dict[tuple[int, int | None], tuple[int, bool]] = field(default_factory=dict)
     impacts: dict[str, str] = field(default_factory=dict)
     service_names: dict[str, str] = field(default_factory=dict)  # slug -> name
     used_services: dict[int, set[str]] = field(default_factory=dict)  # tenant -> slugs used
-    thread_roots: dict[tuple[int, int, str], OutboxMessage] = field(default_factory=dict)
+    thread_roots: dict[tuple[int, int | None, str], OutboxMessage] = field(default_factory=dict)
     rendered: dict[tuple, Rendered] = field(default_factory=dict)
     prototypes: dict[str, NoticeMessage] = field(default_factory=dict)
     change_urls: dict[int, str] = field(default_factory=dict)
@@ -550,7 +550,7 @@ def build_message(row: OutboxMessage, ctx: BatchContext) -> Message:
             mime.EncodedBody(html, SLOTS),
         )
     links = {}
-    if rendered.has_ack:
+    if rendered.has_ack and row.tenant_id is not None:  # a notice or reminder, to a tenant
         links[ACK_SLOT] = acknowledge_url(
             row.change_id, row.revision_number, row.tenant_id, row.recipient
         )
