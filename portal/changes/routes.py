@@ -17,7 +17,9 @@ from sqlalchemy import exists, or_, select
 from portal.access import tenant_ids_visible_to
 from portal.catalog.models import Service, Usage
 from portal.changes import actions, approvals, emergency, lifecycle, services, views_actions
+from portal.changes.asks import action_ask
 from portal.changes.forms import ChangeForm, zone_choices
+from portal.changes.history import cancellation, history_for_viewer
 from portal.changes.inputs import parse_change_input
 from portal.changes.models import (
     CANCELLED,
@@ -394,6 +396,10 @@ def show(change_id: int):
         approval=approval,
         approval_size=actions.announcement_size(approval_plan.affected) if approval else None,
         forms=views_actions.action_forms(),
+        history=history_for_viewer(change, revisions, current_user, viewer_zone()),
+        cancelled=cancellation(change, revisions),
+        ask=action_ask(change, at),
+        starts_ahead=change.status not in (CANCELLED, COMPLETED),
     )
 
 

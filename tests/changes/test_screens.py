@@ -195,7 +195,8 @@ def test_customer_sees_published_change_in_own_zone_but_not_other_tenants(story,
     page = client.get(f"/changes/{change.id}").get_data(as_text=True)
     # 09:00 UTC on Fri 6 Nov is 18:00 in Tokyo, with UTC alongside.
     assert "Fri 6 Nov 2026 18:00 UTC+9 (09:00 UTC)" in page
-    assert "Revision history" in page and "material" in page
+    assert "History" in page and "Announced" in page
+    assert "material" not in page and "publish" not in page  # internal words are for staff
     assert "Go-live gates" not in page  # staff only
     bystander = as_user(login, story.bystander_user)
     assert bystander.get(f"/changes/{change.id}").status_code == 404
