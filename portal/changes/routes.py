@@ -182,7 +182,7 @@ def _wall(when, zone: str) -> str:
     from portal.timezones import get_zone
 
     local = when.astimezone(get_zone(zone))
-    return local.strftime("%Y-%m-%dT%H:%M:%S" if local.second else "%Y-%m-%dT%H:%M")
+    return local.strftime("%Y-%m-%d %H:%M:%S" if local.second else "%Y-%m-%d %H:%M")
 
 
 def _untouched(raw: dict, change: Change | None) -> dict:
@@ -199,7 +199,7 @@ def _untouched(raw: dict, change: Change | None) -> dict:
             shown = _wall(getattr(change, key), raw["time_zone"])
         except DomainError:
             continue
-        if raw.get(key) == shown:
+        if (raw.get(key) or "").replace("T", " ") == shown:
             kept[key] = None  # parse_change_input keeps the stored value
     return kept
 
@@ -265,15 +265,21 @@ def _editor(form: ChangeForm, change: Change | None):
 
 def _render_editor(form: ChangeForm, change: Change | None, preview=None):
     status = 400 if (form.errors or form.form_errors) else 200
+    understood = form.understood()
     if request.headers.get("X-Forewarn-Fragment") == "preview":
         return render_template(
-            "changes/_preview.html", form=form, preview=preview, change=change
+            "changes/_preview.html",
+            form=form,
+            preview=preview,
+            change=change,
+            understood=understood,
         ), status
     return render_template(
         "changes/form.html",
         form=form,
         change=change,
         preview=preview,
+        understood=understood,
         body_preview=request.form.get("action") == "preview",
     ), status
 
