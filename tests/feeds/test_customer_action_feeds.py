@@ -47,3 +47,12 @@ def test_a_cancelled_change_asks_nothing_in_its_feeds(world, client):
     assert "What you need to do" not in entry.summary
     event = calendar(client, secret)[f"change-{change.id}@portal.test"]
     assert "What you need to do" not in str(event["description"])
+
+
+def test_the_public_change_page_opens_with_what_to_do(world, client):
+    change = world.published(visibility="public")
+    world.revise_to(change, at=T0, customer_action=ACTION, act_by=T0 + 5 * DAY)
+    page = client.get(f"/public/changes/{change.id}").get_data(as_text=True)
+    assert page.index("What you need to do") < page.index("What changes")
+    assert "Sat 7 Nov 2026 09:00 UTC" in page and "(in 5 days)" in page
+    assert "<strong>API keys</strong>" in page and "<script>alert" not in page
