@@ -10,10 +10,16 @@ the tests' frozen clock expire links exactly like real time does.
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import hmac
 from dataclasses import dataclass
 
 from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
+from itsdangerous.encoding import base64_encode
+from itsdangerous.serializer import Serializer
+from itsdangerous.signer import HMACAlgorithm
 
 from portal.clock import now
 
@@ -38,18 +44,78 @@ class AckLinkError(Exception):
         self.expired = expired
 
 
+class PreparedHMAC(HMACAlgorithm):
+    """HMAC-SHA1 exactly as itsdangerous computes it (RFC 2104), with the key's inner and outer
+    pads hashed once per key and copied for each signature: a fan-out signs one link per
+    recipient (``bench/fanout.py``)."""
+
+    def __init__(self) -> None:
+        super().__init__(hashlib.sha1)
+        self._prepared: tuple[bytes, hmac.HMAC] | None = None
+
+    def get_signature(self, key: bytes, value: bytes) -> bytes:
+        prepared = self._prepared
+        if prepared is None or prepared[0] != key:
+            prepared = self._prepared = (key, hmac.new(key, digestmod=hashlib.sha1))
+        mac = prepared[1].copy()
+        mac.update(value)
+        return mac.digest()
+
+
 class ClockSigner(TimestampSigner):
-    """Timestamps from the portal's clock instead of ``time.time()``."""
+    """Timestamps from the portal's clock instead of ``time.time()``; the derived key and the
+    HMAC are prepared once per secret key (the signatures are itsdangerous' own)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("algorithm", PreparedHMAC())
+        super().__init__(*args, **kwargs)
+        self._derived: dict[bytes | None, bytes] = {}
 
     def get_timestamp(self) -> int:
         return int(now().timestamp())
 
+    def derive_key(self, secret_key: str | bytes | None = None) -> bytes:
+        cache_key = secret_key.encode() if isinstance(secret_key, str) else secret_key
+        derived = self._derived.get(cache_key)
+        if derived is None:
+            derived = self._derived[cache_key] = super().derive_key(secret_key)
+        return derived
 
-def _serializer() -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=SALT, signer=ClockSigner)
+
+class AckSerializer(URLSafeTimedSerializer):
+    """itsdangerous' URL-safe timed serializer that never compresses: an ack link's payload
+    (four short values) is never shorter compressed, so zlib only cost time. Its tokens are
+    read by any ``URLSafeTimedSerializer`` with the same key and salt (an uncompressed
+    payload is one without the leading ".")."""
+
+    def dump_payload(self, obj) -> bytes:
+        return base64_encode(Serializer.dump_payload(self, obj))
+
+    def make_signer(self, salt=None):
+        """One signer per salt, kept (itsdangerous makes one per call; ours hold the prepared
+        key and HMAC, which is the point)."""
+        signers = self.__dict__.setdefault("_signers", {})
+        signer = signers.get(salt)
+        if signer is None:
+            signer = signers[salt] = super().make_signer(salt)
+        return signer
+
+
+@functools.lru_cache(maxsize=4)
+def _serializer_for(secret_key: str | bytes | tuple) -> AckSerializer:
+    keys = list(secret_key) if isinstance(secret_key, tuple) else secret_key
+    return AckSerializer(keys, salt=SALT, signer=ClockSigner)
+
+
+def _serializer() -> AckSerializer:
+    """The ack links' serializer for the app's SECRET_KEY (a list of keys, newest last, is
+    itsdangerous' key rotation: links signed with an older key still verify)."""
+    key = current_app.config["SECRET_KEY"]
+    return _serializer_for(tuple(key) if isinstance(key, list) else key)
 
 
 def make_ack_token(change_id: int, revision: int, tenant_id: int, recipient: str) -> str:
+    """The signed, timestamped token of an acknowledgement link (URL-safe text)."""
     return _serializer().dumps([change_id, revision, tenant_id, recipient.lower()])
 
 

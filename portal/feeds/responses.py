@@ -48,12 +48,21 @@ def private_feed_response(secret: str, fmt: str) -> Response | None:
     validators, so a 200 is certain — the stored body all come in one statement.
     """
     conditional = bool(request.if_none_match) or "If-Modified-Since" in request.headers
-    token = token_for_secret(secret, with_body=None if conditional else fmt)
+    token = token_for_secret(secret, with_body=None if conditional else fmt, gzipped=accepts_gzip())
     if token is None:
         return None
     return feed_response(
         Scope("tenant", token.tenant_id, tenant_title(token.tenant_name)), fmt, token=token
     )
+
+
+def accepts_gzip() -> bool:
+    """Whether the request accepts the gzip content-coding (RFC 9110 §12.5.3: a coding named
+    with q > 0, or "*" with q > 0 and gzip not refused)."""
+    header = request.headers.get("Accept-Encoding")
+    if not header:
+        return False
+    return request.accept_encodings.quality("gzip") > 0
 
 
 def feed_options(config) -> FeedOptions:
@@ -99,14 +108,23 @@ def feed_response(
         state, request.if_none_match, request.headers.get("If-Modified-Since"), when
     )
     wrote = False
+    gzipped = accepts_gzip()
     if not_modified:
         response = Response(status=304)
     else:
         stored = (token.body_etag, token.body) if token is not None and token.body else None
         body, wrote = feed_body(
-            state, limit=limit, options=options, self_url=self_url, now=when, stored=stored
+            state,
+            limit=limit,
+            options=options,
+            self_url=self_url,
+            now=when,
+            gzipped=gzipped,
+            stored=stored,
         )
         response = Response(body, status=200, content_type=builders.CONTENT_TYPES[fmt])
+        if gzipped:
+            response.headers["Content-Encoding"] = "gzip"
     if token is not None and request.method != "HEAD":
         touch_every = dt.timedelta(seconds=int(config["FEED_RECEIPT_TOUCH_SECONDS"]))
         wrote |= record_fetch(
@@ -125,6 +143,9 @@ def feed_response(
         response.headers["Cache-Control"] = f"public, max-age={max_age}"
     if wrote:
         db.session.commit()
-    response.headers["ETag"] = state.etag
+    # The gzip-coded body is another representation of the same content: the same opaque tag,
+    # weak (RFC 9110 §8.8.1, §8.8.3), so that If-None-Match (weak comparison) matches either.
+    response.headers["ETag"] = f"W/{state.etag}" if gzipped else state.etag
+    response.headers["Vary"] = "Accept-Encoding"
     response.last_modified = state.last_modified_header(when)
     return response

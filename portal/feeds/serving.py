@@ -9,6 +9,7 @@ every worker: nothing lives in process memory between requests.
 from __future__ import annotations
 
 import datetime as dt
+import gzip
 from dataclasses import dataclass
 
 from sqlalchemy import bindparam, select, update
@@ -115,9 +116,16 @@ def current_revisions(scope: Scope, limit: int) -> list[list[int]]:
     return sorted([int(c), int(r)] for c, r in rows)
 
 
-_STORED_BODY = select(FeedBody.etag, FeedBody.body).where(
-    FeedBody.scope == bindparam("scope"), FeedBody.format == bindparam("format")
-)
+_WHERE_SCOPE = (FeedBody.scope == bindparam("scope"), FeedBody.format == bindparam("format"))
+_STORED_BODY = {
+    False: select(FeedBody.etag, FeedBody.body).where(*_WHERE_SCOPE),
+    True: select(FeedBody.etag, FeedBody.body_gzip).where(*_WHERE_SCOPE),
+}
+
+
+def gzip_body(body: bytes) -> bytes:
+    """``body`` gzip-compressed (RFC 1952), the same bytes for the same body (no timestamp)."""
+    return gzip.compress(body, compresslevel=6, mtime=0)
 
 
 def feed_body(
@@ -127,20 +135,22 @@ def feed_body(
     options: FeedOptions,
     self_url: str | None,
     now: dt.datetime,
-    stored: tuple[str | None, str | None] | None = None,
+    gzipped: bool = False,
+    stored: tuple[str | None, str | bytes | None] | None = None,
 ) -> tuple[bytes, bool]:
     """The body for ``state`` and whether it was (re)built: the stored one if its ETag still
-    holds, else built and stored (flushed; the caller commits).
+    holds, else built and stored in both forms (flushed; the caller commits).
 
-    ``stored`` is the stored (etag, body) when the caller read it already (a private feed reads
-    it with its token); otherwise it is read here.
+    ``gzipped``: the gzip-compressed bytes are wanted (the client accepts gzip), else the
+    plain ones. ``stored`` is the stored (etag, body in that form) when the caller read it
+    already (a private feed reads it with its token); otherwise it is read here.
     """
     if stored is None:
-        row = reads.first(_STORED_BODY, {"scope": state.scope.key, "format": state.fmt})
+        row = reads.first(_STORED_BODY[gzipped], {"scope": state.scope.key, "format": state.fmt})
         stored = row if row is not None else (None, None)
-    etag, text = stored  # stored as text: PostgreSQL would send bytea hex-encoded
-    if text is not None and etag == state.etag:
-        return text.encode(), False
+    etag, data = stored  # the text as text: PostgreSQL would send bytea hex-encoded
+    if data is not None and etag == state.etag:
+        return (data.encode() if isinstance(data, str) else data), False
     items = entries(state.scope, limit)
     body = builders.build(
         state.fmt,
@@ -153,19 +163,28 @@ def feed_body(
         last_modified=state.fingerprint.changed_at,
     )
     body = stamp_feed(state.scope, state.fmt, body)  # the latest ledger checkpoint (issue 13)
+    compressed = gzip_body(body)
     pairs = canonical_json(revision_pairs(items))
     if etag is not None:
         db.session.execute(
             update(FeedBody)
             .where(FeedBody.scope == state.scope.key, FeedBody.format == state.fmt)
-            .values(etag=state.etag, body=body.decode(), revisions=pairs, built_at=now)
+            .values(
+                etag=state.etag,
+                body=body.decode(),
+                body_gzip=compressed,
+                revisions=pairs,
+                built_at=now,
+            )
         )
     else:
-        _insert_body(state, body.decode(), pairs, now)
-    return body, True
+        _insert_body(state, body.decode(), compressed, pairs, now)
+    return (compressed if gzipped else body), True
 
 
-def _insert_body(state: FeedState, body: str, pairs: str, now: dt.datetime) -> None:
+def _insert_body(
+    state: FeedState, body: str, compressed: bytes, pairs: str, now: dt.datetime
+) -> None:
     """Store a new body; if another worker stored one first, theirs is as good as ours."""
     try:
         with db.session.begin_nested():
@@ -176,6 +195,7 @@ def _insert_body(state: FeedState, body: str, pairs: str, now: dt.datetime) -> N
                     etag=state.etag,
                     revisions=pairs,
                     body=body,
+                    body_gzip=compressed,
                     built_at=now,
                 )
             )

@@ -34,17 +34,30 @@ def latest_transport() -> str | None:
 _UNSET = object()
 
 
-def stamp_email(msg, ctx) -> None:
-    """Add the latest checkpoint to a notice: a header and a last line of the text part.
-    Read once per batch (cached on the batch context ``ctx``)."""
+def batch_checkpoint(ctx) -> str | None:
+    """The latest checkpoint for a batch's notices, read once per batch (cached on ``ctx``)."""
     value = getattr(ctx, "ledger_checkpoint", _UNSET)
     if value is _UNSET:
         value = latest_transport()
         ctx.ledger_checkpoint = value
+    return value
+
+
+def stamp_text(text: str, value: str | None) -> str:
+    """A notice's text part with the checkpoint ``value`` as its last line (unchanged if None)."""
+    if value is None:
+        return text
+    return f"{text.rstrip()}\n\n{TEXT_LABEL}: {value}\n"
+
+
+def stamp_email(msg, ctx) -> None:
+    """Add the latest checkpoint to a notice: a header and a last line of the text part.
+    Read once per batch (cached on the batch context ``ctx``)."""
+    value = batch_checkpoint(ctx)
     if value is None:
         return
     msg.extra_headers[HEADER] = value
-    msg.body = f"{(msg.body or '').rstrip()}\n\n{TEXT_LABEL}: {value}\n"
+    msg.body = stamp_text(msg.body or "", value)
 
 
 def stamp_feed(scope, fmt: str, body: bytes) -> bytes:

@@ -40,7 +40,7 @@ class RevisionContent:
     visibility: str
     services: tuple[str, ...] = field(default_factory=tuple)  # service slugs, sorted
     # What customers need to do (Markdown, "" = nothing; sanitise when rendering) and by when
-    # (aware UTC, or None). Snapshots taken before migration 0014 have neither.
+    # (aware UTC, or None). Snapshots taken before migration 0015 have neither.
     customer_action: str = ""
     act_by: dt.datetime | None = None
 

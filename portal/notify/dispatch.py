@@ -16,14 +16,11 @@ import logging
 import random
 import smtplib
 import socket
-import sys
-import threading
 import time
 from collections import Counter, namedtuple
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from flask import current_app
@@ -126,8 +123,12 @@ RowValues = namedtuple("RowValues", [a.key for a in OutboxMessage.__mapper__.col
 
 
 def snapshot(row: OutboxMessage) -> RowValues:
-    """The row's column values, readable after its ORM object has been expired."""
-    return RowValues(*(getattr(row, key) for key in RowValues._fields))
+    """The row's column values, readable after its ORM object has been expired (read from
+    the loaded state where present: a batch snapshots 200 rows of 22 columns)."""
+    loaded = row.__dict__
+    return RowValues(
+        *(loaded[key] if key in loaded else getattr(row, key) for key in RowValues._fields)
+    )
 
 
 class Batch:
@@ -359,30 +360,6 @@ def clock_times(
     return lambda mono: min(at1, at0 + scale * max(0.0, mono - m0))
 
 
-_switches = {"runs": 0, "before": 0.005}
-_switches_lock = threading.Lock()
-
-
-@contextmanager
-def prompt_thread_switches(interval: float = 0.00001):
-    """While batches are sent, let the sender thread take the GIL back soon after each server
-    reply arrives (the default 5 ms switch interval would leave it waiting behind the main
-    thread's rendering for longer than the reply took). The setting is process-wide: the
-    first of overlapping runs (e.g. the demo's worker thread) lowers it, the last restores it."""
-    with _switches_lock:
-        if _switches["runs"] == 0:
-            _switches["before"] = sys.getswitchinterval()
-            sys.setswitchinterval(min(_switches["before"], interval))
-        _switches["runs"] += 1
-    try:
-        yield
-    finally:
-        with _switches_lock:
-            _switches["runs"] -= 1
-            if _switches["runs"] == 0:
-                sys.setswitchinterval(_switches["before"])
-
-
 def _in_app(app, func, *args):
     with app.app_context():  # the connection reads the mail settings; no database here
         return func(*args)
@@ -436,10 +413,7 @@ def dispatch_due(
             progress(shipment.batch.result.claimed)
 
     refresh_statistics(now())
-    with (
-        ThreadPoolExecutor(max_workers=1, thread_name_prefix="smtp") as sender,
-        prompt_thread_switches(),
-    ):
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="smtp") as sender:
         while (max_batches is None or batches < max_batches) and not (
             should_stop is not None and should_stop()
         ):

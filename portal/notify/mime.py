@@ -50,6 +50,55 @@ def quoted_printable(text: str) -> str:
     return binascii.b2a_qp(data, istext=True).decode("ascii")
 
 
+class EncodedBody:
+    """A body with per-recipient slots, quoted-printable encoded once: a batch's messages to
+    one tenant share every line but the ones holding a recipient's links, so only those are
+    encoded per message (``fill``).
+
+    ``fill(values)`` returns exactly ``quoted_printable(text)`` of the text with each slot
+    replaced by its value: quoted-printable encodes each line on its own (RFC 2045 §6.7 rules
+    3–5 look no further than the line break), and each line is encoded together with its line
+    break, so trailing white space is treated as in the whole text
+    (``tests/notify/test_mime.py`` checks this with hypothesis).
+    """
+
+    def __init__(self, text: str, slots: tuple[str, ...]) -> None:
+        self.slots = slots
+        lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+        self.parts: list[str | tuple[str, bool]] = []  # encoded runs, or (raw line, is last)
+        run: list[str] = []
+        for number, line in enumerate(lines, start=1):
+            last = number == len(lines)
+            if any(slot in line for slot in slots):
+                if run:
+                    self.parts.append("".join(run))
+                    run = []
+                self.parts.append((line, last))
+            else:
+                run.append(_encode_line(line, last))
+        if run:
+            self.parts.append("".join(run))
+
+    def fill(self, values: dict[str, str]) -> str:
+        """The encoded body with each slot (a key of ``values``) replaced by its value."""
+        out = []
+        for part in self.parts:
+            if isinstance(part, str):
+                out.append(part)
+                continue
+            line, last = part
+            for slot, value in values.items():
+                line = line.replace(slot, value)
+            out.append(_encode_line(line, last))
+        return "".join(out)
+
+
+def _encode_line(line: str, last: bool) -> str:
+    """One line encoded with its line break (none after the text's last line)."""
+    data = line.encode("utf-8") if last else (line + "\n").encode("utf-8")
+    return binascii.b2a_qp(data, istext=True).decode("ascii")
+
+
 def full_message(
     fields: list[tuple[str, str]],
     bodies: tuple[str, str],
@@ -124,17 +173,24 @@ def _skeleton(key: tuple, boundary: str, utf8: bool) -> list[bytes | int] | None
 
 
 def serialise(
-    fields: list[tuple[str, str]], bodies: tuple[str, str], boundary: str, *, utf8: bool = False
+    fields: list[tuple[str, str]],
+    bodies: tuple[str, str],
+    boundary: str,
+    *,
+    utf8: bool = False,
+    encoded: bool = False,
 ) -> bytes:
     """The message's bytes with CRLF line endings, as ``full_message(...).as_bytes()`` gives
-    them (RFC 5322 / 2045 / 2047, ``email.policy.SMTP``; ``SMTPUTF8`` when ``utf8``)."""
+    them (RFC 5322 / 2045 / 2047, ``email.policy.SMTP``; ``SMTPUTF8`` when ``utf8``).
+    ``encoded``: the bodies are quoted-printable already (``EncodedBody``)."""
     key = tuple((name, None if _plain(name, value) else value) for name, value in fields)
     chunks = _skeleton(key, boundary, utf8)
-    encoded = tuple(quoted_printable(body) for body in bodies)
+    if not encoded:
+        bodies = (quoted_printable(bodies[0]), quoted_printable(bodies[1]))
     if chunks is None:
-        return full_message(fields, encoded, boundary, utf8=utf8, encoded=True).as_bytes()
+        return full_message(fields, bodies, boundary, utf8=utf8, encoded=True).as_bytes()
     values: dict[int, bytes] = {
-        -(n + 1): body.replace("\n", "\r\n").encode("ascii") for n, body in enumerate(encoded)
+        -(n + 1): body.replace("\n", "\r\n").encode("ascii") for n, body in enumerate(bodies)
     }
     for i, (name, value) in enumerate(fields):
         if key[i][1] is None:

@@ -12,6 +12,7 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from email.utils import formataddr, formatdate, parseaddr
+from typing import NamedTuple
 from urllib.parse import urlencode
 
 from flask import current_app, url_for
@@ -27,7 +28,8 @@ from portal.changes.services import snapshot
 from portal.clock import get_clock
 from portal.extensions import db
 from portal.inputs import one_line
-from portal.ledger.witness import stamp_email
+from portal.ledger.witness import HEADER as CHECKPOINT_HEADER
+from portal.ledger.witness import batch_checkpoint, stamp_text
 from portal.notify import mime
 from portal.notify.content import (
     CONTENT_KINDS,
@@ -76,6 +78,20 @@ HEADLINES = {
 # replaced for each recipient: a tenant's contacts get the same text, only their links differ.
 ACK_SLOT = "https://forewarn.invalid/slot/acknowledge"
 UNSUBSCRIBE_SLOT = "https://forewarn.invalid/slot/unsubscribe"
+SLOTS = (ACK_SLOT, UNSUBSCRIBE_SLOT)
+
+
+class Rendered(NamedTuple):
+    """One rendering of a notice, shared by the recipients of a (revision, tenant, kind): the
+    subject, text (with the checkpoint line) and HTML with link slots, whether it has an
+    acknowledge link, and both bodies quoted-printable encoded once (``mime.EncodedBody``)."""
+
+    subject: str
+    text: str
+    html: str
+    has_ack: bool
+    text_qp: mime.EncodedBody
+    html_qp: mime.EncodedBody
 
 
 class NoticeMessage(Message):
@@ -85,6 +101,9 @@ class NoticeMessage(Message):
     ours (attachments, Cc, Reply-To) falls back to Flask-Mail's own serialisation."""
 
     smtputf8 = False  # the recipient's mailbox is not ASCII: needs the server's SMTPUTF8
+    # (text, html, their quoted-printable encodings): set by ``build_message``, used while
+    # ``body`` and ``html`` are still those very strings.
+    encoded: tuple[str, str, str, str] | None = None
 
     def as_bytes(self) -> bytes:
         if self.attachments or list(self.alts) != ["html"] or self.cc or self.reply_to:
@@ -97,6 +116,9 @@ class NoticeMessage(Message):
             ("Message-ID", self.msgId),
             *self.extra_headers.items(),
         ]
+        encoded = self.encoded
+        if encoded is not None and encoded[0] is self.body and encoded[1] is self.alts["html"]:
+            return mime.serialise(fields, encoded[2:], BOUNDARY, utf8=self.smtputf8, encoded=True)
         body = (self.body or "", self.alts["html"] or "")
         return mime.serialise(fields, body, BOUNDARY, utf8=self.smtputf8)
 
@@ -192,7 +214,7 @@ class BatchContext:
     service_names: dict[str, str] = field(default_factory=dict)  # slug -> name
     used_services: dict[int, set[str]] = field(default_factory=dict)  # tenant -> slugs used
     thread_roots: dict[tuple[int, int, str], OutboxMessage] = field(default_factory=dict)
-    rendered: dict[tuple, tuple[str, str, str, bool]] = field(default_factory=dict)
+    rendered: dict[tuple, Rendered] = field(default_factory=dict)
     prototypes: dict[str, NoticeMessage] = field(default_factory=dict)
     change_urls: dict[int, str] = field(default_factory=dict)
     body_html: dict[tuple[int, int], Markup] = field(default_factory=dict)
@@ -511,25 +533,34 @@ def build_message(row: OutboxMessage, ctx: BatchContext) -> Message:
         row.offset_seconds,
         row.note,
     )
+    checkpoint = batch_checkpoint(ctx)  # the latest ledger checkpoint (issue 13)
     rendered = ctx.rendered.get(key)
     if rendered is None:
         values = template_context(row, ctx)
         env = current_app.jinja_env
         name = TEMPLATES[row.kind]
-        rendered = ctx.rendered[key] = (
+        text = stamp_text(env.get_template(f"email/{name}.txt").render(values), checkpoint)
+        html = env.get_template(f"email/{name}.html").render(values)
+        rendered = ctx.rendered[key] = Rendered(
             values["subject"],
-            env.get_template(f"email/{name}.txt").render(values),
-            env.get_template(f"email/{name}.html").render(values),
+            text,
+            html,
             values["ack_url"] is not None,
+            mime.EncodedBody(text, SLOTS),
+            mime.EncodedBody(html, SLOTS),
         )
-    subject, text, html, has_ack = rendered
-    if has_ack:
-        link = acknowledge_url(row.change_id, row.revision_number, row.tenant_id, row.recipient)
-        text, html = text.replace(ACK_SLOT, link), html.replace(ACK_SLOT, link)
+    links = {}
+    if rendered.has_ack:
+        links[ACK_SLOT] = acknowledge_url(
+            row.change_id, row.revision_number, row.tenant_id, row.recipient
+        )
     unsubscribe = unsubscribe_url(row) if row.optional else None
     if unsubscribe:
-        text = text.replace(UNSUBSCRIBE_SLOT, unsubscribe)
-        html = html.replace(UNSUBSCRIBE_SLOT, unsubscribe)
+        links[UNSUBSCRIBE_SLOT] = unsubscribe
+    text, html = rendered.text, rendered.html
+    for slot, link in links.items():
+        text, html = text.replace(slot, link), html.replace(slot, link)
+    subject = rendered.subject
     headers = {
         "Auto-Submitted": "auto-generated",
         "X-Forewarn-Change": str(row.change_id),
@@ -554,5 +585,7 @@ def build_message(row: OutboxMessage, ctx: BatchContext) -> Message:
     msg.alts = {"html": html}  # ``html`` is a property over ``alts``: never share the dict
     msg.extra_headers = headers
     msg.msgId = message_id(row)
-    stamp_email(msg, ctx)  # the latest ledger checkpoint (issue 13)
+    msg.encoded = (text, html, rendered.text_qp.fill(links), rendered.html_qp.fill(links))
+    if checkpoint is not None:
+        headers[CHECKPOINT_HEADER] = checkpoint
     return msg

@@ -4,12 +4,13 @@ link that no longer applies gets a clear page and changes nothing."""
 import datetime as dt
 
 import pytest
-from itsdangerous import URLSafeTimedSerializer
+from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 from sqlalchemy import select
 
 from portal.acks.links import SALT, acknowledge_url, make_ack_token, read_ack_token
 from portal.acks.models import Acknowledgement
 from portal.changes.models import ChangeTenant
+from portal.clock import now
 from portal.extensions import db
 from portal.tenants.models import NoticeContact
 from tests.acks.conftest import csrf_token_from, db_state, revise_materially
@@ -266,3 +267,45 @@ def test_non_material_update_keeps_earlier_links_working(client, story):
         select(Acknowledgement.revision_number, Acknowledgement.counts).order_by(Acknowledgement.id)
     ).all()
     assert [tuple(r) for r in rows] == [(1, True), (1, False)]
+
+
+class _PortalClockSigner(TimestampSigner):
+    """Stock itsdangerous signing on the portal's clock: what links were signed with."""
+
+    def get_timestamp(self) -> int:
+        return int(now().timestamp())
+
+
+def test_links_signed_before_the_fast_signer_still_open(client, story, app, clock):
+    """Links already in customers' mailboxes were signed by stock itsdangerous (zlib-checked
+    payload, a signer per call): they verify unchanged, and ours verify with stock code."""
+    with app.app_context():
+        key = app.config["SECRET_KEY"]
+        stock = URLSafeTimedSerializer(key, salt=SALT, signer=_PortalClockSigner)
+        claim = [story.change.id, 1, story.tapai.id, "ops1@tapai.example"]
+        old = stock.dumps(claim)
+        assert read_ack_token(old).tenant_id == story.tapai.id
+        ours = make_ack_token(*claim)
+        assert stock.loads(ours) == claim
+    assert client.get("/ack/" + old).status_code == 200
+
+
+def test_a_rotated_secret_key_keeps_links_signed_with_the_previous_key(app):
+    """SECRET_KEY as a list (newest last) is itsdangerous' key rotation: a link signed with
+    the old key still opens; a new link is signed with the newest."""
+    with app.app_context():
+        old_key = app.config["SECRET_KEY"]
+        old = make_ack_token(1, 1, 1, "a@b.example")
+        app.config["SECRET_KEY"] = [old_key, "a-new-and-long-enough-secret-key-for-tests"]
+        try:
+            assert read_ack_token(old).change_id == 1
+            new = make_ack_token(1, 1, 1, "a@b.example")
+            assert new != old
+            stock_new = URLSafeTimedSerializer(
+                "a-new-and-long-enough-secret-key-for-tests",
+                salt=SALT,
+                signer=_PortalClockSigner,
+            )
+            assert stock_new.loads(new)[3] == "a@b.example"
+        finally:
+            app.config["SECRET_KEY"] = old_key

@@ -8,8 +8,10 @@ import re
 from email import policy
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from portal.notify.mime import full_message, serialise
+from portal.notify.mime import EncodedBody, full_message, quoted_printable, serialise
 
 SUBJECT = "P2 Wartung: Größenänderung der Speicher-Controller in Frankfurt und Zürich"
 TEXT = (
@@ -107,3 +109,34 @@ def test_bodies_without_a_final_newline_come_out_as_the_package_writes_them():
     assert serialise(f, ("text", "<p>html</p>"), "=_b1") == full_message(
         f, ("text", "<p>html</p>"), "=_b1"
     ).as_bytes(policy=policy.SMTP)
+
+
+_QP_PIECES = ["a", " ", "\t", "=", ".", "é", "€", "\n", "\r\n", "\r", "x" * 80, "y" * 75, "-"]
+
+
+_SLOT = "https://forewarn.invalid/slot/acknowledge"
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.lists(st.sampled_from([*_QP_PIECES, _SLOT]), max_size=40).map("".join),
+    st.lists(
+        st.sampled_from(["https://p.test/ack/a.b-c_d", " ", "=", "é", "x" * 70]), max_size=4
+    ).map("".join),
+)
+def test_a_body_encoded_once_and_filled_per_recipient_gives_the_same_bytes(text, link):
+    """A batch encodes a rendering once (``EncodedBody``) and only the lines holding a
+    recipient's link per message: whatever the text and link — trailing white space at a soft
+    break, a lone dot, no final newline, a line of 75 characters — the result is the
+    whole-text encoding of the filled-in text."""
+    body = EncodedBody(text, (_SLOT,))
+    assert body.fill({_SLOT: link}) == quoted_printable(text.replace(_SLOT, link))
+
+
+def test_a_pre_encoded_body_gives_the_email_packages_bytes():
+    for link in ("https://portal.test/a?t=1", "https://portal.test/a?t=" + "z" * 90):
+        template = TEXT + "Acknowledge: " + _SLOT + " \n"
+        text = template.replace(_SLOT, link)
+        bodies = (EncodedBody(template, (_SLOT,)).fill({_SLOT: link}), quoted_printable(HTML))
+        fast = serialise(fields(), bodies, "=_b1", encoded=True)
+        assert fast == full_message(fields(), (text, HTML), "=_b1").as_bytes(policy=policy.SMTP)
