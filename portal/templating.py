@@ -10,7 +10,14 @@ from flask_login import current_user
 from markdown_it import MarkdownIt
 from markupsafe import Markup
 
-from portal.timezones import format_duration, format_in_zone, viewer_zone_name
+from portal.timezones import (
+    format_duration,
+    format_in_zone,
+    format_when,
+    format_when_and_utc,
+    relative_to,
+    viewer_zone_name,
+)
 
 _markdown = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table")
 
@@ -57,27 +64,55 @@ def render_markdown(text: str | None) -> Markup:
 
 
 def viewer_zone() -> str:
+    """The signed-in viewer's zone name (``viewer_zone_name``; the portal default otherwise)."""
     return viewer_zone_name(current_user, current_app.config.get("DEFAULT_TIME_ZONE", "UTC"))
 
 
-def local_time(when: dt.datetime | None, fmt: str = "%a %d %b %Y %H:%M %Z") -> str:
+def local_time(when: dt.datetime | None, fmt: str | None = None) -> str:
+    """``when`` in the viewer's zone: ``Thu 3 Dec 2026 05:00 UTC+8`` (``format_in_zone``)."""
     return format_in_zone(when, viewer_zone(), fmt)
 
 
-def local_and_utc(when: dt.datetime | None) -> Markup:
-    """ "Tue 01 Dec 2026 10:00 CET (09:00 UTC)" with a machine-readable <time> element."""
+def local_and_utc(
+    when: dt.datetime | None,
+    zone: str | None = None,
+    *,
+    seconds: bool = False,
+    relative: bool = False,
+) -> Markup:
+    """``Thu 3 Dec 2026 05:00 UTC+8 (Wed 2 Dec 21:00 UTC)`` in a machine-readable <time>
+    element: in ``zone`` (default: the viewer's), UTC alongside (``format_when_and_utc``);
+    with ``relative``, a hint such as "in 3 days" after it, from the portal clock."""
     if when is None:
         return Markup("—")
-    zone = viewer_zone()
-    local = format_in_zone(when, zone)
-    text = local if zone == "UTC" else f"{local} ({format_in_zone(when, 'UTC', '%H:%M UTC')})"
-    return Markup('<time datetime="{}">{}</time>').format(when.astimezone(dt.UTC).isoformat(), text)
+    text = format_when_and_utc(when, zone or viewer_zone(), seconds=seconds)
+    html = Markup('<time datetime="{}">{}</time>').format(when.astimezone(dt.UTC).isoformat(), text)
+    if relative:
+        html += Markup(' <span class="when-relative">({})</span>').format(relative_time(when))
+    return html
+
+
+def relative_time(when: dt.datetime | None) -> str:
+    """ "in 3 days", "2 h ago" from the portal clock (the demo's travelled time included)."""
+    from portal.clock import now
+
+    return relative_to(when, now())
+
+
+def when_in(when: dt.datetime | None, zone: str, *, utc: bool = True, year: bool = True) -> str:
+    """Plain text for mails, feeds and CSV, where there is no viewer: ``when`` in ``zone``
+    (a tenant's), with UTC alongside unless ``utc`` is false."""
+    if utc:
+        return format_when_and_utc(when, zone or "UTC", year=year)
+    return format_when(when, zone or "UTC", year=year)
 
 
 def init_app(app: Flask) -> None:
     app.jinja_env.filters["markdown"] = render_markdown
     app.jinja_env.filters["local_time"] = local_time
     app.jinja_env.filters["local_and_utc"] = local_and_utc
+    app.jinja_env.filters["relative_time"] = relative_time
+    app.jinja_env.filters["when_in"] = when_in
     app.jinja_env.filters["duration"] = format_duration
     from portal.changes.serialise import customer_summary
 

@@ -184,13 +184,106 @@ def viewer_zone_name(user, default: str = "UTC") -> str:
     return default
 
 
-def format_in_zone(when: dt.datetime | None, zone: str, fmt: str = "%a %d %b %Y %H:%M %Z") -> str:
+def offset_label(when: dt.datetime, zone: str | None = None) -> str:
+    """The UTC offset of an aware ``when`` as people read it: ``UTC+8``, ``UTC+5:30``,
+    ``UTC-3``, ``UTC+0`` (a zone that is at UTC just now), or ``UTC`` for ``zone == "UTC"``.
+
+    Used instead of ``%Z``: abbreviations are ambiguous ("CST" is Taipei, Shanghai, Chicago
+    and Havana; "IST" Kolkata, Dublin and Jerusalem) — issue 15 item 3.
+    """
+    if zone == "UTC":
+        return "UTC"
+    offset = when.utcoffset() or dt.timedelta(0)
+    minutes = round(offset.total_seconds() / 60)
+    sign = "-" if minutes < 0 else "+"
+    hours, mins = divmod(abs(minutes), 60)
+    return f"UTC{sign}{hours}" + (f":{mins:02d}" if mins else "")
+
+
+def _utc_fallback(when: dt.datetime) -> str:
+    """A time outside what a zone can show (a row stored before input was bounded)."""
+    return when.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def format_when(
+    when: dt.datetime | None, zone: str, *, year: bool = True, seconds: bool = False
+) -> str:
+    """An aware time as a wall time in ``zone`` that nobody can misread:
+    ``Thu 3 Dec 2026 05:00 UTC+8`` (``year=False``: ``Thu 3 Dec 05:00 UTC+8``;
+    ``seconds=True``: ``05:00:07``). 24-hour clock, English day and month names, the UTC
+    offset instead of an abbreviation. ``None`` gives "—"; an unknown zone raises
+    ``InvalidInput``."""
     if when is None:
         return "—"
+    tz = get_zone(zone)
     try:
-        return when.astimezone(get_zone(zone)).strftime(fmt)
-    except OverflowError:  # a row stored before input was bounded: show it, in UTC
-        return when.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+        local = when.astimezone(tz)
+    except OverflowError:
+        return _utc_fallback(when)
+    clock = f"{local:%H:%M:%S}" if seconds else f"{local:%H:%M}"
+    date = f"{local:%a} {local.day} {local:%b}" + (f" {local.year}" if year else "")
+    return f"{date} {clock} {offset_label(local, zone)}"
+
+
+def format_when_and_utc(
+    when: dt.datetime | None, zone: str, *, year: bool = True, seconds: bool = False
+) -> str:
+    """``format_when`` in ``zone`` followed by the same moment in UTC, for deadlines and
+    starts: ``Thu 3 Dec 2026 05:00 UTC+8 (Wed 2 Dec 21:00 UTC)``. The UTC part carries its
+    own date only when it differs from the local date; it is left out when the zone is at
+    UTC just then (``UTC``, or London in winter: ``… 09:00 UTC+0``)."""
+    if when is None:
+        return "—"
+    local_text = format_when(when, zone, year=year, seconds=seconds)
+    try:
+        local = when.astimezone(get_zone(zone))
+    except OverflowError:
+        return local_text
+    if not local.utcoffset():
+        return local_text
+    utc = when.astimezone(dt.UTC)
+    clock = f"{utc:%H:%M:%S}" if seconds else f"{utc:%H:%M}"
+    if utc.date() == local.date():
+        return f"{local_text} ({clock} UTC)"
+    return f"{local_text} ({utc:%a} {utc.day} {utc:%b} {clock} UTC)"
+
+
+def format_in_zone(when: dt.datetime | None, zone: str, fmt: str | None = None) -> str:
+    """``when`` in ``zone``: by default ``format_when`` (``Thu 3 Dec 2026 05:00 UTC+8``);
+    with a ``strftime`` ``fmt``, whose ``%Z`` becomes the UTC offset (``offset_label``),
+    never an abbreviation."""
+    if when is None:
+        return "—"
+    if fmt is None:
+        return format_when(when, zone)
+    try:
+        local = when.astimezone(get_zone(zone))
+        return local.strftime(fmt.replace("%Z", offset_label(local, zone)))
+    except OverflowError:
+        return _utc_fallback(when)
+
+
+def _amount(seconds: float) -> str:
+    minutes = round(seconds / 60)
+    if minutes < 60:
+        return f"{max(minutes, 1)} min"
+    hours = round(seconds / 3600)
+    if hours < 48:
+        return f"{hours} h"
+    return f"{round(seconds / 86400)} days"
+
+
+def relative_to(when: dt.datetime | None, now: dt.datetime) -> str:
+    """A rough hint of how far ``when`` is from ``now``, for pages next to the exact time:
+    "in 3 days", "in 5 h", "in 20 min", "2 h ago", "now" (within a minute). Hours up to
+    48 h, then whole days; both arguments aware. ``None`` gives ""."""
+    if when is None:
+        return ""
+    seconds = (when.astimezone(dt.UTC) - now.astimezone(dt.UTC)).total_seconds()
+    if abs(seconds) < 60:
+        return "now"
+    amount = _amount(abs(seconds))
+    return f"in {amount}" if seconds > 0 else f"{amount} ago"
 
 
 def format_duration(seconds: float | int) -> str:

@@ -148,6 +148,8 @@ def make_change(
     ack_required=False,
     visibility="affected",
     status="draft",
+    customer_action="",
+    act_by: dt.datetime | None = None,
 ) -> Change:
     """A *draft* change row (publishing is the changes feature's service, not a factory)."""
     team = team or services[0].team
@@ -162,6 +164,8 @@ def make_change(
         ack_required=ack_required,
         visibility=visibility,
         status=status,
+        customer_action=customer_action,
+        act_by=act_by,
         created_at=starts_at - dt.timedelta(days=30),
         updated_at=starts_at - dt.timedelta(days=30),
     )

@@ -56,6 +56,13 @@ def ack_panel(change: Change) -> dict:
     return panel.for_viewer(change, current_user)
 
 
+@bp.app_template_global("ack_requested")
+def ack_requested(change: Change, data: dict) -> bool:
+    """Whether the change page's status line shows "acknowledgement requested", given the
+    viewer's panel ``data`` (``ack_panel``)."""
+    return panel.ack_requested_badge(change, current_user, data)
+
+
 def _refused(status: int, message: str):
     return render_template("acks/link_refused.html", message=message, status=status), status
 
@@ -80,6 +87,7 @@ def ack_link(token: str):
                 tenant=ct.tenant,
                 outcome=outcome,
                 message=MESSAGES[outcome.status],
+                page_zone=_zone_of(ct.tenant),
             )
     except DomainError as err:
         db.session.rollback()
@@ -92,7 +100,14 @@ def ack_link(token: str):
         claim=claim,
         form=form,
         existing=link_ack(claim),
+        page_zone=_zone_of(ct.tenant),
     ), status
+
+
+def _zone_of(tenant: Tenant) -> str:
+    """The zone the link page shows times in: the tenant's, as its notice email did (issue 15
+    item 3: opened without signing in, it must not fall back to UTC and another weekday)."""
+    return tenant.time_zone or "UTC"
 
 
 def _customer_change(change_id: int) -> Change:

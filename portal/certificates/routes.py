@@ -13,7 +13,6 @@ import datetime as dt
 
 from flask import Blueprint, jsonify, make_response, render_template, request
 from flask_login import current_user, login_required
-from markupsafe import Markup
 
 from portal.api.base import api_blueprint
 from portal.certificates import equal_notice, services
@@ -24,8 +23,7 @@ from portal.certificates.api_schemas import (
 )
 from portal.clock import now
 from portal.extensions import db
-from portal.templating import local_and_utc, viewer_zone
-from portal.timezones import format_in_zone
+from portal.templating import local_and_utc
 
 bp = Blueprint("certificates", __name__, url_prefix="/certificates")
 api_bp = api_blueprint("certificates_api", __name__)
@@ -57,12 +55,7 @@ def iso_local_and_utc(value: str | None, seconds: bool = False):
     """An ISO-8601 time from a certificate document, shown like every other page's times
     (viewer's zone, UTC alongside); ``seconds`` where the order of deliveries matters."""
     when = dt.datetime.fromisoformat(value) if value else None
-    if not seconds or when is None:
-        return local_and_utc(when)
-    zone = viewer_zone()
-    local = format_in_zone(when, zone, "%a %d %b %Y %H:%M:%S %Z")
-    text = local if zone == "UTC" else f"{local} ({format_in_zone(when, 'UTC', '%H:%M:%S UTC')})"
-    return Markup('<time datetime="{}">{}</time>').format(when.astimezone(dt.UTC).isoformat(), text)
+    return local_and_utc(when, seconds=seconds)
 
 
 def _no_store(response):

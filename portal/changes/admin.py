@@ -30,7 +30,7 @@ from portal.extensions import db
 from portal.templating import viewer_zone
 from portal.tenants.forms import required, show_error
 from portal.tenants.models import ContractTerm, Tenant
-from portal.timezones import input_zone, localise
+from portal.timezones import format_when_and_utc, input_zone, localise
 
 bp = Blueprint("notice_admin", __name__, url_prefix="/admin/notice")
 
@@ -188,7 +188,12 @@ def add_blackout():
             db.session.rollback()
             show_error(form, err, "starts_at")
         else:
-            flash("Provider-wide blackout window added.", "success")
+            zone = form.time_zone.data
+            flash(
+                "Provider-wide blackout window added, read as "
+                f"{format_when_and_utc(starts_at, zone)} – {format_when_and_utc(ends_at, zone)}.",
+                "success",
+            )
             return redirect(url_for("notice_admin.index"))
     return _page(blackout_form=form, status=400)
 

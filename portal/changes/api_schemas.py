@@ -69,6 +69,23 @@ class ChangeEditSchema(Schema):
             VISIBILITIES, error=f"visibility must be one of {', '.join(VISIBILITIES)}"
         ),
     )
+    customer_action = _text(
+        "customer_action",
+        "customer_action must be Markdown text",
+        metadata={
+            "description": "What customers need to do (Markdown, sanitised when shown); "
+            '"" clears it. Required when act_by is set.',
+            "maxLength": 20_000,
+        },
+    )
+    act_by = _text(
+        "act_by",
+        "act_by must be an ISO-8601 date-time string",
+        metadata={
+            "description": "When customers must have acted by: ISO-8601 with an offset, or a "
+            'wall time with time_zone; not after starts_at; "" clears it'
+        },
+    )
 
 
 class ChangeCreateSchema(ChangeEditSchema):
@@ -182,6 +199,10 @@ class ChangeSchema(Schema):
     ends_at = Time(required=True)
     ack_required = fields.Boolean(required=True)
     visibility = fields.String(required=True, validate=validate.OneOf(VISIBILITIES))
+    customer_action = fields.String(
+        required=True, metadata={"description": 'what customers need to do (Markdown; "": none)'}
+    )
+    act_by = Time(required=True, allow_none=True, metadata={"description": "deadline to act"})
     services = fields.List(fields.String(), required=True)
     revision = fields.Integer(required=True)
     material_revision = fields.Integer(required=True)

@@ -37,6 +37,70 @@ class ChangeInput:
     team_id: int
     ack_required: bool = False
     visibility: str = VISIBILITY_AFFECTED
+    customer_action: str = ""  # Markdown; "" = nothing asked of customers
+    act_by: dt.datetime | None = None  # UTC; only with a customer_action, never after the start
+
+
+# Longest "what you need to do" (Markdown characters): a few paragraphs and a list, not a manual.
+CUSTOMER_ACTION_MAX = 20_000
+
+
+def check_customer_action(
+    customer_action: str,
+    act_by: dt.datetime | None,
+    starts_at: dt.datetime,
+    *,
+    now: dt.datetime,
+    kept_act_by: dt.datetime | None = None,
+    zone: str | None = None,
+) -> tuple[str, dt.datetime | None]:
+    """The one rule for "what you need to do" and "act by" (issue 15 item 1), used by the
+    editor, the API and the demo through ``parse_change_input``.
+
+    - ``customer_action`` is Markdown of at most ``CUSTOMER_ACTION_MAX`` characters, one
+      paragraph or more; blank means nothing is asked. Raw HTML is not refused but never
+      reaches a reader as markup: it is escaped and sanitised when shown (``render_markdown``),
+      like the body.
+    - ``act_by`` (aware, UTC) needs a ``customer_action``: a deadline with nothing to do by it
+      is refused (as in Microsoft 365's Message Center, where "Act by" accompanies "What you
+      need to do to prepare"). A ``customer_action`` without ``act_by`` is allowed: preparation
+      with no deadline of its own beyond the start.
+    - ``act_by`` must not be after ``starts_at`` (customers act before the change, not
+      during it) and, unless it is the stored value ``kept_act_by``, must be in the future.
+
+    Returns the stripped action and ``act_by``; raises ``InvalidInput`` naming the field, with
+    the times in ``zone`` (default UTC) and UTC.
+    """
+    from portal.timezones import format_when_and_utc
+
+    if not isinstance(customer_action, str):
+        raise InvalidInput("customer_action must be Markdown text", field="customer_action")
+    action = customer_action.strip()
+    if len(action) > CUSTOMER_ACTION_MAX:
+        raise InvalidInput(
+            f"what customers need to do must be under {CUSTOMER_ACTION_MAX:,} characters",
+            field="customer_action",
+        )
+    if act_by is None:
+        return action, None
+    if not action:
+        raise InvalidInput(
+            'an act-by time needs a "what you need to do": say what customers must do by '
+            "then, or clear the act-by time",
+            field="customer_action",
+        )
+    shown = zone or "UTC"
+    if act_by > starts_at:
+        raise InvalidInput(
+            f"the act-by time ({format_when_and_utc(act_by, shown)}) is after the change "
+            f"starts ({format_when_and_utc(starts_at, shown)}): customers must be able to act "
+            "before it starts",
+            field="act_by",
+        )
+    if act_by <= now and act_by != kept_act_by:
+        raise InvalidInput("the act-by time is in the past", field="act_by")
+    check_time_bounds(act_by, "act_by", now=now)
+    return action, act_by
 
 
 def parse_targets(value: Any) -> tuple[tuple[int, int | None], ...]:
@@ -174,6 +238,41 @@ def parse_change_input(
             f"visibility must be one of {', '.join(VISIBILITIES)}", field="visibility"
         )
     ack = _bool(pick("ack_required", current.ack_required if current else False), "ack_required")
+    action, act_by = _customer_action(raw, current, starts_at, now=now, zone=zone)
     return ChangeInput(
-        title.strip(), body, impact, starts_at, ends_at, targets, team_id, ack, visibility
+        title.strip(),
+        body,
+        impact,
+        starts_at,
+        ends_at,
+        targets,
+        team_id,
+        ack,
+        visibility,
+        action,
+        act_by,
+    )
+
+
+def _customer_action(
+    raw: Mapping[str, Any], current, starts_at: dt.datetime, *, now: dt.datetime, zone
+) -> tuple[str, dt.datetime | None]:
+    """``customer_action`` and ``act_by`` from ``raw``: a missing or null key keeps the
+    stored value; ``""`` clears it. ``act_by`` is read like ``starts_at`` (an offset, or a
+    wall time in ``time_zone``), then ``check_customer_action`` applies the rule."""
+    kept_act_by = current.act_by if current is not None else None
+    action = raw.get("customer_action")
+    if action is None:
+        action = current.customer_action if current is not None else ""
+    value = raw.get("act_by")
+    if value is None:
+        act_by = kept_act_by
+    elif not isinstance(value, str):
+        raise InvalidInput("act_by must be an ISO-8601 date-time string", field="act_by")
+    elif not value.strip():
+        act_by = None
+    else:
+        act_by = parse_aware(value, "act_by", zone)
+    return check_customer_action(
+        action, act_by, starts_at, now=now, kept_act_by=kept_act_by, zone=zone
     )

@@ -98,6 +98,11 @@ class Change(Model):
     author_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     title: Mapped[str] = mapped_column(String(200))
     body_md: Mapped[str] = mapped_column(Text, default="")
+    # What customers need to do (Markdown, sanitised when shown; "" = nothing) and the time
+    # they must do it by (UTC, never after ``starts_at``; only with a customer_action) —
+    # issue 15 item 1, checked by ``portal.changes.inputs.check_customer_action``.
+    customer_action: Mapped[str] = mapped_column(Text, default="", server_default="")
+    act_by: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     impact: Mapped[str] = mapped_column(ForeignKey("impact_levels.code"))
     starts_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
     ends_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)

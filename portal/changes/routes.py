@@ -18,7 +18,9 @@ from sqlalchemy import exists, or_, select
 from portal.access import tenant_filter, tenant_ids_visible_to
 from portal.catalog.models import Service, Usage
 from portal.changes import actions, approvals, emergency, lifecycle, services, views_actions
+from portal.changes.asks import action_ask
 from portal.changes.forms import ChangeForm, zone_choices
+from portal.changes.history import cancellation, history_for_viewer
 from portal.changes.inputs import parse_change_input
 from portal.changes.models import (
     CANCELLED,
@@ -180,7 +182,7 @@ def _wall(when, zone: str) -> str:
     from portal.timezones import get_zone
 
     local = when.astimezone(get_zone(zone))
-    return local.strftime("%Y-%m-%dT%H:%M:%S" if local.second else "%Y-%m-%dT%H:%M")
+    return local.strftime("%Y-%m-%d %H:%M:%S" if local.second else "%Y-%m-%d %H:%M")
 
 
 def _untouched(raw: dict, change: Change | None) -> dict:
@@ -190,12 +192,14 @@ def _untouched(raw: dict, change: Change | None) -> dict:
     if change is None or not raw.get("time_zone"):
         return raw
     kept = dict(raw)
-    for key in ("starts_at", "ends_at"):
+    for key in ("starts_at", "ends_at", "act_by"):
+        if getattr(change, key) is None:
+            continue
         try:
             shown = _wall(getattr(change, key), raw["time_zone"])
         except DomainError:
             continue
-        if raw.get(key) == shown:
+        if (raw.get(key) or "").replace("T", " ") == shown:
             kept[key] = None  # parse_change_input keeps the stored value
     return kept
 
@@ -210,6 +214,8 @@ def _fill_from(form: ChangeForm, change: Change) -> None:
     form.starts_at.data = _wall(change.starts_at, zone)
     form.ends_at.data = _wall(change.ends_at, zone)
     form.ack_required.data, form.visibility.data = change.ack_required, change.visibility
+    form.customer_action.data = change.customer_action
+    form.act_by.data = _wall(change.act_by, zone) if change.act_by else ""
 
 
 def _editor(form: ChangeForm, change: Change | None):
@@ -259,15 +265,21 @@ def _editor(form: ChangeForm, change: Change | None):
 
 def _render_editor(form: ChangeForm, change: Change | None, preview=None):
     status = 400 if (form.errors or form.form_errors) else 200
+    understood = form.understood()
     if request.headers.get("X-Forewarn-Fragment") == "preview":
         return render_template(
-            "changes/_preview.html", form=form, preview=preview, change=change
+            "changes/_preview.html",
+            form=form,
+            preview=preview,
+            change=change,
+            understood=understood,
         ), status
     return render_template(
         "changes/form.html",
         form=form,
         change=change,
         preview=preview,
+        understood=understood,
         body_preview=request.form.get("action") == "preview",
     ), status
 
@@ -394,6 +406,10 @@ def show(change_id: int):
         if approval_plan is not None
         else None,
         forms=views_actions.action_forms(),
+        history=history_for_viewer(change, revisions, current_user, viewer_zone()),
+        cancelled=cancellation(change, revisions),
+        ask=action_ask(change, at),
+        starts_ahead=change.status not in (CANCELLED, COMPLETED),
     )
 
 

@@ -27,6 +27,8 @@ def change_dict(change: Change, user) -> dict:
         "ends_at": _iso(change.ends_at),
         "ack_required": change.ack_required,
         "visibility": change.visibility,
+        "customer_action": change.customer_action or "",
+        "act_by": _iso(change.act_by),
         "services": [
             t.service.slug + (f"/{t.component.slug}" if t.component else "") for t in change.targets
         ],

@@ -139,6 +139,8 @@ def input_of(change: Change) -> ChangeInput:
         change.team_id,
         change.ack_required,
         change.visibility,
+        change.customer_action or "",
+        change.act_by,
     )
 
 
@@ -162,6 +164,8 @@ def snapshot(change: Change) -> str:
             "ends_at": change.ends_at,
             "ack_required": change.ack_required,
             "visibility": change.visibility,
+            "customer_action": change.customer_action or "",
+            "act_by": change.act_by,
             "targets": [
                 {"service": t.service.slug, "component": t.component.slug if t.component else None}
                 for t in sorted(change.targets, key=lambda t: t.id or 0)
@@ -178,6 +182,7 @@ def _apply(change: Change, inp: ChangeInput) -> None:
         inp.visibility,
         inp.team_id,
     )
+    change.customer_action, change.act_by = inp.customer_action, inp.act_by
     wanted = set(inp.targets)
     for target in list(change.targets):
         if (target.service_id, target.component_id) not in wanted:

@@ -43,7 +43,7 @@ from portal.feeds import versions
 from portal.feeds.public import Withdrawn, withdrawn_entries
 
 # Bump when the rendered shape of the feeds changes, so every ETag changes with it.
-FEED_FORMAT_VERSION = "3"
+FEED_FORMAT_VERSION = "4"  # 4: what you need to do, act by; "Fri 6 Nov" dates
 
 # Ended changes are capped; the others (scheduled, in progress) are always in every feed.
 ENDED_STATUSES = (COMPLETED, CANCELLED)

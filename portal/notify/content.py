@@ -13,7 +13,7 @@ import datetime as dt
 import json
 from dataclasses import dataclass, field
 
-from portal.timezones import format_in_zone
+from portal.timezones import format_when_and_utc
 
 # ``OutboxMessage.note`` markers of tenant notices that are not a plain revision notice.
 NO_LONGER_AFFECTED = "no-longer-affected"  # a revision dropped the tenant (DESIGN.md)
@@ -39,6 +39,10 @@ class RevisionContent:
     ack_required: bool
     visibility: str
     services: tuple[str, ...] = field(default_factory=tuple)  # service slugs, sorted
+    # What customers need to do (Markdown, "" = nothing; sanitise when rendering) and by when
+    # (aware UTC, or None). Snapshots taken before migration 0015 have neither.
+    customer_action: str = ""
+    act_by: dt.datetime | None = None
 
 
 def _when(value) -> dt.datetime:
@@ -61,12 +65,13 @@ def content_of(change_id: int, number: int, kind: str, snapshot: str) -> Revisio
         ack_required=bool(data.get("ack_required")),
         visibility=data.get("visibility", ""),
         services=tuple(sorted({t["service"] for t in data.get("targets", [])})),
+        customer_action=data.get("customer_action") or "",
+        act_by=_when(data["act_by"]) if data.get("act_by") else None,
     )
 
 
 def _both(when: dt.datetime, zone: str) -> str:
-    local = format_in_zone(when, zone)
-    return local if zone == "UTC" else f"{local} ({format_in_zone(when, 'UTC')})"
+    return format_when_and_utc(when, zone)
 
 
 def what_changed(

@@ -19,7 +19,7 @@ def test_publish_refusal_names_every_blocking_tenant_requirement_and_earliest_st
     html = response.get_data(as_text=True)
     assert "Publishing refused" in html
     assert "Tapai" in html and "72 h" in html
-    assert "Thu 05 Nov 2026 10:00" in html  # p + 72 h + 1 h margin
+    assert "Thu 5 Nov 2026 10:00" in html  # p + 72 h + 1 h margin
     assert "Ptu" not in html  # 24 h + margin fits in 30 h
     assert "Request emergency approval" in html
     db.session.refresh(change)

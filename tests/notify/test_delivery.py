@@ -42,7 +42,7 @@ def test_notice_arrives_with_headers_and_both_parts(published, dispatch, sink):
     html = msg.get_body(preferencelist=("html",)).get_content()
     for part in (text, html):
         assert "Face Fusion API" in part
-        assert "Sat 07 Nov 2026 10:00 CET" in part  # Tapai's zone
+        assert "Sat 7 Nov 2026 10:00 UTC+1" in part  # Tapai's zone
         assert "09:00 UTC" in part
         assert f"http://portal.test/changes/{published.change.id}" in part
         assert "http://portal.test/ack/" in part

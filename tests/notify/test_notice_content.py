@@ -48,8 +48,8 @@ def test_each_notice_renders_its_own_revision_even_when_edits_follow_quickly(
     body2 = text_of(rev2)
     assert "Fourth" not in body2
     # Old → new start in the tenant's zone (Europe/Paris) and in UTC.
-    assert "Start moved earlier: Sat 07 Nov 2026 10:00 CET (Sat 07 Nov 2026 09:00 UTC)" in body2
-    assert "→ Sat 07 Nov 2026 09:00 CET (Sat 07 Nov 2026 08:00 UTC)" in body2
+    assert "Start moved earlier: Sat 7 Nov 2026 10:00 UTC+1 (09:00 UTC)" in body2
+    assert "→ Sat 7 Nov 2026 09:00 UTC+1 (08:00 UTC)" in body2
     assert "Title: Upgrade the fusion model → Third title" in body2
     assert "Title: Third title → Fourth title" in text_of(rev3)
 

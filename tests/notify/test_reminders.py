@@ -62,7 +62,7 @@ def test_reminders_go_to_silent_tenants_once_and_escalate_at_the_last(
     # Enough to chase without opening the portal: the contacts, when each was told, a link
     # to the desk filtered to the tenant (issue #16 item 3).
     text = alert.get_body(("plain",)).get_content()
-    assert "ops1@ptu.example (Ops 1): notice delivered Mon 02 Nov 2026 09:00 UTC" in text
+    assert "ops1@ptu.example (Ops 1): notice delivered Mon 2 Nov 2026 09:00 UTC" in text
     assert f"/desk/changes/{change.id}?filter=not_acknowledged&q=ptu" in text
     html = alert.get_body(("html",)).get_content()
     assert 'href="mailto:ops1@ptu.example"' in html

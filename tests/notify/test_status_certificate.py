@@ -73,7 +73,7 @@ def test_certificate_times_are_in_the_viewers_zone_with_utc(
     assert not re.search(r"\d\d:\d\d:\d\d\.\d{6}", page), "raw timestamps with microseconds"
     assert "+00:00 UTC" not in page
     # T0 is 09:00 UTC, 17:00 in Taipei: the publish time reads in both.
-    assert "17:00 CST (09:00 UTC)" in page
+    assert "17:00 UTC+8 (09:00 UTC)" in page
     assert f'datetime="{T0.isoformat()}"' in page
 
 

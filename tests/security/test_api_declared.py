@@ -77,7 +77,7 @@ def test_pickers_offer_geographic_zones_only():
     # A zone an older rule accepted, already stored as a setting, still displays.
     assert format_in_zone(T0, "US/Eastern", "%H:%M %Z") == T0.astimezone(
         dt.timezone(dt.timedelta(hours=-5))
-    ).strftime("%H:%M EST")
+    ).strftime("%H:%M UTC-5")
 
 
 def test_an_unknown_field_is_named(client, story, bearer):  # noqa: F811
