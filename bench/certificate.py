@@ -47,6 +47,36 @@ def measure(client, ctx: dict, runs: int) -> tuple[float, float, int]:
     return statistics.median(times_json) * 1000, statistics.median(times_html) * 1000, size
 
 
+def slowest_statements(client, ctx: dict, top: int = 5) -> list[tuple[float, str]]:
+    """The ``top`` slowest SQL statements of one certificate JSON request (seconds, SQL)."""
+    from sqlalchemy import event
+
+    from portal.extensions import db
+
+    timings: list[tuple[float, str]] = []
+
+    def before(conn, cursor, statement, parameters, context, executemany):
+        conn.info.setdefault("started", []).append(time.perf_counter())
+
+    def after(conn, cursor, statement, parameters, context, executemany):
+        timings.append((time.perf_counter() - conn.info["started"].pop(), statement))
+
+    engines = list({id(e): e for e in [db.engine, *db.engines.values()]}.values())
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", before)
+        event.listen(engine, "after_cursor_execute", after)
+    try:
+        client.get(
+            f"/certificates/{ctx['change_id']}/tapai.json", query_string={"since": ctx["email"]}
+        )
+    finally:
+        for engine in engines:
+            event.remove(engine, "before_cursor_execute", before)
+            event.remove(engine, "after_cursor_execute", after)
+    print(f"one request: {len(timings)} statements, {sum(t for t, _ in timings) * 1000:.1f} ms")
+    return sorted(timings, reverse=True)[:top]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--entries", type=int, default=1_000_000)
@@ -55,6 +85,7 @@ def main() -> None:
     args = parser.parse_args()
 
     import flask_migrate
+    from sqlalchemy import text
 
     from portal import create_app
     from portal.auth.models import User
@@ -94,6 +125,13 @@ def main() -> None:
             per_entry_us = build_s / max(args.entries - have, 1) * 1e6
             print(f"appended {args.entries - have} entries in {build_s:.1f} s "
                   f"({per_entry_us:.0f} us per entry, tree included; {kind})")  # fmt: skip
+            # A live database has planner statistics (PostgreSQL's autovacuum gathers them a
+            # minute or so after a load like this one); without them it plans for an empty
+            # ledger. Then the slowest statements of one request, to see where time goes.
+            db.session.execute(text("ANALYZE"))
+            db.session.commit()
+            for seconds, sql in slowest_statements(client, ctx):
+                print(f"  {seconds * 1000:7.1f} ms  {' '.join(sql.split())[:150]}")
             big_json, big_html, big_size = measure(client, ctx, args.runs)
             print(f"at {big_size} entries: JSON {big_json:.1f} ms, page {big_html:.1f} ms "
                   f"(target <= 300 ms)")  # fmt: skip

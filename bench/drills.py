@@ -244,10 +244,10 @@ class Drill:
         that was killed (since the kill: its lease has to run out first), or while rows are
         claimable and no worker makes any progress on the change (no attempt, no outcome).
         Rows waiting their turn behind a backlog that is being worked through are not stuck."""
-        from sqlalchemy import and_, func, select
+        from sqlalchemy import and_, func, or_, select
 
         from portal.extensions import db
-        from portal.notify.claims import claimable
+        from portal.notify.claims import due, expired_leases, fair
         from portal.notify.models import OutboxMessage as OM
 
         progress, progress_at = None, time.time()
@@ -260,7 +260,9 @@ class Drill:
                         select(func.coalesce(func.sum(OM.attempts), 0)).where(where)
                     )
                     waiting = db.session.scalar(
-                        select(func.count()).where(and_(where, claimable(now)))
+                        select(func.count()).where(
+                            and_(where, or_(due(now), expired_leases(now)), fair())
+                        )
                     )
                     holders = db.session.scalars(
                         select(OM.claimed_by).where(where, OM.status == "sending").distinct()

@@ -52,11 +52,10 @@ class _Checker:
         self.problems: list[str] = []
 
     def entry(self, cite: dict | None) -> dict | None:
-        if not cite:
-            return None
-        return self.entries.get(cite.get("seq"))
+        seq = cite.get("seq") if cite else None
+        return None if seq is None else self.entries.get(seq)
 
-    def same(self, what: str, table, cite: dict | None, ledger, *, when: bool = False) -> None:
+    def same(self, what: str, table, cite: dict, ledger, *, when: bool = False) -> None:
         a, b = (_when(table), _when(ledger)) if when else (table, ledger)
         if a != b:
             self.problems.append(

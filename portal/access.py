@@ -17,10 +17,10 @@ from flask import abort
 from flask_login import current_user, login_required
 from sqlalchemy import Select, false, select, true
 
-from portal.extensions import db
+from portal.extensions import Model, db
 from portal.tenants.models import AccountManagerAssignment, Tenant
 
-M = TypeVar("M")
+M = TypeVar("M", bound=Model)
 
 ROLE_CHECKS = {
     "admin": lambda u: u.is_admin,
@@ -78,7 +78,7 @@ def scoped(query: Select, column, user) -> Select:
 
 def get_for_tenant_or_404(model: type[M], object_id, user, tenant_column=None) -> M:
     """Load ``model`` by primary key if it belongs to a tenant ``user`` may see, else 404."""
-    column = tenant_column if tenant_column is not None else model.tenant_id
+    column = tenant_column if tenant_column is not None else model.__table__.c.tenant_id
     pk = model.__mapper__.primary_key[0]
     obj = db.session.execute(
         scoped(select(model).where(pk == object_id), column, user)

@@ -34,6 +34,10 @@ class Brand:
     on_accent: str
 
 
+# Until a batch reads the configuration (``brand_of``).
+DEFAULT_BRAND = Brand("Change notices", "", DEFAULT_ACCENT, "#ffffff")
+
+
 class BrandingError(ValueError):
     """A branding setting is unusable; the message names the setting."""
 

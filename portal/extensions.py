@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, ClassVar, cast
+
 from flask import current_app, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -10,7 +12,7 @@ from flask_mail import Mail
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
-from sqlalchemy import MetaData
+from sqlalchemy import CursorResult, Executable, MetaData, Table
 from sqlalchemy.orm import DeclarativeBase
 
 # Named constraints keep migrations deterministic and make batch (SQLite) alterations possible.
@@ -30,6 +32,23 @@ class Base(DeclarativeBase):
 
 
 db = SQLAlchemy(model_class=Base)
+
+# Every model subclasses ``Model``. At run time it is ``db.Model``, the class Flask-SQLAlchemy
+# builds from ``Base`` (bind key, ``__fsa__``, Base's registry and naming-convention metadata).
+# A type checker cannot follow an attribute built at run time as a base class (mypy #8603), so
+# it is shown the declarative ``Base`` it is made from: ``Mapped[...]`` columns, relationships
+# and ``Model(**columns)`` then check the same as with plain SQLAlchemy 2.
+if TYPE_CHECKING:
+
+    class Model(Base):
+        """What type checkers see of ``db.Model``: an abstract subclass of ``Base``."""
+
+        __abstract__ = True
+        __table__: ClassVar[Table]  # every model here maps one table (``__tablename__``)
+
+else:
+    Model = db.Model
+
 migrate = Migrate()
 login_manager = LoginManager()
 mail = Mail()
@@ -65,3 +84,10 @@ def dispose_engines() -> None:
     ``portal.reads`` one): before forking, and when an app is done with its database."""
     for engine in db.engines.values():
         engine.dispose()
+
+
+def rows_affected(statement: Executable) -> int:
+    """Execute an INSERT, UPDATE or DELETE (without RETURNING) in ``db.session``; the number of
+    rows it wrote. The session hands back a ``CursorResult`` for these but types it as
+    ``Result``, which has no ``rowcount`` (SQLAlchemy 2.0.44 changelog: cast it)."""
+    return cast("CursorResult[Any]", db.session.execute(statement)).rowcount

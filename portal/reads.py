@@ -60,7 +60,8 @@ def _compile(statement: Select, dialect: Dialect) -> _Compiled:
         column.type.dialect_impl(dialect).result_processor(dialect, None)
         for column in statement.selected_columns
     )
-    positions = tuple(compiled.positiontup) if dialect.positional else None
+    positiontup = compiled.positiontup if dialect.positional else None
+    positions = tuple(positiontup) if positiontup is not None else None
     constants = {k: v for k, v in compiled.construct_params(_check=False).items() if v is not None}
     return _Compiled(compiled.string, constants, positions, converters)
 

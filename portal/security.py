@@ -194,7 +194,8 @@ def init_app(app: Flask) -> None:
     # A bad value is refused at startup by portal.ops (ConfigurationError naming the setting).
     proxies = app.config.get("TRUSTED_PROXY_COUNT") or 0
     if isinstance(proxies, int) and not isinstance(proxies, bool) and 0 < proxies <= 5:
-        app.wsgi_app = ProxyFix(
+        # Flask's documented way to sit behind a proxy; Flask types wsgi_app as a method.
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
             app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies, x_port=proxies
         )
 

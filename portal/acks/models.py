@@ -23,7 +23,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from portal.extensions import db
+from portal.extensions import Model
 from portal.sqltypes import UTCDateTime
 
 if TYPE_CHECKING:
@@ -37,7 +37,7 @@ CHANNEL_API = "api"
 CHANNEL_OFFLINE = "offline"  # recorded by an account manager, naming who agreed
 
 
-class Acknowledgement(db.Model):
+class Acknowledgement(Model):
     """One acknowledgement by a user or a notice contact. The first per (change, tenant,
     material revision) ``counts``; later ones by other people are kept as "seen".
 
@@ -68,7 +68,7 @@ class Acknowledgement(db.Model):
     user: Mapped[User | None] = relationship()
 
 
-class Objection(db.Model):
+class Objection(Model):
     """A tenant's request to postpone, with its reason, and the owning team's answer."""
 
     __tablename__ = "objections"
@@ -95,7 +95,7 @@ class Objection(db.Model):
         return self.answered_at is None
 
 
-class Waiver(db.Model):
+class Waiver(Model):
     """Consent to an earlier rollout for one tenant: opens its gate at the start time.
 
     ``agreed_by`` names the tenant's person who consented (the tenant admin themself, or the

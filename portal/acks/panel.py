@@ -15,6 +15,7 @@ from portal.access import tenant_filter
 from portal.acks.forms import AnswerForm, ConfirmAckForm
 from portal.acks.models import Acknowledgement, Objection, Waiver
 from portal.acks.services import ACKNOWLEDGEABLE, can_answer, change_tenant
+from portal.changes.asks import asks_acknowledgement
 from portal.changes.models import SCHEDULED, Change, ChangeTenant
 from portal.extensions import db
 
@@ -30,7 +31,7 @@ def may_see_objection(user, objection: Objection) -> bool:
         return False
     if user.is_customer:
         return user.tenant_id == objection.tenant_id
-    change = db.session.get(Change, objection.change_id)
+    change = db.session.get_one(Change, objection.change_id)
     if can_answer(user, change):
         return True
     return (
@@ -84,24 +85,43 @@ def _customer_view(change: Change, user) -> dict:
         )
     ).scalar_one_or_none()
     open_for_answers = ct.active and change.status in ACKNOWLEDGEABLE
+    counted = next((a for a in acks if a.counts), None)
+    # Asked only where the change asks (issue 15 item 4): no "not acknowledged" badge or
+    # Acknowledge button on a change that needs none, once the tenant has acknowledged (by
+    # email, API or portal), or after the change ended.
+    asked = asks_acknowledgement(change) and ct.active
+    can_ack = asked and open_for_answers and counted is None
+    can_object = ct.active and change.status == SCHEDULED
+    can_waive = (
+        user.is_tenant_admin and ct.active and change.status == SCHEDULED and ct.waived_at is None
+    )
+    shown = bool(counted or can_ack or waiver or objections or can_object or can_waive)
     return {
         "role": "customer",
         "ct": ct,
         "tenant": ct.tenant,
-        "counted": next((a for a in acks if a.counts), None),
+        "counted": counted,
         "mine": next((a for a in acks if a.user_id == user.id), None),
         "objections": objections,
         "waiver": waiver,
-        "can_ack": open_for_answers,
-        "can_object": ct.active and change.status == SCHEDULED,
-        "can_waive": (
-            user.is_tenant_admin
-            and ct.active
-            and change.status == SCHEDULED
-            and ct.waived_at is None
-        ),
+        "asked": asked,
+        "can_ack": can_ack,
+        "can_object": can_object,
+        "can_waive": can_waive,
+        "shown": shown or not ct.active,
         "ack_form": ConfirmAckForm(),
     }
+
+
+def ack_requested_badge(change: Change, user, panel: dict) -> bool:
+    """Whether the change page's status line says "acknowledgement requested": to a
+    customer, while their organisation still has to acknowledge (``panel``'s ``can_ack``);
+    to staff, while the change asks for it and can still be acknowledged."""
+    if panel.get("role") == "customer":
+        return bool(panel.get("can_ack"))
+    if user.is_authenticated and user.is_customer:
+        return False
+    return bool(asks_acknowledgement(change) and change.status in ACKNOWLEDGEABLE)
 
 
 def _staff_view(change: Change, user) -> dict:

@@ -29,6 +29,7 @@ from portal.changes.queries import get_change_or_404
 from portal.clock import now
 from portal.errors import DomainError
 from portal.extensions import db
+from portal.tenants.forms import required
 from portal.tenants.models import Tenant
 
 bp = Blueprint("acks", __name__)
@@ -55,6 +56,13 @@ def ack_panel(change: Change) -> dict:
     return panel.for_viewer(change, current_user)
 
 
+@bp.app_template_global("ack_requested")
+def ack_requested(change: Change, data: dict) -> bool:
+    """Whether the change page's status line shows "acknowledgement requested", given the
+    viewer's panel ``data`` (``ack_panel``)."""
+    return panel.ack_requested_badge(change, current_user, data)
+
+
 def _refused(status: int, message: str):
     return render_template("acks/link_refused.html", message=message, status=status), status
 
@@ -79,6 +87,7 @@ def ack_link(token: str):
                 tenant=ct.tenant,
                 outcome=outcome,
                 message=MESSAGES[outcome.status],
+                page_zone=_zone_of(ct.tenant),
             )
     except DomainError as err:
         db.session.rollback()
@@ -91,7 +100,14 @@ def ack_link(token: str):
         claim=claim,
         form=form,
         existing=link_ack(claim),
+        page_zone=_zone_of(ct.tenant),
     ), status
+
+
+def _zone_of(tenant: Tenant) -> str:
+    """The zone the link page shows times in: the tenant's, as its notice email did (issue 15
+    item 3: opened without signing in, it must not fall back to UTC and another weekday)."""
+    return tenant.time_zone or "UTC"
 
 
 def _customer_change(change_id: int) -> Change:
@@ -133,7 +149,7 @@ def object_page(change_id: int):
                 change,
                 current_user.tenant_id,
                 user=current_user,
-                reason=form.reason.data,
+                reason=required(form.reason),
                 now=now(),
             )
             db.session.commit()
@@ -212,14 +228,14 @@ def answer(objection_id: int):
     objection = db.session.get(Objection, objection_id)
     if objection is None or not panel.may_see_objection(current_user, objection):
         abort(404)
-    if not can_answer(current_user, db.session.get(Change, objection.change_id)):
+    if not can_answer(current_user, db.session.get_one(Change, objection.change_id)):
         abort(403, description="Only engineers of the owning team answer objections.")
     form = AnswerForm()
     if not form.validate_on_submit():
         flash("Not sent: " + "; ".join(e for errs in form.errors.values() for e in errs), "error")
         return redirect(change_page(objection.change_id) + f"#objection-{objection.id}")
     try:
-        answer_objection(objection, user=current_user, answer=form.answer.data, now=now())
+        answer_objection(objection, user=current_user, answer=required(form.answer), now=now())
         db.session.commit()
         flash("Answer posted; the tenant sees it on the change page.", "success")
     except DomainError as err:

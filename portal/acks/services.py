@@ -116,18 +116,6 @@ def change_tenant(change_id: int, tenant_id: int, *, lock: bool = False) -> Chan
     return db.session.execute(q).scalar_one_or_none()
 
 
-def current_ack(change_id: int, tenant_id: int, revision_number: int) -> Acknowledgement | None:
-    """The acknowledgement that counts for this (change, tenant, revision), if any."""
-    return db.session.execute(
-        select(Acknowledgement).where(
-            Acknowledgement.change_id == change_id,
-            Acknowledgement.tenant_id == tenant_id,
-            Acknowledgement.revision_number == revision_number,
-            Acknowledgement.counts.is_(True),
-        )
-    ).scalar_one_or_none()
-
-
 def _require_affected(change: Change, tenant_id: int, *, states=ACKNOWLEDGEABLE) -> ChangeTenant:
     ct = change_tenant(change.id, tenant_id, lock=True)
     if ct is None or not change.is_published:
@@ -179,6 +167,8 @@ def acknowledge(
         _require_current(change, ct, revision)
     if user is not None:
         key, label, email = f"user:{user.id}", user_label(user), None
+    elif recipient is None:
+        raise TypeError("acknowledge needs a user or a recipient")
     else:
         email = recipient.lower()
         key, label = f"contact:{email}", _contact_label(tenant_id, email)
@@ -276,6 +266,8 @@ def check_link(claim: AckClaim) -> tuple[Change, ChangeTenant]:
 def link_ack(claim: AckClaim) -> Acknowledgement | None:
     """This link's recipient's acknowledgement of the current revision, if they already gave it."""
     ct = change_tenant(claim.change_id, claim.tenant_id)
+    if ct is None:  # not affected: nothing to have acknowledged
+        return None
     return db.session.execute(
         select(Acknowledgement).where(
             Acknowledgement.change_id == claim.change_id,
@@ -371,7 +363,7 @@ def can_answer(user, change: Change) -> bool:
 
 def answer_objection(objection: Objection, *, user, answer: str, now: dt.datetime) -> Objection:
     """The owning team's answer to an objection, shown on the change page."""
-    change = db.session.get(Change, objection.change_id)
+    change = db.session.get_one(Change, objection.change_id)
     if not can_answer(user, change):
         raise Forbidden("only engineers of the owning team answer objections")
     answer = (answer or "").strip()

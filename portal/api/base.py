@@ -7,16 +7,19 @@ pipelines and scripts, and accepting cookies would open it to cross-site request
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from flask import Blueprint, abort, g, request
+from flask import abort, g, request
 
 from portal.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from portal.api.declare import Blueprint as DeclaredBlueprint
 
 PREFIX = "/api/v1"
 
 
-def api_blueprint(name: str, import_name: str, *, public: bool = False) -> Blueprint:
+def api_blueprint(name: str, import_name: str, *, public: bool = False) -> DeclaredBlueprint:
     """A blueprint under /api/v1 whose every request needs a valid Bearer token.
 
     It is a ``portal.api.declare.Blueprint``: declare each operation's schemas on it

@@ -23,6 +23,7 @@ from portal.tenants.forms import (
     PasswordForm,
     StaffEditForm,
     StaffUserForm,
+    required,
     show_error,
 )
 from portal.tenants.models import Tenant
@@ -103,8 +104,9 @@ def _create(kind: str, form) -> User:
         "now": now(),
     }
     if kind == "staff":
-        teams = [db.session.get(PlatformTeam, i) for i in form.teams.data or []]
-        if None in teams:
+        found = [db.session.get(PlatformTeam, i) for i in form.teams.data or []]
+        teams = [team for team in found if team is not None]
+        if len(teams) < len(found):
             raise InvalidInput("choose teams from the list", field="teams")
         return accounts.create_user(
             **common,
@@ -179,7 +181,9 @@ def set_password(user_id: int):
     user = db.get_or_404(User, user_id)
     form = PasswordForm()
     if form.validate_on_submit():
-        accounts.set_temporary_password(user, form.password.data, actor=current_user, now=now())
+        accounts.set_temporary_password(
+            user, required(form.password), actor=current_user, now=now()
+        )
         db.session.commit()
         flash("Temporary password set. Pass it on safely.", "success")
         return redirect(url_for("users_admin.show", user_id=user.id))

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from portal.clock import utcnow
-from portal.extensions import db
+from portal.extensions import Model
 from portal.sqltypes import UTCDateTime
 
 if TYPE_CHECKING:
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from portal.tenants.models import Tenant
 
 
-class User(UserMixin, db.Model):
+class User(UserMixin, Model):
     """A person: provider staff (admin, engineer, account manager) or a member of one tenant."""
 
     __tablename__ = "users"
@@ -64,7 +64,7 @@ class User(UserMixin, db.Model):
         self.session_generation = (self.session_generation or 0) + 1
 
     def check_password(self, password: str) -> bool:
-        return bool(self.password_hash) and check_password_hash(self.password_hash, password)
+        return bool(self.password_hash and check_password_hash(self.password_hash, password))
 
     @property
     def is_active(self) -> bool:  # Flask-Login
@@ -101,7 +101,7 @@ class User(UserMixin, db.Model):
         return f"<User {self.email}>"
 
 
-class ApiToken(db.Model):
+class ApiToken(Model):
     """A personal bearer token for the JSON API. Only a SHA-256 of the secret is stored."""
 
     __tablename__ = "api_tokens"

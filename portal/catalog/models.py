@@ -7,14 +7,14 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Boolean, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from portal.extensions import db
+from portal.extensions import Model
 
 if TYPE_CHECKING:
     from portal.auth.models import User
     from portal.tenants.models import Tenant
 
 
-class PlatformTeam(db.Model):
+class PlatformTeam(Model):
     __tablename__ = "platform_teams"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -27,7 +27,7 @@ class PlatformTeam(db.Model):
     services: Mapped[list[Service]] = relationship(back_populates="team")
 
 
-class TeamMembership(db.Model):
+class TeamMembership(Model):
     """An engineer's membership of a team; ``is_approver`` grants emergency approval."""
 
     __tablename__ = "team_memberships"
@@ -44,7 +44,7 @@ class TeamMembership(db.Model):
     user: Mapped[User] = relationship(back_populates="memberships")
 
 
-class Service(db.Model):
+class Service(Model):
     """Something a platform team owns and customers build on, e.g. "Face Fusion API"."""
 
     __tablename__ = "services"
@@ -61,7 +61,7 @@ class Service(db.Model):
     )
 
 
-class Component(db.Model):
+class Component(Model):
     """A part or region of a service (e.g. "eu-west"), to target changes more narrowly."""
 
     __tablename__ = "components"
@@ -77,7 +77,7 @@ class Component(db.Model):
     service: Mapped[Service] = relationship(back_populates="components")
 
 
-class Usage(db.Model):
+class Usage(Model):
     """Tenant *t* uses service *s* (all of it when component_id is NULL, else one component)."""
 
     __tablename__ = "usages"

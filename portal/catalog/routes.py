@@ -26,7 +26,7 @@ from portal.catalog.models import Component, PlatformTeam, Service, TeamMembersh
 from portal.clock import now
 from portal.errors import DomainError, InvalidInput
 from portal.extensions import db
-from portal.tenants.forms import show_error
+from portal.tenants.forms import required, show_error
 
 bp = Blueprint("catalog", __name__, url_prefix="/admin")
 
@@ -77,7 +77,11 @@ def team(team_id: int | None):
     if form.validate_on_submit():
         try:
             saved = services.save_team(
-                team, slug=form.slug.data, name=form.name.data, actor=current_user, now=now()
+                team,
+                slug=required(form.slug),
+                name=required(form.name),
+                actor=current_user,
+                now=now(),
             )
             db.session.commit()
         except DomainError as err:
@@ -199,8 +203,8 @@ def service(service_id: int | None):
         try:
             saved = services.save_service(
                 service,
-                slug=form.slug.data,
-                name=form.name.data,
+                slug=required(form.slug),
+                name=required(form.name),
                 description=form.description.data,
                 team=team,
                 actor=current_user,
@@ -224,7 +228,11 @@ def add_component(service_id: int):
     if form.validate_on_submit():
         try:
             services.add_component(
-                service, slug=form.slug.data, name=form.name.data, actor=current_user, now=now()
+                service,
+                slug=required(form.slug),
+                name=required(form.name),
+                actor=current_user,
+                now=now(),
             )
             db.session.commit()
         except DomainError as err:

@@ -118,7 +118,7 @@ def save_service(
     *,
     slug: str,
     name: str,
-    description: str,
+    description: str | None,
     team: PlatformTeam | None,
     actor,
     now: dt.datetime,

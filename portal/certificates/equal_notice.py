@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import statistics
 from dataclasses import dataclass, field
+from operator import itemgetter
 
 from flask import abort
 from sqlalchemy import case, exists, func, select
@@ -97,27 +98,30 @@ class RevisionReport:
     notices: list[TenantNotice] = field(default_factory=list)
 
     @property
-    def delivered(self) -> list[TenantNotice]:
-        return sorted((n for n in self.notices if n.at is not None), key=lambda n: n.at)
+    def delivered(self) -> list[tuple[dt.datetime, TenantNotice]]:
+        """(when, notice) of each tenant told, earliest first."""
+        return sorted(((n.at, n) for n in self.notices if n.at is not None), key=itemgetter(0))
 
     @property
     def spread_seconds(self) -> float | None:
         d = self.delivered
-        return (d[-1].at - d[0].at).total_seconds() if d else None
+        return (d[-1][0] - d[0][0]).total_seconds() if d else None
 
     @property
-    def earliest_first_party(self) -> TenantNotice | None:
-        return next((n for n in self.delivered if n.first_party), None)
-
-    @property
-    def latest_third_party(self) -> TenantNotice | None:
-        return next((n for n in reversed(self.delivered) if not n.first_party), None)
+    def told_earlier(self) -> tuple[TenantNotice, TenantNotice] | None:
+        """The first-party tenant told first and the third-party tenant told last, if the
+        first was told before the last; else None."""
+        d = self.delivered
+        fp = next((told for told in d if told[1].first_party), None)
+        tp = next((told for told in reversed(d) if not told[1].first_party), None)
+        if fp is not None and tp is not None and fp[0] < tp[0]:
+            return fp[1], tp[1]
+        return None
 
     @property
     def first_party_told_earlier(self) -> bool:
         """Was any first-party tenant told before any third-party tenant?"""
-        fp, tp = self.earliest_first_party, self.latest_third_party
-        return fp is not None and tp is not None and fp.at < tp.at
+        return self.told_earlier is not None
 
     @property
     def undelivered_third_party(self) -> list[TenantNotice]:
@@ -126,7 +130,7 @@ class RevisionReport:
     def as_dict(self, named: set[str] | None = None) -> dict:
         """The revision's report; ``named`` limits the tenants shown by name to these slugs
         (None: all). Aggregates always cover every tenant."""
-        fp, tp = self.earliest_first_party, self.latest_third_party
+        example = self.told_earlier
         d = self.delivered
         shown = [n for n in self.notices if named is None or n.slug in named]
         hidden = len(self.notices) - len(shown)
@@ -146,14 +150,14 @@ class RevisionReport:
             "kind": self.kind,
             "material": self.material,
             "announced_at": iso(self.announced_at),
-            "first_notice_at": iso(d[0].at if d else None),
-            "last_notice_at": iso(d[-1].at if d else None),
+            "first_notice_at": iso(d[0][0] if d else None),
+            "last_notice_at": iso(d[-1][0] if d else None),
             "spread_seconds": self.spread_seconds,
             "first_party": _group([n for n in self.notices if n.first_party]),
             "third_party": _group([n for n in self.notices if not n.first_party]),
-            "first_party_told_earlier": self.first_party_told_earlier,
-            "example": {"first_party": who(fp), "third_party": who(tp)}
-            if self.first_party_told_earlier
+            "first_party_told_earlier": example is not None,
+            "example": {"first_party": who(example[0]), "third_party": who(example[1])}
+            if example is not None
             else None,
             "undelivered_third_party": [
                 n.slug for n in self.undelivered_third_party if named is None or n.slug in named

@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections import defaultdict
+from typing import overload
 
 from sqlalchemy import select
 
@@ -74,6 +75,14 @@ class Evidence:
         if found:
             self._add(found)
             self._index()
+
+    @staticmethod
+    @overload
+    def cite(entry: LedgerEntry, **extra) -> dict: ...
+
+    @staticmethod
+    @overload
+    def cite(entry: None, **extra) -> None: ...
 
     @staticmethod
     def cite(entry: LedgerEntry | None, **extra) -> dict | None:

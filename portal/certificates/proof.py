@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+from collections.abc import Sequence
 
 from sqlalchemy import select
 from werkzeug.exceptions import BadRequest
@@ -82,7 +83,7 @@ def _covering(max_seq: int, now: dt.datetime):
     return latest
 
 
-def attach(cert: dict, *, tenant_id: int, now: dt.datetime, since: list[str] = ()) -> dict:
+def attach(cert: dict, *, tenant_id: int, now: dt.datetime, since: Sequence[str] = ()) -> dict:
     """Add ``proof``, ``ledger_verification`` and ``ledger_agreement`` to ``cert`` (in place;
     returned). ``since``: see ``parse_since``; a size beyond the certificate's checkpoint is
     a 400."""

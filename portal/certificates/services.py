@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Sequence
 
 from flask import abort
 from sqlalchemy import select
@@ -34,10 +35,10 @@ def may_see(user, change: Change, tenant: Tenant) -> bool:
     """The tenant's own users, admins, the tenant's account managers and the owning team."""
     if user.is_admin or (user.is_customer and user.tenant_id == tenant.id):
         return True
-    if user.is_account_manager and tenant.id in set(
-        db.session.execute(tenant_ids_visible_to(user)).scalars()
-    ):
-        return True
+    if user.is_account_manager:
+        ids = tenant_ids_visible_to(user)  # None: all of them
+        if ids is None or tenant.id in set(db.session.execute(ids).scalars()):
+            return True
     return user.is_staff and can_manage(user, change)
 
 
@@ -137,7 +138,7 @@ def build(
     *,
     now: dt.datetime,
     issued_to: str,
-    since: list[str] = (),
+    since: Sequence[str] = (),
 ) -> dict:
     """The certificate as a plain dictionary (JSON-ready), with its proof (``proof.attach``:
     cited entries, inclusion proofs, the signed checkpoint, consistency proofs from the

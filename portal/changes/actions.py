@@ -164,8 +164,8 @@ def announcement_size(affected: dict) -> AnnouncementSize:
     ids = list(affected)
     emails = 0
     if ids:
-        emails = db.session.scalar(
+        emails = db.session.execute(
             select(func.count(NoticeContact.id)).where(NoticeContact.tenant_id.in_(ids))
-        )
+        ).scalar_one()
     first_party = sum(1 for t in affected.values() if t.first_party)
     return AnnouncementSize(len(ids), first_party, emails or 0)

@@ -28,9 +28,9 @@ from portal.clock import now
 from portal.errors import DomainError
 from portal.extensions import db
 from portal.templating import viewer_zone
-from portal.tenants.forms import show_error
+from portal.tenants.forms import required, show_error
 from portal.tenants.models import ContractTerm, Tenant
-from portal.timezones import input_zone, localise
+from portal.timezones import format_when_and_utc, input_zone, localise
 
 bp = Blueprint("notice_admin", __name__, url_prefix="/admin/notice")
 
@@ -111,7 +111,7 @@ def set_level_notice(code: str):
     if form.validate_on_submit():
         try:
             policy_services.set_impact_notice(
-                level, notice_hours=form.notice_hours.data, actor=current_user, now=now()
+                level, notice_hours=required(form.notice_hours), actor=current_user, now=now()
             )
             db.session.commit()
         except DomainError as err:
@@ -162,8 +162,8 @@ def parse_window(form: BlackoutForm):
     """The form's wall times in its zone, as aware UTC (DST gaps and overlaps refused)."""
     zone = input_zone(form.time_zone.data, field="time_zone")
     return (
-        localise(form.starts_at.data, zone, "starts_at"),
-        localise(form.ends_at.data, zone, "ends_at"),
+        localise(required(form.starts_at), zone, "starts_at"),
+        localise(required(form.ends_at), zone, "ends_at"),
     )
 
 
@@ -188,7 +188,12 @@ def add_blackout():
             db.session.rollback()
             show_error(form, err, "starts_at")
         else:
-            flash("Provider-wide blackout window added.", "success")
+            zone = form.time_zone.data
+            flash(
+                "Provider-wide blackout window added, read as "
+                f"{format_when_and_utc(starts_at, zone)} – {format_when_and_utc(ends_at, zone)}.",
+                "success",
+            )
             return redirect(url_for("notice_admin.index"))
     return _page(blackout_form=form, status=400)
 
@@ -242,7 +247,7 @@ def add_term(tenant_id: int):
             policy_services.add_contract_term(
                 tenant,
                 service_id=form.service.data or None,
-                notice_hours=form.notice_hours.data,
+                notice_hours=required(form.notice_hours),
                 reference=form.reference.data,
                 actor=current_user,
                 now=now(),

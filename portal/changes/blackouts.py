@@ -21,6 +21,7 @@ from portal.errors import DomainError
 from portal.extensions import db
 from portal.templating import viewer_zone
 from portal.tenants.forms import show_error
+from portal.timezones import format_when_and_utc
 
 bp = Blueprint("tenant_blackouts", __name__, url_prefix="/settings/blackouts")
 
@@ -77,8 +78,11 @@ def add():
             db.session.rollback()
             show_error(form, err, "starts_at")
         else:
+            zone = form.time_zone.data
             flash(
-                "Blackout window declared: no change affecting you may start or run in it.",
+                f"Blackout window declared, read as {format_when_and_utc(starts_at, zone)} – "
+                f"{format_when_and_utc(ends_at, zone)}: no change affecting you may start or "
+                "run in it.",
                 "success",
             )
             return redirect(url_for("tenant_blackouts.index"))

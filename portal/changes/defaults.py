@@ -5,10 +5,12 @@ The first migration inserts the same rows; admins may change the notice or add l
 
 from __future__ import annotations
 
+from typing import Any
+
 HOUR = 3600
 DAY = 24 * HOUR
 
-DEFAULT_IMPACT_LEVELS = [
+DEFAULT_IMPACT_LEVELS: list[dict[str, Any]] = [
     {"code": "maintenance", "name": "Maintenance", "rank": 10, "notice_seconds": 24 * HOUR},
     {"code": "degradation", "name": "Degradation", "rank": 20, "notice_seconds": 72 * HOUR},
     {"code": "breaking", "name": "Breaking change", "rank": 30, "notice_seconds": 30 * DAY},

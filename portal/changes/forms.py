@@ -6,6 +6,8 @@ re-check everything and their refusals land on the field they name (``show_error
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
@@ -16,13 +18,37 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
-from wtforms.fields.choices import SelectChoice
+
+# types-WTForms (3.2) predates SelectChoice (WTForms 3.3): drop the ignore when it catches up.
+from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, Regexp
 
 from portal.changes.inputs import VISIBILITIES
-from portal.timezones import zone_names
+from portal.errors import DomainError
+from portal.timezones import format_when_and_utc, parse_aware, zone_names
 
-DATETIME_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"]
+# Date inputs take 24-hour ISO-style text ("2026-12-03 05:00", a "T" also accepted), never
+# the browser's datetime-local picker, which shows 12-hour AM/PM in many locales (issue 15
+# item 3); what was understood is echoed back with its UTC offset and in UTC.
+DATETIME_FORMATS = ["%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S"]
+TIME_INPUT = {
+    "type": "text",
+    "placeholder": "2026-12-03 05:00",
+    "pattern": r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2})?",
+    "autocomplete": "off",
+    "spellcheck": "false",
+}
+TIME_HINT = "24-hour, e.g. 2026-12-03 05:00, in the time zone chosen here."
+
+
+@dataclass(frozen=True)
+class Understood:
+    """One time field as the portal read it: its label and either the time in the input's
+    zone and in UTC (``text``) or why it could not be read (``error``)."""
+
+    label: str
+    text: str = ""
+    error: str = ""
 
 
 def zone_choices() -> list[tuple[str, str]]:
@@ -49,11 +75,9 @@ class ChangeForm(FlaskForm):
     # Kept as text: the wall time is combined with the zone by ``parse_change_input``, which
     # refuses times a daylight-saving change skips or doubles.
     starts_at = StringField(
-        "Start", validators=[DataRequired()], render_kw={"type": "datetime-local", "step": "1"}
+        "Start", validators=[DataRequired()], render_kw=TIME_INPUT, description=TIME_HINT
     )
-    ends_at = StringField(
-        "End", validators=[DataRequired()], render_kw={"type": "datetime-local", "step": "1"}
-    )
+    ends_at = StringField("End", validators=[DataRequired()], render_kw=TIME_INPUT)
     time_zone = SelectField("Time zone of these times", validate_choice=False)
     customer_action = TextAreaField(
         "What customers need to do (Markdown)",
@@ -64,7 +88,7 @@ class ChangeForm(FlaskForm):
     act_by = StringField(
         "Act by (optional)",
         validators=[Optional()],
-        render_kw={"type": "datetime-local", "step": "1"},
+        render_kw=TIME_INPUT,
         description="The time customers must have acted by, in the zone above; not after "
         "the start, and only with something to do.",
     )
@@ -93,6 +117,25 @@ class ChangeForm(FlaskForm):
             "customer_action": self.customer_action.data or "",
             "act_by": (self.act_by.data or "").strip(),
         }
+
+    def understood(self) -> list[Understood]:
+        """Each filled-in time as the portal reads it in the chosen zone ("Thu 3 Dec 2026
+        05:00 UTC+8 (Wed 2 Dec 21:00 UTC)"), or why it cannot: echoed next to the notice
+        check so a misread time is seen before saving."""
+        zone = self.time_zone.data or "UTC"
+        found = []
+        for f in (self.starts_at, self.ends_at, self.act_by):
+            value = (f.data or "").strip()
+            if not value:
+                continue
+            label = f.label.text.split(" (")[0]
+            try:
+                when = parse_aware(value, f.name, zone)
+            except DomainError as err:
+                found.append(Understood(label, error=err.message))
+            else:
+                found.append(Understood(label, text=format_when_and_utc(when, zone)))
+        return found
 
 
 class ReasonForm(FlaskForm):
@@ -182,8 +225,16 @@ class ContractTermForm(FlaskForm):
 
 
 class BlackoutForm(FlaskForm):
-    starts_at = DateTimeLocalField("From", format=DATETIME_FORMATS, validators=[DataRequired()])
-    ends_at = DateTimeLocalField("Until", format=DATETIME_FORMATS, validators=[DataRequired()])
+    starts_at = DateTimeLocalField(
+        "From",
+        format=DATETIME_FORMATS,
+        validators=[DataRequired()],
+        render_kw=TIME_INPUT,
+        description=TIME_HINT,
+    )
+    ends_at = DateTimeLocalField(
+        "Until", format=DATETIME_FORMATS, validators=[DataRequired()], render_kw=TIME_INPUT
+    )
     time_zone = SelectField("Time zone", validate_choice=False)
     reason = StringField("Reason", validators=[Optional(), Length(max=300)])
 

@@ -145,8 +145,8 @@ def overall(change: Change, tenant_gates: list[TenantGate], now: dt.datetime) ->
         is_open = published and now >= change.starts_at
         return {"open": is_open, "opens_at": _iso(change.starts_at) if published else None}
     shut = [g for g in tenant_gates if not g.state.open]
-    known = [g.state.opens_at for g in tenant_gates]
-    opens_at = max(known) if all(k is not None for k in known) else None
+    known = [g.state.opens_at for g in tenant_gates if g.state.opens_at is not None]
+    opens_at = max(known) if len(known) == len(tenant_gates) else None
     return {
         "open": not shut,
         "opens_at": _iso(opens_at),

@@ -13,7 +13,7 @@ from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, UniqueConstra
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.clock import utcnow
-from portal.extensions import db
+from portal.extensions import Model
 from portal.sqltypes import UTCDateTime
 
 if TYPE_CHECKING:
@@ -42,7 +42,7 @@ VISIBILITY_PUBLIC = "public"
 VISIBILITY_AFFECTED = "affected"
 
 
-class ImpactLevel(db.Model):
+class ImpactLevel(Model):
     """An impact level with its global policy notice; ``rank`` orders levels by severity."""
 
     __tablename__ = "impact_levels"
@@ -53,7 +53,7 @@ class ImpactLevel(db.Model):
     notice_seconds: Mapped[int] = mapped_column(Integer)
 
 
-class ServicePolicy(db.Model):
+class ServicePolicy(Model):
     """A service's own (tighter) notice for one impact level; policies only add notice."""
 
     __tablename__ = "service_policies"
@@ -69,7 +69,7 @@ class ServicePolicy(db.Model):
     service: Mapped[Service] = relationship()
 
 
-class BlackoutWindow(db.Model):
+class BlackoutWindow(Model):
     """No change may start inside it: provider-wide (tenant_id NULL) or a tenant's own."""
 
     __tablename__ = "blackout_windows"
@@ -87,7 +87,7 @@ class BlackoutWindow(db.Model):
     tenant: Mapped[Tenant | None] = relationship()
 
 
-class Change(db.Model):
+class Change(Model):
     """A scheduled change to one or more services. Its current content lives here; every
     published edit is also kept as a ``Revision``."""
 
@@ -133,7 +133,7 @@ class Change(db.Model):
         return self.status in PUBLISHED_STATUSES
 
 
-class ChangeTarget(db.Model):
+class ChangeTarget(Model):
     """A service (or one component of it) the change touches."""
 
     __tablename__ = "change_targets"
@@ -149,7 +149,7 @@ class ChangeTarget(db.Model):
     component: Mapped[Component | None] = relationship()
 
 
-class Revision(db.Model):
+class Revision(Model):
     """One published state of a change: a snapshot of its content, and whether it was
     material (restarts the notice clock) — DESIGN.md "Material revision"."""
 
@@ -171,7 +171,7 @@ class Revision(db.Model):
     author: Mapped[User | None] = relationship()
 
 
-class ChangeTenant(db.Model):
+class ChangeTenant(Model):
     """One affected tenant of a published change and its notice state.
 
     ``notice_given_at`` is D(t) for the current material revision (``clock_revision``): the
@@ -204,7 +204,7 @@ class ChangeTenant(db.Model):
     tenant: Mapped[Tenant] = relationship()
 
 
-class EmergencyRequest(db.Model):
+class EmergencyRequest(Model):
     """A request to publish a change inside its notice window (DESIGN.md "Emergency path").
 
     The author writes the justification; a different engineer with the approver right on the
@@ -228,7 +228,7 @@ class EmergencyRequest(db.Model):
     decided_by: Mapped[User | None] = relationship(foreign_keys=[decided_by_id])
 
 
-class NoticeBreach(db.Model):
+class NoticeBreach(Model):
     """A tenant given less notice than it is owed, by an approved emergency change.
 
     Read by account managers' screens and the notice certificate.

@@ -145,7 +145,7 @@ def add_contract_term(
     *,
     service_id: int | None,
     notice_hours: int,
-    reference: str,
+    reference: str | None,
     actor,
     now: dt.datetime,
 ) -> ContractTerm:

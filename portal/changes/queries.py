@@ -11,10 +11,10 @@ ones included. Public visibility does not show other tenants' affected-only chan
 from __future__ import annotations
 
 from flask import abort
-from sqlalchemy import Select, and_, exists, false, or_, select, true
+from sqlalchemy import ColumnElement, Select, and_, exists, false, or_, select, true
 from sqlalchemy.orm import joinedload, selectinload
 
-from portal.access import tenant_ids_visible_to
+from portal.access import tenant_filter
 from portal.catalog.models import TeamMembership
 from portal.changes.models import PUBLISHED_STATUSES, Change, ChangeTarget, ChangeTenant
 from portal.extensions import db
@@ -34,13 +34,12 @@ def visibility_clause(user, *, many: bool = False, include_dropped: bool = False
     """
     if user.is_admin:
         return Change.id.is_not(None)
-    clauses = []
+    clauses: list[ColumnElement[bool]] = []
     if user.is_staff and not many:  # the subquery finds no team for staff outside every team
         clauses.append(Change.team_id.in_(_team_ids(user)))
     elif user.is_staff and user.memberships:
         clauses.append(Change.team_id.in_(sorted({m.team_id for m in user.memberships})))
     if user.is_customer or user.is_account_manager:
-        tenant_ids = tenant_ids_visible_to(user)
         clauses.append(
             and_(
                 Change.status.in_(PUBLISHED_STATUSES),
@@ -48,7 +47,7 @@ def visibility_clause(user, *, many: bool = False, include_dropped: bool = False
                 exists().where(
                     ChangeTenant.change_id == Change.id,
                     true() if include_dropped else ChangeTenant.active.is_(True),
-                    ChangeTenant.tenant_id.in_(tenant_ids),
+                    tenant_filter(ChangeTenant.tenant_id, user),
                 ),
             )
         )
@@ -96,6 +95,7 @@ def get_change_or_404(change_id: int, user) -> Change:
 def get_change_for_gate_or_404(change_id: int, user) -> tuple[Change, bool]:
     """The change if ``user`` may see it, and whether they manage it, in one query (the gate
     is polled by pipelines, so it saves the round trips of loading the user's teams)."""
+    manages: ColumnElement[bool]
     if user.is_admin:
         manages = true()
     elif user.is_staff:

@@ -151,8 +151,8 @@ def may_resend(user, change: Change, tenant_id: int) -> bool:
     if user.is_engineer and change.team_id in {m.team_id for m in user.memberships}:
         return True
     if user.is_account_manager:
-        ids = tenant_ids_visible_to(user)
-        return tenant_id in set(db.session.scalars(ids))
+        ids = tenant_ids_visible_to(user)  # None: all of them
+        return ids is None or tenant_id in set(db.session.scalars(ids))
     return False
 
 

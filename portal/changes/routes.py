@@ -8,16 +8,19 @@ any draft for customers, is a 404); what may be done by the services. Lifecycle 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import replace
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import exists, or_, select
 
-from portal.access import tenant_ids_visible_to
+from portal.access import tenant_filter, tenant_ids_visible_to
 from portal.catalog.models import Service, Usage
 from portal.changes import actions, approvals, emergency, lifecycle, services, views_actions
+from portal.changes.asks import action_ask
 from portal.changes.forms import ChangeForm, zone_choices
+from portal.changes.history import cancellation, history_for_viewer
 from portal.changes.inputs import parse_change_input
 from portal.changes.models import (
     CANCELLED,
@@ -42,6 +45,7 @@ from portal.changes.queries import (
 from portal.clock import now
 from portal.errors import DomainError
 from portal.extensions import db
+from portal.pagination import paginate_list
 from portal.templating import viewer_zone
 from portal.tenants.forms import show_error
 
@@ -143,9 +147,7 @@ def _filter_services() -> list:
     if current_user.is_customer or current_user.is_account_manager:
         clauses.append(
             Service.id.in_(
-                select(Usage.service_id).where(
-                    Usage.tenant_id.in_(tenant_ids_visible_to(current_user))
-                )
+                select(Usage.service_id).where(tenant_filter(Usage.tenant_id, current_user))
             )
         )
     return list(db.session.execute(query.where(or_(*clauses))))
@@ -180,7 +182,7 @@ def _wall(when, zone: str) -> str:
     from portal.timezones import get_zone
 
     local = when.astimezone(get_zone(zone))
-    return local.strftime("%Y-%m-%dT%H:%M:%S" if local.second else "%Y-%m-%dT%H:%M")
+    return local.strftime("%Y-%m-%d %H:%M:%S" if local.second else "%Y-%m-%d %H:%M")
 
 
 def _untouched(raw: dict, change: Change | None) -> dict:
@@ -197,7 +199,7 @@ def _untouched(raw: dict, change: Change | None) -> dict:
             shown = _wall(getattr(change, key), raw["time_zone"])
         except DomainError:
             continue
-        if raw.get(key) == shown:
+        if (raw.get(key) or "").replace("T", " ") == shown:
             kept[key] = None  # parse_change_input keeps the stored value
     return kept
 
@@ -263,15 +265,21 @@ def _editor(form: ChangeForm, change: Change | None):
 
 def _render_editor(form: ChangeForm, change: Change | None, preview=None):
     status = 400 if (form.errors or form.form_errors) else 200
+    understood = form.understood()
     if request.headers.get("X-Forewarn-Fragment") == "preview":
         return render_template(
-            "changes/_preview.html", form=form, preview=preview, change=change
+            "changes/_preview.html",
+            form=form,
+            preview=preview,
+            change=change,
+            understood=understood,
         ), status
     return render_template(
         "changes/form.html",
         form=form,
         change=change,
         preview=preview,
+        understood=understood,
         body_preview=request.form.get("action") == "preview",
     ), status
 
@@ -352,16 +360,18 @@ def show(change_id: int):
         offered = actions.actions_for(change, tenant_gates, at)
     else:
         offered = actions.ChangeActions.none(change, at)
-    pages = max(1, -(-len(tenant_gates) // GATE_ROWS_SHOWN))
-    gates_page = min(max(1, request.args.get("gates_page", 1, type=int)), pages)
+    gates_page = paginate_list(
+        tenant_gates,
+        page=max(1, request.args.get("gates_page", 1, type=int)),
+        per_page=GATE_ROWS_SHOWN,
+    )
     approval = approval_plan = None
     if current_user.is_staff and change.status == PENDING_APPROVAL:
         approval, approval_plan = approvals.brief_and_plan(change, at)
     draft_preview = None
     if manages and change.status == DRAFT:
         draft_preview = services.preview(services.input_of(change), at)
-    shown = tenant_gates[(gates_page - 1) * GATE_ROWS_SHOWN : gates_page * GATE_ROWS_SHOWN]
-    requests = []
+    requests: Sequence[EmergencyRequest] = []
     if current_user.is_staff:
         requests = (
             db.session.execute(
@@ -377,10 +387,10 @@ def show(change_id: int):
         change=change,
         manages=manages,
         revisions=revisions,
-        gates=shown,
+        gates=gates_page.items,
         gates_total=len(tenant_gates),
-        gates_page=gates_page,
-        gates_pages=pages,
+        gates_page=gates_page.page,
+        gates_pages=gates_page.pages,
         gate_groups=actions.group_gates(tenant_gates),
         actions=offered,
         draft_preview=draft_preview,
@@ -392,8 +402,14 @@ def show(change_id: int):
         may_decide=change.status == "pending_approval"
         and emergency.may_approve(current_user, change),
         approval=approval,
-        approval_size=actions.announcement_size(approval_plan.affected) if approval else None,
+        approval_size=actions.announcement_size(approval_plan.affected)
+        if approval_plan is not None
+        else None,
         forms=views_actions.action_forms(),
+        history=history_for_viewer(change, revisions, current_user, viewer_zone()),
+        cancelled=cancellation(change, revisions),
+        ask=action_ask(change, at),
+        starts_ahead=change.status not in (CANCELLED, COMPLETED),
     )
 
 
@@ -404,8 +420,10 @@ def _gates_for_viewer(change: Change):
         return [], None
     all_gates = lifecycle.gates(change, now())
     if not (current_user.is_admin or can_manage(current_user, change)):
-        ids = set(db.session.execute(tenant_ids_visible_to(current_user)).scalars())
-        all_gates = [g for g in all_gates if g.tenant_id in ids]
+        visible = tenant_ids_visible_to(current_user)
+        if visible is not None:  # None: all of them
+            ids = set(db.session.execute(visible).scalars())
+            all_gates = [g for g in all_gates if g.tenant_id in ids]
     summary = lifecycle.overall(change, all_gates, now())
     opens_at = summary.get("opens_at")
     opens_at = dt.datetime.fromisoformat(opens_at) if opens_at else None

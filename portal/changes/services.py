@@ -7,7 +7,9 @@ same transaction and call ``announce`` for every published transition; the calle
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from flask import current_app
 from sqlalchemy import insert, select
@@ -73,7 +75,7 @@ class Preview:
 
     def as_dict(self) -> dict:
         strictest = self.check.strictest
-        data = {
+        data: dict[str, Any] = {
             "affected_tenants": len(self.plan.tenants),
             "strictest": None
             if strictest is None
@@ -245,7 +247,9 @@ def new_revision(
     return revision
 
 
-def announce(change: Change, revision: Revision, now: dt.datetime, dropped: list[int] = ()) -> None:
+def announce(
+    change: Change, revision: Revision, now: dt.datetime, dropped: Sequence[int] = ()
+) -> None:
     """Hand the revision to delivery (outbox rows; "no longer affects you" to the
     ``dropped`` tenants) and to the feeds (their versions move), in this same transaction."""
     from portal.feeds.versions import bump_for_change

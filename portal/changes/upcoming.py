@@ -7,6 +7,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from portal.acks.services import acknowledged_change_ids
+from portal.changes.asks import asks_acknowledgement
 from portal.changes.models import IN_PROGRESS, SCHEDULED, Change
 from portal.changes.queries import visible_changes
 from portal.extensions import db
@@ -15,7 +16,7 @@ from portal.extensions import db
 @dataclass(frozen=True)
 class Upcoming:
     change: Change
-    awaiting_ack: bool  # the customer's organisation has not acknowledged what it must
+    awaiting_ack: bool  # the change asks the customer's organisation, which has not answered
 
 
 def upcoming_for(user, now: dt.datetime, limit: int = 8) -> list[Upcoming]:
@@ -34,6 +35,6 @@ def upcoming_for(user, now: dt.datetime, limit: int = 8) -> list[Upcoming]:
         else set()
     )
     return [
-        Upcoming(c, user.is_customer and c.ack_required and c.id not in acknowledged)
+        Upcoming(c, user.is_customer and asks_acknowledgement(c) and c.id not in acknowledged)
         for c in changes
     ]

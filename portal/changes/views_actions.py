@@ -24,6 +24,7 @@ from portal.changes.queries import get_change_or_404, get_managed_change_or_404
 from portal.clock import now
 from portal.errors import Conflict, DomainError
 from portal.extensions import db
+from portal.tenants.forms import required
 
 
 def action_forms() -> dict:
@@ -104,7 +105,7 @@ def register(bp: Blueprint) -> None:
         if form.validate_on_submit():
             try:
                 emergency.request_emergency(
-                    change, form.justification.data, actor=current_user, now=now()
+                    change, required(form.justification), actor=current_user, now=now()
                 )
                 db.session.commit()
             except DomainError as err:
@@ -157,7 +158,7 @@ def register(bp: Blueprint) -> None:
             flash("Say why the emergency is rejected.", "error")
             return _back(change)
         try:
-            emergency.reject(change, approver=current_user, now=now(), reason=form.reason.data)
+            emergency.reject(change, approver=current_user, now=now(), reason=required(form.reason))
             db.session.commit()
         except DomainError as err:
             db.session.rollback()
@@ -233,7 +234,9 @@ def register(bp: Blueprint) -> None:
         form = ReasonForm()
         if form.validate_on_submit():
             try:
-                lifecycle.cancel(change, actor=current_user, now=now(), reason=form.reason.data)
+                lifecycle.cancel(
+                    change, actor=current_user, now=now(), reason=required(form.reason)
+                )
                 db.session.commit()
             except DomainError as err:
                 db.session.rollback()

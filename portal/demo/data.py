@@ -6,6 +6,8 @@ that make seeding idempotent, so never rename one without a migration of the dem
 
 from __future__ import annotations
 
+from typing import Any
+
 TEAMS = [
     ("vision", "Vision"),
     ("data", "Data Platform"),
@@ -132,7 +134,7 @@ CONTRACT_TERMS = [
 ]
 
 # Every person gets the demo password. (key, email, name, zone, attributes)
-STAFF = [
+STAFF: list[tuple[str, str, str, str | None, dict[str, Any]]] = [
     ("admin", "admin@forewarn.example", "Ada Admin", None, {"is_admin": True}),
     (
         "engineer",

@@ -106,8 +106,8 @@ def seed_tenants(world: DemoWorld, *, now: dt.datetime) -> None:
                     "component_id": None,
                 },
             )
-    for slug, service_slug, hours, reference in data.CONTRACT_TERMS:
-        service_id = world.services[service_slug].id if service_slug else None
+    for slug, term_service, hours, reference in data.CONTRACT_TERMS:
+        service_id = world.services[term_service].id if term_service else None
         _get_or_create(
             world,
             ContractTerm,

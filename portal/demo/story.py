@@ -65,6 +65,22 @@ newer; check with `openssl s_client -tls1_2 -connect your-domain:443`.
 
 DNS_BODY = "Rolling restart of the resolver fleet to apply kernel updates."
 
+# What customers need to do (issue 15 item 1), as a Message Center post would say it.
+FUSION_ACTION = """\
+Check that your clients accept **1024×1024** output images (or scale them down), using the
+`model=2027-preview` parameter on your test project.
+"""
+
+RATE_LIMIT_ACTION = """\
+* Make your clients honour `Retry-After` on `429` answers.
+* Move batch jobs to `/v2/blend:batch`.
+"""
+
+TLS_ACTION = """\
+Upgrade every client that connects to your CDN domains to **TLS 1.2 or newer**, and test with
+`openssl s_client -tls1_2 -connect your-domain:443`.
+"""
+
 
 @dataclass(frozen=True)
 class StoryChange:
@@ -84,6 +100,8 @@ class StoryChange:
     approver: str | None = None
     justification: str = ""
     begun: dt.timedelta = dt.timedelta(0)  # how long before seeding the story of it began
+    customer_action: str = ""
+    act_by_before_start: dt.timedelta | None = None  # act-by time = start minus this
 
 
 STORY = [
@@ -98,6 +116,8 @@ STORY = [
         2 * H,
         "draft",
         ack_required=True,
+        customer_action=FUSION_ACTION,
+        act_by_before_start=12 * H,
     ),
     StoryChange(
         "rate-limits",
@@ -110,6 +130,8 @@ STORY = [
         1 * H,
         "scheduled",
         ack_required=True,
+        customer_action=RATE_LIMIT_ACTION,
+        act_by_before_start=1 * D,
     ),
     StoryChange(
         "moderation-hotfix",
@@ -163,6 +185,8 @@ STORY = [
         "scheduled",
         ack_required=True,
         visibility="public",
+        customer_action=TLS_ACTION,
+        act_by_before_start=14 * D,
     ),
     StoryChange(
         "dns-restart",
@@ -199,6 +223,10 @@ def _input(story: StoryChange, user, now: dt.datetime, start: dt.datetime) -> Ch
             "ends_at": _iso(start + story.duration),
             "ack_required": story.ack_required,
             "visibility": story.visibility,
+            "customer_action": story.customer_action,
+            "act_by": _iso(start - story.act_by_before_start)
+            if story.act_by_before_start is not None
+            else None,
         },
         user=user,
         now=now,

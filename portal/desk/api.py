@@ -75,7 +75,7 @@ def change_matrix(listing, change_id: int):
         "filter": listing.filter,
         "q": listing.q,
         "summary": matrix.summary(change, current_user),
-        "tenants": [r.as_dict() for r in page.rows],
+        "tenants": [r.as_dict() for r in page.items],
         **_paging(page),
     }
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from operator import itemgetter
+from typing import Any
 
 from sqlalchemy import select
 
@@ -65,7 +67,8 @@ def load(
     change_ids, tenant_ids = sorted(set(change_ids)), sorted(set(tenant_ids))
     if not wanted:
         return found
-    sources = (
+    # (model, PairEvidence list, extra WHERE, ORDER BY): each model has change_id and tenant_id.
+    sources: tuple[tuple[type[Any], str, tuple[Any, ...], tuple[Any, ...]], ...] = (
         (
             OutboxMessage,
             "outbox",
@@ -96,7 +99,9 @@ def delivery_of(
     """The state of the notice for ``clock_revision`` (DESIGN.md "Notice"), decided by
     ``notice_state`` from the tenant's notice rows of that revision."""
     rows = [m for m in evidence.outbox if m.revision_number == clock_revision]
-    sent = sorted((m for m in rows if m.status == SENT and m.sent_at), key=lambda m: m.sent_at)
+    sent = sorted(
+        ((m.sent_at, m) for m in rows if m.status == SENT and m.sent_at), key=itemgetter(0)
+    )
     failed = [m for m in rows if m.status == FAILED]
     waiting = [m for m in rows if m.status not in (SENT, FAILED)]
     errors = [m.last_error for m in waiting if m.attempts and m.last_error]
@@ -109,7 +114,7 @@ def delivery_of(
         failures=[(m.recipient, m.last_error or "failed") for m in failed],
         retry_error=errors[-1] if errors else None,
     )
-    first = sent[0] if sent else None
+    first = sent[0][1] if sent else None
     reply = first.smtp_reply if first else (failed[-1].smtp_reply if failed else "")
     at = notice_given_at or (first.sent_at if first else None)
     return Delivery(

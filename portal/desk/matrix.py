@@ -8,7 +8,6 @@ the five evidence queries of ``portal.desk.evidence`` for the page's tenants onl
 from __future__ import annotations
 
 import datetime as dt
-import math
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from portal.changes.models import Change, ChangeTenant, NoticeBreach
 from portal.desk import evidence as ev
 from portal.desk.params import Listing
 from portal.extensions import db
+from portal.pagination import RowsPage, paginate_rows
 from portal.tenants.models import NoticeContact, Tenant
 
 CT = ChangeTenant
@@ -180,34 +180,6 @@ def contacts_of(tenant_ids: list[int]) -> dict[int, list[tuple[str, str]]]:
     return found
 
 
-@dataclass
-class MatrixPage:
-    rows: list[MatrixRow]
-    total: int
-    page: int
-    per_page: int
-
-    @property
-    def pages(self) -> int:
-        return max(1, math.ceil(self.total / self.per_page))
-
-    @property
-    def has_prev(self) -> bool:
-        return self.page > 1
-
-    @property
-    def has_next(self) -> bool:
-        return self.page < self.pages
-
-    @property
-    def prev_num(self) -> int:
-        return self.page - 1
-
-    @property
-    def next_num(self) -> int:
-        return self.page + 1
-
-
 def _row_query(change: Change, user, listing: Listing):
     conditions = [_scope(change.id, user)]
     if listing.filter:
@@ -269,18 +241,13 @@ def _build_rows(change: Change, records, now: dt.datetime) -> list[MatrixRow]:
     return rows
 
 
-def matrix_page(change: Change, user, listing: Listing, now: dt.datetime) -> MatrixPage:
-    """One page of the matrix; a page past the end shows the last page."""
-    query = _row_query(change, user, listing)
-    total = db.session.execute(select(func.count()).select_from(query.subquery())).scalar_one()
-    pages = max(1, math.ceil(total / listing.per_page))
-    page = min(listing.page, pages)
-    records = db.session.execute(
-        query.order_by(Tenant.name, Tenant.id)
-        .limit(listing.per_page)
-        .offset((page - 1) * listing.per_page)
-    ).all()
-    return MatrixPage(_build_rows(change, records, now), total, page, listing.per_page)
+def matrix_page(change: Change, user, listing: Listing, now: dt.datetime) -> RowsPage:
+    """One page of the matrix (its ``items`` are ``MatrixRow``); a page past the end shows the
+    last page."""
+    query = _row_query(change, user, listing).order_by(Tenant.name, Tenant.id)
+    page = paginate_rows(query, page=listing.page, per_page=listing.per_page)
+    page.items = _build_rows(change, page.items, now)
+    return page
 
 
 def all_rows(

@@ -7,12 +7,12 @@ Account managers see the tenants assigned to them, admins every tenant
 from __future__ import annotations
 
 import datetime as dt
-import math
 from dataclasses import dataclass
 
-from sqlalchemy import and_, case, exists, func, not_, select
+from sqlalchemy import Select, and_, case, exists, func, not_, select
 
 from portal.access import tenant_filter
+from portal.acks.models import Acknowledgement, Objection, Waiver
 from portal.changes.models import (
     CANCELLED,
     COMPLETED,
@@ -20,51 +20,29 @@ from portal.changes.models import (
     PUBLISHED_STATUSES,
     SCHEDULED,
     Change,
+    NoticeBreach,
 )
 from portal.desk import evidence as ev
 from portal.desk.matrix import CT, acknowledged, search_clause
 from portal.desk.params import Listing
 from portal.extensions import db
+from portal.pagination import RowsPage, paginate_rows
 from portal.tenants.models import Tenant
 
 
-@dataclass
-class Page:
-    """A page of any list, with what the pager macro needs."""
-
-    items: list
-    total: int
-    page: int
-    per_page: int
-
-    @property
-    def pages(self) -> int:
-        return max(1, math.ceil(self.total / self.per_page))
-
-    has_prev = property(lambda self: self.page > 1)
-    has_next = property(lambda self: self.page < self.pages)
-    prev_num = property(lambda self: self.page - 1)
-    next_num = property(lambda self: self.page + 1)
+def _paginate(query: Select, listing: Listing, order) -> RowsPage:
+    """The listing's page of ``query`` in ``order`` (a page past the end shows the last)."""
+    return paginate_rows(query.order_by(*order), page=listing.page, per_page=listing.per_page)
 
 
-def _paginate(query, listing: Listing, order) -> tuple[list, int, int]:
-    total = db.session.execute(select(func.count()).select_from(query.subquery())).scalar_one()
-    page = min(listing.page, max(1, math.ceil(total / listing.per_page)))
-    rows = db.session.execute(
-        query.order_by(*order).limit(listing.per_page).offset((page - 1) * listing.per_page)
-    ).all()
-    return rows, total, page
-
-
-def my_tenants(user, listing: Listing) -> Page:
+def my_tenants(user, listing: Listing) -> RowsPage:
     """The tenants the user looks after, searched and paginated."""
     query = select(Tenant.id, Tenant.slug, Tenant.name, Tenant.first_party).where(
         tenant_filter(Tenant.id, user)
     )
     if listing.q:
         query = query.where(search_clause(listing.q))
-    rows, total, page = _paginate(query, listing, (Tenant.name, Tenant.id))
-    return Page(rows, total, page, listing.per_page)
+    return _paginate(query, listing, (Tenant.name, Tenant.id))
 
 
 @dataclass
@@ -83,7 +61,7 @@ UPCOMING, PAST = "upcoming", "past"
 WHEN = {UPCOMING: (SCHEDULED, IN_PROGRESS), PAST: (COMPLETED, CANCELLED)}
 
 
-def my_changes(user, listing: Listing, when: str | None = None) -> Page:
+def my_changes(user, listing: Listing, when: str | None = None) -> RowsPage:
     """Published changes affecting my tenants with per-change counts (two statements for the
     page, whatever the number of tenants): all of them latest start first, or with ``when``
     the upcoming ones soonest first or the past ones latest first."""
@@ -100,8 +78,8 @@ def my_changes(user, listing: Listing, when: str | None = None) -> Page:
         if when == UPCOMING
         else (Change.starts_at.desc(), Change.id.desc())
     )
-    rows, total, page = _paginate(query, listing, order)
-    changes = [r[0] for r in rows]
+    page = _paginate(query, listing, order)
+    changes = [r[0] for r in page.items]
     counts = {}
     if changes:
         counts = {
@@ -141,7 +119,8 @@ def my_changes(user, listing: Listing, when: str | None = None) -> Page:
                 int(c.silent or 0) if c and change.ack_required else 0,
             )
         )
-    return Page(lines, total, page, listing.per_page)
+    page.items = lines
+    return page
 
 
 @dataclass
@@ -153,13 +132,13 @@ class HistoryLine:
     required_seconds: int
     clock_revision: int
     delivery: ev.Delivery
-    ack: object
-    objections: list
-    waivers: list
-    breaches: list
+    ack: Acknowledgement | None
+    objections: list[Objection]
+    waivers: list[Waiver]
+    breaches: list[NoticeBreach]
 
 
-def tenant_history(tenant: Tenant, listing: Listing) -> Page:
+def tenant_history(tenant: Tenant, listing: Listing) -> RowsPage:
     """Every published change that affected ``tenant`` (even if no longer), newest first."""
     query = (
         select(Change, CT)
@@ -169,7 +148,8 @@ def tenant_history(tenant: Tenant, listing: Listing) -> Page:
     if listing.q:
         needle = listing.q.lower()
         query = query.where(func.lower(Change.title).contains(needle, autoescape=True))
-    rows, total, page = _paginate(query, listing, (Change.starts_at.desc(), Change.id.desc()))
+    page = _paginate(query, listing, (Change.starts_at.desc(), Change.id.desc()))
+    rows = page.items
     found = ev.load([c.id for c, _ in rows], [tenant.id], [(c.id, tenant.id) for c, _ in rows])
     lines = []
     for change, ct in rows:
@@ -187,7 +167,8 @@ def tenant_history(tenant: Tenant, listing: Listing) -> Page:
                 evidence.breaches,
             )
         )
-    return Page(lines, total, page, listing.per_page)
+    page.items = lines
+    return page
 
 
 def history_dict(line: HistoryLine) -> dict:

@@ -16,6 +16,7 @@ link to the public change page (``/public/changes/<id>``), private ones to the s
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Sequence
 from urllib.parse import urlsplit
 
 from feedgen.feed import FeedGenerator
@@ -25,6 +26,7 @@ from markupsafe import Markup
 from portal.feeds.content import Entry, Scope
 from portal.feeds.public import Withdrawn
 from portal.templating import render_markdown
+from portal.timezones import format_when
 
 FORMATS = ("rss", "atom", "ics")
 CONTENT_TYPES = {
@@ -55,7 +57,8 @@ def entry_title(entry: Entry) -> str:
 
 
 def entry_html(entry: Entry) -> str:
-    """Schedule, impact, services and status above the sanitised body."""
+    """What customers need to do and by when first (issue 15 item 1), then schedule, impact,
+    services and status, then the sanitised body."""
     change = entry.change
     services = ", ".join(s.name for s in entry.services) or "—"
     facts = Markup(
@@ -71,11 +74,28 @@ def entry_html(entry: Entry) -> str:
         change.revision_number,
     )
     note = Markup("<p><strong>{}</strong></p>").format(entry.note) if entry.note else Markup("")
-    return str(note + facts + render_markdown(change.body_md))
+    return str(note + _action_html(entry) + facts + render_markdown(change.body_md))
+
+
+def _action_html(entry: Entry) -> Markup:
+    """The "What you need to do" block of an entry that asks something (none once the change
+    no longer applies to the reader: cancelled, or dropped from its affected set)."""
+    change = entry.change
+    action = (change.customer_action or "").strip()
+    if not action or entry.status in ("cancelled", "dropped"):
+        return Markup("")
+    act_by = (
+        Markup("<p><strong>Act by:</strong> {}</p>").format(_utc(change.act_by))
+        if change.act_by
+        else Markup("")
+    )
+    return Markup("<h3>What you need to do</h3>") + act_by + render_markdown(action)
 
 
 def _utc(when: dt.datetime) -> str:
-    return when.astimezone(dt.UTC).strftime("%a %d %b %Y %H:%M UTC")
+    """Feeds state times in UTC (a feed body is shared by every reader of its scope, whatever
+    their zone): "Fri 6 Nov 2026 09:00 UTC", never an ambiguous abbreviation."""
+    return format_when(when, "UTC")
 
 
 def _categories(entry: Entry) -> list[dict]:
@@ -94,7 +114,7 @@ def feed_id(base_url: str, scope: Scope) -> str:
 
 def _generator(
     scope: Scope,
-    entries: list[Entry | Withdrawn],
+    entries: Sequence[Entry | Withdrawn],
     *,
     fmt: str,
     self_url: str | None,
@@ -147,12 +167,12 @@ def _generator(
     return fg
 
 
-def build_rss(scope: Scope, entries: list[Entry], **kw) -> bytes:
+def build_rss(scope: Scope, entries: Sequence[Entry | Withdrawn], **kw) -> bytes:
     """RSS 2.0 of the entries."""
     return _generator(scope, entries, fmt="rss", **kw).rss_str(pretty=False)
 
 
-def build_atom(scope: Scope, entries: list[Entry], **kw) -> bytes:
+def build_atom(scope: Scope, entries: Sequence[Entry | Withdrawn], **kw) -> bytes:
     """Atom 1.0 of the entries."""
     return _generator(scope, entries, fmt="atom", **kw).atom_str(pretty=False)
 
@@ -235,18 +255,26 @@ def _utc_timezone() -> Timezone:
 
 
 def _plain_description(entry: Entry, base_url: str, *, public: bool = False) -> str:
-    """Calendar clients show plain text: the facts, the Markdown source, and the link."""
+    """Calendar clients show plain text: what customers need to do (and by when) first, the
+    facts, the Markdown source, and the link."""
     change = entry.change
     services = ", ".join(s.name for s in entry.services) or "—"
+    action = (change.customer_action or "").strip()
+    ask = ""
+    if action and entry.status not in ("cancelled", "dropped"):
+        by = f" (act by {_utc(change.act_by)})" if change.act_by else ""
+        ask = f"What you need to do{by}:\n{action}\n\n"
     return (
         (f"{entry.note}\n\n" if entry.note else "")
+        + ask
         + f"Status: {entry.status_label}\nImpact: {change.impact}\nServices: {services}\n"
+        f"Starts: {_utc(change.starts_at)}\nEnds: {_utc(change.ends_at)}\n"
         f"Revision: {change.revision_number}\n\n{change.body_md}\n\n"
         f"{change_url(base_url, change.id, public=public)}"
     )
 
 
-BUILDERS = {"rss": build_rss, "atom": build_atom, "ics": build_ics}
+BUILDERS: dict[str, Callable[..., bytes]] = {"rss": build_rss, "atom": build_atom, "ics": build_ics}
 
 
 def build(fmt: str, scope: Scope, entries: list[Entry | Withdrawn], **kw) -> bytes:

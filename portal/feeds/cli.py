@@ -48,7 +48,7 @@ def register(app: Flask) -> None:
         created = skipped = 0
         with click.progressbar(ids, label="Importing upstream feeds", file=sys.stderr) as bar:
             for feed_id in bar:
-                feed = db.session.get(UpstreamFeed, feed_id)
+                feed = db.session.get_one(UpstreamFeed, feed_id)
                 result = import_upstream(
                     feed, now=get_clock().now(), timeout=timeout, max_bytes=max_bytes
                 )

@@ -43,7 +43,7 @@ from portal.feeds import versions
 from portal.feeds.public import Withdrawn, withdrawn_entries
 
 # Bump when the rendered shape of the feeds changes, so every ETag changes with it.
-FEED_FORMAT_VERSION = "3"
+FEED_FORMAT_VERSION = "4"  # 4: what you need to do, act by; "Fri 6 Nov" dates
 
 # Ended changes are capped; the others (scheduled, in progress) are always in every feed.
 ENDED_STATUSES = (COMPLETED, CANCELLED)
@@ -226,7 +226,7 @@ def entries(scope: Scope, limit: int) -> list[Entry | Withdrawn]:
         )
     items: list[Entry | Withdrawn] = [_entry(change, change.id in dropped) for change in changes]
     if scope.kind == "service":
-        items = _cap_ended(items + withdrawn_entries(scope.id, limit), limit)
+        items = _cap_ended([*items, *withdrawn_entries(scope.id, limit)], limit)
     return items
 
 

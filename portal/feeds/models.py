@@ -23,7 +23,7 @@ from sqlalchemy import Boolean, ForeignKey, Integer, LargeBinary, String, Text, 
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.clock import utcnow
-from portal.extensions import db
+from portal.extensions import Model
 from portal.sqltypes import UTCDateTime
 
 if TYPE_CHECKING:
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from portal.tenants.models import Tenant
 
 
-class FeedToken(db.Model):
+class FeedToken(Model):
     """A named, revocable secret that opens one tenant's private feeds."""
 
     __tablename__ = "feed_tokens"
@@ -56,7 +56,7 @@ class FeedToken(db.Model):
         return self.revoked_at is None
 
 
-class FeedReceipt(db.Model):
+class FeedReceipt(Model):
     """Proof that a token's reader received given content: the change revisions it contained."""
 
     __tablename__ = "feed_receipts"
@@ -84,7 +84,7 @@ class FeedReceipt(db.Model):
         return [(int(c), int(r)) for c, r in json.loads(self.revisions)]
 
 
-class FeedBody(db.Model):
+class FeedBody(Model):
     """The latest rendered body of one feed (scope + format), valid while its ETag holds."""
 
     __tablename__ = "feed_bodies"
@@ -103,7 +103,7 @@ class FeedBody(db.Model):
     built_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
 
-class FeedVersion(db.Model):
+class FeedVersion(Model):
     """How often a feed's content has changed, and when it last did.
 
     One row per scope ("tenant:<id>" or "service:<id>"), bumped by
@@ -124,7 +124,7 @@ class FeedVersion(db.Model):
     last_modified_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
-class PublicListing(db.Model):
+class PublicListing(Model):
     """A change in one service's public feeds, or a change that was there and left.
 
     ``listed`` while the change is published, public and targets the service. When a revision
@@ -150,7 +150,7 @@ class PublicListing(db.Model):
     changed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
 
-class UpstreamFeed(db.Model):
+class UpstreamFeed(Model):
     """A supplier's changelog feed a platform team imports into draft changes."""
 
     __tablename__ = "upstream_feeds"
@@ -172,7 +172,7 @@ class UpstreamFeed(db.Model):
     created_by: Mapped[User | None] = relationship()
 
 
-class UpstreamEntry(db.Model):
+class UpstreamEntry(Model):
     """An upstream entry already imported (by a hash of its id), and the draft it became."""
 
     __tablename__ = "upstream_entries"

@@ -59,11 +59,18 @@ def record_fetch(
             update(FeedToken).where(FeedToken.id == token.id).values(last_used_at=now)
         )
         wrote = True
-    if token.receipt_id is not None and token.receipt_etag == content_key:
-        formats = token.receipt_formats.split(",")
-        if fmt in formats and now - _utc(token.receipt_fetched_at) < touch_every:
+    # The receipt's columns are NOT NULL: all present when the token has a latest receipt.
+    receipt_formats, fetched_at = token.receipt_formats, token.receipt_fetched_at
+    if (
+        token.receipt_id is not None
+        and token.receipt_etag == content_key
+        and receipt_formats is not None
+        and fetched_at is not None
+    ):
+        formats = receipt_formats.split(",")
+        if fmt in formats and now - _utc(fetched_at) < touch_every:
             return wrote
-        last = db.session.get(FeedReceipt, token.receipt_id)
+        last = db.session.get_one(FeedReceipt, token.receipt_id)
         last.fetch_count = FeedReceipt.fetch_count + 1  # in SQL: concurrent fetches all count
         last.last_fetched_at = now
         if fmt not in formats:
@@ -167,7 +174,7 @@ def receipts_for(change_id: int, tenant_id: int) -> list[ReceiptEvidence]:
                 receipt.fetch_count,
                 receipt.user_agent,
                 receipt.ledger_seq,
-                hashes.get(receipt.ledger_seq),
+                hashes.get(receipt.ledger_seq) if receipt.ledger_seq is not None else None,
             )
         )
     return evidence

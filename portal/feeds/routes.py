@@ -17,6 +17,7 @@ from sqlalchemy import select
 from portal.access import has_role, roles_required
 from portal.auth.forms import EmptyForm
 from portal.catalog.models import Service
+from portal.changes.asks import action_ask
 from portal.clock import now
 from portal.errors import DomainError
 from portal.extensions import db
@@ -194,7 +195,9 @@ def public_change(change_id: int):
     if change is None:
         abort(404)
     services = sorted({t.service.id: t.service for t in change.targets}.values(), key=_name)
-    return render_template("public/change.html", change=change, services=services)
+    return render_template(
+        "public/change.html", change=change, services=services, ask=action_ask(change, now())
+    )
 
 
 def _name(service: Service) -> str:

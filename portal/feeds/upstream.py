@@ -358,7 +358,9 @@ def _entry_date(item, now: dt.datetime) -> dt.datetime | None:
     if not parsed:
         return None
     try:
-        return check_time_bounds(dt.datetime(*parsed[:6], tzinfo=dt.UTC), "published", now=now)
+        year, month, day, hour, minute, second = parsed[:6]
+        at = dt.datetime(year, month, day, hour, minute, second, tzinfo=dt.UTC)
+        return check_time_bounds(at, "published", now=now)
     except (InvalidInput, ValueError, OverflowError):
         return None
 

@@ -18,9 +18,11 @@ a newer version's, so it is never answered 304 for content it has not seen.
 from __future__ import annotations
 
 import datetime as dt
-from typing import NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 from sqlalchemy import String, bindparam, case, cast, literal, select, true
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -29,7 +31,11 @@ from portal.changes.models import Change, ChangeTenant
 from portal.extensions import db
 from portal.feeds.models import FeedVersion
 
-_INSERTS = {"postgresql": pg_insert, "sqlite": sqlite_insert}
+# The two dialects' INSERT … ON CONFLICT constructs (the same methods, separate classes).
+_INSERTS: dict[str, Callable[[Any], postgresql.Insert | sqlite.Insert]] = {
+    "postgresql": pg_insert,
+    "sqlite": sqlite_insert,
+}
 
 
 class Version(NamedTuple):

@@ -43,6 +43,6 @@ def rewrite(transform: Callable[[list[dict]], list[dict]]) -> None:
         db.session.execute(insert(LedgerEntry), out[start : start + 5000])
     for start in range(0, len(nodes), 5000):
         db.session.execute(insert(LedgerTreeNode), nodes[start : start + 5000])
-    head = db.session.get(LedgerHead, 1)
+    head = db.session.get_one(LedgerHead, 1)
     head.seq, head.hash = len(out), prev
     db.session.flush()

@@ -15,11 +15,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from portal.extensions import db
+from portal.extensions import Model
 from portal.sqltypes import UTCDateTime
 
 
-class LedgerEntry(db.Model):
+class LedgerEntry(Model):
     """One fact. ``hash`` covers every column and ``prev_hash``; ``prev_hash`` is unique, so
     the chain can never fork even if two writers race."""
 
@@ -40,7 +40,7 @@ class LedgerEntry(db.Model):
     hash: Mapped[str] = mapped_column(String(64), unique=True)
 
 
-class LedgerHead(db.Model):
+class LedgerHead(Model):
     """The single row naming the last entry: appends lock it, and verify compares against it
     so that deleting the newest entries is detected too."""
 
@@ -51,7 +51,7 @@ class LedgerHead(db.Model):
     hash: Mapped[str] = mapped_column(String(64))
 
 
-class LedgerTreeNode(db.Model):
+class LedgerTreeNode(Model):
     """One perfect subtree of the Merkle tree over the ledger (RFC 9162 §2.1): ``level`` 0
     holds leaf ``index`` (entry ``seq = index + 1``); level ``l`` index ``i`` covers leaves
     ``[i * 2**l, (i + 1) * 2**l)``. Written by ``record_many`` with the entries themselves;
@@ -64,7 +64,7 @@ class LedgerTreeNode(db.Model):
     hash: Mapped[bytes] = mapped_column(LargeBinary(32))
 
 
-class LedgerCheckpoint(db.Model):
+class LedgerCheckpoint(Model):
     """A signed checkpoint (C2SP ``tlog-checkpoint`` as an Ed25519 ``signed-note``) over the
     first ``tree_size`` entries. Every one issued is kept: customers hold copies, and
     ``forewarn ledger verify`` checks the tree against the latest."""

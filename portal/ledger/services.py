@@ -11,11 +11,12 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -120,7 +121,11 @@ class Fact:
     change_id: int | None = None
 
 
-_UPSERTS = {"postgresql": pg_insert, "sqlite": sqlite_insert}
+# The two dialects' INSERT … ON CONFLICT constructs (the same methods, separate classes).
+_UPSERTS: dict[str, Callable[[Any], postgresql.Insert | sqlite.Insert]] = {
+    "postgresql": pg_insert,
+    "sqlite": sqlite_insert,
+}
 
 
 def _lock_head() -> LedgerHead:
@@ -184,7 +189,7 @@ def record_many(facts: Iterable[Fact], *, actor, now: dt.datetime) -> list[Appen
     seq, prev = head.seq, head.hash
     for fact in facts:
         seq += 1
-        fields = dict(
+        fields: dict[str, Any] = dict(
             seq=seq,
             at=now,
             action=fact.action,

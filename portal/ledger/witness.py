@@ -31,15 +31,11 @@ def latest_transport() -> str | None:
     return transport(note) if note else None
 
 
-_UNSET = object()
-
-
 def batch_checkpoint(ctx) -> str | None:
     """The latest checkpoint for a batch's notices, read once per batch (cached on ``ctx``)."""
-    value = getattr(ctx, "ledger_checkpoint", _UNSET)
-    if value is _UNSET:
-        value = latest_transport()
-        ctx.ledger_checkpoint = value
+    if not hasattr(ctx, "ledger_checkpoint"):
+        ctx.ledger_checkpoint = latest_transport()
+    value: str | None = ctx.ledger_checkpoint
     return value
 
 

@@ -8,11 +8,11 @@ from sqlalchemy import ForeignKey, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.clock import utcnow
-from portal.extensions import db
+from portal.extensions import Model
 from portal.sqltypes import UTCDateTime
 
 
-class CaughtMail(db.Model):
+class CaughtMail(Model):
     """One message the demo SMTP sink accepted, kept byte for byte."""
 
     __tablename__ = "caught_mail"
@@ -33,7 +33,7 @@ class CaughtMail(db.Model):
         return [r.address for r in self.recipients]
 
 
-class CaughtMailRecipient(db.Model):
+class CaughtMailRecipient(Model):
     """One envelope recipient (RCPT TO) of a caught message, lower-cased for scoping."""
 
     __tablename__ = "caught_mail_recipients"

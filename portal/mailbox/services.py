@@ -20,7 +20,7 @@ from email.message import EmailMessage
 import nh3
 from flask import abort
 from markupsafe import Markup, escape
-from sqlalchemy import Select, func, literal, or_, select, union
+from sqlalchemy import ColumnElement, CompoundSelect, Select, func, literal, or_, select, union
 from sqlalchemy.orm import defer, selectinload
 
 from portal.auth.models import User
@@ -166,7 +166,7 @@ def store_caught_mail(
     return mail
 
 
-def addresses_visible_to(user: User) -> Select | None:
+def addresses_visible_to(user: User) -> Select | CompoundSelect | None:
     """A SELECT of the recipient addresses ``user`` may read mail for; None means all."""
     if user.is_admin:
         return None
@@ -193,7 +193,7 @@ def mailbox_query(user: User, search: str = "") -> Select:
     q = select(CaughtMail).order_by(CaughtMail.received_at.desc(), CaughtMail.id.desc())
     addresses = addresses_visible_to(user)
     if addresses is not None:
-        scope = [
+        scope: list[ColumnElement[bool]] = [
             CaughtMail.id.in_(
                 select(CaughtMailRecipient.mail_id).where(
                     CaughtMailRecipient.address.in_(addresses)

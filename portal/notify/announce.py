@@ -9,12 +9,13 @@ feature owns the implementation.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 
 from portal.changes.models import Change, Revision
 
 
 def announce(
-    change: Change, revision: Revision, *, now: dt.datetime, dropped: list[int] = ()
+    change: Change, revision: Revision, *, now: dt.datetime, dropped: Sequence[int] = ()
 ) -> int:
     """Queue the notices for ``revision`` of ``change`` (and "no longer affects you" to the
     ``dropped`` tenants); returns the number of outbox rows."""

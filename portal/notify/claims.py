@@ -71,11 +71,6 @@ def due(now: dt.datetime):
     return and_(OutboxMessage.status == PENDING, OutboxMessage.due_at <= now)
 
 
-def claimable(now: dt.datetime):
-    """WHERE clause: due rows and rows of expired leases, within equal notice."""
-    return and_(or_(due(now), expired_leases(now)), fair())
-
-
 def _pick(where, limit: int) -> list[int]:
     # Ordered by due_at only, so the (status, due_at) index yields rows in order and the
     # LIMIT stops the scan early, however many rows are queued.

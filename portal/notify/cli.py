@@ -111,7 +111,8 @@ def register(app: Flask) -> None:
 
         signal.signal(signal.SIGTERM, _stop)
         signal.signal(signal.SIGINT, _stop)
-        app_obj = current_app._get_current_object()
+        # Flask types current_app as Flask; the proxy's documented accessor is not in that type.
+        app_obj = current_app._get_current_object()  # type: ignore[attr-defined]
         # Log lines, not echoes, so that a JSON log (PORTAL_LOG_FORMAT=json) stays all JSON.
         DELIVERY.info(
             "Delivery worker: SMTP %s:%s, every %s s when idle.",

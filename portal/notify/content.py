@@ -42,7 +42,7 @@ class RevisionContent:
     # (service slug, component slug or None for the whole service), sorted.
     targets: tuple[tuple[str, str | None], ...] = field(default_factory=tuple)
     # What customers need to do (Markdown, "" = nothing; sanitise when rendering) and by when
-    # (aware UTC, or None). Snapshots taken before migration 0014 have neither.
+    # (aware UTC, or None). Snapshots taken before migration 0015 have neither.
     customer_action: str = ""
     act_by: dt.datetime | None = None
 
@@ -155,11 +155,11 @@ def what_changed(
     if old.act_by != new.act_by and new.act_by is None:
         lines.append("Act by: no deadline any more")
     elif old.act_by != new.act_by and new.act_by is not None:
-        before = _both(old.act_by, zone) if old.act_by is not None else "none"
+        was = _both(old.act_by, zone) if old.act_by is not None else "none"
         direction = ""
         if old.act_by is not None:
             direction = " earlier" if new.act_by < old.act_by else " later"
-        lines.append(f"Act by moved{direction}: {before} → {_both(new.act_by, zone)}")
+        lines.append(f"Act by moved{direction}: {was} → {_both(new.act_by, zone)}")
     if old.body_md != new.body_md:
         lines.append("The description was edited (see below).")
     return lines

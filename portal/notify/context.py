@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 from urllib.parse import urlencode
 
 from flask import current_app, url_for
@@ -22,7 +22,7 @@ from markupsafe import Markup
 from sqlalchemy import func, select
 from werkzeug.routing import BuildError
 
-from portal.branding import Brand, brand_of
+from portal.branding import DEFAULT_BRAND, Brand, brand_of
 from portal.catalog.models import Component, Service, Usage
 from portal.changes.models import Change, ChangeTenant, ImpactLevel, NoticeBreach, Revision
 from portal.changes.services import snapshot
@@ -60,6 +60,9 @@ from portal.timezones import (
     offset_label,
     relative_to,
 )
+
+if TYPE_CHECKING:
+    from portal.notify.render import NoticeMessage, Rendered
 
 # Per-recipient links are rendered as these slots once per rendering, then replaced for each
 # recipient: a tenant's contacts get the same text, only their links differ.
@@ -103,23 +106,23 @@ class BatchContext:
     # Each revision's own content (from its snapshot): what a notice of it says.
     contents: dict[tuple[int, int], RevisionContent] = field(default_factory=dict)
     tenants: dict[int, Tenant] = field(default_factory=dict)
-    tenant_rows: dict[tuple[int, int], TenantState] = field(default_factory=dict)
-    breaches: dict[tuple[int, int, int], Breach] = field(default_factory=dict)
+    tenant_rows: dict[tuple[int, int | None], TenantState] = field(default_factory=dict)
+    breaches: dict[tuple[int, int | None, int], Breach] = field(default_factory=dict)
     impacts: dict[str, str] = field(default_factory=dict)
     service_names: dict[str, str] = field(default_factory=dict)  # slug -> name
     component_names: dict[tuple[str, str], str] = field(default_factory=dict)
     used_services: dict[int, set[str]] = field(default_factory=dict)  # tenant -> slugs used
     # tenant -> (service slug, component slug or None for the whole service) it uses
     usage: dict[int, set[tuple[str, str | None]]] = field(default_factory=dict)
-    thread_roots: dict[tuple[int, int, str], OutboxMessage] = field(default_factory=dict)
-    rendered: dict[tuple, object] = field(default_factory=dict)
-    shapes: dict[tuple, object] = field(default_factory=dict)
-    prototypes: dict[str, object] = field(default_factory=dict)
+    thread_roots: dict[tuple[int, int | None, str], OutboxMessage] = field(default_factory=dict)
+    rendered: dict[tuple, Rendered] = field(default_factory=dict)
+    shapes: dict[tuple, Rendered] = field(default_factory=dict)  # by template values
+    prototypes: dict[str, NoticeMessage] = field(default_factory=dict)
     change_urls: dict[int, str] = field(default_factory=dict)
     body_html: dict[tuple[int, int, str], Markup] = field(default_factory=dict)
     feeds_url: str = ""
     preferences_url: str = ""
-    brand: Brand | None = None
+    brand: Brand = DEFAULT_BRAND
 
 
 def external_urls(change_ids) -> tuple[dict[int, str], str, str]:

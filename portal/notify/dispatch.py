@@ -18,10 +18,11 @@ import smtplib
 import socket
 import time
 from collections import Counter, namedtuple
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from flask import current_app
 from sqlalchemy import select, update
@@ -119,7 +120,18 @@ def next_attempt(*, queued_at: dt.datetime, attempts: int, at: dt.datetime) -> d
     return min(deadline, at + dt.timedelta(seconds=retry_delay(attempts)))
 
 
-RowValues = namedtuple("RowValues", [a.key for a in OutboxMessage.__mapper__.column_attrs])
+if TYPE_CHECKING:
+
+    class RowValues(OutboxMessage):
+        """What a type checker sees of a snapshot: the row's column attributes (mypy cannot
+        follow a namedtuple whose fields come from the mapper)."""
+
+        _fields: ClassVar[tuple[str, ...]]
+
+        def __init__(self, *values: Any) -> None: ...
+
+else:
+    RowValues = namedtuple("RowValues", [a.key for a in OutboxMessage.__mapper__.column_attrs])
 
 
 def snapshot(row: OutboxMessage) -> RowValues:
@@ -134,7 +146,7 @@ def snapshot(row: OutboxMessage) -> RowValues:
 class Batch:
     """The outcomes of one batch, written together at the end."""
 
-    def __init__(self, rows: list[OutboxMessage], now: Callable[[], dt.datetime]):
+    def __init__(self, rows: Sequence[OutboxMessage], now: Callable[[], dt.datetime]):
         self.rows = rows
         self.now = now
         self.outcomes: dict[int, dict] = {}
@@ -245,6 +257,7 @@ def ship(ready: list[tuple], lost: set[int] | frozenset = frozenset()) -> list[t
                     if row.id in lost:
                         done.add(index - 1)
                         continue
+                    answer: str | SmtpRefusal
                     try:
                         answer = transmit(conn, msg, payload)
                     except SmtpRefusal as exc:
@@ -318,7 +331,12 @@ class Shipment:
         """Wait for the sender (renewing leases), record each answer at its time on the
         portal clock, save the outcomes of the rows still held."""
         events = wait_renewing(self.future, (self, *also_held)) if self.future else []
-        at = clock_times(self.anchor, (self.now(), time.monotonic())) if events else None
+        # Events come only after start(), which set the anchor; ``at`` is called per event.
+        at: Callable[[float], dt.datetime] = (
+            clock_times(self.anchor, (self.now(), time.monotonic()))  # type: ignore[arg-type]
+            if events
+            else None  # type: ignore[assignment]
+        )
         for row, answer, mono in events:
             if isinstance(answer, SmtpRefusal):
                 self.batch.failed(row, str(answer), temporary=answer.temporary, at=at(mono))
@@ -401,7 +419,8 @@ def dispatch_due(
         )
     batch_size = batch_size or int(current_app.config["DISPATCH_BATCH_SIZE"])
     worker = worker or new_worker_id()
-    app = current_app._get_current_object()
+    # Flask types current_app as Flask; the proxy's documented accessor is not in that type.
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
     total = DispatchResult()
     batches = 0
     inflight: Shipment | None = None
@@ -437,7 +456,8 @@ def dispatch_due(
             batches += 1
             if inflight is not None:
                 # One SMTP connection at a time; both batches' leases renewed meanwhile.
-                wait_renewing(inflight.future, (inflight, shipment))
+                # started (start() set its future)
+                wait_renewing(inflight.future, (inflight, shipment))  # type: ignore[arg-type]
             shipment.start(sender, app)
             if inflight is not None:
                 finish(inflight, shipment)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import and_, bindparam, select, update
+from sqlalchemy import bindparam, select, update
 
 from portal.changes.models import ChangeTenant
 from portal.extensions import db
@@ -145,12 +145,3 @@ def _set_notice_given(firsts: dict[tuple[int, int, int], dt.datetime]) -> set[tu
             stmt, [{"c": c, "t": t, "r": r, "at": at} for (c, t, r), at in wanted]
         )
     return {key for key, _ in wanted}
-
-
-def notice_given(change_id: int, tenant_id: int) -> dt.datetime | None:
-    """D(t) of the tenant for the change's clock revision (None until delivered)."""
-    return db.session.scalar(
-        select(ChangeTenant.notice_given_at).where(
-            and_(ChangeTenant.change_id == change_id, ChangeTenant.tenant_id == tenant_id)
-        )
-    )

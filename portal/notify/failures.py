@@ -17,7 +17,7 @@ from sqlalchemy import exists, func, insert, literal, select, union
 from portal.auth.models import User
 from portal.changes.models import Change, ChangeTenant
 from portal.changes.reach import OPEN_STATUSES, unreached
-from portal.extensions import db
+from portal.extensions import db, rows_affected
 from portal.ledger.services import Fact, record_many
 from portal.notify.models import FAILED, NOTICE, NOTICE_FAILED, PENDING, OutboxMessage
 from portal.sqltypes import UTCDateTime
@@ -91,7 +91,7 @@ def queue_failure_alerts(now: dt.datetime) -> int:
             literal(now, UTCDateTime),
             literal(now, UTCDateTime),
         )
-        count = db.session.execute(
+        count = rows_affected(
             insert(OutboxMessage)
             .from_select(
                 [
@@ -112,7 +112,7 @@ def queue_failure_alerts(now: dt.datetime) -> int:
                 rows,
             )
             .execution_options(preserve_rowcount=True)
-        ).rowcount
+        )
         if not count:
             continue  # nobody to tell (no tenant admin, no account manager): the desk shows it
         written += count

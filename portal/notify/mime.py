@@ -23,7 +23,7 @@ from __future__ import annotations
 import binascii
 import functools
 import re
-from email.message import EmailMessage, MIMEPart
+from email.message import EmailMessage, Message, MIMEPart
 from email.policy import SMTP, SMTPUTF8
 
 MAX_PLAIN_LINE = 78  # RFC 5322 §2.1.1: lines SHOULD be no longer than 78 characters
@@ -141,7 +141,7 @@ def full_message(
             msg.set_raw(name, folded)
     msg["MIME-Version"] = "1.0"
     msg["Content-Type"] = f'multipart/alternative; boundary="{boundary}"'
-    parts = []
+    parts: list[Message | str] = []
     for subtype, body in zip(BODY_SUBTYPES, bodies, strict=True):
         part = MIMEPart(policy=policy)
         part["Content-Type"] = f'text/{subtype}; charset="utf-8"'

@@ -14,7 +14,7 @@ from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, Unique
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.clock import utcnow
-from portal.extensions import db
+from portal.extensions import Model
 from portal.sqltypes import UTCDateTime
 
 # Kinds of message.
@@ -41,7 +41,7 @@ SKIPPED = "skipped"  # a reminder no longer needed (acknowledged, cancelled) whe
 STATUSES = (PENDING, SENDING, SENT, FAILED, SKIPPED)
 
 
-class OutboxMessage(db.Model):
+class OutboxMessage(Model):
     """One email to send (and, once sent or failed, the record of its delivery)."""
 
     __tablename__ = "outbox_messages"
@@ -108,7 +108,7 @@ class OutboxMessage(db.Model):
         return self.kind == NOTICE
 
 
-class ReminderRun(db.Model):
+class ReminderRun(Model):
     """A reminder (or the escalation with the last one) queued for one (change, tenant):
     the unique key makes each reminder go out once, whatever revisions follow."""
 
@@ -123,7 +123,7 @@ class ReminderRun(db.Model):
     queued_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
 
-class EmailPreference(db.Model):
+class EmailPreference(Model):
     """A customer user's opt-in to optional notices: by impact level and services.
 
     ``min_impact`` NULL means "no optional notices". Contractual notices to the tenant's notice
@@ -144,7 +144,7 @@ class EmailPreference(db.Model):
     services: Mapped[list[EmailPreferenceService]] = relationship(cascade="all, delete-orphan")
 
 
-class EmailPreferenceService(db.Model):
+class EmailPreferenceService(Model):
     """One service a user chose to hear about (when not ``all_services``)."""
 
     __tablename__ = "email_preference_services"
@@ -157,7 +157,7 @@ class EmailPreferenceService(db.Model):
     service_id: Mapped[int] = mapped_column(ForeignKey("services.id", ondelete="CASCADE"))
 
 
-class ReminderOptOut(db.Model):
+class ReminderOptOut(Model):
     """An address (of a tenant) that unsubscribed from reminders with the one-click link."""
 
     __tablename__ = "reminder_opt_outs"

@@ -10,13 +10,14 @@ optional notices to tenant users who opted in by service and impact level.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 
 from sqlalchemy import and_, exists, func, insert, literal, or_, select
 
 from portal.auth.models import User
 from portal.catalog.models import Usage
 from portal.changes.models import Change, ChangeTarget, ChangeTenant, ImpactLevel, Revision
-from portal.extensions import db
+from portal.extensions import db, rows_affected
 from portal.ledger.services import record
 from portal.notify.content import NO_LONGER_AFFECTED
 from portal.notify.models import (
@@ -69,12 +70,11 @@ def _insert_from(query_columns: dict) -> int:
     query = query_columns.pop("_query")
     cols = [query_columns[name].label(name) for name in OUTBOX_COLUMNS]
     select_stmt = query.with_only_columns(*cols)
-    result = db.session.execute(
+    return rows_affected(
         insert(OutboxMessage)
         .from_select(list(OUTBOX_COLUMNS), select_stmt)
         .execution_options(preserve_rowcount=True)
     )
-    return result.rowcount
 
 
 def contact_notice_rows(
@@ -186,7 +186,7 @@ def audience(revision: Revision):
 
 
 def enqueue_revision(
-    change: Change, revision: Revision, *, now: dt.datetime, dropped: list[int] = ()
+    change: Change, revision: Revision, *, now: dt.datetime, dropped: Sequence[int] = ()
 ) -> int:
     """Write the outbox rows for ``revision`` (flushed first); returns how many were written.
 

@@ -22,7 +22,7 @@ from sqlalchemy import and_, delete, exists, func, insert, literal, not_, select
 
 from portal.acks.services import acknowledged_tenant_ids
 from portal.changes.models import SCHEDULED, Change, ChangeTenant
-from portal.extensions import db
+from portal.extensions import db, rows_affected
 from portal.ledger.services import Fact, record_many
 from portal.notify.models import (
     ESCALATION,
@@ -195,9 +195,9 @@ COLUMNS = [
 
 def _insert(query) -> int:
     """INSERT INTO outbox_messages SELECT …; the number of rows written."""
-    return db.session.execute(
+    return rows_affected(
         insert(OutboxMessage).from_select(COLUMNS, query).execution_options(preserve_rowcount=True)
-    ).rowcount
+    )
 
 
 def _reminder_rows(change: Change, tenant_ids: list[int], offset: int, now: dt.datetime) -> int:

@@ -91,10 +91,10 @@ class NoticeMessage(Message):
         fields = [
             ("Subject", str(self.subject or "")),
             ("From", self.sender if isinstance(self.sender, str) else formataddr(self.sender)),
-            ("To", ", ".join(self.recipients)),
+            ("To", ", ".join(r if isinstance(r, str) else formataddr(r) for r in self.recipients)),
             ("Date", formatdate(self.date, localtime=True)),
             ("Message-ID", self.msgId),
-            *self.extra_headers.items(),
+            *(self.extra_headers or {}).items(),
         ]
         encoded = self.encoded
         if encoded is not None and encoded[0] is self.body and encoded[1] is self.alts["html"]:
@@ -255,7 +255,7 @@ def build_message(row: OutboxMessage, ctx: BatchContext) -> Message:
     if rendered is None:
         rendered = ctx.rendered[key] = render_for_tenant(row, ctx, checkpoint)
     links = {}
-    if rendered.has_ack:
+    if rendered.has_ack and row.tenant_id is not None:  # a notice or reminder, to a tenant
         links[ACK_SLOT] = acknowledge_url(
             row.change_id, row.revision_number, row.tenant_id, row.recipient
         )

@@ -42,7 +42,8 @@ class NotOffered(SmtpRefusal):
         return False
 
     def __str__(self) -> str:
-        return self.smtp_error.decode()
+        error = self.smtp_error  # the bytes __init__ gave
+        return error.decode() if isinstance(error, bytes) else error
 
 
 def reply_text(code: int, text: bytes | str) -> str:
@@ -104,7 +105,8 @@ def transmit(conn: TimedConnection, msg: Message, payload: bytes | None = None) 
                 "server does not offer SMTPUTF8 (RFC 6531), so it cannot be delivered through it"
             )
         options = ["SMTPUTF8"] + (["BODY=8BITMIME"] if host.has_extn("8bitmime") else [])
-        recipient = msg.recipients[0]  # UTF-8 mailbox, punycode domain (render.wire_address)
+        first = msg.recipients[0]  # UTF-8 mailbox, punycode domain (render.wire_address)
+        recipient = first if isinstance(first, str) else envelope_address(first)
     else:
         recipient = envelope_address(msg.recipients[0])
     payload = msg.as_bytes() if payload is None else payload

@@ -14,6 +14,7 @@ customer user only ever sees their own tenant's row.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy import and_, case, false, func, or_, select
@@ -77,7 +78,7 @@ def notice_state(
     waiting: int,
     failed: int,
     retrying: int,
-    failures: list[tuple[str, str]] = (),
+    failures: Sequence[tuple[str, str]] = (),
     retry_error: str | None = None,
     contacts_on_file: bool = False,
 ) -> NoticeState:
@@ -289,9 +290,10 @@ def _tenant_states(change_id: int, visible):
     )
     if visible is not None:
         agg = agg.where(om.tenant_id.in_(visible))
-    agg = agg.subquery()
-    sent, failed = func.coalesce(agg.c.sent, 0), func.coalesce(agg.c.failed, 0)
-    pending, retrying = func.coalesce(agg.c.pending, 0), func.coalesce(agg.c.retrying, 0)
+    per_tenant = agg.subquery()
+    sent, failed = func.coalesce(per_tenant.c.sent, 0), func.coalesce(per_tenant.c.failed, 0)
+    pending = func.coalesce(per_tenant.c.pending, 0)
+    retrying = func.coalesce(per_tenant.c.retrying, 0)
     state = case(
         (or_(ct.notice_given_at.is_not(None), sent > 0), "delivered"),
         (sent + pending + failed == 0, "no contact"),
@@ -312,7 +314,7 @@ def _tenant_states(change_id: int, visible):
             state.label("state"),
         )
         .join(Tenant, Tenant.id == ct.tenant_id)
-        .outerjoin(agg, agg.c.tenant_id == ct.tenant_id)
+        .outerjoin(per_tenant, per_tenant.c.tenant_id == ct.tenant_id)
         .where(ct.change_id == change_id, ct.active.is_(True))
     )
     if visible is not None:
@@ -381,7 +383,7 @@ def _add_problem_details(change_id: int, listed: list[TenantDelivery]) -> None:
         return
     om, ct = OutboxMessage, ChangeTenant
     rows = db.session.execute(
-        select(om.tenant_id, om.recipient, om.status, om.last_error)
+        select(ct.tenant_id, om.recipient, om.status, om.last_error)
         .join(
             ct,
             and_(
@@ -420,14 +422,3 @@ def failed_deliveries(user, *, limit: int = 200) -> list[OutboxMessage]:
     if ids is not None:
         q = q.where(OutboxMessage.tenant_id.in_(ids))
     return list(db.session.scalars(q))
-
-
-def delivery_counts(change_id: int) -> dict[str, int]:
-    """Rows of a change by status (for the dispatcher's report and the benchmark)."""
-    return dict(
-        db.session.execute(
-            select(OutboxMessage.status, func.count())
-            .where(OutboxMessage.change_id == change_id)
-            .group_by(OutboxMessage.status)
-        ).all()
-    )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import smtplib
 from dataclasses import dataclass
+from typing import Any
 
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -18,7 +19,7 @@ from flask import current_app
 from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.exc import SQLAlchemyError
 
-from portal.extensions import db
+from portal.extensions import db, rows_affected
 from portal.ops.models import WorkerHeartbeat
 
 CHECKS = ("database", "migrations", "worker", "relay")
@@ -75,12 +76,12 @@ def beat(
 ) -> None:
     """Upsert ``worker``'s heartbeat at ``now`` (UTC) with its relay finding, remove rows of
     workers gone for a day, and commit. Raises SQLAlchemyError when the database is down."""
-    values = {"seen_at": now}
+    values: dict[str, Any] = {"seen_at": now}
     if relay_checked:
         values.update(relay_ok=relay_error is None, relay_error=relay_error, relay_checked_at=now)
-    updated = db.session.execute(
+    updated = rows_affected(
         update(WorkerHeartbeat).where(WorkerHeartbeat.worker == worker).values(**values)
-    ).rowcount
+    )
     if not updated:
         db.session.add(WorkerHeartbeat(worker=worker, started_at=started_at, **values))
     db.session.execute(
@@ -169,7 +170,7 @@ def readiness(now: dt.datetime, wanted: tuple[str, ...] = CHECKS) -> dict[str, C
                     fresh, f"last heartbeat {age:.0f} s ago (limit {max_age:g} s)"
                 )
         if "relay" in wanted:
-            if not fresh or beat_row.relay_ok is None:
+            if beat_row is None or not fresh or beat_row.relay_ok is None:
                 results["relay"] = Check(False, "no recent report from a delivery worker")
             elif beat_row.relay_ok:
                 results["relay"] = Check(True, "reachable (as the worker last found it)")

@@ -53,7 +53,7 @@ class TextFormatter(logging.Formatter):
     def __init__(self):
         super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s", "%Y-%m-%dT%H:%M:%SZ")
 
-    def converter(self, timestamp):  # type: ignore[override]  (UTC, not local time)
+    def converter(self, timestamp):  # UTC, not local time
         return dt.datetime.fromtimestamp(timestamp, dt.UTC).timetuple()
 
 
@@ -126,7 +126,7 @@ def batch_done(batch) -> None:
     metrics.count_batch(batch)
 
 
-def leases_taken_over(previous: dict[str, int]) -> None:
+def leases_taken_over(previous: dict[str | None, int]) -> None:
     """Log (WARNING) and count rows claimed again because their worker's lease ran out:
     ``previous`` maps the old worker's name to how many of its rows were taken over."""
     from portal.ops import metrics

@@ -12,11 +12,11 @@ import datetime as dt
 from sqlalchemy import Boolean, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from portal.extensions import db
+from portal.extensions import Model
 from portal.sqltypes import UTCDateTime
 
 
-class WorkerHeartbeat(db.Model):
+class WorkerHeartbeat(Model):
     """The last sign of life of one delivery worker (``forewarn worker`` or the demo's)."""
 
     __tablename__ = "worker_heartbeats"

@@ -8,6 +8,7 @@ the caller's transaction; the caller commits.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 
 from sqlalchemy import func, select
 
@@ -48,7 +49,7 @@ def create_user(
     is_tenant_admin: bool = False,
     is_admin: bool = False,
     is_account_manager: bool = False,
-    teams: list[PlatformTeam] = (),
+    teams: Sequence[PlatformTeam] = (),
     approver: bool = False,
 ) -> User:
     """A staff user (``tenant`` None, with staff roles) or a customer user of ``tenant``."""
@@ -63,7 +64,7 @@ def create_user(
     user = User(
         email=email,
         name=name[:200],
-        tenant_id=None if staff else tenant.id,
+        tenant_id=None if tenant is None else tenant.id,
         is_tenant_admin=bool(is_tenant_admin) and not staff,
         is_admin=bool(is_admin) and staff,
         is_account_manager=bool(is_account_manager) and staff,

@@ -54,14 +54,14 @@ class CsvFile:
     errors: list[RowError] = field(default_factory=list)
 
 
-def decode(data: bytes, name: str) -> tuple[str | None, RowError | None]:
+def decode(data: bytes, name: str) -> str | RowError:
     """UTF-8 text (a byte-order mark is dropped), or an error naming the line of the bad byte."""
     try:
-        return data.decode("utf-8-sig"), None
+        return data.decode("utf-8-sig")
     except UnicodeDecodeError as err:
         line = data[: err.start].count(b"\n") + 1
         column = err.start - (data.rfind(b"\n", 0, err.start) + 1) + 1
-        return None, RowError(
+        return RowError(
             name,
             line,
             None,
@@ -81,9 +81,9 @@ def read_csv(
     except OSError as err:
         result.errors.append(RowError(path.name, 0, None, f"cannot read the file: {err.strerror}"))
         return result
-    text, error = decode(data, path.name)
-    if error:
-        result.errors.append(error)
+    text = decode(data, path.name)
+    if isinstance(text, RowError):
+        result.errors.append(text)
         return result
     rows = _records(text, result)
     header = next(rows, None)

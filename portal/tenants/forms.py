@@ -1,15 +1,19 @@
 """Forms for managing tenants, contacts, usage, account managers and user accounts.
 
 The services re-check every rule; these forms give the first, field-by-field answer.
-``show_error`` puts a service's refusal on the field it names.
+``show_error`` puts a service's refusal on the field it names; ``required`` hands a view the
+value of a field its validators made required.
 """
 
 from __future__ import annotations
+
+from typing import Protocol, TypeVar
 
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     EmailField,
+    Field,
     PasswordField,
     SelectField,
     SelectMultipleField,
@@ -17,10 +21,39 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Email, Length, Optional, ValidationError
 
-from portal.errors import DomainError
+from portal.errors import DomainError, InvalidInput
 from portal.timezones import is_zone
 
 PASSWORD_HINT = "At least 12 characters. Pass it on safely; the user changes it on their profile."  # noqa: S105
+
+
+T = TypeVar("T", covariant=True)
+
+
+class _Filled(Protocol[T]):
+    """A form field as ``required`` reads it (WTForms types ``data`` as optional)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def data(self) -> T | None: ...
+
+
+def required(field: _Filled[T]) -> T:
+    """``field.data`` of a field that ``DataRequired`` has validated, so never None; should it
+    be None all the same, ``InvalidInput`` naming the field (a form message or a 400)."""
+    value = field.data
+    if value is None:
+        raise InvalidInput("required", field=field.name)
+    return value
+
+
+def add_field_error(field: Field, message: str) -> None:
+    """Show ``message`` under ``field`` (its errors are a tuple until it has been validated)."""
+    if not isinstance(field.errors, list):
+        field.errors = list(field.errors)
+    field.errors.append(message)
 
 
 def show_error(form: FlaskForm, err: DomainError, default: str) -> None:
@@ -29,9 +62,7 @@ def show_error(form: FlaskForm, err: DomainError, default: str) -> None:
     field = getattr(form, name, None) if name else None
     if field is None or not hasattr(field, "errors"):
         field = getattr(form, default)
-    if not isinstance(field.errors, list):
-        field.errors = list(field.errors)
-    field.errors.append(err.message)
+    add_field_error(field, err.message)
 
 
 class TenantForm(FlaskForm):

@@ -279,7 +279,7 @@ def _plan_usage(
                         f"{service.slug} has no component {row['component']!r}",
                     )
                 )
-        if len(errors) > before:
+        if len(errors) > before or service is None:  # a missing service is an error above
             continue
         key = (slug, service.id, component.id if component else None)
         if key in seen:

@@ -9,7 +9,7 @@ from sqlalchemy import Boolean, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.clock import utcnow
-from portal.extensions import db
+from portal.extensions import Model
 from portal.sqltypes import UTCDateTime
 
 if TYPE_CHECKING:
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from portal.catalog.models import Service, Usage
 
 
-class Tenant(db.Model):
+class Tenant(Model):
     """One customer organisation. First-party tenants get exactly the same treatment."""
 
     __tablename__ = "tenants"
@@ -44,7 +44,7 @@ class Tenant(db.Model):
         return f"<Tenant {self.slug}>"
 
 
-class NoticeContact(db.Model):
+class NoticeContact(Model):
     """An address that receives a tenant's contractual notices (cannot be switched off)."""
 
     __tablename__ = "notice_contacts"
@@ -59,7 +59,7 @@ class NoticeContact(db.Model):
     tenant: Mapped[Tenant] = relationship(back_populates="contacts")
 
 
-class ContractTerm(db.Model):
+class ContractTerm(Model):
     """Notice a tenant's contract demands: for every service (service_id NULL) or one service.
 
     Contract terms only ever add notice: the required notice is the maximum of everything
@@ -81,7 +81,7 @@ class ContractTerm(db.Model):
     service: Mapped[Service | None] = relationship()
 
 
-class AccountManagerAssignment(db.Model):
+class AccountManagerAssignment(Model):
     """Which account manager looks after which tenant."""
 
     __tablename__ = "account_manager_assignments"

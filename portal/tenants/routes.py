@@ -20,7 +20,15 @@ from portal.errors import DomainError
 from portal.extensions import db
 from portal.notify.render import address_warning
 from portal.tenants import services
-from portal.tenants.forms import ContactForm, ManagerForm, TenantForm, UsageForm, show_error
+from portal.tenants.forms import (
+    ContactForm,
+    ManagerForm,
+    TenantForm,
+    UsageForm,
+    add_field_error,
+    required,
+    show_error,
+)
 from portal.tenants.models import AccountManagerAssignment, NoticeContact, Tenant
 
 bp = Blueprint("tenants", __name__, url_prefix="/admin/tenants")
@@ -56,9 +64,9 @@ def create():
     if form.validate_on_submit():
         try:
             tenant = services.create_tenant(
-                slug=form.slug.data,
-                name=form.name.data,
-                time_zone=form.time_zone.data,
+                slug=required(form.slug),
+                name=required(form.name),
+                time_zone=required(form.time_zone),
                 first_party=form.first_party.data,
                 actor=current_user,
                 now=now(),
@@ -86,9 +94,9 @@ def edit(tenant_id: int):
         try:
             services.update_tenant(
                 tenant,
-                slug=form.slug.data,
-                name=form.name.data,
-                time_zone=form.time_zone.data,
+                slug=required(form.slug),
+                name=required(form.name),
+                time_zone=required(form.time_zone),
                 first_party=form.first_party.data,
                 actor=current_user,
                 now=now(),
@@ -179,7 +187,11 @@ def add_contact(tenant_id: int):
     if form.validate_on_submit():
         try:
             contact = services.add_contact(
-                tenant, email=form.email.data, name=form.name.data, actor=current_user, now=now()
+                tenant,
+                email=required(form.email),
+                name=form.name.data,
+                actor=current_user,
+                now=now(),
             )
             if warning := address_warning(contact.email):
                 flash(warning, "warning")
@@ -221,7 +233,7 @@ def add_usage(tenant_id: int):
         elif target.startswith("s") and target[1:].isdecimal():
             service = db.session.get(Service, int(target[1:]))
         if service is None:
-            form.target.errors.append("choose a service or component from the list")
+            add_field_error(form.target, "choose a service or component from the list")
         else:
             try:
                 services.add_usage(
@@ -257,7 +269,7 @@ def assign_manager(tenant_id: int):
     if form.validate_on_submit():
         user = db.session.get(User, form.user.data) if form.user.data else None
         if user is None:
-            form.user.errors.append("choose an account manager from the list")
+            add_field_error(form.user, "choose an account manager from the list")
         else:
             try:
                 services.assign_manager(tenant, user, actor=current_user, now=now())

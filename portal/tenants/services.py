@@ -130,7 +130,7 @@ def update_tenant(
 
 
 def add_contact(
-    tenant: Tenant, *, email: str, name: str = "", actor, now: dt.datetime
+    tenant: Tenant, *, email: str, name: str | None = "", actor, now: dt.datetime
 ) -> NoticeContact:
     """Add a notice contact; the same address twice for one tenant is refused."""
     email = normalise_email(email)

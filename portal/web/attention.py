@@ -7,7 +7,8 @@ on next, each a count with a link to where they act.
 - Account managers and admins (their tenants): tenants whose notice finally failed for a
   scheduled change, open objections, told-but-silent tenants of changes that ask for an
   acknowledgement and start within 72 h.
-- Customers: changes of their organisation still waiting for its acknowledgement.
+- Customers: none here; their home page opens with "Needs your action" instead, the changes
+  to acknowledge or act on, soonest deadline first (``portal.changes.asks.needs_action``).
 
 Every item is one counting statement over indexed columns; none loads rows.
 """
@@ -157,18 +158,10 @@ def attention_for(user, now: dt.datetime, upcoming: list[Upcoming]) -> list[Atte
     """The non-zero items for ``user`` at ``now`` (UTC), most urgent first."""
     items: list[Attention] = []
     if user.is_customer:
-        waiting = sum(1 for u in upcoming if u.awaiting_ack)
-        items.append(
-            Attention(
-                waiting,
-                "changes wait for your organisation's acknowledgement",
-                url_for("changes.index", when="upcoming"),
-            )
-        )
-    else:
-        if user.is_engineer:
-            items += _engineer(user, now)
-        if user.is_admin or user.is_account_manager:
-            items += _staff_of_tenants(user, now)
+        return []  # customers' home opens with "Needs your action" (``changes.asks``)
+    if user.is_engineer:
+        items += _engineer(user, now)
+    if user.is_admin or user.is_account_manager:
+        items += _staff_of_tenants(user, now)
     found = [i for i in items if i.count]
     return sorted(found, key=lambda i: i.level != "bad")

@@ -12,6 +12,7 @@ from flask_login import current_user, login_required
 from portal.auth.forms import EmptyForm
 from portal.auth.services import is_safe_next
 from portal.changes.approvals import awaiting_approval
+from portal.changes.asks import needs_action
 from portal.changes.upcoming import upcoming_for
 from portal.clock import get_clock, now
 from portal.extensions import db
@@ -33,9 +34,12 @@ def home():
         return redirect(url_for("auth.login"))
     at = now()
     upcoming = upcoming_for(current_user, at)
+    needs, needs_total = needs_action(current_user, at)
     return render_template(
         "web/home.html",
         upcoming=upcoming,
+        needs=needs,
+        needs_total=needs_total,
         attention=attention_for(current_user, at, upcoming),
         awaiting_approval=awaiting_approval(current_user),
     )

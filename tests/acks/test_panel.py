@@ -35,6 +35,8 @@ def _page(story):
 
 
 def test_customer_panel_acknowledge_button_posts_with_csrf_and_returns(login, story):
+    story.change.ack_required = True
+    db.session.commit()
     client = login(story.tapai_user)
     html = client.get(_page(story)).get_data(as_text=True)
     assert "Acknowledgement · Tapai" in html and "not acknowledged" in html
@@ -48,7 +50,7 @@ def test_customer_panel_acknowledge_button_posts_with_csrf_and_returns(login, st
     response = client.post(action, data={"csrf_token": token})
     assert response.status_code == 302 and response.headers["Location"] == _page(story)
     html = client.get(_page(story)).get_data(as_text=True)
-    assert "acknowledged</span> version 1 by Tom Tapai" in html
+    assert "Acknowledged by Tom Tapai" in html and "(version 1, via portal)" in html
     assert "Acknowledged. Thank you" in html  # the flash message
     assert _forms(html) == []
 

@@ -22,9 +22,10 @@ def test_engineer_publishes_after_a_refusal_and_the_customer_sees_it(site, sign_
         label="Face Fusion API (whole service)"
     )
     page.get_by_label("Impact").select_option(value="degradation")
+    page.get_by_label("Ask affected customers to acknowledge").check()
     # T0 is Mon 2 Nov 2026 09:00 UTC; the engineer works in Europe/Berlin (UTC+1).
-    page.get_by_label("Start").fill("2026-11-03T16:00")  # 30 h away: too soon for Tapai
-    page.get_by_label("End").fill("2026-11-03T18:00")
+    page.get_by_label("Start").fill("2026-11-03 16:00")  # 30 h away: too soon for Tapai
+    page.get_by_label("End").fill("2026-11-03 18:00")
     page.get_by_role("button", name="Save draft").click()
     expect(page.get_by_role("heading", name=TITLE)).to_be_visible()
 
@@ -38,8 +39,8 @@ def test_engineer_publishes_after_a_refusal_and_the_customer_sees_it(site, sign_
 
     page.get_by_role("link", name="Reschedule to the earliest allowed start").click()
     # p + 72 h + 1 h margin = Thu 5 Nov 10:00 UTC, 11:00 in Berlin; the duration is kept.
-    expect(page.get_by_label("Start")).to_have_value("2026-11-05T11:00")
-    expect(page.get_by_label("End")).to_have_value("2026-11-05T13:00")
+    expect(page.get_by_label("Start")).to_have_value("2026-11-05 11:00")
+    expect(page.get_by_label("End")).to_have_value("2026-11-05 13:00")
     expect(page.locator("#notice-preview")).to_contain_text("publishable")
     page.get_by_role("button", name="Save draft").click()
     page.get_by_text("Publish…").click()

@@ -22,10 +22,10 @@ def test_engineer_travels_forward_in_demo_time(sign_in):
     page = sign_in("engineer@forewarn.example")
     expect(page.get_by_role("heading", name="Welcome, Erin Engineer")).to_be_visible()
     bar = page.locator(".demobar")
-    expect(bar).to_contain_text("02 Nov 2026")
+    expect(bar).to_contain_text("Mon 2 Nov 2026 10:00 UTC+1 (09:00 UTC)")
     bar.get_by_role("button", name="+1d").click()
     expect(page.locator(".flash")).to_contain_text("2026-11-03 09:00")
-    expect(page.locator(".demobar")).to_contain_text("03 Nov 2026")
+    expect(page.locator(".demobar")).to_contain_text("Tue 3 Nov 2026")
 
 
 def test_customer_reads_its_notice_in_the_mailbox(app, sign_in):

@@ -235,3 +235,24 @@ def test_garbage_times_and_zones_are_form_messages(story, login, tapai_admin):
     zone = client.post("/settings/blackouts", data=dict(window(5, 2), time_zone="Nowhere/Land"))
     assert zone.status_code == 400 and "unknown time zone" in zone.get_data(as_text=True)
     assert db.session.execute(select(BlackoutWindow)).first() is None
+
+
+def test_blackout_times_are_24_hour_text_and_echoed_with_offset_and_utc(story, login, tapai_admin):
+    client = login(tapai_admin)
+    page = client.get("/settings/blackouts").get_data(as_text=True)
+    assert 'type="datetime-local"' not in page
+    response = client.post(
+        "/settings/blackouts",
+        data={
+            "starts_at": "2026-12-24 00:00",
+            "ends_at": "2026-12-25 18:30",
+            "time_zone": "Asia/Kolkata",
+            "reason": "year end",
+        },
+        follow_redirects=True,
+    )
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert "read as Thu 24 Dec 2026 00:00 UTC+5:30 (Wed 23 Dec 18:30 UTC)" in html
+    assert "Fri 25 Dec 2026 18:30 UTC+5:30 (13:00 UTC)" in html
+    assert "IST" not in html

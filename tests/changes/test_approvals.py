@@ -96,6 +96,8 @@ def test_the_approval_page_shows_the_notice_check_beside_the_decision(story, req
     assert "Reason for rejecting" in page
     assert "Approving publishes it now as short notice: 2 tenants told" in page
     assert "Approve as short notice</button>" in page and " disabled " not in page
+    # The browser asks before approving (static/forewarn.js), saying what it sends.
+    assert 'data-confirm="Approve as short notice? It is published now: 2 tenants told (' in page
 
 
 def test_after_the_start_approve_is_disabled_and_refused_with_a_way_forward(
@@ -106,6 +108,7 @@ def test_after_the_start_approve_is_disabled_and_refused_with_a_way_forward(
     page = bo.get(f"/changes/{requested.id}").get_data(as_text=True)
     assert "expired: the start has passed" in page
     assert "disabled" in page and "The requester must reschedule" in page
+    assert 'data-confirm="Approve' not in page  # nothing to confirm: Approve is disabled
     response = bo.post(f"/changes/{requested.id}/emergency/approve", data={"note": "ok"})
     assert response.status_code == 302
     assert "can no longer be approved" in bo.get(response.location).get_data(as_text=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 
 import pytest
 from sqlalchemy import func, select
@@ -216,4 +217,32 @@ def test_editor_saves_action_and_act_by_in_the_chosen_zone(story, login):
     assert change.customer_action == ACTION
     assert change.act_by == START - 2 * HOUR  # 07:00 UTC
     edit = client.get(f"/changes/{change.id}/edit").text
-    assert 'value="2026-11-06T07:00"' in edit  # shown back in the viewer's zone (UTC)
+    assert 'value="2026-11-06 07:00"' in edit  # shown back in the viewer's zone (UTC)
+
+
+def test_editor_takes_24_hour_iso_text_and_echoes_what_it_understood(story, login):
+    client = login(story.ana)
+    form = client.get("/changes/new").text
+    assert 'type="datetime-local"' not in form  # 12-hour AM/PM pickers in many locales
+    assert re.search(r'name="starts_at"[^>]*placeholder="2026-12-03 05:00"', form)
+    response = client.post(
+        "/changes/new",
+        data=form_data(
+            time_zone="Asia/Taipei",
+            starts_at="2026-11-06 17:00",
+            ends_at="2026-11-06 19:00",
+            customer_action=ACTION,
+            act_by="2026-11-06 05:00",
+            action="preview",
+        ),
+        headers={"X-Forewarn-Fragment": "preview"},
+    )
+    assert response.status_code == 200
+    echo = response.text
+    assert "Start read as</dt><dd>Fri 6 Nov 2026 17:00 UTC+8 (09:00 UTC)" in echo
+    assert "Act by read as</dt><dd>Fri 6 Nov 2026 05:00 UTC+8 (Thu 5 Nov 21:00 UTC)" in echo
+    garbage = client.post(
+        "/changes/new", data=form_data(act_by="5pm tomorrow", customer_action=ACTION)
+    )
+    assert garbage.status_code == 400
+    assert re.search(r"Act by read as</dt><dd><span class=\"error\">[^<]*ISO-8601", garbage.text)

@@ -57,7 +57,7 @@ def test_the_editor_round_trips_the_first_of_two_0130s_in_new_york(story, login)
     publish(change, story)
     client = as_user(login, story.ana)
     html = client.get(f"/changes/{change.id}/edit").get_data(as_text=True)
-    assert prefilled(html, "starts_at") == "2027-11-07T01:30"
+    assert prefilled(html, "starts_at") == "2027-11-07 01:30"
     response, _sent = resubmit(client, change, title="Retitled", time_zone="America/New_York")
     assert response.status_code == 302, response.get_data(as_text=True)[:2000]
     db.session.refresh(change)

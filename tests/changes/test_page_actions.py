@@ -87,7 +87,7 @@ def test_reschedule_to_earliest_prefills_the_editor_keeping_the_duration(story, 
         .get_data(as_text=True)
     )
     # p + 72 h + 1 h margin = Thu 05 Nov 10:00 UTC; the viewer's zone is UTC here.
-    assert 'value="2026-11-05T10:00"' in html and 'value="2026-11-05T12:00"' in html
+    assert 'value="2026-11-05 10:00"' in html and 'value="2026-11-05 12:00"' in html
     assert "publishable" in html  # the notice check ran on the pre-filled start
     assert "moved to the earliest allowed start" in html
 

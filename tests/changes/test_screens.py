@@ -195,7 +195,8 @@ def test_customer_sees_published_change_in_own_zone_but_not_other_tenants(story,
     page = client.get(f"/changes/{change.id}").get_data(as_text=True)
     # 09:00 UTC on Fri 6 Nov is 18:00 in Tokyo, with UTC alongside.
     assert "Fri 6 Nov 2026 18:00 UTC+9 (09:00 UTC)" in page
-    assert "Revision history" in page and "material" in page
+    assert "History" in page and "Announced" in page
+    assert "material" not in page and "publish" not in page  # internal words are for staff
     assert "Go-live gates" not in page  # staff only
     bystander = as_user(login, story.bystander_user)
     assert bystander.get(f"/changes/{change.id}").status_code == 404
@@ -313,3 +314,18 @@ def test_body_markdown_is_sanitised_on_the_change_page(story, login):
     html = login(story.ana).get(f"/changes/{change.id}").get_data(as_text=True)
     assert "<script>alert(1)" not in html and 'href="javascript' not in html
     assert "&lt;script&gt;alert(1)" in html  # shown as text, never run
+
+
+def test_gate_list_pages_and_a_page_past_the_end_shows_the_last(story, login, monkeypatch):
+    monkeypatch.setattr("portal.changes.routes.GATE_ROWS_SHOWN", 1)
+    change = make_draft(story)
+    publish(change, story)
+    client = login(story.ana)
+    first = client.get(f"/changes/{change.id}").data
+    assert b"page 1 of 2 (2 tenants)" in first
+    assert b"gates_page=2" in first
+    second = client.get(f"/changes/{change.id}?gates_page=2").data
+    assert b"page 2 of 2 (2 tenants)" in second
+    past = client.get(f"/changes/{change.id}?gates_page=99").data
+    assert b"page 2 of 2 (2 tenants)" in past
+    assert client.get(f"/changes/{change.id}?gates_page=-3").status_code == 200

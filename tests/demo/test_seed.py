@@ -77,6 +77,11 @@ def test_story_changes_are_told_through_the_real_services(app):
         ).scalar_one()
         assert row.required_notice_seconds == 72 * 3600
         assert scheduled.starts_at >= T0 + dt.timedelta(hours=73)
+        # What customers need to do, and by when: in the change and in what was announced.
+        assert "Retry-After" in scheduled.customer_action
+        assert scheduled.act_by == scheduled.starts_at - dt.timedelta(days=1)
+        assert '"act_by"' in scheduled.revisions[0].snapshot
+        assert "Retry-After" in scheduled.revisions[0].snapshot
         # Publishing wrote the outbox rows the worker will deliver: Tapai's included.
         assert (
             db.session.scalar(

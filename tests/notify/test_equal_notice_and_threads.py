@@ -5,11 +5,12 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from portal.changes.services import input_of, revise
 from portal.extensions import db
 from portal.notify.models import OutboxMessage
+from tests.conftest import T0
 
 
 def arrival_tenants(sink):
@@ -17,7 +18,14 @@ def arrival_tenants(sink):
 
 
 def test_first_party_tenant_is_never_told_first(published, dispatch, sink):
-    # One row per batch: the most favourable case for jumping the queue, were it possible.
+    # Ptu's row is due first, so the claim's due_at order alone would send it first; and one
+    # row per batch: the most favourable case for jumping the queue, were it possible.
+    db.session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.tenant_id == published.ptu.id)
+        .values(due_at=T0 - dt.timedelta(minutes=1))
+    )
+    db.session.commit()
     dispatch(batch_size=1)
     order = arrival_tenants(sink)
     assert len(order) == 5
