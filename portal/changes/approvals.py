@@ -22,7 +22,7 @@ from portal.changes.models import PENDING_APPROVAL, Change, EmergencyRequest
 from portal.changes.notice import NoticePlan
 from portal.changes.services import input_of, run_check
 from portal.extensions import db
-from portal.timezones import format_duration
+from portal.timezones import format_duration, format_when
 
 
 @dataclass(frozen=True)
@@ -86,7 +86,7 @@ def summary_text(change: Change, request: EmergencyRequest, now: dt.datetime) ->
     b = brief(change, now)
     lines = [
         f"Justification: {request.justification}",
-        f"Starts: {change.starts_at.astimezone(dt.UTC):%a %d %b %Y %H:%M} UTC "
+        f"Starts: {format_when(change.starts_at, 'UTC')} "
         f"(in {format_duration(max(0, b.starts_in_seconds))})",
         f"Affected tenants: {b.affected}",
         "First-party tenants affected: " + (", ".join(b.first_party) or "none"),

@@ -361,6 +361,7 @@ def test_a_short_notice_change_says_so_with_the_justification_and_the_notice_owe
     review = [*SECTIONS, "button: Review the request"]
     assert html_outline(html) == review
     assert text_outline(text) == SECTIONS and why in text
+    assert "Starts: Tue 3 Nov 2026 15:00 UTC (in 30 h)" in text  # the blast radius, in UTC
     assert html_buttons(html)[0]["href"].endswith(f"/changes/{hotfix.id}#emergency")
 
     emergency.approve(hotfix, approver=w.approver, now=clock.now())
