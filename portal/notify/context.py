@@ -12,7 +12,9 @@ the link slots are filled (``portal.notify.render.build_message``).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
+from collections.abc import Set
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NamedTuple
 from urllib.parse import urlencode
@@ -114,6 +116,8 @@ class BatchContext:
     used_services: dict[int, set[str]] = field(default_factory=dict)  # tenant -> slugs used
     # tenant -> (service slug, component slug or None for the whole service) it uses
     usage: dict[int, set[tuple[str, str | None]]] = field(default_factory=dict)
+    # (change, revision, services and components a tenant uses) -> what it is shown affected
+    affected: dict[tuple, tuple[tuple[str, tuple[str, ...]], ...]] = field(default_factory=dict)
     thread_roots: dict[tuple[int, int | None, str], OutboxMessage] = field(default_factory=dict)
     rendered: dict[tuple, Rendered] = field(default_factory=dict)
     shapes: dict[tuple, Rendered] = field(default_factory=dict)  # by template values
@@ -301,7 +305,7 @@ def action_wanted(row: OutboxMessage, change: Change, revision_kind: str) -> boo
 
 
 def affected_for(
-    content: RevisionContent, usage: set[tuple[str, str | None]]
+    content: RevisionContent, usage: Set[tuple[str, str | None]]
 ) -> list[tuple[str, str | None]]:
     """The revision's targets as the tenant meets them: a touched whole service it uses,
     the touched components it uses (all of a service's touched components when it uses the
@@ -415,7 +419,9 @@ def _markdown_html(ctx: BatchContext, content: RevisionContent, which: str) -> M
     return html
 
 
+@functools.lru_cache(maxsize=4096)
 def _when(when: dt.datetime | None, zone: str) -> str:
+    """``format_when_and_utc``, remembered: a batch's tenants share a few zones and times."""
     return format_when_and_utc(when, zone)
 
 
@@ -424,12 +430,15 @@ def _tenant_facts(row: OutboxMessage, ctx: BatchContext, zone: str) -> dict:
     so that equal facts share one rendering."""
     content = _content(row, ctx)
     state = ctx.tenant_rows.get((row.change_id, row.tenant_id))
-    usage = ctx.usage.get(row.tenant_id, set()) if row.tenant_id is not None else set()
-    targets = affected_for(content, usage)
+    usage = frozenset(ctx.usage.get(row.tenant_id, ())) if row.tenant_id is not None else None
+    key = (content.id, content.number, usage)
+    affected = ctx.affected.get(key)
+    if affected is None:  # tenants of a batch use few combinations of services
+        affected = ctx.affected[key] = affected_lines(affected_for(content, usage or set()), ctx)
     breach = ctx.breaches.get((row.change_id, row.tenant_id, row.revision_number))
     return {
         "zone": zone,
-        "affected": affected_lines(targets, ctx),
+        "affected": affected,
         "clock_starts": starts_clock(row, ctx),
         "started_at": state.started_at if state is not None else None,
         "breach": breach,

@@ -18,6 +18,7 @@ a title or name stored before input was checked cannot break the header.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Sequence
 
 from portal.inputs import one_line
@@ -30,12 +31,14 @@ def _local(when: dt.datetime, zone: str) -> dt.datetime:
     return when.astimezone(get_zone(zone))
 
 
+@functools.lru_cache(maxsize=1024)
 def day_month(when: dt.datetime, zone: str) -> str:
     """The local date in ``zone`` as "3 Dec" (the tag's deadline)."""
     local = _local(when, zone)
     return f"{local.day} {local:%b}"
 
 
+@functools.lru_cache(maxsize=1024)
 def subject_time(when: dt.datetime, zone: str) -> str:
     """ "Thu 3 Dec 05:00 (UTC+8)": the local time in ``zone`` with its UTC offset."""
     local = _local(when, zone)
