@@ -101,7 +101,9 @@ class EncodedBody:
         return body
 
     def fill(self, values: dict[str, str]) -> str:
-        """The encoded body with each slot (a key of ``values``) replaced by its value."""
+        """The encoded body with each slot (a key of ``values``) replaced by its value.
+        Values are non-empty single lines (links, names): an empty one between a bare CR
+        and a line feed would join them into one line break in the whole-text encoding."""
         out = []
         for part in self.parts:
             if isinstance(part, str):
