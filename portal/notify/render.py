@@ -179,6 +179,21 @@ def address_warning(address: str) -> str | None:
     )
 
 
+def _rendering(values: dict, kind: str, checkpoint: str | None, slots: tuple[str, ...]) -> Rendered:
+    """One rendering of ``values``: the text (with the checkpoint line) and HTML, both encoded
+    once with ``slots`` left to fill per tenant or recipient."""
+    text, html = _render(values, kind)
+    text = stamp_text(text, checkpoint)
+    return Rendered(
+        values["subject"],
+        text,
+        html,
+        values["ack_url"] is not None,
+        mime.EncodedBody(text, slots),
+        mime.EncodedBody(html, slots),
+    )
+
+
 def _render(values: dict, kind: str) -> tuple[str, str]:
     """The text and HTML bodies of one rendering. The text part's Markdown becomes plain
     text with its links numbered and listed at the end (``portal.notify.plaintext``); runs
@@ -202,32 +217,12 @@ def render_for_tenant(row: OutboxMessage, ctx: BatchContext, checkpoint: str | N
     tenant = ctx.tenants.get(row.tenant_id) if row.tenant_id is not None else None
     name = one_line(tenant.name) if tenant is not None else ""
     if row.kind not in SHAPED_KINDS or tenant is None:
-        values = template_context(row, ctx, name)
-        text, html = _render(values, row.kind)
-        text = stamp_text(text, checkpoint)
-        return Rendered(
-            values["subject"],
-            text,
-            html,
-            values["ack_url"] is not None,
-            mime.EncodedBody(text, SLOTS),
-            mime.EncodedBody(html, SLOTS),
-        )
+        return _rendering(template_context(row, ctx, name), row.kind, checkpoint, SLOTS)
     values = template_context(row, ctx, TENANT_SLOT)
     shape = tuple(sorted(values.items()))
     shared = ctx.shapes.get(shape)
     if shared is None:
-        text, html = _render(values, row.kind)
-        text = stamp_text(text, checkpoint)
-        slots = (*SLOTS, TENANT_SLOT)
-        shared = ctx.shapes[shape] = Rendered(
-            values["subject"],
-            text,
-            html,
-            values["ack_url"] is not None,
-            mime.EncodedBody(text, slots),
-            mime.EncodedBody(html, slots),
-        )
+        shared = ctx.shapes[shape] = _rendering(values, row.kind, checkpoint, (*SLOTS, TENANT_SLOT))
     html_name = str(escape(name))
     return Rendered(
         shared.subject.replace(TENANT_SLOT, name),
