@@ -48,7 +48,7 @@ def private_feed_response(secret: str, fmt: str) -> Response | None:
     validators, so a 200 is certain — the stored body all come in one statement.
     """
     conditional = bool(request.if_none_match) or "If-Modified-Since" in request.headers
-    token = token_for_secret(secret, with_body=None if conditional else fmt, gzipped=accepts_gzip())
+    token = token_for_secret(secret, with_body=None if conditional else fmt)
     if token is None:
         return None
     return feed_response(
