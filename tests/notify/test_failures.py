@@ -189,9 +189,10 @@ def test_a_template_error_fails_its_rows_only_and_they_retry(
 
 
 def test_a_hanging_server_times_out_without_blocking_the_other_rows(
-    published, dispatch, sink, clock
+    app, published, dispatch, sink, clock
 ):
-    sink.stall["ops2@tapai.example"] = 3.0  # longer than MAIL_TIMEOUT_SECONDS (1.5 s)
+    app.config["MAIL_TIMEOUT_SECONDS"] = 1.5  # read on every connect
+    sink.stall["ops2@tapai.example"] = 3.0  # longer than the timeout
     result = dispatch()
     assert result.sent == 4 and result.retrying == 1
     row = db.session.scalar(select(OutboxMessage).filter_by(recipient="ops2@tapai.example"))
