@@ -17,6 +17,7 @@ import functools
 from email.utils import formataddr, parseaddr
 
 from flask import Response, current_app, request
+from werkzeug.http import http_date
 
 from portal.clock import now
 from portal.extensions import db
@@ -109,8 +110,11 @@ def feed_response(
     )
     wrote = False
     gzipped = accepts_gzip()
+    # Every header goes in with the response: one list, where setting them one by one would
+    # scan the headers already there each time (this runs on every feed poll).
+    headers: list[tuple[str, str]] = []
     if not_modified:
-        response = Response(status=304)
+        status, body = 304, b""
     else:
         stored = (token.body_etag, token.body) if token is not None and token.body else None
         body, wrote = feed_body(
@@ -122,9 +126,10 @@ def feed_response(
             gzipped=gzipped,
             stored=stored,
         )
-        response = Response(body, status=200, content_type=builders.CONTENT_TYPES[fmt])
+        status = 200
+        headers.append(("Content-Type", builders.CONTENT_TYPES[fmt]))
         if gzipped:
-            response.headers["Content-Encoding"] = "gzip"
+            headers.append(("Content-Encoding", "gzip"))
     if token is not None and request.method != "HEAD":
         touch_every = dt.timedelta(seconds=int(config["FEED_RECEIPT_TOUCH_SECONDS"]))
         wrote |= record_fetch(
@@ -137,15 +142,15 @@ def feed_response(
             touch_every=touch_every,
         )
     if token is not None:
-        response.headers.update(PRIVATE_HEADERS)
+        headers.extend(PRIVATE_HEADERS.items())
     else:
         max_age = int(config["FEED_PUBLIC_MAX_AGE_SECONDS"])
-        response.headers["Cache-Control"] = f"public, max-age={max_age}"
+        headers.append(("Cache-Control", f"public, max-age={max_age}"))
     if wrote:
         db.session.commit()
     # The gzip-coded body is another representation of the same content: the same opaque tag,
     # weak (RFC 9110 §8.8.1, §8.8.3), so that If-None-Match (weak comparison) matches either.
-    response.headers["ETag"] = f"W/{state.etag}" if gzipped else state.etag
-    response.headers["Vary"] = "Accept-Encoding"
-    response.last_modified = state.last_modified_header(when)
-    return response
+    headers.append(("ETag", f"W/{state.etag}" if gzipped else state.etag))
+    headers.append(("Vary", "Accept-Encoding"))
+    headers.append(("Last-Modified", http_date(state.last_modified_header(when))))
+    return Response(body, status=status, headers=headers)
