@@ -14,8 +14,8 @@ from flask_login import current_user
 from portal.access import roles_required
 from portal.auth.forms import EmptyForm
 from portal.changes import blackout_services
-from portal.changes.admin import parse_window
 from portal.changes.forms import BlackoutForm, zone_choices
+from portal.changes.routes_admin import parse_window
 from portal.clock import now
 from portal.errors import DomainError
 from portal.extensions import db
