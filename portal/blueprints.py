@@ -15,8 +15,10 @@ BLUEPRINT_PATHS = [
     ("portal.ledger.routes", "bp"),
     ("portal.mailbox.routes", "bp"),
     ("portal.changes.routes", "bp"),
-    ("portal.changes.admin", "bp"),
-    ("portal.changes.blackouts", "bp"),
+    ("portal.changes.routes_editor", "bp"),  # more views on the same ``changes`` blueprint
+    ("portal.changes.routes_actions", "bp"),
+    ("portal.changes.routes_admin", "bp"),
+    ("portal.changes.routes_blackouts", "bp"),
     ("portal.notify.routes", "bp"),
     ("portal.feeds.routes", "bp"),
     ("portal.acks.routes", "bp"),
@@ -32,5 +34,11 @@ BLUEPRINT_PATHS = [
 ]
 
 
-def BLUEPRINTS():  # noqa: N802  (reads like the constant it stands for)
-    return [getattr(import_module(mod), attr) for mod, attr in BLUEPRINT_PATHS]
+def BLUEPRINTS() -> list:  # noqa: N802  (reads like the constant it stands for)
+    """Each blueprint once, after importing every module that adds views to it."""
+    found: list = []
+    for mod, attr in BLUEPRINT_PATHS:
+        blueprint = getattr(import_module(mod), attr)
+        if not any(b is blueprint for b in found):
+            found.append(blueprint)
+    return found

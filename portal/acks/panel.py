@@ -14,9 +14,15 @@ from werkzeug.routing import BuildError
 from portal.access import tenant_filter
 from portal.acks.forms import AnswerForm, ConfirmAckForm
 from portal.acks.models import Acknowledgement, Objection, Waiver
-from portal.acks.services import ACKNOWLEDGEABLE, can_answer, change_tenant
+from portal.acks.services import (
+    ACKNOWLEDGEABLE,
+    can_answer,
+    change_tenant,
+    may_object,
+    may_waive,
+)
 from portal.changes.asks import asks_acknowledgement
-from portal.changes.models import SCHEDULED, Change, ChangeTenant
+from portal.changes.models import Change, ChangeTenant
 from portal.extensions import db
 
 
@@ -91,10 +97,8 @@ def _customer_view(change: Change, user) -> dict:
     # email, API or portal), or after the change ended.
     asked = asks_acknowledgement(change) and ct.active
     can_ack = asked and open_for_answers and counted is None
-    can_object = ct.active and change.status == SCHEDULED
-    can_waive = (
-        user.is_tenant_admin and ct.active and change.status == SCHEDULED and ct.waived_at is None
-    )
+    can_object = ct.active and may_object(change)
+    can_waive = user.is_tenant_admin and ct.active and may_waive(change) and ct.waived_at is None
     shown = bool(counted or can_ack or waiver or objections or can_object or can_waive)
     return {
         "role": "customer",
@@ -169,7 +173,7 @@ def _staff_view(change: Change, user) -> dict:
         "answer_form": AnswerForm(),
         "total": total,
         "acknowledged": acked,
-        "can_record_waiver": user.is_account_manager or user.is_admin,
+        "can_record_waiver": (user.is_account_manager or user.is_admin) and may_waive(change),
         "desk_url": _url_or_none("desk.change", change_id=change.id)
         if user.is_account_manager or user.is_admin
         else None,

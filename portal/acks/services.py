@@ -30,6 +30,8 @@ from portal.notify.outbox import notify_staff
 from portal.tenants.models import NoticeContact
 
 ACKNOWLEDGEABLE = (SCHEDULED, IN_PROGRESS)
+OBJECTABLE = (SCHEDULED,)  # customers may object (ask to postpone) only before the start
+WAIVABLE = (SCHEDULED,)  # and waive the remaining notice only before it
 REASON_MAX = 4000
 
 
@@ -301,7 +303,7 @@ def object_to(change: Change, tenant_id: int, *, user, reason: str, now: dt.date
         raise InvalidInput("say why you object (a reason is required)", field="reason")
     if len(reason) > REASON_MAX:
         raise InvalidInput(f"the reason is longer than {REASON_MAX} characters", field="reason")
-    ct = _require_affected(change, tenant_id, states=(SCHEDULED,))
+    ct = _require_affected(change, tenant_id, states=OBJECTABLE)
     objection = Objection(
         change_id=change.id,
         tenant_id=tenant_id,
@@ -389,6 +391,17 @@ def answer_objection(objection: Objection, *, user, answer: str, now: dt.datetim
     return objection
 
 
+def may_object(change: Change) -> bool:
+    """Whether ``object_to`` takes objections to ``change`` now (its status is in
+    ``OBJECTABLE``); the page asks this rather than restating it."""
+    return change.status in OBJECTABLE
+
+
+def may_waive(change: Change) -> bool:
+    """Whether ``waive`` takes a waiver for ``change`` now (its status is in ``WAIVABLE``)."""
+    return change.status in WAIVABLE
+
+
 def may_record_waiver_for(user, tenant_id: int) -> bool:
     """Tenant admins for their own tenant; account managers for assigned tenants; admins."""
     if user.is_customer:
@@ -424,7 +437,7 @@ def waive(
         agreed_by = user_label(user)
     if len(agreed_by) > 300 or len(note or "") > REASON_MAX:
         raise InvalidInput("the name or note is too long", field="agreed_by")
-    ct = _require_affected(change, tenant_id, states=(SCHEDULED,))
+    ct = _require_affected(change, tenant_id, states=WAIVABLE)
     if ct.started_at is not None:
         raise Conflict("the change has already started for this tenant")
     if ct.waived_at is not None:

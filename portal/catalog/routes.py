@@ -26,7 +26,8 @@ from portal.catalog.models import Component, PlatformTeam, Service, TeamMembersh
 from portal.clock import now
 from portal.errors import DomainError, InvalidInput
 from portal.extensions import db
-from portal.tenants.forms import required, show_error
+from portal.tenants.forms import required
+from portal.web.submit import commit_or_show
 
 bp = Blueprint("catalog", __name__, url_prefix="/admin")
 
@@ -75,19 +76,18 @@ def team(team_id: int | None):
     team = db.get_or_404(PlatformTeam, team_id) if team_id else None
     form = TeamForm(obj=team)
     if form.validate_on_submit():
-        try:
-            saved = services.save_team(
+        saved = commit_or_show(
+            form,
+            lambda: services.save_team(
                 team,
                 slug=required(form.slug),
                 name=required(form.name),
                 actor=current_user,
                 now=now(),
-            )
-            db.session.commit()
-        except DomainError as err:
-            db.session.rollback()
-            show_error(form, err, "slug")
-        else:
+            ),
+            field="slug",
+        )
+        if not isinstance(saved, DomainError):
             flash(f"Team {saved.name} saved.", "success")
             return redirect(url_for("catalog.team", team_id=saved.id))
     return _team_page(team, form=form, status=400 if form.errors else 200)
@@ -100,17 +100,16 @@ def add_member(team_id: int):
     form = MemberForm()
     if form.validate_on_submit():
         user = db.session.get(User, form.user.data) if form.user.data else None
-        try:
+
+        def join():
             if user is None:
                 raise InvalidInput("choose an engineer from the list", field="user")
-            services.add_member(
+            return services.add_member(
                 team, user, is_approver=form.is_approver.data, actor=current_user, now=now()
             )
-            db.session.commit()
-        except DomainError as err:
-            db.session.rollback()
-            show_error(form, err, "user")
-        else:
+
+        done = commit_or_show(form, join, field="user")
+        if user is not None and not isinstance(done, DomainError):
             flash(f"{user.name} joined {team.name}.", "success")
             return redirect(url_for("catalog.team", team_id=team.id))
     return _team_page(team, member_form=form, status=400)
@@ -200,8 +199,9 @@ def service(service_id: int | None):
     form = _service_form(service)
     if form.validate_on_submit():
         team = db.session.get(PlatformTeam, form.team.data) if form.team.data else None
-        try:
-            saved = services.save_service(
+        saved = commit_or_show(
+            form,
+            lambda: services.save_service(
                 service,
                 slug=required(form.slug),
                 name=required(form.name),
@@ -209,12 +209,10 @@ def service(service_id: int | None):
                 team=team,
                 actor=current_user,
                 now=now(),
-            )
-            db.session.commit()
-        except DomainError as err:
-            db.session.rollback()
-            show_error(form, err, "slug")
-        else:
+            ),
+            field="slug",
+        )
+        if not isinstance(saved, DomainError):
             flash(f"Service {saved.name} saved.", "success")
             return redirect(url_for("catalog.service", service_id=saved.id))
     return _service_page(service, form=form, status=400 if form.errors else 200)
@@ -226,19 +224,18 @@ def add_component(service_id: int):
     service = db.get_or_404(Service, service_id)
     form = ComponentForm()
     if form.validate_on_submit():
-        try:
-            services.add_component(
+        done = commit_or_show(
+            form,
+            lambda: services.add_component(
                 service,
                 slug=required(form.slug),
                 name=required(form.name),
                 actor=current_user,
                 now=now(),
-            )
-            db.session.commit()
-        except DomainError as err:
-            db.session.rollback()
-            show_error(form, err, "slug")
-        else:
+            ),
+            field="slug",
+        )
+        if not isinstance(done, DomainError):
             flash("Component added.", "success")
             return redirect(url_for("catalog.service", service_id=service.id))
     return _service_page(service, component_form=form, status=400)

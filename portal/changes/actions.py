@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import func, select
 
+from portal.changes import emergency
 from portal.changes.lifecycle import TenantGate
 from portal.changes.models import (
     CANCELLABLE,
@@ -58,6 +59,27 @@ class ChangeActions:
     @classmethod
     def none(cls, change: Change, now: dt.datetime) -> ChangeActions:
         return cls(False, "", False, False, False, None, is_overdue(change, now))
+
+
+@dataclass(frozen=True)
+class EmergencyOffer:
+    """The emergency section of the change page, asked of ``portal.changes.emergency``:
+    ``awaiting`` a decision; whether this viewer ``may_decide``; ``own_change`` when the
+    rule that bars the author is what keeps the viewer from deciding."""
+
+    awaiting: bool
+    may_decide: bool
+    own_change: bool
+
+
+def emergency_offer(user, change: Change) -> EmergencyOffer:
+    """What the viewer may do about ``change``'s emergency request (the same predicates
+    ``emergency.approve`` and ``emergency.reject`` check)."""
+    if not emergency.awaits_decision(change):
+        return EmergencyOffer(False, False, False)
+    return EmergencyOffer(
+        True, emergency.may_approve(user, change), emergency.author_barred(user, change)
+    )
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,25 @@ from portal.ledger.services import Fact, record, record_many
 from portal.notify.models import APPROVAL
 from portal.notify.outbox import notify_staff
 
+REQUESTABLE = (DRAFT,)  # the statuses an emergency request may be made from
+
+
+def may_request(change: Change, check) -> bool:
+    """Whether ``request_emergency`` would take a request for ``change`` whose notice check
+    (a ``rules.PublishCheck``) is ``check``: a draft that some tenant's notice blocks and no
+    blackout window does (the justification and a start still ahead are checked on submit)."""
+    return change.status in REQUESTABLE and bool(check.blockers) and not check.blackouts
+
+
+def awaits_decision(change: Change) -> bool:
+    """Whether ``change`` waits for an approver to approve or reject its emergency request."""
+    return change.status == PENDING_APPROVAL
+
+
+def author_barred(user, change: Change) -> bool:
+    """The author never decides on their own emergency change (DESIGN.md "Emergency path")."""
+    return user.id == change.author_id
+
 
 def pending_request(change: Change) -> EmergencyRequest | None:
     """The undecided emergency request of ``change``, if any."""
@@ -47,7 +66,7 @@ def request_emergency(
     text = (justification or "").strip()
     if len(text) < 20:
         raise InvalidInput("write a justification of at least 20 characters", field="justification")
-    if change.status != DRAFT:
+    if change.status not in REQUESTABLE:
         raise Conflict(
             f"only a draft can be sent for emergency approval; this one is "
             f"{change.status.replace('_', ' ')}",
@@ -98,7 +117,7 @@ def request_emergency(
 
 def may_approve(user, change: Change) -> bool:
     """An approver of the owning team who is not the change's author."""
-    if user.id == change.author_id:
+    if author_barred(user, change):
         return False
     return (
         db.session.execute(
@@ -113,9 +132,9 @@ def may_approve(user, change: Change) -> bool:
 
 
 def _decider_check(change: Change, approver) -> EmergencyRequest:
-    if change.status != PENDING_APPROVAL:
+    if not awaits_decision(change):
         raise Conflict("this change is not awaiting emergency approval", status_now=change.status)
-    if approver.id == change.author_id:
+    if author_barred(approver, change):
         raise Forbidden(
             "the author cannot approve or reject their own emergency change; "
             "ask another approver of the team"

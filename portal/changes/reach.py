@@ -156,6 +156,13 @@ def may_resend(user, change: Change, tenant_id: int) -> bool:
     return False
 
 
+def resend_offered(user, change: Change) -> bool:
+    """Whether the change page offers "resend notice" beside a tenant whose notice failed:
+    to staff, while the change is open (``resend_notice`` refuses it otherwise; who may ask
+    for which tenant, ``may_resend``, is checked on submit)."""
+    return bool(user.is_staff) and change.status in OPEN_STATUSES
+
+
 def affected_tenant_id(change: Change, slug_or_id: str) -> int:
     """The id of a tenant (by slug or id) the change affects or affected, else 404."""
     from portal.tenants.models import Tenant

@@ -1,27 +1,27 @@
-"""Web routes of the changes feature: the list, the change page, and the editor.
+"""Web routes of the changes feature: the ``changes`` blueprint, the list and the change page.
 
 Who sees what is decided by ``portal.changes.queries`` (another team's or tenant's change, and
-any draft for customers, is a 404); what may be done by the services. Lifecycle actions
-(publish, start, cancel, emergency …) live in ``views_actions`` on the same blueprint.
+any draft for customers, is a 404); what may be done by the services, asked through
+``portal.changes.actions``. The editor (``routes_editor``) and the lifecycle actions (publish,
+start, cancel, emergency …; ``routes_actions``) are views on the same blueprint, in modules of
+their own; ``portal.blueprints`` imports them with this one.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import replace
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, render_template, request
 from flask_login import current_user, login_required
 from sqlalchemy import exists, or_, select
 
 from portal.access import tenant_filter, tenant_ids_visible_to
 from portal.catalog.models import Service, Usage
-from portal.changes import actions, approvals, emergency, lifecycle, services, views_actions
+from portal.changes import actions, approvals, lifecycle, reach, services
 from portal.changes.asks import action_ask
-from portal.changes.forms import ChangeForm, zone_choices
+from portal.changes.forms import ApproveForm, JustificationForm, ReasonForm, RejectForm, StartForm
 from portal.changes.history import cancellation, history_for_viewer
-from portal.changes.inputs import parse_change_input
 from portal.changes.models import (
     CANCELLED,
     COMPLETED,
@@ -39,30 +39,32 @@ from portal.changes.models import (
 from portal.changes.queries import (
     can_manage,
     get_change_or_404,
-    get_managed_change_or_404,
     listed_changes,
 )
 from portal.clock import now
-from portal.errors import DomainError
 from portal.extensions import db
 from portal.pagination import paginate_list
 from portal.templating import viewer_zone
-from portal.tenants.forms import show_error
 
 bp = Blueprint("changes", __name__, url_prefix="/changes")
-views_actions.register(bp)
 
 GATE_ROWS_SHOWN = 100
+
+
+def action_forms() -> dict:
+    """The CSRF-carrying forms the change page renders its buttons with."""
+    return {
+        "start": StartForm(),
+        "reason": ReasonForm(),
+        "justify": JustificationForm(),
+        "approve": ApproveForm(),
+        "reject": RejectForm(),
+    }
 
 
 def like(text: str) -> str:
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
-
-
-def _require_engineer() -> None:
-    if not (current_user.is_admin or current_user.is_engineer):
-        abort(403)
 
 
 @bp.get("")
@@ -125,14 +127,15 @@ def index():
         page=page,
         filters=filters,
         statuses=STATUSES,
-        impacts=_impacts(),
+        impacts=impact_levels(),
         services=_filter_services(),
         when=when,
         may_create=current_user.is_admin or current_user.is_engineer,
     )
 
 
-def _impacts() -> list[ImpactLevel]:
+def impact_levels() -> list[ImpactLevel]:
+    """Every impact level, lowest rank first (the list filter and the editor's choices)."""
     return list(db.session.execute(select(ImpactLevel).order_by(ImpactLevel.rank)).scalars())
 
 
@@ -151,187 +154,6 @@ def _filter_services() -> list:
             )
         )
     return list(db.session.execute(query.where(or_(*clauses))))
-
-
-def _service_choices() -> list[tuple[str, str]]:
-    """``slug`` and ``slug/component`` of the services the user's teams own."""
-    query = select(Service).order_by(Service.name)
-    if not current_user.is_admin:
-        query = query.where(Service.team_id.in_([m.team_id for m in current_user.memberships]))
-    choices = []
-    for s in db.session.execute(query).scalars():
-        choices.append((s.slug, f"{s.name} (whole service)"))
-        choices += [(f"{s.slug}/{c.slug}", f"{s.name} / {c.name}") for c in s.components]
-    return choices
-
-
-def _prepare(form: ChangeForm) -> ChangeForm:
-    form.services.choices = _service_choices()
-    form.impact.choices = [
-        (i.code, f"{i.name} ({i.notice_seconds // 3600} h notice)") for i in _impacts()
-    ]
-    form.time_zone.choices = zone_choices()
-    if not form.time_zone.data:
-        form.time_zone.data = viewer_zone()
-    return form
-
-
-def _wall(when, zone: str) -> str:
-    """The wall-clock text the editor shows for ``when`` in ``zone`` (seconds only when the
-    stored time has them, so nothing is silently truncated)."""
-    from portal.timezones import get_zone
-
-    local = when.astimezone(get_zone(zone))
-    return local.strftime("%Y-%m-%d %H:%M:%S" if local.second else "%Y-%m-%d %H:%M")
-
-
-def _untouched(raw: dict, change: Change | None) -> dict:
-    """Drop the times the user did not edit, so they keep their stored value exactly: the
-    pre-filled text of a stored time may not round-trip on its own (seconds, or a wall time a
-    daylight-saving change doubles, e.g. the first 01:30 of 2027-11-07 in New York)."""
-    if change is None or not raw.get("time_zone"):
-        return raw
-    kept = dict(raw)
-    for key in ("starts_at", "ends_at", "act_by"):
-        if getattr(change, key) is None:
-            continue
-        try:
-            shown = _wall(getattr(change, key), raw["time_zone"])
-        except DomainError:
-            continue
-        if (raw.get(key) or "").replace("T", " ") == shown:
-            kept[key] = None  # parse_change_input keeps the stored value
-    return kept
-
-
-def _fill_from(form: ChangeForm, change: Change) -> None:
-    zone = viewer_zone()
-    form.title.data, form.body.data = change.title, change.body_md
-    form.services.data = [
-        t.service.slug + (f"/{t.component.slug}" if t.component else "") for t in change.targets
-    ]
-    form.impact.data, form.time_zone.data = change.impact, zone
-    form.starts_at.data = _wall(change.starts_at, zone)
-    form.ends_at.data = _wall(change.ends_at, zone)
-    form.ack_required.data, form.visibility.data = change.ack_required, change.visibility
-    form.customer_action.data = change.customer_action
-    form.act_by.data = _wall(change.act_by, zone) if change.act_by else ""
-
-
-def _editor(form: ChangeForm, change: Change | None):
-    """Handle the editor's POST: preview (no save) or save. Returns a response or None."""
-    wants_preview = request.form.get("action") == "preview"
-    preview = None
-    if form.validate_on_submit():
-        inp = None
-        try:
-            inp = parse_change_input(
-                _untouched(form.raw(), change), user=current_user, now=now(), current=change
-            )
-            if wants_preview:
-                preview = services.preview(inp, now(), change)
-            elif change is None:
-                change = services.create_change(inp, author=current_user, now=now())
-                db.session.commit()
-                flash("Draft saved. Publish it when the preview says it can go.", "success")
-                return redirect(url_for("changes.show", change_id=change.id)), None
-            else:
-                revision = services.update_change(change, inp, actor=current_user, now=now())
-                db.session.commit()
-                if revision is None:
-                    flash("Draft saved.", "success")
-                else:
-                    flash(
-                        f"Revision {revision.number} published: "
-                        + (
-                            "material — the notice clock restarts for the affected tenants."
-                            if revision.material
-                            else "non-material update; customers are "
-                            "told, their notice clock is unchanged."
-                        ),
-                        "success",
-                    )
-                return redirect(url_for("changes.show", change_id=change.id)), None
-        except services.NoticeWindowViolation as err:
-            # A material revision inside the window: show why, with the full preview.
-            db.session.rollback()
-            form.form_errors.append(err.message)
-            preview = services.preview(inp, now(), change) if inp is not None else None
-        except DomainError as err:
-            db.session.rollback()
-            show_error(form, err, "title")
-    return None, preview
-
-
-def _render_editor(form: ChangeForm, change: Change | None, preview=None):
-    status = 400 if (form.errors or form.form_errors) else 200
-    understood = form.understood()
-    if request.headers.get("X-Forewarn-Fragment") == "preview":
-        return render_template(
-            "changes/_preview.html",
-            form=form,
-            preview=preview,
-            change=change,
-            understood=understood,
-        ), status
-    return render_template(
-        "changes/form.html",
-        form=form,
-        change=change,
-        preview=preview,
-        understood=understood,
-        body_preview=request.form.get("action") == "preview",
-    ), status
-
-
-@bp.route("/new", methods=["GET", "POST"])
-@login_required
-def create():
-    _require_engineer()
-    form = _prepare(ChangeForm())
-    response, preview = _editor(form, None)
-    return response or _render_editor(form, None, preview)
-
-
-@bp.route("/<int:change_id>/edit", methods=["GET", "POST"])
-@login_required
-def edit(change_id: int):
-    """Edit a draft, or reschedule/revise a scheduled change."""
-    _require_engineer()
-    change = get_managed_change_or_404(change_id, current_user)
-    if change.status not in services.EDITABLE:
-        flash(f"A {change.status.replace('_', ' ')} change cannot be edited.", "error")
-        return redirect(url_for("changes.show", change_id=change.id))
-    form = _prepare(ChangeForm())
-    if request.method == "GET":
-        _fill_from(form, change)
-        return _render_editor(form, change, _opening_preview(form, change))
-    response, preview = _editor(form, change)
-    return response or _render_editor(form, change, preview)
-
-
-def _opening_preview(form: ChangeForm, change: Change):
-    """The notice check the editor opens with (not only after a field changes); with
-    ``?reschedule=earliest`` the form is pre-filled with the earliest allowed start, the
-    duration kept, and checked again (issue #16 item 2)."""
-    at = now()
-    inp = services.input_of(change)
-    preview = services.preview(inp, at, change)
-    earliest = preview.check.earliest_start
-    if request.args.get("reschedule") == "earliest" and earliest > inp.starts_at:
-        inp = replace(inp, starts_at=earliest, ends_at=earliest + (inp.ends_at - inp.starts_at))
-        zone = viewer_zone()
-        form.starts_at.data, form.ends_at.data = (
-            _wall(inp.starts_at, zone),
-            _wall(inp.ends_at, zone),
-        )
-        preview = services.preview(inp, at, change)
-        flash(
-            "The start is moved to the earliest allowed start, keeping the duration; "
-            "save to keep it.",
-            "info",
-        )
-    return preview
 
 
 @bp.app_context_processor
@@ -365,8 +187,9 @@ def show(change_id: int):
         page=max(1, request.args.get("gates_page", 1, type=int)),
         per_page=GATE_ROWS_SHOWN,
     )
+    emergency_offer = actions.emergency_offer(current_user, change)
     approval = approval_plan = None
-    if current_user.is_staff and change.status == PENDING_APPROVAL:
+    if current_user.is_staff and emergency_offer.awaiting:
         approval, approval_plan = approvals.brief_and_plan(change, at)
     draft_preview = None
     if manages and change.status == DRAFT:
@@ -399,13 +222,13 @@ def show(change_id: int):
         else None,
         gate_summary=gate_summary,
         requests=requests,
-        may_decide=change.status == "pending_approval"
-        and emergency.may_approve(current_user, change),
+        emergency=emergency_offer,
+        resend_offered=reach.resend_offered(current_user, change),
         approval=approval,
         approval_size=actions.announcement_size(approval_plan.affected)
         if approval_plan is not None
         else None,
-        forms=views_actions.action_forms(),
+        forms=action_forms(),
         history=history_for_viewer(change, revisions, current_user, viewer_zone()),
         cancelled=cancellation(change, revisions),
         ask=action_ask(change, at),

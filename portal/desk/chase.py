@@ -59,13 +59,18 @@ def interval_seconds() -> int:
     return int(current_app.config.get("DESK_REMINDER_INTERVAL_SECONDS", DEFAULT_INTERVAL_SECONDS))
 
 
+def may_remind(change: Change, now: dt.datetime) -> bool:
+    """Whether ``remind_now`` sends for ``change``: scheduled, its start still ahead."""
+    return change.status == SCHEDULED and change.starts_at > now
+
+
 def remind_now(change: Change, user, listing: Listing, *, now: dt.datetime) -> ReminderOutcome:
     """Queue a reminder now for the filtered tenants that still need one. Flushes; writes a
     ``change.reminder_requested`` ledger entry naming the user and the tenants.
 
     Raises ``Conflict`` unless the change is scheduled and its start is still ahead.
     """
-    if change.status != SCHEDULED or change.starts_at <= now:
+    if not may_remind(change, now):
         raise Conflict("reminders go out only for a scheduled change before its start")
     candidates = _row_query(change, user, listing).with_only_columns(
         CT.tenant_id, CT.notice_given_at, acknowledged().label("acked")

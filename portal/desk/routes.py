@@ -75,6 +75,7 @@ def change_matrix(change_id: int):
         counts=counts,
         filters=FILTERS,
         addresses=chase.filtered_addresses(change, current_user, listing),
+        may_remind=chase.may_remind(change, now()),
         form=EmptyForm(),
     )
 

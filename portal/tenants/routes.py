@@ -30,6 +30,7 @@ from portal.tenants.forms import (
     show_error,
 )
 from portal.tenants.models import AccountManagerAssignment, NoticeContact, Tenant
+from portal.web.submit import commit_or_show
 
 bp = Blueprint("tenants", __name__, url_prefix="/admin/tenants")
 
@@ -62,20 +63,19 @@ def index():
 def create():
     form = TenantForm()
     if form.validate_on_submit():
-        try:
-            tenant = services.create_tenant(
+        tenant = commit_or_show(
+            form,
+            lambda: services.create_tenant(
                 slug=required(form.slug),
                 name=required(form.name),
                 time_zone=required(form.time_zone),
                 first_party=form.first_party.data,
                 actor=current_user,
                 now=now(),
-            )
-            db.session.commit()
-        except DomainError as err:
-            db.session.rollback()
-            show_error(form, err, "slug")
-        else:
+            ),
+            field="slug",
+        )
+        if not isinstance(tenant, DomainError):
             flash(f"Tenant {tenant.name} created.", "success")
             return redirect(url_for("tenants.show", tenant_id=tenant.id))
     return render_template("tenants/form.html", form=form, tenant=None), 400 if form.errors else 200
@@ -91,8 +91,9 @@ def edit(tenant_id: int):
     tenant = _tenant(tenant_id)
     form = TenantForm(obj=tenant)
     if form.validate_on_submit():
-        try:
-            services.update_tenant(
+        done = commit_or_show(
+            form,
+            lambda: services.update_tenant(
                 tenant,
                 slug=required(form.slug),
                 name=required(form.name),
@@ -100,12 +101,10 @@ def edit(tenant_id: int):
                 first_party=form.first_party.data,
                 actor=current_user,
                 now=now(),
-            )
-            db.session.commit()
-        except DomainError as err:
-            db.session.rollback()
-            show_error(form, err, "slug")
-        else:
+            ),
+            field="slug",
+        )
+        if not isinstance(done, DomainError):
             flash("Tenant saved.", "success")
             return redirect(url_for("tenants.show", tenant_id=tenant.id))
     return render_template(

@@ -6,6 +6,7 @@ import re
 import pytest
 from sqlalchemy import select
 
+from portal.acks import services as ack_services
 from portal.acks.models import Acknowledgement, Objection
 from portal.acks.services import object_to, waive
 from portal.extensions import db
@@ -127,3 +128,18 @@ def test_objection_form_carries_a_csrf_token_and_returns_to_the_change(login, st
     )
     assert response.status_code == 302 and response.headers["Location"] == _page(story)
     assert "Launch week" in client.get(_page(story)).get_data(as_text=True)
+
+
+def test_waiver_offers_follow_the_waiver_service_rule(login, story, monkeypatch):
+    """Both panels ask ``acks.services.may_waive`` (the statuses ``waive`` takes)."""
+    assert "Record an offline waiver" in login(story.am).get(_page(story)).get_data(as_text=True)
+    assert "Waive remaining notice" in login(story.tapai_admin).get(_page(story)).get_data(
+        as_text=True
+    )
+    monkeypatch.setattr(ack_services, "WAIVABLE", ())
+    assert "Record an offline waiver" not in login(story.am).get(_page(story)).get_data(
+        as_text=True
+    )
+    assert "Waive remaining notice" not in login(story.tapai_admin).get(_page(story)).get_data(
+        as_text=True
+    )

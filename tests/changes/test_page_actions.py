@@ -6,8 +6,9 @@ changes marked, and the buttons asked of ``portal.changes.actions``, not restate
 
 from __future__ import annotations
 
-from portal.changes import actions, lifecycle
+from portal.changes import actions, emergency, lifecycle
 from portal.changes.models import DRAFT, PENDING_APPROVAL
+from portal.extensions import db
 from tests.changes.test_screens import HOUR, make_draft, publish
 from tests.changes.test_screens_actions import deliver
 from tests.conftest import T0
@@ -109,3 +110,53 @@ def test_publish_and_approve_ask_first_with_what_they_will_send(story, login):
     assert "Publish…</summary>" in html
     assert "Publishing tells <strong>2</strong> tenants at once: 2 emails" in html
     assert "the 1 first-party after them" in html
+
+
+JUSTIFICATION = "A security fix that cannot wait for the window."
+
+
+def test_the_emergency_section_asks_the_authors_rule_of_the_service(story, login, monkeypatch):
+    """The author may not decide their own emergency change: the page asks
+    ``emergency.author_barred``, the predicate ``approve`` and ``reject`` check."""
+    change = make_draft(story, starts_in=30)
+    for membership in story.ana.memberships:
+        membership.is_approver = True  # Ana holds the approver right; only the rule stops her
+    db.session.commit()
+    client = login(story.ana)
+    client.post(f"/changes/{change.id}/emergency", data={"justification": JUSTIFICATION})
+    page = page_of(client, change)
+    assert "you cannot approve your own change" in page and "Approve as short notice" not in page
+    monkeypatch.setattr(emergency, "author_barred", lambda user, change: False)
+    page = page_of(client, change)
+    assert "you cannot approve your own change" not in page and "Approve as short notice" in page
+
+
+def test_the_publish_refusal_offers_an_emergency_request_only_when_the_service_takes_one(
+    story, login, monkeypatch
+):
+    change = make_draft(story, starts_in=30)
+    client = login(story.ana)
+    refusal = client.post(f"/changes/{change.id}/publish").get_data(as_text=True)
+    assert "Request emergency approval" in refusal
+    monkeypatch.setattr(emergency, "REQUESTABLE", ())  # no status may ask any more
+    refusal = client.post(f"/changes/{change.id}/publish").get_data(as_text=True)
+    assert "Publishing refused" in refusal and "Request emergency approval" not in refusal
+    client.post(f"/changes/{change.id}/emergency", data={"justification": JUSTIFICATION})
+    db.session.refresh(change)
+    assert change.status == DRAFT  # the service refuses what the page no longer offers
+
+
+def test_the_start_refusal_offers_only_open_gates_from_the_pages_start_offer(
+    story, login, clock, monkeypatch
+):
+    change = make_draft(story)
+    publish(change, story)
+    deliver(change, story.ptu, T0)  # Ptu's gate opens, Tapai's stays shut
+    clock.set(T0 + 97 * HOUR)
+    client = login(story.ana)
+    refusal = client.post(f"/changes/{change.id}/start").get_data(as_text=True)
+    assert "Start only tenants whose gate is open" in refusal
+    monkeypatch.setattr(actions, "STARTABLE", ())
+    refusal = client.post(f"/changes/{change.id}/start").get_data(as_text=True)
+    assert "Start refused" in refusal and "Start only tenants whose gate is open" not in refusal
+    assert "No gate is open yet" in refusal

@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from portal.acks.models import CHANNEL_PORTAL
 from portal.acks.services import acknowledge
+from portal.desk import chase
 from portal.extensions import db
 from portal.ledger.models import LedgerEntry
 from portal.notify.models import REMINDER, OutboxMessage
@@ -146,3 +147,17 @@ def test_delivery_delays_are_measured_from_each_tenants_revision(world):
     db.session.commit()
     _, delays = chart_data(world.change, world.am)
     assert sorted(d for d in delays if d is not None) == [30.0, 45.0]
+
+
+def test_send_reminder_now_is_offered_when_the_service_would_send(
+    client, login, world, monkeypatch
+):
+    """The matrix asks ``chase.may_remind``, the rule ``remind_now`` enforces."""
+    told(world)
+    client = login(world.am)
+    url = f"/desk/changes/{world.change.id}"
+    assert "Send reminder now" in client.get(url).get_data(as_text=True)
+    monkeypatch.setattr(chase, "may_remind", lambda change, now: False)
+    assert "Send reminder now" not in client.get(url).get_data(as_text=True)
+    client.post(f"{url}/remind", data={})
+    assert reminders(world.change) == []

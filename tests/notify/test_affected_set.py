@@ -11,7 +11,7 @@ import datetime as dt
 from sqlalchemy import select
 
 from portal.auth.services import issue_token
-from portal.changes import lifecycle
+from portal.changes import lifecycle, reach
 from portal.changes.lifecycle import gates
 from portal.changes.models import ChangeTenant
 from portal.changes.services import input_of, revise
@@ -292,3 +292,24 @@ def test_a_dropped_tenant_is_told_and_keeps_the_change_shown_cancelled(
     assert cert["change"]["still_affected"] is False
     told = [(d["revision"], d["status"], d["evidence"]) for d in cert["deliveries"]]
     assert (1, "sent", "ledger") in told and (2, "sent", "ledger") in told
+
+
+def test_resend_is_offered_while_the_service_would_take_it(
+    published, dispatch, sink, clock, login, monkeypatch
+):
+    """The change page asks ``reach.resend_offered`` (the statuses ``resend_notice`` takes),
+    not a status list of its own: narrow the rule and the button goes with the service."""
+    w = published
+    fail_tapai(sink)
+    dispatch()
+    clock.advance(hours=1)
+    client = login(w.manager)
+    page = client.get(f"/changes/{w.change.id}").get_data(as_text=True)
+    assert "Resend notice</button>" in page
+    monkeypatch.setattr(reach, "OPEN_STATUSES", ())
+    page = client.get(f"/changes/{w.change.id}").get_data(as_text=True)
+    assert "Resend notice</button>" not in page
+    client.post(f"/changes/{w.change.id}/tenants/{w.tapai.id}/resend-notice")
+    assert not db.session.scalars(
+        select(OutboxMessage).where(OutboxMessage.status == "pending")
+    ).all()

@@ -28,9 +28,10 @@ from portal.clock import now
 from portal.errors import DomainError
 from portal.extensions import db
 from portal.templating import viewer_zone
-from portal.tenants.forms import required, show_error
+from portal.tenants.forms import required
 from portal.tenants.models import ContractTerm, Tenant
 from portal.timezones import format_when_and_utc, input_zone, localise
+from portal.web.submit import commit_or_flash, commit_or_show
 
 bp = Blueprint("notice_admin", __name__, url_prefix="/admin/notice")
 
@@ -84,20 +85,19 @@ def index():
 def add_level():
     form = ImpactLevelForm()
     if form.validate_on_submit():
-        try:
-            level = policy_services.add_impact_level(
+        level = commit_or_show(
+            form,
+            lambda: policy_services.add_impact_level(
                 code=form.code.data,
                 name=form.name.data,
                 rank=form.rank.data,
                 notice_hours=form.notice_hours.data,
                 actor=current_user,
                 now=now(),
-            )
-            db.session.commit()
-        except DomainError as err:
-            db.session.rollback()
-            show_error(form, err, "code")
-        else:
+            ),
+            field="code",
+        )
+        if not isinstance(level, DomainError):
             flash(f"Impact level {level.name} added.", "success")
             return redirect(url_for("notice_admin.index"))
     return _page(level_form=form, status=400)
@@ -109,15 +109,12 @@ def set_level_notice(code: str):
     level = db.get_or_404(ImpactLevel, code)
     form = NoticeHoursForm()
     if form.validate_on_submit():
-        try:
-            policy_services.set_impact_notice(
+        done = commit_or_flash(
+            lambda: policy_services.set_impact_notice(
                 level, notice_hours=required(form.notice_hours), actor=current_user, now=now()
             )
-            db.session.commit()
-        except DomainError as err:
-            db.session.rollback()
-            flash(err.message, "error")
-        else:
+        )
+        if not isinstance(done, DomainError):
             flash(f"{level.name} now needs {form.notice_hours.data} h notice.", "success")
             return redirect(url_for("notice_admin.index"))
     else:
@@ -130,19 +127,18 @@ def set_level_notice(code: str):
 def set_policy():
     form = ServicePolicyForm()
     if form.validate_on_submit():
-        try:
-            policy_services.set_service_policy(
+        done = commit_or_show(
+            form,
+            lambda: policy_services.set_service_policy(
                 service_id=form.service.data,
                 impact=form.impact.data,
                 notice_hours=form.notice_hours.data,
                 actor=current_user,
                 now=now(),
-            )
-            db.session.commit()
-        except DomainError as err:
-            db.session.rollback()
-            show_error(form, err, "notice_hours")
-        else:
+            ),
+            field="notice_hours",
+        )
+        if not isinstance(done, DomainError):
             flash("Service policy saved.", "success")
             return redirect(url_for("notice_admin.index"))
     return _page(policy_form=form, status=400)
@@ -173,7 +169,8 @@ def add_blackout():
     form = BlackoutForm()
     form.time_zone.choices = zone_choices()
     if form.validate_on_submit():
-        try:
+
+        def add_window():
             starts_at, ends_at = parse_window(form)
             blackout_services.add_window(
                 tenant_id=None,
@@ -183,11 +180,11 @@ def add_blackout():
                 actor=current_user,
                 now=now(),
             )
-            db.session.commit()
-        except DomainError as err:
-            db.session.rollback()
-            show_error(form, err, "starts_at")
-        else:
+            return starts_at, ends_at
+
+        window = commit_or_show(form, add_window, field="starts_at")
+        if not isinstance(window, DomainError):
+            starts_at, ends_at = window
             zone = form.time_zone.data
             flash(
                 "Provider-wide blackout window added, read as "
@@ -202,13 +199,10 @@ def add_blackout():
 @roles_required("admin")
 def delete_blackout(window_id: int):
     window = blackout_services.get_window_or_404(window_id, None)
-    try:
-        blackout_services.remove_window(window, actor=current_user, now=now())
-        db.session.commit()
-    except DomainError as err:
-        db.session.rollback()
-        flash(err.message, "error")
-    else:
+    done = commit_or_flash(
+        lambda: blackout_services.remove_window(window, actor=current_user, now=now())
+    )
+    if not isinstance(done, DomainError):
         flash("Blackout window removed.", "success")
     return redirect(url_for("notice_admin.index"))
 
@@ -243,20 +237,19 @@ def add_term(tenant_id: int):
     tenant = db.get_or_404(Tenant, tenant_id)
     form = ContractTermForm()
     if form.validate_on_submit():
-        try:
-            policy_services.add_contract_term(
+        done = commit_or_show(
+            form,
+            lambda: policy_services.add_contract_term(
                 tenant,
                 service_id=form.service.data or None,
                 notice_hours=required(form.notice_hours),
                 reference=form.reference.data,
                 actor=current_user,
                 now=now(),
-            )
-            db.session.commit()
-        except DomainError as err:
-            db.session.rollback()
-            show_error(form, err, "notice_hours")
-        else:
+            ),
+            field="notice_hours",
+        )
+        if not isinstance(done, DomainError):
             flash("Contract term added.", "success")
             return redirect(url_for("notice_admin.terms", tenant_id=tenant.id))
     return _term_page(tenant, form, status=400)

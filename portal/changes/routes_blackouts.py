@@ -14,14 +14,14 @@ from flask_login import current_user
 from portal.access import roles_required
 from portal.auth.forms import EmptyForm
 from portal.changes import blackout_services
-from portal.changes.admin import parse_window
 from portal.changes.forms import BlackoutForm, zone_choices
+from portal.changes.routes_admin import parse_window
 from portal.clock import now
 from portal.errors import DomainError
 from portal.extensions import db
 from portal.templating import viewer_zone
-from portal.tenants.forms import show_error
 from portal.timezones import format_when_and_utc
+from portal.web.submit import commit_or_flash, commit_or_show
 
 bp = Blueprint("tenant_blackouts", __name__, url_prefix="/settings/blackouts")
 
@@ -63,7 +63,8 @@ def add():
     form = BlackoutForm()
     form.time_zone.choices = zone_choices()
     if form.validate_on_submit():
-        try:
+
+        def add_window():
             starts_at, ends_at = parse_window(form)
             blackout_services.add_window(
                 tenant_id=_tenant_id(),
@@ -73,11 +74,11 @@ def add():
                 actor=current_user,
                 now=now(),
             )
-            db.session.commit()
-        except DomainError as err:
-            db.session.rollback()
-            show_error(form, err, "starts_at")
-        else:
+            return starts_at, ends_at
+
+        window = commit_or_show(form, add_window, field="starts_at")
+        if not isinstance(window, DomainError):
+            starts_at, ends_at = window
             zone = form.time_zone.data
             flash(
                 f"Blackout window declared, read as {format_when_and_utc(starts_at, zone)} – "
@@ -93,12 +94,9 @@ def add():
 @roles_required("tenant_admin")
 def delete(window_id: int):
     window = blackout_services.get_window_or_404(window_id, _tenant_id())
-    try:
-        blackout_services.remove_window(window, actor=current_user, now=now())
-        db.session.commit()
-    except DomainError as err:
-        db.session.rollback()
-        flash(err.message, "error")
-    else:
+    done = commit_or_flash(
+        lambda: blackout_services.remove_window(window, actor=current_user, now=now())
+    )
+    if not isinstance(done, DomainError):
         flash("Blackout window removed.", "success")
     return redirect(url_for("tenant_blackouts.index"))
