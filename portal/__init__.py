@@ -42,6 +42,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     register_template_helpers(app)
     register_commands(app)
     register_ops(app)
+    register_subscriptions(app)
     return app
 
 
@@ -174,6 +175,12 @@ def register_ops(app: Flask) -> None:
     from portal.ops import init_app
 
     init_app(app)
+
+
+def register_subscriptions(app: Flask) -> None:
+    from portal.subscriptions import subscribe_all
+
+    subscribe_all()
 
 
 def register_commands(app: Flask) -> None:
