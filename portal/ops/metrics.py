@@ -35,8 +35,10 @@ from portal.extensions import db
 from portal.ledger.models import LedgerCheckpoint, LedgerHead
 from portal.notify.claims import due, expired_leases
 from portal.notify.models import FAILED, NOTICE, SENT, SKIPPED, OutboxMessage
-from portal.ops import counters  # noqa: F401  (its counters are in the exposition)
-from portal.ops.health import latest_heartbeat, live_workers
+from portal.ops import (
+    counters,  # noqa: F401  (its counters are in the exposition)
+    health,
+)
 
 REQUEST_LATENCY = Histogram(
     "forewarn_request_duration_seconds",
@@ -226,7 +228,7 @@ class DatabaseCollector:
 
     def _heartbeats(self):
 
-        beat = latest_heartbeat()
+        beat = health.latest_heartbeat()
         real_now = utcnow()
         age = GaugeMetricFamily(
             "forewarn_worker_heartbeat_age_seconds",
@@ -243,5 +245,5 @@ class DatabaseCollector:
             "forewarn_workers_alive",
             "Delivery workers whose heartbeat is within READY_WORKER_MAX_AGE_SECONDS.",
         )
-        workers.add_metric([], live_workers(real_now))
+        workers.add_metric([], health.live_workers(real_now))
         return [age, relay, workers]
