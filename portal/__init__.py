@@ -9,9 +9,20 @@ from typing import Any
 
 from flask import Flask
 
-from portal.config import INSECURE_SECRET_KEYS, Defaults, read_secret_files
+from portal.config import (
+    INSECURE_SECRET_KEYS,
+    ConfigurationError,
+    Defaults,
+    read_secret_files,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# The imports inside the register_* steps below stay inside them on purpose: this package's
+# __init__ runs before any ``portal.*`` module loads (``portal.clock`` as much as a route), so a
+# module-level import here of the models, blueprints or commands would load the whole app for
+# every import of any part of it, and would import the top floor from below every floor
+# (docs/architecture.md). They are the factory's own wiring, done once per app.
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
@@ -31,6 +42,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     register_template_helpers(app)
     register_commands(app)
     register_ops(app)
+    register_subscriptions(app)
     return app
 
 
@@ -99,10 +111,6 @@ def configure_reads_bind(app: Flask) -> None:
     app.config["SQLALCHEMY_BINDS"] = binds
 
 
-class ConfigurationError(RuntimeError):
-    """A setting production cannot run without is missing or unsafe."""
-
-
 def normalise_database_url(url: str) -> str:
     """Accept plain postgres:// URLs and select the psycopg 3 driver for them."""
     for prefix in ("postgres://", "postgresql://"):
@@ -152,7 +160,7 @@ def register_blueprints(app: Flask) -> None:
 
 
 def register_errorhandlers(app: Flask) -> None:
-    from portal.errors import init_app
+    from portal.error_handlers import init_app
 
     init_app(app)
 
@@ -167,6 +175,12 @@ def register_ops(app: Flask) -> None:
     from portal.ops import init_app
 
     init_app(app)
+
+
+def register_subscriptions(app: Flask) -> None:
+    from portal.subscriptions import subscribe_all
+
+    subscribe_all()
 
 
 def register_commands(app: Flask) -> None:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from email.utils import parseaddr
 from urllib.parse import urlsplit
 
+from portal.config import ConfigurationError
 from portal.inputs import has_control_characters
 
 DEFAULT_ACCENT = "#1f5fbf"
@@ -118,8 +119,6 @@ def _logo_url(config) -> str:
 
 def check_branding(config) -> None:
     """Raise ``portal.ConfigurationError`` when a branding setting is unusable."""
-    from portal import ConfigurationError
-
     try:
         brand_of(config)
     except BrandingError as err:

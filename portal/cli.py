@@ -22,6 +22,8 @@ import click
 from flask import Flask
 from flask.cli import FlaskGroup, NoAppException, ScriptInfo
 
+from portal import ConfigurationError, create_app
+
 COMMAND_MODULES = [
     "portal.ledger.cli",
     "portal.tenants.cli",
@@ -42,8 +44,6 @@ def init_app(app: Flask) -> None:
 
 
 def _create_app():
-    from portal import ConfigurationError, create_app
-
     try:
         return create_app()
     except ConfigurationError as err:

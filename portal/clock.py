@@ -12,6 +12,8 @@ import datetime as dt
 
 from flask import current_app, has_request_context, request
 
+from portal.settings_store import get_setting, set_setting
+
 
 def utcnow() -> dt.datetime:
     """Real wall-clock time in UTC."""
@@ -27,8 +29,6 @@ class SystemClock:
     def offset(self) -> dt.timedelta:
         if not self.travel:
             return dt.timedelta(0)
-        from portal.settings_store import get_setting
-
         return dt.timedelta(seconds=float(get_setting("clock_offset_seconds", "0")))
 
     def now(self) -> dt.datetime:
@@ -38,8 +38,6 @@ class SystemClock:
         """Move demo time forward; refused outside demo mode."""
         if not self.travel:
             raise RuntimeError("time travel is only available in demo mode")
-        from portal.settings_store import set_setting
-
         new = self.offset() + delta
         set_setting("clock_offset_seconds", str(new.total_seconds()))
         return utcnow() + new

@@ -9,6 +9,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+
+class ConfigurationError(RuntimeError):
+    """A setting production cannot run without is missing or unsafe (also importable as
+    ``portal.ConfigurationError``)."""
+
+
 # Values that must never reach production.
 INSECURE_SECRET_KEYS = {"", "dev", "change-me", "secret", "test"}
 
@@ -21,8 +27,6 @@ def read_secret_files(config: dict) -> None:
     """For each ``<NAME>_FILE`` setting in ``SECRET_FILE_SETTINGS``, set ``<NAME>`` to the file's
     content (stripped). Raises ``portal.ConfigurationError`` naming the setting and the path
     when the file is missing, unreadable or empty."""
-    from portal import ConfigurationError
-
     for name in SECRET_FILE_SETTINGS:
         path = config.get(f"{name}_FILE")
         if not path:

@@ -2,7 +2,7 @@
 
 A control character (CR and LF above all) in a value that ends up in a mail header breaks
 every message carrying it ("header injection"), so such values are refused at input, on every
-path at once: ``SINGLE_LINE_ATTRIBUTES`` lists the model attributes that hold one line, and an
+path at once: ``portal.input_checks`` lists the model attributes that hold one line, and an
 ORM ``set`` listener checks each assignment (forms, API, CSV import, upstream import, CLI),
 raising ``InvalidInput`` naming the attribute, which views show as a form message or a 400.
 ``one_line`` is for output: it folds what older rows may still hold into one line.
@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import re
 from typing import Any
-
-from sqlalchemy import event
 
 from portal.errors import InvalidInput
 
@@ -50,55 +48,3 @@ class SingleLine:
 
         if isinstance(field.data, str) and has_control_characters(field.data):
             raise ValidationError("Use a single line without control characters.")
-
-
-def _single_line_attributes():
-    from portal.acks.models import Waiver
-    from portal.auth.models import ApiToken, User
-    from portal.catalog.models import Component, PlatformTeam, Service
-    from portal.changes.models import BlackoutWindow, Change, ImpactLevel
-    from portal.feeds.models import FeedToken, UpstreamFeed
-    from portal.tenants.models import ContractTerm, NoticeContact, Tenant
-
-    return [
-        (Change, "title"),
-        (Tenant, "name"),
-        (Tenant, "slug"),
-        (Tenant, "time_zone"),
-        (User, "name"),
-        (User, "email"),
-        (User, "time_zone"),
-        (NoticeContact, "name"),
-        (NoticeContact, "email"),
-        (ApiToken, "name"),
-        (FeedToken, "name"),
-        (PlatformTeam, "name"),
-        (PlatformTeam, "slug"),
-        (Service, "name"),
-        (Service, "slug"),
-        (Component, "name"),
-        (Component, "slug"),
-        (ImpactLevel, "name"),
-        (BlackoutWindow, "reason"),
-        (ContractTerm, "reference"),
-        (UpstreamFeed, "name"),
-        (UpstreamFeed, "url"),
-        (Waiver, "agreed_by"),
-    ]
-
-
-_installed = False
-
-
-def install_single_line_checks() -> None:
-    """Attach the ``set`` listeners once per process (models are module-level singletons)."""
-    global _installed
-    if _installed:
-        return
-    for model, attribute in _single_line_attributes():
-
-        def check(target, value, oldvalue, initiator, _field=attribute):
-            return check_single_line(value, _field)
-
-        event.listen(getattr(model, attribute), "set", check, retval=True)
-    _installed = True

@@ -34,6 +34,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
 from portal.errors import InvalidInput
+from portal.input_checks import install_single_line_checks
 
 # The largest id or page number a URL may carry: PostgreSQL's ``integer`` (RFC-free, but the
 # narrowest id column the portal has). Larger values are a 404 (path) or a 400 (query).
@@ -181,8 +182,6 @@ def init_app(app: Flask) -> None:
 
     Call before blueprints are registered (their rules bind the ``int`` converter).
     """
-    from portal.inputs import install_single_line_checks
-
     install_single_line_checks()
     app.url_map.converters["int"] = BoundedIntConverter
     app.json_provider_class = SafeJSONProvider

@@ -10,6 +10,9 @@ from flask_login import current_user
 from markdown_it import MarkdownIt
 from markupsafe import Markup
 
+from portal.access import has_role
+from portal.changes.serialise import customer_summary
+from portal.clock import now
 from portal.timezones import (
     format_duration,
     format_in_zone,
@@ -94,7 +97,6 @@ def local_and_utc(
 
 def relative_time(when: dt.datetime | None) -> str:
     """ "in 3 days", "2 h ago" from the portal clock (the demo's travelled time included)."""
-    from portal.clock import now
 
     return relative_to(when, now())
 
@@ -114,16 +116,11 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["relative_time"] = relative_time
     app.jinja_env.filters["when_in"] = when_in
     app.jinja_env.filters["duration"] = format_duration
-    from portal.changes.serialise import customer_summary
-
     app.jinja_env.filters["customer_summary"] = customer_summary
     app.jinja_env.globals["viewer_zone"] = viewer_zone
 
     @app.context_processor
     def inject_clock():
-        from portal.access import has_role
-        from portal.clock import now
-
         return {
             "clock_now": now(),
             "demo_mode": app.config.get("DEMO", False),

@@ -22,12 +22,14 @@ from sqlalchemy import func, select
 from portal.access import tenant_ids_visible_to
 from portal.acks.links import AckClaim
 from portal.acks.models import CHANNEL_EMAIL, CHANNEL_OFFLINE, Acknowledgement, Objection, Waiver
+from portal.auth.models import User
+from portal.catalog.models import TeamMembership
 from portal.changes.models import IN_PROGRESS, SCHEDULED, Change, ChangeTenant
 from portal.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
 from portal.extensions import db
 from portal.ledger.services import record
 from portal.notify.outbox import notify_staff
-from portal.tenants.models import NoticeContact
+from portal.tenants.models import AccountManagerAssignment, NoticeContact
 
 ACKNOWLEDGEABLE = (SCHEDULED, IN_PROGRESS)
 OBJECTABLE = (SCHEDULED,)  # customers may object (ask to postpone) only before the start
@@ -340,10 +342,6 @@ def object_to(change: Change, tenant_id: int, *, user, reason: str, now: dt.date
 def objection_recipients(change: Change, tenant_id: int) -> list[tuple[str, str]]:
     """(email, name) of the owning team's engineers and the tenant's account managers
     (active users only, each address once), in a stable order."""
-    from portal.auth.models import User
-    from portal.catalog.models import TeamMembership
-    from portal.tenants.models import AccountManagerAssignment
-
     team = select(TeamMembership.user_id).where(TeamMembership.team_id == change.team_id)
     managers = select(AccountManagerAssignment.user_id).where(
         AccountManagerAssignment.tenant_id == tenant_id

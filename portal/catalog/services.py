@@ -11,6 +11,7 @@ from sqlalchemy import delete, select
 
 from portal.auth.models import User
 from portal.catalog.models import Component, PlatformTeam, Service, TeamMembership, Usage
+from portal.changes.models import ChangeTarget
 from portal.errors import Conflict, InvalidInput
 from portal.extensions import db
 from portal.ledger.services import record
@@ -170,7 +171,6 @@ def add_component(service: Service, *, slug: str, name: str, actor, now: dt.date
 
 def remove_component(component: Component, *, actor, now: dt.datetime) -> None:
     """Remove a component and its usages; refused while any change targets it."""
-    from portal.changes.models import ChangeTarget
 
     if db.session.execute(
         select(ChangeTarget.id).where(ChangeTarget.component_id == component.id)

@@ -23,7 +23,7 @@ from portal.changes.models import (
     EmergencyRequest,
     NoticeBreach,
 )
-from portal.changes.services import input_of, publish, run_check
+from portal.changes.services import NoticeWindowViolation, input_of, publish, run_check
 from portal.errors import Conflict, Forbidden, InvalidInput
 from portal.extensions import db
 from portal.ledger.services import Fact, record, record_many
@@ -77,8 +77,6 @@ def request_emergency(
         raise Conflict("the start is in the past; reschedule first", field="starts_at")
     _, check = run_check(inp, now)
     if check.blackouts:
-        from portal.changes.services import NoticeWindowViolation
-
         raise NoticeWindowViolation(check)
     if not check.blockers:
         raise Conflict("this change gives every tenant its notice: publish it normally")

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
+from portal.acks.services import change_tenant
 from portal.catalog.models import Service
 from portal.changes.models import CANCELLED, Change, ImpactLevel, Revision
 from portal.extensions import db
@@ -183,8 +184,6 @@ def history_for_viewer(change: Change, revisions: Sequence[Revision], user, zone
     started their own tenant."""
     if not user.is_customer:
         return plain_history(revisions, zone, for_customer=False)
-    from portal.acks.services import change_tenant
-
     row = change_tenant(change.id, user.tenant_id)
     started = row.started_revision if row is not None else None
     return plain_history(revisions, zone, started_revision=started, for_customer=True)

@@ -19,7 +19,7 @@ from portal.changes.models import VISIBILITY_AFFECTED, VISIBILITY_PUBLIC, Impact
 from portal.errors import InvalidInput
 from portal.extensions import db
 from portal.inputs import check_single_line
-from portal.timezones import check_time_bounds, input_zone, parse_aware
+from portal.timezones import check_time_bounds, format_when_and_utc, input_zone, parse_aware
 
 VISIBILITIES = (VISIBILITY_PUBLIC, VISIBILITY_AFFECTED)
 
@@ -71,8 +71,6 @@ def check_customer_action(
     Returns the stripped action and ``act_by``; raises ``InvalidInput`` naming the field, with
     the times in ``zone`` (default UTC) and UTC.
     """
-    from portal.timezones import format_when_and_utc
-
     if not isinstance(customer_action, str):
         raise InvalidInput("customer_action must be Markdown text", field="customer_action")
     action = customer_action.strip()

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import select, update
 
+from portal import hooks
 from portal.changes import rules
 from portal.changes.models import (
     CANCELLABLE,
@@ -65,10 +66,12 @@ def _iso(value: dt.datetime | None) -> str | None:
 
 def delivery_problems(change_id: int, tenant_ids: list[int]) -> dict[int, str]:
     """Why notice has not been given, per tenant (bounced, failed, no contacts …), as told by
-    the delivery feature (``portal.notify.status.gate_reasons``)."""
-    from portal.notify.status import gate_reasons
-
-    return gate_reasons(change_id, tenant_ids)
+    the delivery feature through the ``delivery_problems`` hook
+    (``portal.notify.status.gate_reasons``)."""
+    problems: dict[int, str] = {}
+    for answer in hooks.delivery_problems.call(change_id, tenant_ids):
+        problems.update(answer)
+    return problems
 
 
 def gates(

@@ -16,7 +16,7 @@ from sqlalchemy import and_, false, or_, select
 
 from portal.catalog.models import Usage
 from portal.changes import rules
-from portal.changes.models import BlackoutWindow, ImpactLevel, ServicePolicy
+from portal.changes.models import BlackoutWindow, Change, ImpactLevel, ServicePolicy
 from portal.errors import InvalidInput
 from portal.extensions import db
 from portal.tenants.models import ContractTerm, Tenant
@@ -46,6 +46,17 @@ class NoticePlan:
     @property
     def by_tenant(self) -> dict[int, rules.TenantRequirement]:
         return {t.tenant_id: t for t in self.tenants}
+
+
+def current_targets(change: Change) -> tuple[tuple[int, int | None], ...]:
+    """The change's (service id, component id or None) targets, sorted: what ``plan_notice``
+    takes."""
+    return tuple(
+        sorted(
+            ((t.service_id, t.component_id) for t in change.targets),
+            key=lambda t: (t[0], t[1] or 0),
+        )
+    )
 
 
 def usage_condition(targets: Sequence[Target]):

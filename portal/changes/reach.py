@@ -19,6 +19,8 @@ import datetime as dt
 
 from sqlalchemy import and_, exists, func, insert, select, update
 
+from portal import hooks
+from portal.access import tenant_ids_visible_to
 from portal.catalog.models import Usage
 from portal.changes.models import (
     IN_PROGRESS,
@@ -28,12 +30,14 @@ from portal.changes.models import (
     ChangeTenant,
     Revision,
 )
+from portal.changes.notice import current_targets, plan_notice
 from portal.errors import Conflict, Forbidden, NotFound
 from portal.extensions import db
 from portal.ledger.services import canonical_json, record
 from portal.notify.content import CONTENT_KINDS, NOW_AFFECTED, RESENT
 from portal.notify.models import NOTICE, PENDING, SENDING, SENT, OutboxMessage
-from portal.tenants.models import NoticeContact
+from portal.notify.outbox import enqueue_tenant_notice
+from portal.tenants.models import NoticeContact, Tenant
 
 OPEN_STATUSES = (SCHEDULED, IN_PROGRESS)
 
@@ -122,8 +126,6 @@ def requeue(
 ) -> int:
     """Queue the current revision's notice for one tenant and restart its clock there;
     records who asked and why. Returns the outbox rows written (0: no contact yet)."""
-    from portal.notify.outbox import enqueue_tenant_notice
-
     revision = current_content_revision(change)
     row.clock_revision, row.notice_given_at, row.active = revision, None, True
     row.waived_at = row.emergency_approved_at = None
@@ -144,8 +146,6 @@ def requeue(
 
 def may_resend(user, change: Change, tenant_id: int) -> bool:
     """Admins, engineers of the owning team, and the tenant's account managers."""
-    from portal.access import tenant_ids_visible_to
-
     if user.is_admin:
         return True
     if user.is_engineer and change.team_id in {m.team_id for m in user.memberships}:
@@ -165,8 +165,6 @@ def resend_offered(user, change: Change) -> bool:
 
 def affected_tenant_id(change: Change, slug_or_id: str) -> int:
     """The id of a tenant (by slug or id) the change affects or affected, else 404."""
-    from portal.tenants.models import Tenant
-
     key = str(slug_or_id)
     match = Tenant.id == int(key) if key.isdecimal() else Tenant.slug == key
     found = db.session.scalar(
@@ -242,10 +240,6 @@ def on_usage_added(tenant_id: int, *, actor, now: dt.datetime) -> int:
     """The tenant started using a service (component): every open change that now affects it
     and did not (or no longer did) announces the current revision to it at once, with its own
     clock; nobody else's clock restarts. Returns the number of changes it joined."""
-    from portal.changes.notice import plan_notice
-    from portal.changes.services import current_targets
-    from portal.feeds.versions import bump_for_change
-
     services = select(Usage.service_id).where(Usage.tenant_id == tenant_id)
     candidates = db.session.scalars(
         select(Change)
@@ -299,6 +293,6 @@ def on_usage_added(tenant_id: int, *, actor, now: dt.datetime) -> int:
             payload={"required_notice_seconds": req.seconds, "basis": list(req.basis)},
         )
         requeue(change, row, note=NOW_AFFECTED, actor=actor, now=now, why="usage added")
-        bump_for_change(change, now)
+        hooks.tenant_joined_change.call(change, now)  # the feeds move
         joined += 1
     return joined

@@ -14,11 +14,13 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import insert, select
 
+from portal import hooks
 from portal.changes import rules
 from portal.changes.inputs import ChangeInput
 from portal.changes.models import (
     DRAFT,
     EDITABLE,
+    PENDING_APPROVAL,
     SCHEDULED,
     Change,
     ChangeTarget,
@@ -26,7 +28,7 @@ from portal.changes.models import (
     ImpactLevel,
     Revision,
 )
-from portal.changes.notice import NoticePlan, blackouts_overlapping, plan_notice
+from portal.changes.notice import NoticePlan, blackouts_overlapping, current_targets, plan_notice
 from portal.changes.reach import lock_change, tenant_rows, unreached
 from portal.errors import Conflict
 from portal.extensions import db
@@ -144,15 +146,6 @@ def input_of(change: Change) -> ChangeInput:
     )
 
 
-def current_targets(change: Change) -> tuple[tuple[int, int | None], ...]:
-    return tuple(
-        sorted(
-            ((t.service_id, t.component_id) for t in change.targets),
-            key=lambda t: (t[0], t[1] or 0),
-        )
-    )
-
-
 def snapshot(change: Change) -> str:
     """Canonical JSON of the change's content, kept on every revision."""
     return canonical_json(
@@ -251,12 +244,10 @@ def announce(
     change: Change, revision: Revision, now: dt.datetime, dropped: Sequence[int] = ()
 ) -> None:
     """Hand the revision to delivery (outbox rows; "no longer affects you" to the
-    ``dropped`` tenants) and to the feeds (their versions move), in this same transaction."""
-    from portal.feeds.versions import bump_for_change
-    from portal.notify.announce import announce as queue
-
-    queue(change, revision, now=now, dropped=dropped)
-    bump_for_change(change, now)
+    ``dropped`` tenants) and to the feeds (their versions move), in this same transaction,
+    through the ``change_announced`` hook (``portal.subscriptions`` connects
+    ``portal.notify.announce.announce`` and ``portal.feeds.versions.bump_for_change``)."""
+    hooks.change_announced.call(change, revision, now=now, dropped=dropped)
 
 
 def _tenant_row(change: Change, t: rules.TenantRequirement, revision: int) -> dict:
@@ -289,8 +280,6 @@ def publish(change: Change, *, actor, now: dt.datetime, short_notice: bool = Fal
     """draft → scheduled in one transaction: revision 1, one ChangeTenant per affected
     tenant, ledger entries, then the announcement. Refused (409) by the publish check unless
     ``short_notice`` (an approved emergency, which still respects blackout windows)."""
-    from portal.changes.models import PENDING_APPROVAL
-
     allowed = (PENDING_APPROVAL,) if short_notice else (DRAFT,)
     # Lock the change's row and read its status as committed: of two publishes at once the
     # second waits here, then sees "scheduled" and is refused (409), instead of colliding
@@ -437,9 +426,7 @@ def revise(change: Change, inp: ChangeInput, *, actor, now: dt.datetime) -> Revi
     old_start = change.starts_at
     _apply(change, inp)
     if change.starts_at != old_start:
-        from portal.notify.reminders import re_arm
-
-        re_arm(change, now)
+        hooks.change_rescheduled.call(change, now)  # delivery re-arms its reminders
     material = classification.material
     summary = "; ".join(classification.reasons) if material else "non-material update"
     if classification.restarts_all:

@@ -19,7 +19,11 @@ from flask import Flask
 from sqlalchemy import event, text
 from werkzeug.serving import make_server
 
+from portal import create_app
+from portal.clock import get_clock
 from portal.demo.data import CUSTOMERS, STAFF
+from portal.extensions import db, dispose_engines
+from portal.ledger.checkpoints import prepare_demo as prepare_demo_ledger
 
 # Which demo login shows which role, in the order the command prints them.
 ROLE_LOGINS = [
@@ -38,6 +42,9 @@ def demo_login_emails() -> dict[str, str]:
 
 # The demo provider's brand (like the rest of the demo's settings, it wins over the instance
 # file and PORTAL_* variables).
+# DEFERRED_IMPORTS: ``portal.cli`` imports this module for every ``forewarn`` command, so the
+# seed (every service), the dispatcher, the worker and the mail sink (aiosmtpd) are imported
+# inside the functions that run the demo, not at the top: `forewarn --help` stays quick.
 DEMO_BRAND = {
     "PROVIDER_NAME": "Nimbus Cloud",
     "PROVIDER_LOGO_URL": "/static/brand/nimbus-cloud.png",
@@ -48,7 +55,6 @@ DEMO_BRAND = {
 
 def build_demo_app(*, host: str, port: int, smtp_port: int | None) -> Flask:
     """The demo app: its own SQLite file in the instance folder and mail sent to the sink."""
-    from portal import create_app
 
     # SQLite waits up to 30 s for a lock instead of 5: web, worker and sink share one file.
     local = {
@@ -85,10 +91,8 @@ def prepare_database(app: Flask, *, reset: bool, deliver_history: bool = False) 
     With ``deliver_history`` (the mail sink must be running), mail of the story's past is
     dispatched at its own time while seeding, so its notices were given when the story says.
     """
-    from portal.clock import get_clock
+    # start-up cost: see DEFERRED_IMPORTS above
     from portal.demo.seed import seed_demo
-    from portal.extensions import db, dispose_engines
-    from portal.ledger.keys import prepare_demo as prepare_demo_ledger
 
     path = Path(app.config["SQLALCHEMY_DATABASE_URI"].removeprefix("sqlite:///"))
     with app.app_context():
@@ -114,6 +118,7 @@ def prepare_database(app: Flask, *, reset: bool, deliver_history: bool = False) 
 
 def _deliver_at(at) -> None:
     """One dispatch run with the clock at ``at`` (the seed's history): real SMTP to the sink."""
+    # start-up cost: see DEFERRED_IMPORTS above
     from portal.notify.dispatch import dispatch_due
 
     dispatch_due(now=lambda: at)
@@ -127,6 +132,7 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
 
 def start_worker(app: Flask, stop: threading.Event) -> threading.Thread:
     """The delivery worker in a thread beside the web server; it stops when ``stop`` is set."""
+    # start-up cost: see DEFERRED_IMPORTS above
     from portal.notify.worker import run_worker
 
     thread = threading.Thread(
@@ -166,6 +172,7 @@ def _stop_on_sigterm(*_args) -> None:
 @click.option("--reset", is_flag=True, help="Delete the demo database first and seed afresh.")
 def demo_command(host: str, port: int, smtp_port: int | None, reset: bool) -> None:
     """Run the demo: database, demo data, mail sink, worker and web server on one machine."""
+    # start-up cost: see DEFERRED_IMPORTS above
     from portal.mailbox.sink import start_sink
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")

@@ -19,6 +19,7 @@ from portal.catalog.models import Component, PlatformTeam, Service, TeamMembersh
 from portal.changes.defaults import DEFAULT_IMPACT_LEVELS, HOUR
 from portal.changes.models import ImpactLevel
 from portal.demo import data
+from portal.demo.story import seed_changes
 from portal.extensions import db
 from portal.ledger.services import record
 from portal.tenants.models import AccountManagerAssignment, ContractTerm, NoticeContact, Tenant
@@ -188,8 +189,6 @@ def seed_policies(world: DemoWorld) -> None:
 def seed_story(world: DemoWorld, *, now: dt.datetime, deliver=None) -> None:
     """The story's changes (DESIGN.md "The story, end to end"), through the real services;
     ``deliver(at)``, when given, sends the mail of the story's past at its time."""
-    from portal.demo.story import seed_changes
-
     kw = {"deliver": deliver} if deliver is not None else {}
     world.created += seed_changes(world.users, now=now, **kw)
 

@@ -30,6 +30,7 @@ from portal.catalog.models import Service
 from portal.changes.models import Change, ChangeTenant
 from portal.extensions import db
 from portal.feeds.models import FeedVersion
+from portal.feeds.public import sync_public_listing
 
 # The two dialects' INSERT … ON CONFLICT constructs (the same methods, separate classes).
 _INSERTS: dict[str, Callable[[Any], postgresql.Insert | sqlite.Insert]] = {
@@ -59,7 +60,6 @@ def bump_for_change(change: Change, now: dt.datetime) -> None:
     feeds list the change before or after this revision (the listing is brought up to date
     here). Flushes; the caller commits.
     """
-    from portal.feeds.public import sync_public_listing
 
     _bump(
         select(scope_expression("tenant", ChangeTenant.tenant_id).label("scope")).where(

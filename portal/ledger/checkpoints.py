@@ -126,4 +126,13 @@ def open_stored(note: str) -> Checkpoint:
     return open_checkpoint(note, keys.trusted_verifiers(), keys.origin())[0]
 
 
-__all__ = ["NoteError", "issue", "issue_checkpoint_if_due", "latest", "open_stored"]
+def prepare_demo(*, reset: bool) -> None:
+    """The demo signs checkpoints like production: a key in its instance folder, made once;
+    a reset database also forgets the old witness file (it described the deleted ledger)."""
+    if reset:
+        witness_path().unlink(missing_ok=True)
+    if not keys.key_path().exists():
+        keys.keygen()
+
+
+__all__ = ["NoteError", "issue", "issue_checkpoint_if_due", "latest", "open_stored", "prepare_demo"]

@@ -100,14 +100,3 @@ def keygen(*, rotate: bool = False) -> Signer:
     with os.fdopen(fd, "w") as out:
         out.write(new.encoded() + "\n")
     return new
-
-
-def prepare_demo(*, reset: bool) -> None:
-    """The demo signs checkpoints like production: a key in its instance folder, made once;
-    a reset database also forgets the old witness file (it described the deleted ledger)."""
-    from portal.ledger.checkpoints import witness_path
-
-    if reset:
-        witness_path().unlink(missing_ok=True)
-    if not key_path().exists():
-        keygen()

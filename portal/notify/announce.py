@@ -12,6 +12,7 @@ import datetime as dt
 from collections.abc import Sequence
 
 from portal.changes.models import Change, Revision
+from portal.notify.outbox import enqueue_revision
 
 
 def announce(
@@ -19,6 +20,4 @@ def announce(
 ) -> int:
     """Queue the notices for ``revision`` of ``change`` (and "no longer affects you" to the
     ``dropped`` tenants); returns the number of outbox rows."""
-    from portal.notify.outbox import enqueue_revision
-
     return enqueue_revision(change, revision, now=now, dropped=dropped)

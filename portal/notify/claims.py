@@ -27,6 +27,7 @@ from sqlalchemy.orm import aliased
 
 from portal.extensions import db
 from portal.notify.models import PENDING, SENDING, SENT, TENANT_NOTICE_KINDS, OutboxMessage
+from portal.ops.logs import leases_taken_over
 
 
 def new_worker_id() -> str:
@@ -120,7 +121,6 @@ def claim(now: dt.datetime, *, worker: str, limit: int) -> Claimed:
 
 
 def _log_takeover(ids: list[int]) -> None:
-    from portal.ops.logs import leases_taken_over
 
     rows = db.session.execute(
         select(OutboxMessage.claimed_by, func.count())

@@ -21,9 +21,11 @@ from flask import current_app
 from sqlalchemy import and_, delete, exists, func, insert, literal, not_, select, text
 
 from portal.acks.services import acknowledged_tenant_ids
+from portal.auth.models import User
 from portal.changes.models import SCHEDULED, Change, ChangeTenant
 from portal.extensions import db, rows_affected
 from portal.ledger.services import Fact, record_many
+from portal.notify.failures import queue_failure_alerts
 from portal.notify.models import (
     ESCALATION,
     PENDING,
@@ -59,7 +61,6 @@ def queue_due_reminders(now: dt.datetime) -> int:
     finally failed (``portal.notify.failures``); returns the rows written. Flushes."""
     if not _lock():
         return 0
-    from portal.notify.failures import queue_failure_alerts
 
     written = queue_failure_alerts(now)
     offsets = offsets_seconds()
@@ -220,8 +221,6 @@ def _reminder_rows(change: Change, tenant_ids: list[int], offset: int, now: dt.d
 
 
 def _escalation_rows(change: Change, tenant_ids: list[int], offset: int, now: dt.datetime) -> int:
-    from portal.auth.models import User
-
     q = (
         select(
             *_constants(change, ESCALATION, offset, now),

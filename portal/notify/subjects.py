@@ -22,6 +22,7 @@ import functools
 from collections.abc import Sequence
 
 from portal.inputs import one_line
+from portal.notify.models import APPROVAL, ESCALATION, NOTICE_FAILED, OBJECTION
 from portal.timezones import get_zone, offset_label
 
 SERVICES_IN_SUBJECT = 2  # more are summed up as "and N more"
@@ -141,8 +142,6 @@ def reminder_subject(
 def staff_subject(kind: str, tenant_name: str, title: str, when: str = "") -> str:
     """Subjects of the provider's internal messages (escalation, objection, approval request,
     failed notice), which name the change by its title; ``when`` is appended as ", starts …"."""
-    from portal.notify.models import APPROVAL, ESCALATION, NOTICE_FAILED, OBJECTION
-
     who = tenant_name or "a customer"
     text = {
         ESCALATION: f"Not acknowledged by {who}: {title}",

@@ -21,6 +21,7 @@ from portal.ledger.checkpoints import issue_checkpoint_if_due
 from portal.notify.claims import new_worker_id
 from portal.notify.dispatch import DeliveryDisabled, DispatchResult, dispatch_due
 from portal.notify.reminders import queue_due_reminders
+from portal.ops.monitor import WorkerMonitor
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +60,6 @@ def run_worker(app: Flask, stop: threading.Event) -> None:
     """Loop until ``stop`` is set: work while rows are due, else wait the interval. What
     happens is logged by ``portal.ops.monitor`` (a line per batch, a summary per interval, a
     line per outage) and a heartbeat is written for ``/readyz``."""
-    from portal.ops.monitor import WorkerMonitor
-
     interval = float(app.config.get("WORKER_INTERVAL_SECONDS", 5.0))
     worker = new_worker_id()
     with app.app_context():

@@ -12,12 +12,16 @@ import os
 
 from flask import Flask
 
+from portal.config import ConfigurationError
+
 
 def init_app(app: Flask) -> None:
     """Raises ``portal.ConfigurationError`` naming the setting when PROMETHEUS_MULTIPROC_DIR
     is not a writable folder, TRUSTED_PROXY_COUNT is not a small whole number or LOG_FORMAT is not
     text or json."""
-    from portal import ConfigurationError
+    # Imported here, not at the top: this __init__ runs whenever any portal.ops module loads
+    # (portal.ops.models with every model, on the models floor), and the metrics module reads
+    # notify's claim queries from the floor above (docs/architecture.md).
     from portal.ops import metrics
 
     metrics.init_app(app)

@@ -22,6 +22,9 @@ from collections.abc import Iterable
 
 from flask import Flask
 
+from portal.notify.models import FAILED, PENDING
+from portal.ops import counters
+
 DELIVERY = logging.getLogger("forewarn.delivery")
 
 FORMATS = ("text", "json")
@@ -89,8 +92,6 @@ def batch_line(result, outcomes: dict[int, dict]) -> tuple[str, dict]:
     """The text and fields of one batch's log line from its ``DispatchResult`` and outcome
     values (``status``, ``last_error`` per row id, as ``portal.notify.dispatch.Batch`` keeps
     them): counts, retry reasons and final failures with the server's answers."""
-    from portal.notify.models import FAILED, PENDING
-
     retries = _tally(o["last_error"] for o in outcomes.values() if o["status"] == PENDING)
     failures = _tally(o["last_error"] for o in outcomes.values() if o["status"] == FAILED)
     text = (
@@ -118,19 +119,15 @@ def batch_done(batch) -> None:
     """Log one line for a saved batch (INFO; WARNING when any row failed) and count it in the
     metrics. ``batch``: a ``portal.notify.dispatch.Batch`` (``result``, ``outcomes``,
     ``rows``)."""
-    from portal.ops import metrics
-
     text, fields = batch_line(batch.result, batch.outcomes)
     level = logging.WARNING if batch.result.failed else logging.INFO
     DELIVERY.log(level, text, extra={"fields": fields})
-    metrics.count_batch(batch)
+    counters.count_batch(batch)
 
 
 def leases_taken_over(previous: dict[str | None, int]) -> None:
     """Log (WARNING) and count rows claimed again because their worker's lease ran out:
     ``previous`` maps the old worker's name to how many of its rows were taken over."""
-    from portal.ops import metrics
-
     total = sum(previous.values())
     named = ", ".join(f"{n} from {worker or 'unknown'}" for worker, n in previous.items())
     DELIVERY.warning(
@@ -140,4 +137,4 @@ def leases_taken_over(previous: dict[str | None, int]) -> None:
         named,
         extra={"fields": {"event": "delivery.takeover", "rows": total, "from": previous}},
     )
-    metrics.LEASE_TAKEOVERS.inc(total)
+    counters.LEASE_TAKEOVERS.inc(total)

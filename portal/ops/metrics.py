@@ -23,73 +23,29 @@ import os
 import time
 
 from flask import Flask, current_app, g, request
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import REGISTRY, CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.exc import SQLAlchemyError
 
+from portal.changes.models import IN_PROGRESS, SCHEDULED, Change, ChangeTenant
+from portal.clock import utcnow
 from portal.extensions import db
+from portal.ledger.models import LedgerCheckpoint, LedgerHead
+from portal.notify.claims import due, expired_leases
+from portal.notify.models import FAILED, NOTICE, SENT, SKIPPED, OutboxMessage
+from portal.ops import (
+    counters,  # noqa: F401  (its counters are in the exposition)
+    health,
+)
 
-DELIVERIES = Counter(
-    "forewarn_deliveries",
-    "Outbox rows handled by a dispatcher, by outcome (sent, retry, failed, skipped).",
-    ["outcome"],
-)
-RETRIES = Counter(
-    "forewarn_delivery_retries",
-    "Temporary delivery failures that will be retried, by reason class.",
-    ["reason"],
-)
-FINAL_FAILURES = Counter(
-    "forewarn_delivery_final_failures",
-    "Outbox rows that finally failed (5xx answer, bad address, or retries used up), by kind.",
-    ["kind"],
-)
-LEASE_TAKEOVERS = Counter(
-    "forewarn_lease_takeovers",
-    "Outbox rows claimed again because their worker's lease ran out.",
-)
 REQUEST_LATENCY = Histogram(
     "forewarn_request_duration_seconds",
     "Time to answer a web request, by endpoint and method.",
     ["endpoint", "method"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
 )
-
-
-def reason_class(error: str | None) -> str:
-    """A bounded label for a retry reason: ``4xx`` (the server's temporary refusal),
-    ``connection``, ``timeout``, ``render`` or ``other``."""
-    error = error or ""
-    if error[:1] == "4" and error[:3].isdecimal():
-        return "4xx"
-    if "timed out" in error:
-        return "timeout"
-    if "connection" in error or "Connection" in error or "Errno" in error:
-        return "connection"
-    if error.startswith("could not render"):
-        return "render"
-    return "other"
-
-
-def count_batch(batch) -> None:
-    """Count one saved ``portal.notify.dispatch.Batch`` in the delivery counters."""
-    from portal.notify.models import FAILED, PENDING, SENT, SKIPPED
-
-    kinds = {row.id: row.kind for row in batch.rows}
-    for row_id, outcome in batch.outcomes.items():
-        status = outcome["status"]
-        if status == SENT:
-            DELIVERIES.labels("sent").inc()
-        elif status == PENDING:
-            DELIVERIES.labels("retry").inc()
-            RETRIES.labels(reason_class(outcome["last_error"])).inc()
-        elif status == FAILED:
-            DELIVERIES.labels("failed").inc()
-            FINAL_FAILURES.labels(kinds.get(row_id, "unknown")).inc()
-        elif status == SKIPPED:
-            DELIVERIES.labels("skipped").inc()
 
 
 def init_app(app: Flask) -> None:
@@ -153,8 +109,6 @@ class DatabaseCollector:
         yield from families
 
     def _due(self):
-        from portal.notify.claims import due, expired_leases
-        from portal.notify.models import OutboxMessage
 
         count, oldest = db.session.execute(
             select(func.count(), func.min(OutboxMessage.due_at)).where(
@@ -180,9 +134,6 @@ class DatabaseCollector:
         approved as an emergency, whose notice is not given: the gate is shut for them, for the
         reason ``portal.notify.status.TenantDelivery.state`` gives (queued, retrying, failed,
         no contact). Gates waiting only for their window or start time are not counted."""
-        from portal.changes.models import IN_PROGRESS, SCHEDULED, Change, ChangeTenant
-        from portal.notify.models import FAILED, NOTICE, SENT, SKIPPED, OutboxMessage
-
         om, ct = OutboxMessage, ChangeTenant
         waiting = om.status.not_in((SENT, FAILED))
 
@@ -255,7 +206,6 @@ class DatabaseCollector:
         return [gates, tenants]
 
     def _ledger(self):
-        from portal.ledger.models import LedgerHead
 
         size = db.session.scalar(select(func.max(LedgerHead.seq))) or 0
         gauge = GaugeMetricFamily("forewarn_ledger_entries", "Entries in the ledger.")
@@ -265,8 +215,6 @@ class DatabaseCollector:
     def _checkpoint(self):
         """``forewarn_ledger_checkpoint_age_seconds``: seconds since the latest signed
         checkpoint (DESIGN.md "Proof"); absent before the first one."""
-        from portal.ledger.models import LedgerCheckpoint
-
         latest = db.session.scalar(select(func.max(LedgerCheckpoint.issued_at)))
         gauge = GaugeMetricFamily(
             "forewarn_ledger_checkpoint_age_seconds",
@@ -279,10 +227,8 @@ class DatabaseCollector:
         return [gauge]
 
     def _heartbeats(self):
-        from portal.clock import utcnow
-        from portal.ops.health import latest_heartbeat, live_workers
 
-        beat = latest_heartbeat()
+        beat = health.latest_heartbeat()
         real_now = utcnow()
         age = GaugeMetricFamily(
             "forewarn_worker_heartbeat_age_seconds",
@@ -299,5 +245,5 @@ class DatabaseCollector:
             "forewarn_workers_alive",
             "Delivery workers whose heartbeat is within READY_WORKER_MAX_AGE_SECONDS.",
         )
-        workers.add_metric([], live_workers(real_now))
+        workers.add_metric([], health.live_workers(real_now))
         return [age, relay, workers]

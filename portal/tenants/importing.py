@@ -20,6 +20,7 @@ from pathlib import Path
 
 from sqlalchemy import func, insert, select
 
+from portal import hooks
 from portal.catalog.models import Component, Service, Usage
 from portal.errors import InvalidInput
 from portal.extensions import db
@@ -381,12 +382,10 @@ def apply_plan(
 def _announce_to_new_reach(plan: Plan, by_slug: dict[str, int], now: dt.datetime) -> None:
     """Late joiners (DESIGN.md "The affected set moves"): tenants the import made affected by
     an open change, or gave their first reachable contact, are told at once."""
-    from portal.changes.reach import on_contacts_changed, on_usage_added
-
     for slug in sorted({slug for slug, _s, _c in plan.new_usages}):
-        on_usage_added(by_slug[slug], actor=ACTOR, now=now)
+        hooks.usage_added.call(by_slug[slug], actor=ACTOR, now=now)
     for slug in sorted({slug for slug, _e, _n in plan.new_contacts}):
-        on_contacts_changed(by_slug[slug], actor=ACTOR, now=now)
+        hooks.contacts_changed.call(by_slug[slug], actor=ACTOR, now=now)
 
 
 def _state(tenant: Tenant) -> dict:

@@ -12,6 +12,7 @@ import re
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import func, select
 
+from portal import hooks
 from portal.auth.models import User
 from portal.catalog.models import Component, Service, Usage
 from portal.errors import InvalidInput
@@ -156,9 +157,8 @@ def add_contact(
         now=now,
         payload={"email": email, "name": name},
     )
-    from portal.changes.reach import on_contacts_changed
-
-    on_contacts_changed(tenant.id, actor=actor, now=now)  # a failed or missing notice goes now
+    # a failed or missing notice goes now (portal.changes.reach.on_contacts_changed)
+    hooks.contacts_changed.call(tenant.id, actor=actor, now=now)
     return contact
 
 
@@ -205,9 +205,8 @@ def add_usage(
         now=now,
         payload={"service": service.slug, "component": component.slug if component else None},
     )
-    from portal.changes.reach import on_usage_added
-
-    on_usage_added(tenant.id, actor=actor, now=now)  # late joiner of scheduled changes
+    # late joiner of scheduled changes (portal.changes.reach.on_usage_added)
+    hooks.usage_added.call(tenant.id, actor=actor, now=now)
     return usage
 
 
