@@ -26,6 +26,7 @@ from portal.auth.services import (
 from portal.clock import now
 from portal.errors import DomainError, InvalidInput
 from portal.extensions import db, login_manager, rate_limited
+from portal.web.submit import commit_or_show
 
 bp = Blueprint("auth", __name__)
 
@@ -168,13 +169,14 @@ def tokens():
     form = TokenForm()
     secret = None
     if form.validate_on_submit():
-        try:
-            days = form.days.data or current_app.config["API_TOKEN_DEFAULT_DAYS"] or None
-            token, secret = issue_token(current_user, form.name.data, now=now(), days=days)
-            db.session.commit()
-        except DomainError as err:
-            db.session.rollback()
-            form.name.errors.append(err.message)
+        days = form.days.data or current_app.config["API_TOKEN_DEFAULT_DAYS"] or None
+        issued = commit_or_show(
+            form,
+            lambda: issue_token(current_user, form.name.data, now=now(), days=days),
+            field="name",
+        )
+        if not isinstance(issued, DomainError):
+            _, secret = issued
     page = db.paginate(
         tokens_of(current_user),
         per_page=current_app.config["TOKEN_PAGE_SIZE"],
