@@ -15,6 +15,7 @@ from flask import (
 from flask_login import current_user, login_required, login_user, logout_user
 
 from portal.auth.forms import EmptyForm, LoginForm, PasswordChangeForm, ProfileForm, TokenForm
+from portal.auth.models import User
 from portal.auth.passwords import check_new_password
 from portal.auth.services import (
     authenticate,
@@ -36,8 +37,6 @@ def load_user(user_id: str):
     """The user of a session or remember cookie id ``"<id>.<generation>"`` (``User.get_id``);
     None once the generation has moved on (sign-out, password change) or the user is inactive.
     A bare ``"<id>"`` (cookies from before generations existed) stands for generation 0."""
-    from portal.auth.models import User
-
     number, _, generation = user_id.partition(".")
     if not number.isdecimal() or not (generation or "0").isdecimal() or len(user_id) > 40:
         return None
