@@ -31,6 +31,7 @@ from portal.errors import DomainError
 from portal.extensions import db
 from portal.tenants.forms import required
 from portal.tenants.models import Tenant
+from portal.web.submit import commit, commit_or_flash, commit_or_show
 
 bp = Blueprint("acks", __name__)
 
@@ -78,20 +79,20 @@ def ack_link(token: str):
     form = ConfirmAckForm()
     try:
         change, ct = check_link(claim)
-        if form.validate_on_submit():
-            outcome = acknowledge_by_link(claim, now=now())
-            db.session.commit()
-            return render_template(
-                "acks/link_done.html",
-                change=change,
-                tenant=ct.tenant,
-                outcome=outcome,
-                message=MESSAGES[outcome.status],
-                page_zone=_zone_of(ct.tenant),
-            )
-    except DomainError as err:
-        db.session.rollback()
+    except DomainError as err:  # a read: nothing written yet, nothing to roll back
         return _refused(err.status, err.message)
+    if form.validate_on_submit():
+        outcome = commit(lambda: acknowledge_by_link(claim, now=now()))
+        if isinstance(outcome, DomainError):
+            return _refused(outcome.status, outcome.message)
+        return render_template(
+            "acks/link_done.html",
+            change=change,
+            tenant=ct.tenant,
+            outcome=outcome,
+            message=MESSAGES[outcome.status],
+            page_zone=_zone_of(ct.tenant),
+        )
     status = 400 if form.is_submitted() else 200
     return render_template(
         "acks/link.html",
@@ -126,15 +127,15 @@ def acknowledge_in_portal(change_id: int):
     change = _customer_change(change_id)
     if not ConfirmAckForm().validate_on_submit():
         abort(400, description="The form expired; reload the change page and try again.")
-    try:
-        outcome = acknowledge(
+    outcome = commit_or_flash(
+        lambda: acknowledge(
             change, current_user.tenant_id, user=current_user, now=now(), channel=CHANNEL_PORTAL
-        )
-        db.session.commit()
+        ),
+        prefix="Not acknowledged: ",
+        suffix=".",
+    )
+    if not isinstance(outcome, DomainError):
         flash(MESSAGES[outcome.status], "success")
-    except DomainError as err:
-        db.session.rollback()
-        flash(f"Not acknowledged: {err.message}.", "error")
     return redirect(change_page(change.id))
 
 
@@ -144,21 +145,21 @@ def object_page(change_id: int):
     change = _customer_change(change_id)
     form = ObjectionForm()
     if form.validate_on_submit():
-        try:
-            object_to(
+        done = commit_or_show(
+            form,
+            lambda: object_to(
                 change,
                 current_user.tenant_id,
                 user=current_user,
                 reason=required(form.reason),
                 now=now(),
-            )
-            db.session.commit()
-            flash("Objection sent to the owning team and your account manager.", "success")
-            return redirect(change_page(change.id))
-        except DomainError as err:
-            db.session.rollback()
-            form.reason.errors = [*form.reason.errors, err.message]
-            return render_template("acks/object.html", change=change, form=form), err.status
+            ),
+            field="reason",
+        )
+        if isinstance(done, DomainError):
+            return render_template("acks/object.html", change=change, form=form), done.status
+        flash("Objection sent to the owning team and your account manager.", "success")
+        return redirect(change_page(change.id))
     status = 400 if form.errors else 200
     return render_template("acks/object.html", change=change, form=form), status
 
@@ -197,26 +198,26 @@ def waive_page(change_id: int):
             abort(404)
         tenant_id = None
     if form.validate_on_submit():
-        try:
-            if tenant_id is None:
-                tenant_id = get_tenant_or_404(form.tenant.data or "", current_user).id
-            waive(
+
+        def record():
+            chosen = tenant_id
+            if chosen is None:
+                chosen = get_tenant_or_404(form.tenant.data or "", current_user).id
+            return waive(
                 change,
-                tenant_id,
+                chosen,
                 user=current_user,
                 now=now(),
                 channel=CHANNEL_PORTAL,
                 agreed_by=form.agreed_by.data,
                 note=form.note.data or "",
             )
-            db.session.commit()
-            flash("Waiver recorded: the tenant's gate opens at the start time.", "success")
-            return redirect(change_page(change.id))
-        except DomainError as err:
-            db.session.rollback()
-            target = form.agreed_by if getattr(err, "field", None) == "agreed_by" else form.note
-            target.errors = [*target.errors, err.message]
-            return render_template("acks/waive.html", change=change, form=form), err.status
+
+        done = commit_or_show(form, record, field="note")
+        if isinstance(done, DomainError):
+            return render_template("acks/waive.html", change=change, form=form), done.status
+        flash("Waiver recorded: the tenant's gate opens at the start time.", "success")
+        return redirect(change_page(change.id))
     status = 400 if form.errors else 200
     return render_template("acks/waive.html", change=change, form=form), status
 
@@ -234,11 +235,13 @@ def answer(objection_id: int):
     if not form.validate_on_submit():
         flash("Not sent: " + "; ".join(e for errs in form.errors.values() for e in errs), "error")
         return redirect(change_page(objection.change_id) + f"#objection-{objection.id}")
-    try:
-        answer_objection(objection, user=current_user, answer=required(form.answer), now=now())
-        db.session.commit()
+    done = commit_or_flash(
+        lambda: answer_objection(
+            objection, user=current_user, answer=required(form.answer), now=now()
+        ),
+        prefix="Not sent: ",
+        suffix=".",
+    )
+    if not isinstance(done, DomainError):
         flash("Answer posted; the tenant sees it on the change page.", "success")
-    except DomainError as err:
-        db.session.rollback()
-        flash(f"Not sent: {err.message}.", "error")
     return redirect(change_page(objection.change_id))

@@ -7,14 +7,15 @@ pipelines and scripts, and accepting cookies would open it to cross-site request
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from flask import abort, g, request
 
+from portal.api.declare import Blueprint as DeclaredBlueprint
+from portal.auth.services import user_for_token
+from portal.clock import now
 from portal.errors import InvalidInput
-
-if TYPE_CHECKING:
-    from portal.api.declare import Blueprint as DeclaredBlueprint
+from portal.extensions import csrf
 
 PREFIX = "/api/v1"
 
@@ -25,9 +26,6 @@ def api_blueprint(name: str, import_name: str, *, public: bool = False) -> Decla
     It is a ``portal.api.declare.Blueprint``: declare each operation's schemas on it
     (docs/api.md); it documents itself in /api/v1/openapi.json when registered.
     """
-    from portal.api.declare import Blueprint as DeclaredBlueprint
-    from portal.extensions import csrf
-
     bp = DeclaredBlueprint(name, import_name, url_prefix=PREFIX, public=public)
     csrf.exempt(bp)
     if not public:
@@ -37,9 +35,6 @@ def api_blueprint(name: str, import_name: str, *, public: bool = False) -> Decla
 
 def authenticate_request() -> None:
     """Resolve ``Authorization: Bearer <token>`` to a user or answer 401."""
-    from portal.auth.services import user_for_token
-    from portal.clock import now
-
     header = request.headers.get("Authorization", "")
     scheme, _, secret = header.partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():

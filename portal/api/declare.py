@@ -133,7 +133,7 @@ class Blueprint(flask_smorest.Blueprint):
         Every refusal has the body ``{"error": {"status", "message", "field"?, …}}``. 401
         (missing or bad token) is added to every operation of a token-authenticated blueprint.
         """
-        from portal.api.schemas import ErrorSchema
+        from portal.api.schemas import ErrorSchema  # lazy: portal.api.schemas imports this module
 
         if not self.public:
             descriptions = {"e401": "missing, invalid, expired or revoked token", **descriptions}
@@ -163,7 +163,7 @@ def api_for(app: Flask) -> Api:
     """The app's ``Api`` (created on first use, when the first API blueprint registers)."""
     ext = app.extensions.get("flask-smorest")
     if ext is None:
-        from portal.api.schemas import ErrorSchema
+        from portal.api.schemas import ErrorSchema  # lazy: portal.api.schemas imports this module
 
         Api.ERROR_SCHEMA = ErrorSchema
         api = Api(

@@ -24,10 +24,10 @@ from portal.tenants.forms import (
     StaffEditForm,
     StaffUserForm,
     required,
-    show_error,
 )
 from portal.tenants.models import Tenant
 from portal.tenants.routes import like
+from portal.web.submit import commit_or_flash, commit_or_show
 
 bp = Blueprint("users_admin", __name__, url_prefix="/admin/users")
 
@@ -83,13 +83,8 @@ def create():
         if request.method == "GET" and request.args.get("tenant", "").isdecimal():
             form.tenant.data = int(request.args["tenant"])
     if form.validate_on_submit():
-        try:
-            user = _create(kind, form)
-            db.session.commit()
-        except DomainError as err:
-            db.session.rollback()
-            show_error(form, err, "email")
-        else:
+        user = commit_or_show(form, lambda: _create(kind, form), field="email")
+        if not isinstance(user, DomainError):
             flash(f"User {user.email} created. Pass the temporary password on safely.", "success")
             return redirect(url_for("users_admin.show", user_id=user.id))
     return render_template("users/new.html", form=form, kind=kind), 400 if form.errors else 200
@@ -146,13 +141,14 @@ def show(user_id: int):
             if user.is_staff
             else {"is_tenant_admin": form.is_tenant_admin.data}
         )
-        try:
-            accounts.update_user(user, name=form.name.data, actor=current_user, now=now(), **roles)
-            db.session.commit()
-        except DomainError as err:
-            db.session.rollback()
-            show_error(form, err, "name")
-        else:
+        done = commit_or_show(
+            form,
+            lambda: accounts.update_user(
+                user, name=form.name.data, actor=current_user, now=now(), **roles
+            ),
+            field="name",
+        )
+        if not isinstance(done, DomainError):
             flash("User saved.", "success")
             return redirect(url_for("users_admin.show", user_id=user.id))
     return _render(user, form=form, status=400 if form.errors else 200)
@@ -165,13 +161,9 @@ def set_active(user_id: int):
     if not EmptyForm().validate_on_submit():
         abort(400)
     active = request.form.get("active") == "1"
-    try:
-        accounts.set_active(user, active, actor=current_user, now=now())
-        db.session.commit()
+    done = commit_or_flash(lambda: accounts.set_active(user, active, actor=current_user, now=now()))
+    if not isinstance(done, DomainError):
         flash(f"{user.email} {'reactivated' if active else 'deactivated'}.", "success")
-    except DomainError as err:
-        db.session.rollback()
-        flash(err.message, "error")
     return redirect(url_for("users_admin.show", user_id=user.id))
 
 

@@ -15,6 +15,7 @@ from flask import (
 from flask_login import current_user, login_required, login_user, logout_user
 
 from portal.auth.forms import EmptyForm, LoginForm, PasswordChangeForm, ProfileForm, TokenForm
+from portal.auth.models import User
 from portal.auth.passwords import check_new_password
 from portal.auth.services import (
     authenticate,
@@ -26,6 +27,7 @@ from portal.auth.services import (
 from portal.clock import now
 from portal.errors import DomainError, InvalidInput
 from portal.extensions import db, login_manager, rate_limited
+from portal.web.submit import commit_or_show
 
 bp = Blueprint("auth", __name__)
 
@@ -35,8 +37,6 @@ def load_user(user_id: str):
     """The user of a session or remember cookie id ``"<id>.<generation>"`` (``User.get_id``);
     None once the generation has moved on (sign-out, password change) or the user is inactive.
     A bare ``"<id>"`` (cookies from before generations existed) stands for generation 0."""
-    from portal.auth.models import User
-
     number, _, generation = user_id.partition(".")
     if not number.isdecimal() or not (generation or "0").isdecimal() or len(user_id) > 40:
         return None
@@ -168,13 +168,14 @@ def tokens():
     form = TokenForm()
     secret = None
     if form.validate_on_submit():
-        try:
-            days = form.days.data or current_app.config["API_TOKEN_DEFAULT_DAYS"] or None
-            token, secret = issue_token(current_user, form.name.data, now=now(), days=days)
-            db.session.commit()
-        except DomainError as err:
-            db.session.rollback()
-            form.name.errors.append(err.message)
+        days = form.days.data or current_app.config["API_TOKEN_DEFAULT_DAYS"] or None
+        issued = commit_or_show(
+            form,
+            lambda: issue_token(current_user, form.name.data, now=now(), days=days),
+            field="name",
+        )
+        if not isinstance(issued, DomainError):
+            _, secret = issued
     page = db.paginate(
         tokens_of(current_user),
         per_page=current_app.config["TOKEN_PAGE_SIZE"],

@@ -27,7 +27,7 @@ from portal.clock import now
 from portal.errors import DomainError, InvalidInput
 from portal.extensions import db
 from portal.tenants.forms import required
-from portal.web.submit import commit_or_show
+from portal.web.submit import commit_or_flash, commit_or_show
 
 bp = Blueprint("catalog", __name__, url_prefix="/admin")
 
@@ -251,11 +251,9 @@ def remove_component(service_id: int, component_id: int):
         abort(404)
     if not EmptyForm().validate_on_submit():
         abort(400)
-    try:
-        services.remove_component(component, actor=current_user, now=now())
-        db.session.commit()
+    done = commit_or_flash(
+        lambda: services.remove_component(component, actor=current_user, now=now())
+    )
+    if not isinstance(done, DomainError):
         flash("Component removed.", "success")
-    except DomainError as err:
-        db.session.rollback()
-        flash(err.message, "error")
     return redirect(url_for("catalog.service", service_id=service_id))

@@ -14,8 +14,8 @@ from portal.auth.forms import EmptyForm
 from portal.clock import now
 from portal.desk import charts, chase, export, matrix, overview
 from portal.desk.params import FILTERS, parse_listing_leniently
-from portal.errors import Conflict
-from portal.extensions import db
+from portal.errors import Conflict, DomainError
+from portal.web.submit import commit
 
 bp = Blueprint("desk", __name__, url_prefix="/desk")
 
@@ -88,12 +88,11 @@ def remind(change_id: int):
     if not EmptyForm().validate_on_submit():
         abort(400, description="the form has expired; reload the page and try again")
     listing, _ = parse_listing_leniently(request.form)
-    try:
-        outcome = chase.remind_now(change, current_user, listing, now=now())
-        db.session.commit()
-    except Conflict as err:
-        db.session.rollback()
-        flash(err.message[:1].upper() + err.message[1:] + ".", "error")
+    outcome = commit(
+        lambda: chase.remind_now(change, current_user, listing, now=now()), refusals=Conflict
+    )
+    if isinstance(outcome, DomainError):
+        flash(outcome.message[:1].upper() + outcome.message[1:] + ".", "error")
         return redirect(url_for("desk.change_matrix", change_id=change.id, **listing.args()))
     left_out = []
     if outcome.recent:

@@ -26,6 +26,7 @@ from portal.feeds.content import service_scope
 from portal.feeds.forms import FeedTokenForm, UpstreamFeedForm
 from portal.feeds.receipts import tenant_receipts
 from portal.feeds.responses import feed_response, private_feed_response
+from portal.web.submit import commit, commit_or_show
 
 bp = Blueprint("feeds", __name__)
 
@@ -82,15 +83,14 @@ def issue():
     form = FeedTokenForm()
     if not form.validate_on_submit():
         return _settings_page(form, status=400)
-    try:
-        token, secret = tokens.issue_feed_token(
-            tenant, form.name.data, actor=current_user, now=now()
-        )
-        db.session.commit()
-    except DomainError as err:
-        db.session.rollback()
-        form.name.errors = [*form.name.errors, err.message]
+    issued = commit_or_show(
+        form,
+        lambda: tokens.issue_feed_token(tenant, form.name.data, actor=current_user, now=now()),
+        field="name",
+    )
+    if isinstance(issued, DomainError):
         return _settings_page(form, status=400)
+    token, secret = issued
     # Rendered, not redirected: the secret is shown this once and kept nowhere.
     return _settings_page(secret=secret, token=token)
 
@@ -105,15 +105,15 @@ def _checked_token_action():
 @roles_required("tenant_admin")
 def rotate(token_id: int):
     tenant = _checked_token_action()
-    try:
-        token, secret = tokens.rotate_feed_token(tenant, token_id, actor=current_user, now=now())
-        db.session.commit()
-    except DomainError as err:
-        db.session.rollback()
-        if err.status == 404:
+    rotated = commit(
+        lambda: tokens.rotate_feed_token(tenant, token_id, actor=current_user, now=now())
+    )
+    if isinstance(rotated, DomainError):
+        if rotated.status == 404:
             abort(404)
-        flash(err.message, "error")
+        flash(rotated.message, "error")
         return redirect(url_for("feeds.settings"))
+    token, secret = rotated
     flash(
         f"The old URLs of {token.name!r} stopped working; give the reader the new ones.", "success"
     )
@@ -124,12 +124,11 @@ def rotate(token_id: int):
 @roles_required("tenant_admin")
 def revoke(token_id: int):
     tenant = _checked_token_action()
-    try:
-        token = tokens.revoke_feed_token(tenant, token_id, actor=current_user, now=now())
-    except DomainError:
-        db.session.rollback()
+    token = commit(
+        lambda: tokens.revoke_feed_token(tenant, token_id, actor=current_user, now=now())
+    )
+    if isinstance(token, DomainError):  # unknown, another tenant's, or already revoked
         abort(404)
-    db.session.commit()
     flash(f"Feed token {token.name!r} revoked: its URLs answer 404 from now on.", "success")
     return redirect(url_for("feeds.settings"))
 
@@ -228,19 +227,18 @@ def upstream_feeds():
     form.team_id.choices = [(t.id, t.name) for t in upstream.teams_for(current_user)]
     if not form.validate_on_submit():
         return _upstream_page(form, 400)
-    try:
-        feed = upstream.register_upstream_feed(
+    feed = commit_or_show(
+        form,
+        lambda: upstream.register_upstream_feed(
             current_user,
             team_id=form.team_id.data,
             name=form.name.data,
             url=form.url.data,
             now=now(),
-        )
-        db.session.commit()
-    except DomainError as err:
-        db.session.rollback()
-        field = getattr(form, getattr(err, "field", None) or "url", form.url)
-        field.errors = [*field.errors, err.message]
+        ),
+        field="url",
+    )
+    if isinstance(feed, DomainError):
         return _upstream_page(form, 400)
     flash(
         f"{feed.name!r} registered; `forewarn feeds import` turns its new entries into "
@@ -255,11 +253,8 @@ def upstream_feeds():
 def remove_upstream(feed_id: int):
     if not EmptyForm().validate_on_submit():
         abort(400)
-    try:
-        feed = upstream.remove_upstream_feed(current_user, feed_id, now=now())
-    except DomainError:
-        db.session.rollback()
+    feed = commit(lambda: upstream.remove_upstream_feed(current_user, feed_id, now=now()))
+    if isinstance(feed, DomainError):
         abort(404)
-    db.session.commit()
     flash(f"{feed.name!r} will no longer be imported.", "success")
     return redirect(url_for("feeds.upstream_feeds"))

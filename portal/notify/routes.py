@@ -9,7 +9,7 @@ from werkzeug.routing import BuildError
 
 from portal.access import roles_required
 from portal.clock import now
-from portal.errors import InvalidInput
+from portal.errors import DomainError, InvalidInput
 from portal.extensions import csrf, db
 from portal.notify import status
 from portal.notify.forms import NO_OPTIONAL, ConfirmForm, PreferencesForm
@@ -20,6 +20,7 @@ from portal.notify.preferences import (
     tenant_services,
 )
 from portal.notify.unsubscribe import read_token, unsubscribe
+from portal.web.submit import commit_or_show
 
 bp = Blueprint("notify", __name__)
 
@@ -46,20 +47,19 @@ def preferences():
         form.all_services.data = pref.all_services
         form.services.data = [s.service_id for s in pref.services]
     if form.validate_on_submit():
-        try:
-            save_preference(
+        saved = commit_or_show(
+            form,
+            lambda: save_preference(
                 current_user,
                 min_impact=form.min_impact.data or None,
                 all_services=form.all_services.data,
                 service_ids=form.services.data or [],
                 now=now(),
-            )
-        except InvalidInput as err:
-            db.session.rollback()
-            target = getattr(form, err.field or "", None) or form.min_impact
-            target.errors = [*target.errors, err.message]
-        else:
-            db.session.commit()
+            ),
+            field="min_impact",
+            refusals=InvalidInput,
+        )
+        if not isinstance(saved, DomainError):
             flash("Your email preferences are saved.", "success")
             return redirect(url_for("notify.preferences"))
     status_code = 400 if request.method == "POST" else 200

@@ -14,6 +14,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 
 from portal.clock import get_clock, utcnow
 from portal.ops import health
+from portal.ops.metrics import exposition
 
 bp = Blueprint("ops", __name__)
 
@@ -52,8 +53,6 @@ def _error(status: int, message: str) -> Response:
 @bp.get("/metrics")
 def metrics():
     """The Prometheus text exposition of ``portal.ops.metrics`` (see its docstring)."""
-    from portal.ops.metrics import exposition
-
     token = current_app.config.get("METRICS_TOKEN")
     if not token:
         return _error(404, "metrics are off: set PORTAL_METRICS_TOKEN (see docs/production.md)")

@@ -27,7 +27,6 @@ from portal.tenants.forms import (
     UsageForm,
     add_field_error,
     required,
-    show_error,
 )
 from portal.tenants.models import AccountManagerAssignment, NoticeContact, Tenant
 from portal.web.submit import commit_or_show
@@ -173,7 +172,6 @@ def show(tenant_id: int):
 
 
 def _back(tenant: Tenant, message: str):
-    db.session.commit()
     flash(message, "success")
     return redirect(url_for("tenants.show", tenant_id=tenant.id))
 
@@ -184,20 +182,21 @@ def add_contact(tenant_id: int):
     tenant = _tenant(tenant_id)
     form = ContactForm()
     if form.validate_on_submit():
-        try:
-            contact = services.add_contact(
+        contact = commit_or_show(
+            form,
+            lambda: services.add_contact(
                 tenant,
                 email=required(form.email),
                 name=form.name.data,
                 actor=current_user,
                 now=now(),
-            )
+            ),
+            field="email",
+        )
+        if not isinstance(contact, DomainError):
             if warning := address_warning(contact.email):
                 flash(warning, "warning")
             return _back(tenant, f"{contact.email} now receives {tenant.name}'s notices.")
-        except DomainError as err:
-            db.session.rollback()
-            show_error(form, err, "email")
     return _show(tenant, contact_form=form, status=400)
 
 
@@ -214,8 +213,10 @@ def remove_contact(tenant_id: int, contact_id: int):
         abort(404)
     if not EmptyForm().validate_on_submit():
         abort(400)
+    email = contact.email  # read before the commit: the row may be gone after it
     services.remove_contact(contact, actor=current_user, now=now())
-    return _back(tenant, f"{contact.email} removed.")
+    db.session.commit()
+    return _back(tenant, f"{email} removed.")
 
 
 @bp.post("/<int:tenant_id>/usage")
@@ -234,14 +235,15 @@ def add_usage(tenant_id: int):
         if service is None:
             add_field_error(form.target, "choose a service or component from the list")
         else:
-            try:
-                services.add_usage(
+            done = commit_or_show(
+                form,
+                lambda: services.add_usage(
                     tenant, service=service, component=component, actor=current_user, now=now()
-                )
+                ),
+                field="target",
+            )
+            if not isinstance(done, DomainError):
                 return _back(tenant, "Usage recorded.")
-            except DomainError as err:
-                db.session.rollback()
-                show_error(form, err, "target")
     return _show(tenant, usage_form=form, status=400)
 
 
@@ -257,6 +259,7 @@ def remove_usage(tenant_id: int, usage_id: int):
     if not EmptyForm().validate_on_submit():
         abort(400)
     services.remove_usage(usage, actor=current_user, now=now())
+    db.session.commit()
     return _back(tenant, "Usage removed.")
 
 
@@ -270,12 +273,13 @@ def assign_manager(tenant_id: int):
         if user is None:
             add_field_error(form.user, "choose an account manager from the list")
         else:
-            try:
-                services.assign_manager(tenant, user, actor=current_user, now=now())
+            done = commit_or_show(
+                form,
+                lambda: services.assign_manager(tenant, user, actor=current_user, now=now()),
+                field="user",
+            )
+            if not isinstance(done, DomainError):
                 return _back(tenant, f"{user.name} now manages {tenant.name}.")
-            except DomainError as err:
-                db.session.rollback()
-                show_error(form, err, "user")
     return _show(tenant, manager_form=form, status=400)
 
 
@@ -294,4 +298,5 @@ def unassign_manager(tenant_id: int, assignment_id: int):
     if not EmptyForm().validate_on_submit():
         abort(400)
     services.unassign_manager(assignment, actor=current_user, now=now())
+    db.session.commit()
     return _back(tenant, "Account manager unassigned.")

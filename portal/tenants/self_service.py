@@ -19,8 +19,9 @@ from portal.errors import DomainError
 from portal.extensions import db
 from portal.notify.render import address_warning
 from portal.tenants import accounts, services
-from portal.tenants.forms import ContactForm, TenantUserForm, show_error
+from portal.tenants.forms import ContactForm, TenantUserForm
 from portal.tenants.models import NoticeContact
+from portal.web.submit import commit_or_flash, commit_or_show
 
 bp = Blueprint("org", __name__, url_prefix="/settings")
 
@@ -53,8 +54,9 @@ def users():
     tenant = _own_tenant()
     form = TenantUserForm()
     if form.validate_on_submit():
-        try:
-            user = accounts.create_user(
+        user = commit_or_show(
+            form,
+            lambda: accounts.create_user(
                 email=form.email.data,
                 name=form.name.data,
                 password=form.password.data,
@@ -62,12 +64,10 @@ def users():
                 is_tenant_admin=form.is_tenant_admin.data,
                 actor=current_user,
                 now=now(),
-            )
-            db.session.commit()
-        except DomainError as err:
-            db.session.rollback()
-            show_error(form, err, "email")
-        else:
+            ),
+            field="email",
+        )
+        if not isinstance(user, DomainError):
             flash(f"{user.email} can now sign in with the temporary password you chose.", "success")
             return redirect(url_for("org.users"))
     return _users_page(form, 400 if form.errors else 200)
@@ -85,13 +85,9 @@ def _own_user(user_id: int) -> User:
 def set_active(user_id: int):
     user = _own_user(user_id)
     active = request.form.get("active") == "1"
-    try:
-        accounts.set_active(user, active, actor=current_user, now=now())
-        db.session.commit()
+    done = commit_or_flash(lambda: accounts.set_active(user, active, actor=current_user, now=now()))
+    if not isinstance(done, DomainError):
         flash(f"{user.email} {'reactivated' if active else 'deactivated'}.", "success")
-    except DomainError as err:
-        db.session.rollback()
-        flash(err.message, "error")
     return redirect(url_for("org.users"))
 
 
@@ -99,19 +95,17 @@ def set_active(user_id: int):
 @roles_required("tenant_admin")
 def set_tenant_admin(user_id: int):
     user = _own_user(user_id)
-    try:
-        accounts.update_user(
+    done = commit_or_flash(
+        lambda: accounts.update_user(
             user,
             name=user.name,
             actor=current_user,
             now=now(),
             is_tenant_admin=request.form.get("tenant_admin") == "1",
         )
-        db.session.commit()
+    )
+    if not isinstance(done, DomainError):
         flash(f"{user.email} updated.", "success")
-    except DomainError as err:
-        db.session.rollback()
-        flash(err.message, "error")
     return redirect(url_for("org.users"))
 
 
@@ -138,15 +132,14 @@ def add_contact():
     tenant = _own_tenant()
     form = ContactForm()
     if form.validate_on_submit():
-        try:
-            contact = services.add_contact(
+        contact = commit_or_show(
+            form,
+            lambda: services.add_contact(
                 tenant, email=form.email.data, name=form.name.data, actor=current_user, now=now()
-            )
-            db.session.commit()
-        except DomainError as err:
-            db.session.rollback()
-            show_error(form, err, "email")
-        else:
+            ),
+            field="email",
+        )
+        if not isinstance(contact, DomainError):
             flash(f"{contact.email} now receives your organisation's notices.", "success")
             if warning := address_warning(contact.email):
                 flash(warning, "warning")

@@ -38,9 +38,16 @@ def commit(
     return result
 
 
-def commit_or_show(form: FlaskForm, action: Callable[[], T], *, field: str) -> T | DomainError:
-    """``commit``; a refusal is shown on the form field it names, else on ``field``."""
-    result = commit(action)
+def commit_or_show(
+    form: FlaskForm,
+    action: Callable[[], T],
+    *,
+    field: str,
+    refusals: type[DomainError] | tuple[type[DomainError], ...] = DomainError,
+) -> T | DomainError:
+    """``commit``; a refusal is shown on the form field it names, else on ``field``.
+    ``refusals`` narrows the kinds handled, as for ``commit`` (others propagate)."""
+    result = commit(action, refusals=refusals)
     if isinstance(result, DomainError):
         show_error(form, result, field)
     return result
