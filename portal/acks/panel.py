@@ -15,7 +15,7 @@ from portal.access import tenant_filter
 from portal.acks.forms import AnswerForm, ConfirmAckForm
 from portal.acks.models import Acknowledgement, Objection, Waiver
 from portal.acks.services import (
-    ACKNOWLEDGEABLE,
+    accepts_acknowledgements,
     can_answer,
     change_tenant,
     may_object,
@@ -90,7 +90,7 @@ def _customer_view(change: Change, user) -> dict:
             Waiver.revision_number == ct.clock_revision,
         )
     ).scalar_one_or_none()
-    open_for_answers = ct.active and change.status in ACKNOWLEDGEABLE
+    open_for_answers = ct.active and accepts_acknowledgements(change)
     counted = next((a for a in acks if a.counts), None)
     # Asked only where the change asks (issue 15 item 4): no "not acknowledged" badge or
     # Acknowledge button on a change that needs none, once the tenant has acknowledged (by
@@ -125,7 +125,7 @@ def ack_requested_badge(change: Change, user, panel: dict) -> bool:
         return bool(panel.get("can_ack"))
     if user.is_authenticated and user.is_customer:
         return False
-    return bool(asks_acknowledgement(change) and change.status in ACKNOWLEDGEABLE)
+    return bool(asks_acknowledgement(change) and accepts_acknowledgements(change))
 
 
 def _staff_view(change: Change, user) -> dict:

@@ -120,7 +120,13 @@ def change_tenant(change_id: int, tenant_id: int, *, lock: bool = False) -> Chan
     return db.session.execute(q).scalar_one_or_none()
 
 
-def _require_affected(change: Change, tenant_id: int, *, states=ACKNOWLEDGEABLE) -> ChangeTenant:
+def _require_affected(
+    change: Change, tenant_id: int, *, states: tuple[str, ...] | None = None
+) -> ChangeTenant:
+    """The tenant's row of ``change``, locked, while ``change`` is in ``states`` (by default
+    ``ACKNOWLEDGEABLE``, read at each call); NotFound / Conflict otherwise."""
+    if states is None:
+        states = ACKNOWLEDGEABLE
     ct = change_tenant(change.id, tenant_id, lock=True)
     if ct is None or not change.is_published:
         raise NotFound("this change does not affect your organisation")
@@ -387,6 +393,13 @@ def answer_objection(objection: Objection, *, user, answer: str, now: dt.datetim
         payload={"answer": answer},
     ).seq
     return objection
+
+
+def accepts_acknowledgements(change: Change) -> bool:
+    """Whether ``acknowledge`` (and the signed link) takes acknowledgements of ``change`` now
+    (its status is in ``ACKNOWLEDGEABLE``: scheduled or in progress). Pages and notices ask
+    this rather than restating it (issue #19 item 2)."""
+    return change.status in ACKNOWLEDGEABLE
 
 
 def may_object(change: Change) -> bool:

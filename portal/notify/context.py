@@ -24,6 +24,7 @@ from markupsafe import Markup
 from sqlalchemy import func, select
 from werkzeug.routing import BuildError
 
+from portal.acks import services as ack_rules
 from portal.branding import DEFAULT_BRAND, Brand, brand_of
 from portal.catalog.models import Component, Service, Usage
 from portal.changes.models import Change, ChangeTenant, ImpactLevel, NoticeBreach, Revision
@@ -283,12 +284,15 @@ def ack_wanted(row: OutboxMessage, change: Change, revision_kind: str) -> bool:
     """An acknowledge link only where it works and makes sense: in a notice contact's notice
     or reminder (the signed link names a notice contact; an optional copy to an opted-in
     user gets none) of new content (publish or update; not a cancellation, start or
-    completion, nor a "no longer affects you"), while the change is still scheduled."""
+    completion, nor a "no longer affects you"), while the acknowledgements service takes
+    acknowledgements of the change (``acks.services.accepts_acknowledgements``: a notice sent
+    after the start, to a tenant that joined late or after a retry, carries a link that
+    works)."""
     return (
         row.kind in (NOTICE, REMINDER)
         and revision_kind in CONTENT_KINDS
         and row.note != NO_LONGER_AFFECTED
-        and change.status == "scheduled"
+        and ack_rules.accepts_acknowledgements(change)
     )
 
 
