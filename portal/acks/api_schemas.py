@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from marshmallow import RAISE, fields, validate
 
-from portal.api.declare import MAX_ID, Schema, StrictInteger, Time
+from portal.api.fields import MAX_ID, Schema, StrictInteger, Time
 
 
 class AcknowledgeSchema(Schema):

@@ -20,16 +20,14 @@ from typing import Any
 
 import flask_smorest
 import marshmallow as ma
-from flask import Flask, current_app
-from marshmallow import fields, post_dump, validate
+from flask import Flask
 from webargs.flaskparser import FlaskParser
 from werkzeug.routing import IntegerConverter
 
+from portal.api.fields import MAX_ID
+from portal.api.schemas import ErrorSchema
 from portal.errors import InvalidInput
 from portal.security import check_json_depth, check_json_strings
-from portal.timezones import is_zone
-
-MAX_ID = 2**31 - 1  # PostgreSQL ``integer``: larger ids and pages cannot exist (404 / 400)
 
 
 def _digits_up_to(limit: int) -> str:
@@ -133,8 +131,6 @@ class Blueprint(flask_smorest.Blueprint):
         Every refusal has the body ``{"error": {"status", "message", "field"?, …}}``. 401
         (missing or bad token) is added to every operation of a token-authenticated blueprint.
         """
-        from portal.api.schemas import ErrorSchema  # lazy: portal.api.schemas imports this module
-
         if not self.public:
             descriptions = {"e401": "missing, invalid, expired or revoked token", **descriptions}
 
@@ -163,8 +159,6 @@ def api_for(app: Flask) -> Api:
     """The app's ``Api`` (created on first use, when the first API blueprint registers)."""
     ext = app.extensions.get("flask-smorest")
     if ext is None:
-        from portal.api.schemas import ErrorSchema  # lazy: portal.api.schemas imports this module
-
         Api.ERROR_SCHEMA = ErrorSchema
         api = Api(
             app,
@@ -182,73 +176,3 @@ def api_for(app: Flask) -> Api:
         api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
         return api
     return ext["apis"][""]["ext_obj"]
-
-
-class Schema(ma.Schema):
-    """Base schema: dumping a mapping with a key the schema does not declare is a bug.
-
-    Tests (and debug runs) fail on it, production logs it; so the documented response and the
-    one served cannot silently drift apart.
-    """
-
-    @post_dump(pass_original=True)
-    def _nothing_dropped(self, data, original, **kwargs):
-        if isinstance(original, Mapping):
-            dropped = sorted(set(original) - set(data))
-            if dropped:
-                message = f"{type(self).__name__} does not declare {dropped}"
-                if current_app.testing or current_app.debug:
-                    raise TypeError(message)
-                current_app.logger.warning(message)
-        return data
-
-
-class StrictBoolean(fields.Boolean):
-    """JSON ``true``/``false`` only: ``"yes"``, ``1`` or ``"true"`` are refused."""
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        if not isinstance(value, bool):
-            raise self.make_error("invalid", input=value)
-        return value
-
-
-class TimeZone(fields.String):
-    """An IANA zone the portal accepts (``portal.timezones.is_zone``)."""
-
-    default_error_messages = {
-        "invalid": "time_zone must be an IANA zone name",
-        "zone": "unknown time zone {input!r}: use an IANA Area/Location name or UTC",
-    }
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        text = super()._deserialize(value, attr, data, **kwargs)
-        if not is_zone(text):
-            raise self.make_error("zone", input=text[:60])
-        return text
-
-
-def Time(**kwargs) -> fields.String:  # noqa: N802  (a field factory named like a field)
-    """An ISO-8601 instant with offset, as the API writes them (UTC)."""
-    metadata = {"format": "date-time", **kwargs.pop("metadata", {})}
-    return fields.String(metadata=metadata, **kwargs)
-
-
-def Page() -> fields.Integer:  # noqa: N802
-    return fields.Integer(
-        load_default=1,
-        validate=validate.Range(1, MAX_ID, error="page must be between 1 and {max}"),
-        metadata={"description": "page number, from 1"},
-    )
-
-
-class StrictInteger(fields.Integer):
-    """A JSON integer: ``true``, ``1.5`` and ``"1"`` are refused (``bool`` is an ``int`` in
-    Python, so marshmallow's ``strict`` alone lets ``true`` through as 1)."""
-
-    def __init__(self, **kwargs):
-        super().__init__(strict=True, **kwargs)
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        if isinstance(value, bool):
-            raise self.make_error("invalid", input=value)
-        return super()._deserialize(value, attr, data, **kwargs)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import fields, validate
 
-from portal.api.declare import MAX_ID, Page, Schema, Time
+from portal.api.fields import MAX_ID, Page, Schema, Time
 
 
 class BlockerSchema(Schema):

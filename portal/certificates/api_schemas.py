@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from marshmallow import fields, validate
 
-from portal.api.declare import Schema, Time
+from portal.api.fields import Schema, Time
 
 _SECTION = {"description": "a section of the document, with its ledger evidence"}
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from marshmallow import RAISE, fields, validate
 
-from portal.api.declare import Page, Schema, StrictBoolean, Time, TimeZone
+from portal.api.fields import Page, Schema, StrictBoolean, Time, TimeZone
 from portal.api.schemas import BlackoutSchema, BlockerSchema, PagingSchema
 from portal.changes.inputs import VISIBILITIES
 from portal.changes.models import STATUSES

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from marshmallow import fields, post_load, validate
 
-from portal.api.declare import Page, Schema, Time
+from portal.api.fields import Page, Schema, Time
 from portal.desk.params import DEFAULT_PER_PAGE, FILTERS, MAX_PER_PAGE, MAX_SEARCH, Listing
 
 

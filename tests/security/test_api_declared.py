@@ -8,7 +8,7 @@ import pytest
 from marshmallow import fields
 from sqlalchemy import func, select
 
-from portal.api.declare import Schema
+from portal.api.fields import Schema
 from portal.changes.models import Change
 from portal.extensions import db
 from portal.timezones import format_in_zone, is_zone, zone_names
