@@ -15,13 +15,13 @@ from portal.access import roles_required
 from portal.auth.forms import EmptyForm
 from portal.changes import blackout_services
 from portal.changes.forms import BlackoutForm, zone_choices
-from portal.changes.routes_admin import parse_window
+from portal.changes.routes_admin import add_window_from
 from portal.clock import now
 from portal.errors import DomainError
 from portal.extensions import db
 from portal.templating import viewer_zone
 from portal.timezones import format_when_and_utc
-from portal.web.submit import commit_or_flash, commit_or_show
+from portal.web.submit import commit_or_flash
 
 bp = Blueprint("tenant_blackouts", __name__, url_prefix="/settings/blackouts")
 
@@ -63,20 +63,7 @@ def add():
     form = BlackoutForm()
     form.time_zone.choices = zone_choices()
     if form.validate_on_submit():
-
-        def add_window():
-            starts_at, ends_at = parse_window(form)
-            blackout_services.add_window(
-                tenant_id=_tenant_id(),
-                starts_at=starts_at,
-                ends_at=ends_at,
-                reason=form.reason.data,
-                actor=current_user,
-                now=now(),
-            )
-            return starts_at, ends_at
-
-        window = commit_or_show(form, add_window, field="starts_at")
+        window = add_window_from(form, tenant_id=_tenant_id())
         if not isinstance(window, DomainError):
             starts_at, ends_at = window
             zone = form.time_zone.data
