@@ -170,30 +170,28 @@ def seed(app, tenants: int, contacts: int):
 
 def enqueue(app, change_id: int, engineer_id: int) -> tuple[float, float, int]:
     """Publish (outbox rows in the same transaction) and commit: (total s, outbox s, rows)."""
-    import portal.notify.announce as announce_module
+    from portal import hooks
     from portal.auth.models import User
     from portal.changes.models import Change
     from portal.changes.services import publish
     from portal.extensions import db
+    from portal.notify.announce import announce
 
     timing = {}
-    original = announce_module.announce
 
     def timed(*args, **kwargs):
         t = time.perf_counter()
-        n = original(*args, **kwargs)
+        n = announce(*args, **kwargs)
         timing["outbox"], timing["rows"] = time.perf_counter() - t, n
         return n
 
-    announce_module.announce = timed
-    try:
+    # Publishing reaches the outbox through the change_announced hook (portal.subscriptions).
+    with hooks.change_announced.replaced(announce, timed):
         change, engineer = db.session.get(Change, change_id), db.session.get(User, engineer_id)
         start = time.perf_counter()
         publish(change, actor=engineer, now=dt.datetime.now(dt.UTC))
         db.session.commit()
         total = time.perf_counter() - start
-    finally:
-        announce_module.announce = original
     return total, timing["outbox"], timing["rows"]
 
 

@@ -131,22 +131,27 @@ def _tamperings():
     from portal.ledger.drills import rewrite
     from portal.ledger.models import LedgerCheckpoint, LedgerEntry, LedgerHead, LedgerTreeNode
 
+    # Where each tampering strikes scales with the ledger: entries 5,000, 4,000/4,001 and the
+    # tail after 9,000 of the default 10,000, all in the filler after the story's entries.
     def edit(ctx):
+        middle = ctx["entries"] // 2
         db.session.execute(
-            update(LedgerEntry).where(LedgerEntry.seq == 5000).values(payload='{"i":-1}')
+            update(LedgerEntry).where(LedgerEntry.seq == middle).values(payload='{"i":-1}')
         )
 
     def remove(ctx):
-        db.session.execute(delete(LedgerEntry).where(LedgerEntry.seq == 5000))
+        db.session.execute(delete(LedgerEntry).where(LedgerEntry.seq == ctx["entries"] // 2))
 
     def swap(ctx):
-        for a, b in ((4000, -1), (4001, 4000), (-1, 4001)):
-            db.session.execute(update(LedgerEntry).where(LedgerEntry.seq == a).values(seq=b))
+        a = ctx["entries"] * 2 // 5
+        for old, new in ((a, -1), (a + 1, a), (-1, a + 1)):
+            db.session.execute(update(LedgerEntry).where(LedgerEntry.seq == old).values(seq=new))
 
     def truncate(ctx):
-        keep = db.session.get(LedgerEntry, 9000)
-        db.session.execute(delete(LedgerEntry).where(LedgerEntry.seq > 9000))
-        db.session.execute(update(LedgerHead).values(seq=9000, hash=keep.hash))
+        cut = ctx["entries"] * 9 // 10
+        keep = db.session.get(LedgerEntry, cut)
+        db.session.execute(delete(LedgerEntry).where(LedgerEntry.seq > cut))
+        db.session.execute(update(LedgerHead).values(seq=cut, hash=keep.hash))
 
     def wipe(ctx):
         for model in (LedgerEntry, LedgerTreeNode, LedgerCheckpoint, LedgerHead):
@@ -256,7 +261,7 @@ def run(database_url: str | None, entries: int = 10_000) -> dict:
         with app.app_context():
             flask_migrate.upgrade(directory=str(ROOT / "migrations"))
             t = time.perf_counter()
-            ctx = build(app, entries)
+            ctx = {**build(app, entries), "entries": entries}
             built = time.perf_counter() - t
             untouched = check(app, ctx)
             assert not untouched, f"the untouched ledger fails: {untouched}"
@@ -296,6 +301,8 @@ def main() -> None:
     parser.add_argument("--entries", type=int, default=10_000)
     parser.add_argument("--database-url", default=None)
     args = parser.parse_args()
+    if args.entries < 1_000:
+        parser.error("--entries must be at least 1,000 (the story's entries come first)")
     os.environ.setdefault("PORTAL_INSTANCE_PATH", tempfile.mkdtemp(prefix="forewarn-instance-"))
     print(json.dumps(run(args.database_url, args.entries)))
 

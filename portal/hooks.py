@@ -21,7 +21,8 @@ handed back as a list.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from typing import Any
 
 Handler = Callable[..., Any]
@@ -52,6 +53,18 @@ class Hook:
     def handlers(self) -> tuple[Handler, ...]:
         """The connected handlers, in calling order."""
         return tuple(self._handlers)
+
+    @contextlib.contextmanager
+    def replaced(self, handler: Handler, stand_in: Handler) -> Iterator[None]:
+        """Within the block, ``stand_in`` answers in ``handler``'s place (same position), e.g.
+        to time or observe it (``bench/fanout.py``); ValueError if ``handler`` is not
+        connected."""
+        index = self._handlers.index(handler)
+        self._handlers[index] = stand_in
+        try:
+            yield
+        finally:
+            self._handlers[index] = handler
 
     def call(self, *args: Any, **kwargs: Any) -> list[Any]:
         """Run every handler with these arguments; their answers, in order."""

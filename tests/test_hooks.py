@@ -48,3 +48,17 @@ def test_the_app_connects_each_hook_to_the_handlers_the_services_used_to_call(ap
     assert hooks.delivery_problems.handlers == (gate_reasons,)
     assert hooks.contacts_changed.handlers == (on_contacts_changed,)
     assert hooks.usage_added.handlers == (on_usage_added,)
+
+
+def test_a_stand_in_answers_in_the_handlers_place_only_within_the_block():
+    hook = hooks.Hook("test")
+    calls = []
+    first = hook.connect(lambda x: calls.append(("first", x)) or 1)
+    second = hook.connect(lambda x: calls.append(("second", x)) or 2)
+    with hook.replaced(first, lambda x: calls.append(("stand-in", x)) or 3):
+        assert hook.call("a") == [3, 2]
+    assert hook.call("b") == [1, 2]
+    assert calls == [("stand-in", "a"), ("second", "a"), ("first", "b"), ("second", "b")]
+    assert hook.handlers == (first, second)
+    with pytest.raises(ValueError), hook.replaced(lambda x: x, first):
+        pass
