@@ -132,7 +132,7 @@ def demo_secret_key(app: Flask) -> str:
 def register_extensions(app: Flask) -> None:
     from portal import models  # noqa: F401  (registers every model on the metadata)
     from portal.clock import SystemClock
-    from portal.extensions import csrf, db, limiter, login_manager, mail, migrate
+    from portal.extensions import csrf, db, init_limiter, login_manager, mail, migrate
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
@@ -142,7 +142,7 @@ def register_extensions(app: Flask) -> None:
     mail.init_app(app)
     csrf.init_app(app)
     app.config.setdefault("RATELIMIT_ENABLED", not app.config.get("TESTING"))
-    limiter.init_app(app)
+    init_limiter(app)
     app.extensions.setdefault("forewarn.clock", SystemClock(travel=bool(app.config.get("DEMO"))))
 
 

@@ -201,3 +201,15 @@ def test_processes_sharing_redis_share_the_counts(limited, make_user):
     # … so a process started afterwards refuses the next failure at once.
     assert attempt(limited(**shared).test_client()).status_code == 429
     store.delete(*keys)
+
+
+def test_the_limits_are_checked_by_their_views_not_before_every_request(limited, make_user):
+    """No default, application or blueprint limit exists, so the per-request hook is gone
+    (``portal.extensions.init_limiter``) and the sign-in view's own limit still applies."""
+    make_user(EMAIL)
+    db.session.commit()
+    app = limited()
+    assert limiter._check_request_limit not in app.before_request_funcs.get(None, [])
+    client = app.test_client()
+    codes = [attempt(client).status_code for _ in range(4)]
+    assert codes == [400, 400, 400, 429]
