@@ -19,7 +19,16 @@ import datetime as dt
 import json
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Boolean, ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import (
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.clock import utcnow
@@ -60,11 +69,13 @@ class FeedReceipt(Model):
     """Proof that a token's reader received given content: the change revisions it contained."""
 
     __tablename__ = "feed_receipts"
+    # Every feed poll reads its token's latest receipt (``max(id)`` for the token): with
+    # (token_id, id) that is one index descent, whatever the table holds. With token_id alone
+    # PostgreSQL walked the primary key backwards past every newer receipt of other tokens.
+    __table_args__ = (Index("ix_feed_receipts_token_id_id", "token_id", "id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    token_id: Mapped[int] = mapped_column(
-        ForeignKey("feed_tokens.id", ondelete="CASCADE"), index=True
-    )
+    token_id: Mapped[int] = mapped_column(ForeignKey("feed_tokens.id", ondelete="CASCADE"))
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
     # Formats (rss, atom, ics) that served this content, comma-separated.
     formats: Mapped[str] = mapped_column(String(32))
