@@ -9,13 +9,20 @@ timeout and ``transmit`` speaks MAIL/RCPT/DATA on the connection's socket so the
 from __future__ import annotations
 
 import functools
+import re
 import smtplib
 from contextlib import contextmanager
 
 from flask import current_app
 from flask_mail import Connection, Message, sanitize_address
 
-from portal.notify.render import PLAIN_ADDRESS
+# A plain ASCII mailbox that ``parseaddr`` returns unchanged and that passes every check of
+# ``render.check_address``; anything else (names, quotes, comments, non-ASCII) takes the full
+# parse. Here rather than in render so that the sender process need not import render.
+PLAIN_ADDRESS = re.compile(
+    r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+    r"@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+"
+)
 
 
 class SmtpRefusal(smtplib.SMTPResponseException):
