@@ -9,7 +9,6 @@ setting the event; `forewarn demo` runs it in a thread beside the web server.
 from __future__ import annotations
 
 import logging
-import sys
 import threading
 
 from flask import Flask
@@ -24,23 +23,6 @@ from portal.notify.reminders import queue_due_reminders
 from portal.ops.monitor import WorkerMonitor
 
 log = logging.getLogger(__name__)
-
-
-def configure_delivery_process(app: Flask) -> None:
-    """Settings of a process that exists to deliver (`forewarn worker`, `forewarn dispatch`),
-    applied once at its start; never by the dispatcher itself, and not in `forewarn demo`,
-    whose worker thread shares the web server's process.
-
-    ``WORKER_SWITCH_INTERVAL_SECONDS`` (default 0.00001 s; None or 0 keeps Python's 0.005 s)
-    becomes the interpreter's thread switch interval (``sys.setswitchinterval``): the
-    dispatcher's sender thread waits on the SMTP server's reply while the main thread
-    renders and records, and with Python's default it would wait up to 5 ms for the
-    interpreter after each reply, longer than the reply took (``bench/fanout.py``: the
-    throughput ratio falls from about 0.75 to 0.5 without it, measured side by side).
-    """
-    interval = app.config.get("WORKER_SWITCH_INTERVAL_SECONDS")
-    if interval:
-        sys.setswitchinterval(float(interval))
 
 
 def work_once(worker: str, stop: threading.Event) -> DispatchResult:

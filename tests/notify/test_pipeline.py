@@ -68,24 +68,6 @@ def test_pipelined_small_batches_send_every_row_once_with_its_own_evidence(
     assert sys.getswitchinterval() == pytest.approx(0.005)  # never touched by a run
 
 
-def test_the_dispatcher_leaves_the_interpreter_alone_the_delivery_process_sets_it(app):
-    """Issue #19: dispatching changes no process-wide state (the demo's worker thread shares
-    the web server's process); a delivery process sets its switch interval once, from
-    WORKER_SWITCH_INTERVAL_SECONDS, and None keeps Python's default."""
-    from portal.notify.worker import configure_delivery_process
-
-    before = sys.getswitchinterval()
-    try:
-        app.config["WORKER_SWITCH_INTERVAL_SECONDS"] = None
-        configure_delivery_process(app)
-        assert sys.getswitchinterval() == pytest.approx(before)
-        app.config["WORKER_SWITCH_INTERVAL_SECONDS"] = 0.00002
-        configure_delivery_process(app)
-        assert sys.getswitchinterval() == pytest.approx(0.00002)
-    finally:
-        sys.setswitchinterval(before)
-
-
 def test_one_ledger_entry_per_tenant_lists_its_contacts_and_backs_the_certificate(
     published, dispatch, login
 ):
