@@ -32,7 +32,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Container, Iterator, Sequence
+from collections.abc import Container, Generator, Iterator, Sequence
 from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import closing, contextmanager
 from multiprocessing.connection import Connection
@@ -84,7 +84,9 @@ def _error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}"[:500]
 
 
-def ship(ready: Sequence[Envelope], lost: Container[int] = frozenset()) -> Iterator[Event]:
+def ship(
+    ready: Sequence[Envelope], lost: Container[int] = frozenset()
+) -> Generator[Event, None, None]:
     """Send ``ready`` over one connection (inside an app context holding the mail settings),
     reopened if it breaks; yields one (row id, answer, ``time.monotonic()``) per message as it
     is answered: the server's reply to DATA (str), or the ``SmtpRefusal`` / ``ConnectionLost``.
@@ -263,11 +265,11 @@ class Outgoing:
             left = None if deadline is None else max(0.0, deadline - time.monotonic())
             try:
                 ready = conn.poll(left)
-                message = conn.recv() if ready else False
+                message = conn.recv() if ready else None
             except (EOFError, OSError):
                 self._stopped()
                 break
-            if message is False:
+            if not ready:
                 raise FutureTimeout()
             if message is None:
                 self.done = True

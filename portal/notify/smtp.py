@@ -112,7 +112,7 @@ class Envelope:
         """The envelope of ``msg`` (``payload``: its bytes, if already serialised)."""
         return cls(
             id=row_id,
-            sender=msg.sender,  # type: ignore[arg-type]  (render always sets one)
+            sender=msg.sender,
             recipients=tuple(msg.recipients),
             smtputf8=bool(getattr(msg, "smtputf8", False)),
             bad_headers=msg.has_bad_headers(),
