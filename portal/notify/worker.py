@@ -3,7 +3,10 @@
 ``run_worker(app, stop)`` runs until the ``threading.Event`` is set; it finishes the batch in
 hand first, so a stopped worker leaves no row half-recorded (and a killed one only leaves rows
 whose lease will run out). `forewarn worker` runs it in the foreground with SIGTERM/SIGINT
-setting the event; `forewarn demo` runs it in a thread beside the web server.
+setting the event; `forewarn demo` runs it in a thread beside the web server. Either way the
+SMTP conversation runs in a sender process of the dispatcher's (``portal.notify.sender``), so
+nothing here changes the interpreter's settings (such as its thread switch interval) for the
+process it shares.
 """
 
 from __future__ import annotations

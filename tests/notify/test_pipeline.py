@@ -1,4 +1,4 @@
-"""The dispatcher's fast path: a sender thread per worker, one message prototype per subject,
+"""The dispatcher's fast path: a sender process per worker, one message prototype per subject,
 plain addresses without a full parse. Each must keep the guarantees of the slow path."""
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def test_answers_keep_their_time_on_a_real_clock_and_the_frozen_time_on_a_frozen
 def test_pipelined_small_batches_send_every_row_once_with_its_own_evidence(
     published, dispatch, sink
 ):
-    # Batches of two: the sender thread sends one while the next is claimed and rendered.
+    # Batches of two: the sender process sends one while the next is claimed and rendered.
     result = dispatch(batch_size=2)
     assert (result.claimed, result.sent, result.failed) == (5, 5, 0)
     assert len(sink.received) == 5
