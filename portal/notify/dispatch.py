@@ -42,7 +42,7 @@ from portal.notify.sender import (
     ConnectionLost,
     Outgoing,
     Sender,
-    _error_text,
+    error_text,
     leased_sender,
     mail_settings,
 )
@@ -352,7 +352,7 @@ def _prepare(batch: Batch, values: RowValues, row: OutboxMessage, ctx) -> Envelo
         batch.failed(values, str(exc), temporary=False)
     except Exception as exc:  # a template or data error must not stop the other rows
         log.exception("could not render outbox row %s", row.id)
-        batch.failed(values, f"could not render the message: {_error_text(exc)}", temporary=True)
+        batch.failed(values, f"could not render the message: {error_text(exc)}", temporary=True)
     return None
 
 

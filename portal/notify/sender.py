@@ -70,7 +70,7 @@ class ParentGone(Exception):
     """The child's parent closed its end (or died): stop sending at once."""
 
 
-def _error_text(exc: BaseException) -> str:
+def error_text(exc: BaseException) -> str:
     """A short, stable text for a failure to connect or send (at most 500 characters)."""
     if isinstance(exc, SmtpRefusal):
         return str(exc)
@@ -114,7 +114,7 @@ def ship(
                     yield envelope.id, answer, time.monotonic()
         except (OSError, smtplib.SMTPException) as exc:
             # The connection could not be opened, or broke while ``ready[index - 1]`` was sent.
-            broken = ConnectionLost(_error_text(exc))
+            broken = ConnectionLost(error_text(exc))
             if index > start and index - 1 not in done:
                 yield ready[index - 1].id, broken, time.monotonic()
             breaks += 1
