@@ -229,10 +229,8 @@ def dispatch_child(args) -> None:
     from portal import create_app
     from portal.clock import get_clock
     from portal.notify.dispatch import dispatch_due
-    from portal.notify.worker import configure_delivery_process
 
     app = create_app(config(args.database_url, args.port, args.key, args.batch_size))
-    configure_delivery_process(app)  # as `forewarn worker` and `forewarn dispatch` do
     with app.app_context():
         start, cpu = time.perf_counter(), time.process_time()
         result = dispatch_due(now=get_clock().now)

@@ -127,8 +127,6 @@ class Defaults:
     DELIVERY_RETRY_MAX_SECONDS = 6 * 3600
     REMINDER_OFFSETS_HOURS = [72, 24]  # reminders before the start; escalation at the last
     WORKER_INTERVAL_SECONDS = 5.0
-    # Delivery processes' thread switch interval (notify.worker.configure_delivery_process).
-    WORKER_SWITCH_INTERVAL_SECONDS: float | None = 0.00001
     MAIL_MESSAGE_ID_DOMAIN = "forewarn"
 
     # Demo and mailbox feature (`forewarn demo`): the embedded SMTP sink and the one password

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import sys
 import uuid
 
 import flask_migrate
@@ -86,14 +85,10 @@ def app(app_config, clock, tmp_path, monkeypatch):
     # Invoking the `forewarn`/`flask` CLI in-process sets FLASK_RUN_FROM_CLI for good, and then
     # pytest-flask's live_server silently refuses to start the app in a later test.
     monkeypatch.delenv("FLASK_RUN_FROM_CLI", raising=False)
-    # An in-process `forewarn worker`/`dispatch` sets the interpreter's switch interval for
-    # the delivery process it thinks it is: put it back after each test.
-    switch_interval = sys.getswitchinterval()
     app = create_app(app_config)
     app.extensions["forewarn.clock"] = clock
     app.test_client_class = FlaskLoginClient
     yield app
-    sys.setswitchinterval(switch_interval)
     with app.app_context():
         db.session.remove()
         empty_tables()

@@ -15,7 +15,7 @@ from portal.ledger.checkpoints import issue_checkpoint_if_due
 from portal.notify.claims import due_count, new_worker_id
 from portal.notify.dispatch import DeliveryDisabled, dispatch_due
 from portal.notify.reminders import queue_due_reminders
-from portal.notify.worker import configure_delivery_process, run_worker
+from portal.notify.worker import run_worker
 from portal.ops.health import probe_relay
 from portal.ops.logs import DELIVERY, configure_logging
 
@@ -46,7 +46,6 @@ def register(app: Flask) -> None:
 
         Exits 1 when a notice finally failed or nothing due could be sent (all to retry)."""
         configure_logging(current_app, level=None if not quiet else "WARNING")
-        configure_delivery_process(current_app)
         clock = get_clock()
         queued = queue_due_reminders(clock.now())
         db.session.commit()
@@ -93,7 +92,6 @@ def register(app: Flask) -> None:
         Exits 3 at once when the mail relay cannot be reached at startup, unless
         --no-relay-check."""
         configure_logging(current_app)
-        configure_delivery_process(current_app)
         if not no_relay_check:
             problem = probe_relay()
             if problem is not None:

@@ -4,9 +4,12 @@ record each outcome (DESIGN.md "Delivery").
 Rows are claimed by ``portal.notify.claims`` (leases, ``SKIP LOCKED``, equal notice).
 
 Outcomes of a batch are written in one transaction after the batch: a crash before that
-commit loses nothing (the rows are re-sent). A sender thread does the SMTP conversation of one
-batch while the main thread, the only one using the database, saves the previous batch and
-claims and renders the next, so throughput stays near a plain SMTP loop's.
+commit loses nothing (the rows are re-sent). A sender process (``portal.notify.sender``) does
+the SMTP conversation of one batch while this process, the only one using the database, saves
+the previous batch and claims and renders the next, so throughput stays near a plain SMTP
+loop's. A process rather than a thread: a thread would wait for the interpreter after each
+SMTP reply, up to Python's 5 ms switch interval, longer than the reply took; a process waits
+for no one, and the interpreter's settings stay as they are (issue #19).
 """
 
 from __future__ import annotations
@@ -14,15 +17,12 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import random
-import smtplib
-import socket
 import time
 from collections import Counter, namedtuple
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from flask import current_app
 from sqlalchemy import select, update
@@ -38,13 +38,19 @@ from portal.notify.models import (
     OutboxMessage,
 )
 from portal.notify.render import BadRecipient, build_message, load_context, message_id
+from portal.notify.sender import (
+    ConnectionLost,
+    Outgoing,
+    Sender,
+    error_text,
+    leased_sender,
+    mail_settings,
+)
 from portal.notify.skips import rows_to_skip
-from portal.notify.smtp import SmtpRefusal, smtp_connection, transmit
+from portal.notify.smtp import Envelope, SmtpRefusal
 from portal.ops.logs import batch_done
 
 log = logging.getLogger(__name__)
-
-MAX_RECONNECTS = 3  # a batch reopens a broken connection this often, then leaves the rest
 
 OUTCOME_KEYS = (
     "id",
@@ -220,65 +226,9 @@ class Batch:
         db.session.commit()
 
 
-def _error_text(exc: BaseException) -> str:
-    if isinstance(exc, SmtpRefusal):
-        return str(exc)
-    if isinstance(exc, TimeoutError | socket.timeout):
-        return "timed out waiting for the mail server"
-    if isinstance(exc, ConnectionRefusedError):
-        return "connection refused by the mail server"
-    if isinstance(exc, smtplib.SMTPServerDisconnected) and str(exc):
-        return f"connection lost: {exc}"[:500]
-    text = str(exc) or type(exc).__name__
-    return f"{type(exc).__name__}: {text}"[:500]
-
-
-class ConnectionLost(Exception):
-    """The connection could not be opened or broke while this message was being sent."""
-
-
-def ship(ready: list[tuple], lost: set[int] | frozenset = frozenset()) -> list[tuple]:
-    """Send ``ready`` ((row, message, bytes) each) over one connection, reopened if it breaks;
-    returns one (row, answer, monotonic time) per message: the server's reply to DATA, or the
-    SmtpRefusal / ConnectionLost. A row whose id appears in ``lost`` (filled by the main
-    thread when another worker took the row over) is not sent. Touches no database, so it can
-    run beside the next batch."""
-    events: list[tuple] = []
-    done: set[int] = set()
-    index = 0
-    breaks = 0
-    while index < len(ready):
-        start = index
-        try:
-            with smtp_connection() as conn:
-                while index < len(ready):
-                    row, msg, payload = ready[index]
-                    index += 1
-                    if row.id in lost:
-                        done.add(index - 1)
-                        continue
-                    answer: str | SmtpRefusal
-                    try:
-                        answer = transmit(conn, msg, payload)
-                    except SmtpRefusal as exc:
-                        answer = exc
-                    events.append((row, answer, time.monotonic()))
-                    done.add(index - 1)
-        except (OSError, smtplib.SMTPException) as exc:
-            # The connection could not be opened, or broke while ``ready[index - 1]`` was sent.
-            broken = ConnectionLost(_error_text(exc))
-            if index > start and index - 1 not in done:
-                events.append((ready[index - 1][0], broken, time.monotonic()))
-            breaks += 1
-            if index == start or breaks > MAX_RECONNECTS:
-                events += [(row, broken, time.monotonic()) for row, _m, _p in ready[index:]]
-                break
-    return events
-
-
 class Shipment:
-    """One claimed batch: rendered in the main thread, sent by the sender thread, its outcomes
-    recorded and saved back in the main thread."""
+    """One claimed batch: rendered here, sent by the sender process, its outcomes recorded and
+    saved back here."""
 
     def __init__(self, rows: list[OutboxMessage], now: Callable[[], dt.datetime], worker: str = ""):
         self.worker = worker
@@ -300,12 +250,13 @@ class Shipment:
             else:
                 todo.append(row)
         ctx = load_context(todo) if todo else None
+        self.values = values
         self.ready = [
-            (values[row.id], *p)
+            envelope
             for row in todo
-            if (p := _prepare(self.batch, values[row.id], row, ctx)) is not None
+            if (envelope := _prepare(self.batch, values[row.id], row, ctx)) is not None
         ]
-        self.future: Future | None = None
+        self.outgoing: Outgoing | None = None
         self.anchor: tuple[dt.datetime, float] | None = None
 
     def renew(self) -> None:
@@ -313,7 +264,10 @@ class Shipment:
         if self.worker:
             at = self.now()
             held = renew(self.ids - self.lost, worker=self.worker, now=at)
-            self.lost |= self.ids - held
+            newly_lost = self.ids - held - self.lost
+            self.lost |= newly_lost
+            if newly_lost and self.outgoing is not None:
+                self.outgoing.forget(newly_lost)  # the sender process skips them
             self.lease_until = at + dt.timedelta(seconds=lease_seconds())
 
     def renew_if_old(self, fraction: float) -> None:
@@ -322,22 +276,26 @@ class Shipment:
         if left < fraction * lease_seconds():
             self.renew()
 
-    def start(self, sender: ThreadPoolExecutor, app) -> None:
+    def start(self, sender: Sender, settings: dict[str, Any]) -> None:
+        """Hand the rendered messages still held to ``sender`` (``settings``: the connection's,
+        ``portal.notify.sender.mail_settings()``)."""
         self.renew_if_old(2 / 3)  # it may have waited behind the previous batch
+        # The sender process reads time.monotonic() too: the clock is system-wide (sender.py).
         self.anchor = (self.now(), time.monotonic())
-        self.future = sender.submit(_in_app, app, ship, self.ready, self.lost)
+        self.outgoing = sender.start([e for e in self.ready if e.id not in self.lost], settings)
 
     def finish(self, also_held: tuple[Shipment, ...] = ()) -> DispatchResult:
-        """Wait for the sender (renewing leases), record each answer at its time on the
-        portal clock, save the outcomes of the rows still held."""
-        events = wait_renewing(self.future, (self, *also_held)) if self.future else []
+        """Wait for the sender process (renewing leases), record each answer at its time on
+        the portal clock, save the outcomes of the rows still held."""
+        events = wait_renewing(self.outgoing, (self, *also_held)) if self.outgoing else []
         # Events come only after start(), which set the anchor; ``at`` is called per event.
         at: Callable[[float], dt.datetime] = (
             clock_times(self.anchor, (self.now(), time.monotonic()))  # type: ignore[arg-type]
             if events
             else None  # type: ignore[assignment]
         )
-        for row, answer, mono in events:
+        for oid, answer, mono in events:
+            row = self.values[oid]
             if isinstance(answer, SmtpRefusal):
                 self.batch.failed(row, str(answer), temporary=answer.temporary, at=at(mono))
             elif isinstance(answer, ConnectionLost):
@@ -352,7 +310,14 @@ class Shipment:
         return self.batch.result
 
 
-def wait_renewing(future: Future, holders: tuple[Shipment, ...]):
+class Pending(Protocol):
+    """What ``wait_renewing`` waits on: a ``concurrent.futures.Future``-like ``result``."""
+
+    def result(self, timeout: float | None = None) -> Any:
+        """The outcome; raises ``concurrent.futures.TimeoutError`` after ``timeout`` s."""
+
+
+def wait_renewing(future: Pending, holders: tuple[Shipment, ...]):
     """``future.result()``, renewing the leases of ``holders``' rows every third of a lease
     while it runs (DESIGN.md "Delivery": a lease is renewed while its batch is in hand)."""
     interval = max(0.5, lease_seconds() / 3)
@@ -378,21 +343,16 @@ def clock_times(
     return lambda mono: min(at1, at0 + scale * max(0.0, mono - m0))
 
 
-def _in_app(app, func, *args):
-    with app.app_context():  # the connection reads the mail settings; no database here
-        return func(*args)
-
-
-def _prepare(batch: Batch, values: RowValues, row: OutboxMessage, ctx) -> tuple | None:
-    """(message, bytes) ready to send, or None with the row's failure recorded."""
+def _prepare(batch: Batch, values: RowValues, row: OutboxMessage, ctx) -> Envelope | None:
+    """The row's message rendered into an envelope ready to send, or None with the row's
+    failure recorded."""
     try:
-        msg = build_message(row, ctx)
-        return msg, msg.as_bytes()
+        return Envelope.of(row.id, build_message(row, ctx))
     except BadRecipient as exc:
         batch.failed(values, str(exc), temporary=False)
     except Exception as exc:  # a template or data error must not stop the other rows
         log.exception("could not render outbox row %s", row.id)
-        batch.failed(values, f"could not render the message: {_error_text(exc)}", temporary=True)
+        batch.failed(values, f"could not render the message: {error_text(exc)}", temporary=True)
     return None
 
 
@@ -408,8 +368,9 @@ def dispatch_due(
     """Claim and send batches until nothing is due (or ``max_batches``, or ``should_stop()``
     says so between batches); commits per batch.
 
-    One worker, one database connection, and one SMTP connection at a time: a sender thread
-    sends batch n while this thread saves batch n-1's outcomes and claims and renders batch
+    One worker, one database connection, and one SMTP connection at a time: a sender process
+    (``portal.notify.sender``, leased from this process's pool for the run) sends batch n
+    while this thread saves batch n-1's outcomes and claims and renders batch
     n+1, so the database and template work happens while the SMTP server answers.
     """
     if current_app.extensions["mail"].suppress:
@@ -419,8 +380,7 @@ def dispatch_due(
         )
     batch_size = batch_size or int(current_app.config["DISPATCH_BATCH_SIZE"])
     worker = worker or new_worker_id()
-    # Flask types current_app as Flask; the proxy's documented accessor is not in that type.
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    settings = mail_settings()
     total = DispatchResult()
     batches = 0
     inflight: Shipment | None = None
@@ -432,7 +392,7 @@ def dispatch_due(
             progress(shipment.batch.result.claimed)
 
     refresh_statistics(now())
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="smtp") as sender:
+    with leased_sender() as sender:
         while (max_batches is None or batches < max_batches) and not (
             should_stop is not None and should_stop()
         ):
@@ -456,9 +416,9 @@ def dispatch_due(
             batches += 1
             if inflight is not None:
                 # One SMTP connection at a time; both batches' leases renewed meanwhile.
-                # started (start() set its future)
-                wait_renewing(inflight.future, (inflight, shipment))  # type: ignore[arg-type]
-            shipment.start(sender, app)
+                # started (start() set its outgoing)
+                wait_renewing(inflight.outgoing, (inflight, shipment))  # type: ignore[arg-type]
+            shipment.start(sender, settings)
             if inflight is not None:
                 finish(inflight, shipment)
             inflight = shipment

@@ -46,6 +46,7 @@ from portal.notify.models import (
     OutboxMessage,
 )
 from portal.notify.plaintext import Links, markdown_text
+from portal.notify.smtp import PLAIN_ADDRESS
 from portal.notify.unsubscribe import unsubscribe_url
 
 TEMPLATES = {
@@ -122,14 +123,6 @@ def message_id(row: OutboxMessage) -> str:
         f"<change-{row.change_id}.rev-{row.revision_number}.tenant-{row.tenant_id}."
         f"{digest}@{domain}>"
     )
-
-
-# A plain ASCII mailbox that ``parseaddr`` returns unchanged and that passes every check below;
-# anything else (names, quotes, comments, non-ASCII) takes the full parse.
-PLAIN_ADDRESS = re.compile(
-    r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
-    r"@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+"
-)
 
 
 def check_address(address: str) -> str:

@@ -9,13 +9,21 @@ timeout and ``transmit`` speaks MAIL/RCPT/DATA on the connection's socket so the
 from __future__ import annotations
 
 import functools
+import re
 import smtplib
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 from flask import current_app
 from flask_mail import Connection, Message, sanitize_address
 
-from portal.notify.render import PLAIN_ADDRESS
+# A plain ASCII mailbox that ``parseaddr`` returns unchanged and that passes every check of
+# ``render.check_address``; anything else (names, quotes, comments, non-ASCII) takes the full
+# parse. Here rather than in render so that the sender process need not import render.
+PLAIN_ADDRESS = re.compile(
+    r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+    r"@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+"
+)
 
 
 class SmtpRefusal(smtplib.SMTPResponseException):
@@ -84,32 +92,63 @@ def smtp_connection():
                 conn.host.close()
 
 
-def transmit(conn: TimedConnection, msg: Message, payload: bytes | None = None) -> str:
-    """Send one message (``payload``: its bytes, if already serialised) over ``conn``;
-    returns the server's reply to DATA.
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """What ``transmit`` needs of one message, small enough to pickle to the sender process:
+    the outbox row's ``id``; ``sender`` and ``recipients`` as Flask-Mail's ``Message`` holds
+    them (an address, or a (name, address) pair); ``smtputf8``: the first recipient's mailbox
+    is internationalised; ``bad_headers``: ``Message.has_bad_headers()``, computed where the
+    message was built; ``payload``: the message's bytes as they go after DATA."""
 
-    Raises ``SmtpRefusal`` when the server refuses (the session stays usable), or OSError /
-    ``SMTPServerDisconnected`` when the connection is lost (it is not).
+    id: int
+    sender: str | tuple[str, str]
+    recipients: tuple[str | tuple[str, str], ...]
+    smtputf8: bool
+    bad_headers: bool
+    payload: bytes
+
+    @classmethod
+    def of(cls, row_id: int, msg: Message, payload: bytes | None = None) -> Envelope:
+        """The envelope of ``msg`` (``payload``: its bytes, if already serialised)."""
+        return cls(
+            id=row_id,
+            sender=msg.sender,
+            recipients=tuple(msg.recipients),
+            smtputf8=bool(getattr(msg, "smtputf8", False)),
+            bad_headers=msg.has_bad_headers(),
+            payload=msg.as_bytes() if payload is None else payload,
+        )
+
+
+def transmit(conn: TimedConnection, envelope: Envelope) -> str:
+    """Send one message over ``conn``; returns the server's reply to DATA (e.g.
+    ``"250 2.0.0 Ok: queued as 4F2A"``).
+
+    Raises ``SmtpRefusal`` when the server refuses, or the message has bad headers (550,
+    refused here), or ``NotOffered`` when it needs SMTPUTF8 and the server lacks it (the
+    session stays usable in all three cases); OSError / ``SMTPServerDisconnected`` when the
+    connection is lost, answers outside the protocol, or sending is suppressed (it is not).
     """
     if conn.host is None:  # MAIL_SUPPRESS_SEND: nothing would leave, so nothing counts
         raise smtplib.SMTPServerDisconnected("mail sending is suppressed (MAIL_SUPPRESS_SEND)")
-    if msg.has_bad_headers():
+    if envelope.bad_headers:
         raise SmtpRefusal(550, b"refused locally: header injection in the message")
     host = conn.host
-    sender = envelope_address(msg.sender)
+    sender = envelope_address(envelope.sender)
     options: list[str] = []
-    if getattr(msg, "smtputf8", False):
+    first = envelope.recipients[0]
+    if envelope.smtputf8:
         if not host.has_extn("smtputf8"):
             raise NotOffered(
-                f"not sent: {msg.recipients[0]} is an internationalised address, and the mail "
+                f"not sent: {first} is an internationalised address, and the mail "
                 "server does not offer SMTPUTF8 (RFC 6531), so it cannot be delivered through it"
             )
         options = ["SMTPUTF8"] + (["BODY=8BITMIME"] if host.has_extn("8bitmime") else [])
-        first = msg.recipients[0]  # UTF-8 mailbox, punycode domain (render.wire_address)
+        # UTF-8 mailbox, punycode domain (render.wire_address)
         recipient = first if isinstance(first, str) else envelope_address(first)
     else:
-        recipient = envelope_address(msg.recipients[0])
-    payload = msg.as_bytes() if payload is None else payload
+        recipient = envelope_address(first)
+    payload = envelope.payload
     for command, ok in (
         (lambda: host.mail(sender, options), (250,)),
         (lambda: host.rcpt(recipient), (250, 251)),

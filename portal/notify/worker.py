@@ -3,13 +3,15 @@
 ``run_worker(app, stop)`` runs until the ``threading.Event`` is set; it finishes the batch in
 hand first, so a stopped worker leaves no row half-recorded (and a killed one only leaves rows
 whose lease will run out). `forewarn worker` runs it in the foreground with SIGTERM/SIGINT
-setting the event; `forewarn demo` runs it in a thread beside the web server.
+setting the event; `forewarn demo` runs it in a thread beside the web server. Either way the
+SMTP conversation runs in a sender process of the dispatcher's (``portal.notify.sender``), so
+nothing here changes the interpreter's settings (such as its thread switch interval) for the
+process it shares.
 """
 
 from __future__ import annotations
 
 import logging
-import sys
 import threading
 
 from flask import Flask
@@ -24,23 +26,6 @@ from portal.notify.reminders import queue_due_reminders
 from portal.ops.monitor import WorkerMonitor
 
 log = logging.getLogger(__name__)
-
-
-def configure_delivery_process(app: Flask) -> None:
-    """Settings of a process that exists to deliver (`forewarn worker`, `forewarn dispatch`),
-    applied once at its start; never by the dispatcher itself, and not in `forewarn demo`,
-    whose worker thread shares the web server's process.
-
-    ``WORKER_SWITCH_INTERVAL_SECONDS`` (default 0.00001 s; None or 0 keeps Python's 0.005 s)
-    becomes the interpreter's thread switch interval (``sys.setswitchinterval``): the
-    dispatcher's sender thread waits on the SMTP server's reply while the main thread
-    renders and records, and with Python's default it would wait up to 5 ms for the
-    interpreter after each reply, longer than the reply took (``bench/fanout.py``: the
-    throughput ratio falls from about 0.75 to 0.5 without it, measured side by side).
-    """
-    interval = app.config.get("WORKER_SWITCH_INTERVAL_SECONDS")
-    if interval:
-        sys.setswitchinterval(float(interval))
 
 
 def work_once(worker: str, stop: threading.Event) -> DispatchResult:

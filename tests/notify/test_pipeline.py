@@ -1,4 +1,4 @@
-"""The dispatcher's fast path: a sender thread per worker, one message prototype per subject,
+"""The dispatcher's fast path: a sender process per worker, one message prototype per subject,
 plain addresses without a full parse. Each must keep the guarantees of the slow path."""
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def test_answers_keep_their_time_on_a_real_clock_and_the_frozen_time_on_a_frozen
 def test_pipelined_small_batches_send_every_row_once_with_its_own_evidence(
     published, dispatch, sink
 ):
-    # Batches of two: the sender thread sends one while the next is claimed and rendered.
+    # Batches of two: the sender process sends one while the next is claimed and rendered.
     result = dispatch(batch_size=2)
     assert (result.claimed, result.sent, result.failed) == (5, 5, 0)
     assert len(sink.received) == 5
@@ -66,24 +66,6 @@ def test_pipelined_small_batches_send_every_row_once_with_its_own_evidence(
         )
         assert item["smtp_reply"].startswith("250") and item["accepted_at"] == T0.isoformat()
     assert sys.getswitchinterval() == pytest.approx(0.005)  # never touched by a run
-
-
-def test_the_dispatcher_leaves_the_interpreter_alone_the_delivery_process_sets_it(app):
-    """Issue #19: dispatching changes no process-wide state (the demo's worker thread shares
-    the web server's process); a delivery process sets its switch interval once, from
-    WORKER_SWITCH_INTERVAL_SECONDS, and None keeps Python's default."""
-    from portal.notify.worker import configure_delivery_process
-
-    before = sys.getswitchinterval()
-    try:
-        app.config["WORKER_SWITCH_INTERVAL_SECONDS"] = None
-        configure_delivery_process(app)
-        assert sys.getswitchinterval() == pytest.approx(before)
-        app.config["WORKER_SWITCH_INTERVAL_SECONDS"] = 0.00002
-        configure_delivery_process(app)
-        assert sys.getswitchinterval() == pytest.approx(0.00002)
-    finally:
-        sys.setswitchinterval(before)
 
 
 def test_one_ledger_entry_per_tenant_lists_its_contacts_and_backs_the_certificate(
