@@ -390,6 +390,13 @@ def leased_sender() -> Iterator[Sender]:
                 _idle.append(sender)
 
 
+def idle_pids() -> list[int]:
+    """The process ids of this process's idle sender processes (for measurements:
+    ``bench/fanout.py`` reads their peak memory before closing them)."""
+    with _idle_lock:
+        return [s.process.pid for s in _idle if s.owner == os.getpid() and s.process is not None]
+
+
 @atexit.register
 def close_idle() -> None:
     """Close this process's idle senders (their processes exit)."""
