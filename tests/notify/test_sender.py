@@ -209,24 +209,14 @@ def test_two_dispatchers_at_once_get_a_sender_process_each(app, sink):
         assert again.process.pid in pids.values()
 
 
-def test_a_worker_run_leaves_the_interpreter_switch_interval_at_pythons_default(
+def test_a_dispatch_run_leaves_the_interpreter_switch_interval_at_pythons_default(
     app, published, sink
 ):
-    from portal.notify.worker import run_worker
-
-    app.config["WORKER_INTERVAL_SECONDS"] = 0.05
-    stop = threading.Event()
-    thread = threading.Thread(target=run_worker, args=(app, stop), daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while len(sink.received) < 5 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    stop.set()
-    thread.join(timeout=10)
-    assert len(sink.received) == 5
-    assert sys.getswitchinterval() == pytest.approx(0.005)
+    """`forewarn dispatch` sends through its sender process and changes no interpreter
+    setting (the worker's loop is checked in test_workers)."""
     done = app.test_cli_runner().invoke(args=["dispatch", "--quiet"])
     assert done.exit_code == 0, done.output
+    assert len(sink.received) == 5
     assert sys.getswitchinterval() == pytest.approx(0.005)
 
 

@@ -122,7 +122,8 @@ def test_four_workers_on_postgresql_deliver_every_row_exactly_once(app, many, si
 
 
 def test_run_worker_delivers_published_notices_and_stops_when_told(app, published, sink):
-    """What `forewarn demo` runs in a thread: mail arrives within seconds, then a clean stop."""
+    """What `forewarn demo` runs in a thread: mail arrives within seconds, then a clean stop,
+    with the interpreter's switch interval left at Python's default (issue #19)."""
     import threading
 
     from portal.notify.worker import run_worker
@@ -139,6 +140,7 @@ def test_run_worker_delivers_published_notices_and_stops_when_told(app, publishe
     assert not thread.is_alive()
     assert len(sink.received) == 5
     assert all(r.status == SENT for r in all_rows())
+    assert sys.getswitchinterval() == pytest.approx(0.005)
 
 
 @pytest.mark.slow
