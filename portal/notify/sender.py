@@ -3,20 +3,27 @@
 The dispatcher renders, claims and records in its process while the batch before is being
 sent (``portal.notify.dispatch``). A thread beside it would wait for the interpreter after
 every SMTP reply (up to Python's 5 ms switch interval), so the conversation runs in a child
-process instead: ``python -m portal.notify.sender FD``, over a socket pair, started once per
-``Sender`` and kept for the next batches (``leased_sender`` pools them per process).
+process instead: this interpreter with ``-P`` and this process's import path
+(``child_command``), over a socket pair, started once per ``Sender`` and kept for the next
+batches (``leased_sender`` pools them per process; a fork lets go of its parent's).
 
 What travels, pickled by ``multiprocessing.connection.Connection``:
 
 - parent → child: ``("batch", settings, envelopes)``: the ``MAIL_*`` settings of the
   connection (``mail_settings()``) and a list of ``smtp.Envelope``; ``("lost", ids)``: rows
   of the batch in flight that another worker took over, not to be sent.
-- child → parent: ``(row id, answer, time.monotonic())`` per message, ``answer`` being the
-  reply text or a ``(kind, code, text)`` tuple (``to_wire``/``from_wire``); ``None`` when
-  the batch is done.
+- child → parent: ``TOOK`` once it has read a batch, before sending anything; then
+  ``(row id, answer, time.monotonic())`` per message, ``answer`` being the reply text or a
+  ``(kind, code, text)`` tuple (``to_wire``/``from_wire``); ``None`` when the batch is done.
 
 The child exits when the parent's end closes (EOF), at once, even mid-batch: a parent that
-died (kill -9) cannot record what it sends, so it sends no more than the message in hand.
+died (kill -9) cannot record what it sends, so it sends no more than the message in hand. A
+child that dies before ``TOOK`` costs nothing (the batch goes to a new one); after it, its
+unanswered rows are retried; one silent beyond ``silence_limit`` is killed and its rows
+retried. An envelope that fails for a reason of its own is answered with that reason and
+the batch goes on. The protocol relies on the answers of a batch fitting in the socket's
+buffers while the parent renders the next batch (about 2,000 answers: ``DISPATCH_BATCH_SIZE``
+is 200); ``"lost"`` messages are sent while the parent reads the answers.
 
 This module imports no database, model or template module, so the child starts fast.
 """
@@ -32,6 +39,8 @@ import subprocess
 import sys
 import threading
 import time
+import traceback
+import weakref
 from collections.abc import Container, Generator, Iterator, Sequence
 from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import closing, contextmanager
@@ -56,6 +65,10 @@ MAIL_SETTINGS = (
     "MAIL_DEBUG",
     "MAIL_TIMEOUT_SECONDS",
 )
+
+# The child's first answer to a batch, before it sends anything: a child that dies before it
+# (it never read the batch) costs the batch nothing, the parent hands it to a new one.
+TOOK = "took"
 
 Answer = str | SmtpRefusal  # the reply to DATA, or the refusal (ConnectionLost included)
 Event = tuple[int, "str | SmtpRefusal | ConnectionLost", float]  # row id, answer, monotonic s
@@ -105,11 +118,19 @@ def ship(
                     if envelope.id in lost:
                         done.add(index - 1)
                         continue
-                    answer: Answer
+                    answer: Answer | ConnectionLost
                     try:
                         answer = transmit(conn, envelope)
                     except SmtpRefusal as exc:
                         answer = exc
+                    except (OSError, smtplib.SMTPException):
+                        raise  # the connection: handled below
+                    except Exception as exc:  # noqa: BLE001 (one envelope must not end the batch)
+                        # e.g. an address smtplib cannot encode: this message could not be
+                        # sent, for a reason of its own; retried (a configuration mistake such
+                        # as MAIL_DEFAULT_SENDER can be corrected meanwhile), the session reset.
+                        answer = ConnectionLost(f"could not send: {error_text(exc)}")
+                        _reset_session(conn)
                     done.add(index - 1)
                     yield envelope.id, answer, time.monotonic()
         except (OSError, smtplib.SMTPException) as exc:
@@ -122,6 +143,13 @@ def ship(
                 for envelope in ready[index:]:
                     yield envelope.id, broken, time.monotonic()
                 break
+
+
+def _reset_session(conn) -> None:
+    """RSET after a message abandoned half-way; a connection that cannot take it raises
+    OSError / SMTPException, which reopens it (``ship``)."""
+    if conn.host is not None:
+        conn.host.rset()
 
 
 # Answers on the wire: exceptions with their own __init__ do not survive pickling reliably,
@@ -208,16 +236,31 @@ def serve(conn: Connection) -> None:
         if message[0] != "batch":
             continue  # "lost" about a batch already done
         _kind, batch_settings, envelopes = message
-        if app is None or batch_settings != settings:
-            app, settings = _app_for(batch_settings), batch_settings
         lost = _LostRows(conn)
+        answered: set[int] = set()
         try:
+            _answer(conn, TOOK)  # before anything is sent: the parent may hand it over again
+            if app is None or batch_settings != settings:
+                app, settings = _app_for(batch_settings), batch_settings
             with app.app_context(), closing(ship(envelopes, lost)) as answers:
                 for oid, answer, mono in answers:
                     _answer(conn, (oid, to_wire(answer), mono))
+                    answered.add(oid)
             _answer(conn, None)
         except ParentGone:
             return
+        except Exception as exc:  # noqa: BLE001 (a bug here must not hide its reason)
+            # The rows not answered yet are retried with the reason, not with "the sender
+            # process stopped"; the traceback goes to stderr (the worker's journal).
+            traceback.print_exc()
+            broken = ("lost", 0, f"the sender process failed: {error_text(exc)}")
+            try:
+                for envelope in envelopes:
+                    if envelope.id not in answered and envelope.id not in lost.ids:
+                        _answer(conn, (envelope.id, broken, time.monotonic()))
+                _answer(conn, None)
+            except ParentGone:
+                return
 
 
 def _answer(conn: Connection, message: object) -> None:
@@ -239,14 +282,39 @@ def main(argv: Sequence[str]) -> int:
 
 
 # The parent ---------------------------------------------------------------------------------
-class Outgoing:
-    """One batch handed to a sender process: a future-like handle on its answers."""
+def silence_limit(settings: dict[str, Any]) -> float:
+    """Seconds a sender process may stay silent mid-batch before it is taken for stuck: every
+    SMTP step waits at most ``MAIL_TIMEOUT_SECONDS``, and between two answers there are at
+    most ten of them (QUIT of a broken connection; connect, EHLO, STARTTLS, EHLO, AUTH of the
+    next; MAIL, RCPT, DATA and the message), plus 5 s to spare."""
+    return 10 * float(settings.get("MAIL_TIMEOUT_SECONDS") or 30) + 5
 
-    def __init__(self, sender: Sender | None, envelopes: Sequence[Envelope]):
+
+class Outgoing:
+    """One batch handed to a sender process: a future-like handle on its answers.
+
+    A child that dies before it took the batch (``TOOK``) never read it: the batch is handed
+    to a new child once. A child silent for longer than ``silence_limit`` (stopped, or stuck
+    where no socket timeout reaches, such as a name lookup) is killed, and the rows it did not
+    answer are retried, so the dispatcher never waits for ever and its leases lapse.
+    """
+
+    def __init__(
+        self,
+        sender: Sender | None,
+        envelopes: Sequence[Envelope],
+        settings: dict[str, Any] | None = None,
+    ):
         self.sender = sender
+        self.envelopes = list(envelopes)
+        self.settings = settings or {}
         self.waiting = {envelope.id: None for envelope in envelopes}  # ordered: not answered
         self.events: list[Event] = []
         self.done = not envelopes
+        self.taken = False  # the child acknowledged the batch
+        self.handed_again = False
+        self.silence = silence_limit(self.settings)
+        self.last_heard = time.monotonic()
 
     def result(self, timeout: float | None = None) -> list[Event]:
         """Every (row id, answer, ``time.monotonic()``) of the batch, in sending order, once
@@ -254,7 +322,8 @@ class Outgoing:
         ``NotOffered`` included) or ``ConnectionLost``. Raises
         ``concurrent.futures.TimeoutError`` when it is not done within ``timeout`` seconds
         (answers read so far are kept). Rows forgotten (``forget``) get no answer. If the
-        sender process stops, each row not answered yet gets a ``ConnectionLost``.
+        sender process stops, or stays silent beyond ``silence_limit``, each row not answered
+        yet gets a ``ConnectionLost``.
 
         CLOCK_MONOTONIC is system-wide on Linux (and macOS's is too), so the child's
         readings compare with this process's: ``dispatch.clock_times`` anchors hold."""
@@ -262,15 +331,28 @@ class Outgoing:
         while not self.done:
             assert self.sender is not None and self.sender.conn is not None
             conn = self.sender.conn
-            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            now = time.monotonic()
+            left = self.last_heard + self.silence - now
+            if deadline is not None:
+                left = min(left, deadline - now)
             try:
-                ready = conn.poll(left)
+                ready = conn.poll(max(0.0, left))
                 message = conn.recv() if ready else None
             except (EOFError, OSError):
+                if not self.taken and not self.handed_again:
+                    self._hand_again()  # it died before reading the batch
+                    continue
                 self._stopped()
                 break
             if not ready:
+                if time.monotonic() - self.last_heard >= self.silence:
+                    self._stopped(silent=True)
+                    break
                 raise FutureTimeout()
+            self.last_heard = time.monotonic()
+            if message == TOOK:
+                self.taken = True
+                continue
             if message is None:
                 self.done = True
                 break
@@ -294,13 +376,27 @@ class Outgoing:
         except OSError:
             pass  # the process is gone; result() finds out
 
-    def _stopped(self) -> None:
+    def _hand_again(self) -> None:
+        """Hand the batch (the rows still held) to a new sender process."""
         assert self.sender is not None
+        self.handed_again = True
+        self.sender.close(wait=1.0)
+        self.sender._spawn()
+        self.last_heard = time.monotonic()
+        pending = [e for e in self.envelopes if e.id in self.waiting]
+        self.sender._send(self, pending)
+
+    def _stopped(self, *, silent: bool = False) -> None:
+        assert self.sender is not None
+        if silent and self.sender.process is not None:
+            self.sender.process.kill()
         status = self.sender.close(wait=5.0)
-        lost = ConnectionLost(
-            f"the sender process stopped (exit status {status}) before the mail server's "
-            "answer came back"
+        why = (
+            f"the sender process answered nothing for {self.silence:.0f} s and was stopped"
+            if silent
+            else f"the sender process stopped (exit status {status})"
         )
+        lost = ConnectionLost(f"{why} before the mail server's answer came back")
         self.events += [(oid, lost, time.monotonic()) for oid in self.waiting]
         self.waiting.clear()
         self.done = True
@@ -315,6 +411,7 @@ class Sender:
         self.conn: Connection | None = None
         self.owner = os.getpid()
         self.current: Outgoing | None = None
+        _every.add(self)
 
     @property
     def busy(self) -> bool:
@@ -329,25 +426,36 @@ class Sender:
             raise RuntimeError("a sender sends one batch at a time")
         if not envelopes:
             return Outgoing(None, ())
-        if self.process is None or self.process.poll() is not None:
+        if not self._alive():
             self.close()
             self._spawn()
-        assert self.conn is not None
-        outgoing = self.current = Outgoing(self, envelopes)
-        try:
-            self.conn.send(("batch", settings, list(envelopes)))
-        except OSError:
-            outgoing._stopped()
+        outgoing = self.current = Outgoing(self, envelopes, settings)
+        self._send(outgoing, envelopes)
         return outgoing
+
+    def _alive(self) -> bool:
+        """The process runs and its end of the socket is open: an idle child sends nothing,
+        so anything readable now is its EOF."""
+        if self.process is None or self.conn is None or self.process.poll() is not None:
+            return False
+        try:
+            return not self.conn.poll(0)
+        except OSError:
+            return False
+
+    def _send(self, outgoing: Outgoing, envelopes: Sequence[Envelope]) -> None:
+        assert self.conn is not None
+        try:
+            self.conn.send(("batch", outgoing.settings, list(envelopes)))
+        except OSError:
+            pass  # the process is gone: result() reads the EOF
 
     def _spawn(self) -> None:
         ours, theirs = socket.socketpair()
         with ours, theirs:
             fd = theirs.fileno()
-            self.process = subprocess.Popen(  # noqa: S603 (our own interpreter and module)
-                [sys.executable, "-m", "portal.notify.sender", str(fd)],
-                pass_fds=(fd,),
-                stdin=subprocess.DEVNULL,
+            self.process = subprocess.Popen(  # noqa: S603 (our own interpreter and code)
+                child_command(fd), pass_fds=(fd,), stdin=subprocess.DEVNULL
             )
             self.conn = Connection(ours.detach())
 
@@ -367,9 +475,41 @@ class Sender:
             return process.wait()
 
 
+def child_command(fd: int) -> list[str]:
+    """The sender process's command line: this interpreter, isolated from the working
+    directory (``-P``: ``python -m`` would put it first on the import path, and a worker's
+    working directory may be writable by others), importing from exactly this process's
+    import path (a checkout, a virtualenv, a zipapp alike), then ``main([fd])``."""
+    path = [p or os.getcwd() for p in sys.path]  # "" is the parent's own working directory
+    code = (
+        "import sys; sys.path[:] = " + repr(path) + "; "
+        "from portal.notify.sender import main; sys.exit(main(sys.argv[1:]))"
+    )
+    return [sys.executable, "-P", "-c", code, str(fd)]
+
+
 # The pool: one sender per dispatcher running at once in this process -------------------------
 _idle: list[Sender] = []
 _idle_lock = threading.Lock()
+_every: weakref.WeakSet[Sender] = weakref.WeakSet()  # for a fork to let go of
+
+
+def _after_fork_in_child() -> None:
+    """A forked process (gunicorn's workers, a test) inherits this process's ends of every
+    sender's socket: it closes its copies, so that a sender process still sees EOF when its
+    real parent goes, and starts its own senders when it dispatches."""
+    global _idle_lock
+    _idle_lock = threading.Lock()
+    _idle.clear()
+    for sender in list(_every):
+        if sender.conn is not None:
+            sender.conn.close()
+        sender.conn = None
+        sender.process = None  # not this process's child
+        sender.current = None
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 @contextmanager
@@ -407,7 +547,7 @@ def close_idle() -> None:
         sender.close(wait=2.0)
 
 
-if __name__ == "__main__":
+if __name__ == "__main__":  # `python -m portal.notify.sender FD`, by hand
     # Run from the module's real name, so pickled envelopes are of the same class as ours.
     from portal.notify import sender as _module
 

@@ -10,6 +10,7 @@ import datetime as dt
 import sys
 import threading
 import time
+from concurrent.futures import TimeoutError as FutureTimeout
 
 import pytest
 from flask_mail import Message
@@ -152,6 +153,11 @@ def test_a_crashed_sender_process_loses_no_row_and_the_next_run_starts_a_new_one
         outgoing = start(self, envelopes, settings)
         pids.append(self.process.pid)
         if len(pids) == 1:
+            while not outgoing.taken:  # once it has read the batch (before: handed again)
+                try:
+                    outgoing.result(0.02)
+                except FutureTimeout:
+                    pass
             self.process.kill()
         return outgoing
 
