@@ -76,6 +76,8 @@ def now() -> dt.datetime:
     """Current time per the app's clock; fixed for the length of one web request."""
     if not has_request_context():
         return get_clock().now()
-    if "forewarn.now" not in request.environ:
-        request.environ["forewarn.now"] = get_clock().now()
-    return request.environ["forewarn.now"]
+    environ = request.environ  # one proxy lookup: this runs on every feed poll
+    at = environ.get("forewarn.now")
+    if at is None:
+        at = environ["forewarn.now"] = get_clock().now()
+    return at

@@ -18,6 +18,7 @@ every publish, revision, cancellation or change of the affected set bumps the ve
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -166,21 +167,38 @@ def fingerprint(
     private feed reads it with its token).
     """
     version, changed_at, last_modified = known if known is not None else versions.current(scope.key)
-    changed_at = _aware(changed_at)
+    return _fingerprint(salt, scope.key, scope.title, limit, version, changed_at, last_modified)
+
+
+@functools.lru_cache(maxsize=1024)
+def _fingerprint(
+    salt: str,
+    key: str,
+    title: str,
+    limit: int,
+    version: int,
+    changed_at: dt.datetime | str | None,
+    last_modified: dt.datetime | None,
+) -> Fingerprint:
+    """The fingerprint of these inputs: a pure function, so every poll of an unchanged feed
+    (most of them) reuses the last result instead of hashing again. It holds no state of
+    the database: the inputs are read afresh on every request, and new ones make a new
+    entry (least recently used dropped)."""
+    aware = _aware(changed_at)
     text = "|".join(
         str(p)
         for p in (
             FEED_FORMAT_VERSION,
             salt,
-            scope.key,
-            scope.title,
+            key,
+            title,
             limit,
             version,
-            changed_at and changed_at.isoformat(),
+            aware and aware.isoformat(),
         )
     )
     return Fingerprint(
-        hashlib.sha256(text.encode()).hexdigest()[:32], changed_at, version, last_modified
+        hashlib.sha256(text.encode()).hexdigest()[:32], aware, version, last_modified
     )
 
 

@@ -61,8 +61,8 @@ def accepts_gzip() -> bool:
     """Whether the request accepts the gzip content-coding (RFC 9110 §12.5.3: a coding named
     with q > 0, or "*" with q > 0 and gzip not refused)."""
     header = request.headers.get("Accept-Encoding")
-    if not header:
-        return False
+    if not header or ("gzip" not in header.lower() and "*" not in header):
+        return False  # e.g. "identity": gzip is neither named nor covered by "*"
     return request.accept_encodings.quality("gzip") > 0
 
 
@@ -72,19 +72,14 @@ def feed_options(config) -> FeedOptions:
     sender = config.get("MAIL_DEFAULT_SENDER") or ""
     if isinstance(sender, tuple | list):  # Flask-Mail also takes (name, address)
         sender = formataddr((str(sender[0]), str(sender[1])))
-    return FeedOptions(
-        config["BASE_URL"],
-        _author(str(sender)),
-        dt.timedelta(seconds=int(config["FEED_CALENDAR_REFRESH_SECONDS"])),
-    )
+    return _options(config["BASE_URL"], str(sender), int(config["FEED_CALENDAR_REFRESH_SECONDS"]))
 
 
 @functools.lru_cache(maxsize=8)
-def _author(sender: str) -> tuple[str, str]:
-    """(name, address) of a sender such as "Forewarn <notices@…>" (parsed once per value: this
-    runs on every feed request)."""
-    name, email = parseaddr(sender)
-    return name or "Forewarn", email
+def _options(base_url: str, sender: str, refresh_seconds: int) -> FeedOptions:
+    """The options of these settings, made once per value (this runs on every feed poll)."""
+    name, email = parseaddr(sender)  # "Forewarn <notices@…>"
+    return FeedOptions(base_url, (name or "Forewarn", email), dt.timedelta(seconds=refresh_seconds))
 
 
 def feed_response(
@@ -152,5 +147,12 @@ def feed_response(
     # weak (RFC 9110 §8.8.1, §8.8.3), so that If-None-Match (weak comparison) matches either.
     headers.append(("ETag", f"W/{state.etag}" if gzipped else state.etag))
     headers.append(("Vary", "Accept-Encoding"))
-    headers.append(("Last-Modified", http_date(state.last_modified_header(when))))
+    headers.append(("Last-Modified", _http_date(state.last_modified_header(when))))
     return Response(body, status=status, headers=headers)
+
+
+@functools.lru_cache(maxsize=256)
+def _http_date(at: dt.datetime) -> str:
+    """``http_date`` of a Last-Modified: the same few values on every poll of a feed (whole
+    seconds of its last change), formatted once each."""
+    return http_date(at)

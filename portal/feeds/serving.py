@@ -9,6 +9,7 @@ every worker: nothing lives in process memory between requests.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import gzip
 import zlib
 from dataclasses import dataclass
@@ -68,7 +69,7 @@ class FeedOptions:
     author: tuple[str, str]  # (name, email) of whoever signs the notices
     refresh: dt.timedelta  # calendars' polling hint
 
-    @property
+    @functools.cached_property
     def salt(self) -> str:
         """Folded into every ETag, so a configuration change is a content change."""
         return f"{self.base_url}|{self.author}|{int(self.refresh.total_seconds())}"
