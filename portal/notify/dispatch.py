@@ -38,14 +38,8 @@ from portal.notify.models import (
     OutboxMessage,
 )
 from portal.notify.render import BadRecipient, build_message, load_context, message_id
-from portal.notify.sender import (
-    ConnectionLost,
-    Outgoing,
-    Sender,
-    error_text,
-    leased_sender,
-    mail_settings,
-)
+from portal.notify.sender import Outgoing, Sender, leased_sender, mail_settings
+from portal.notify.sending import ConnectionLost, error_text
 from portal.notify.skips import rows_to_skip
 from portal.notify.smtp import Envelope, SmtpRefusal
 from portal.ops.logs import batch_done

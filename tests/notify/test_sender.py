@@ -19,6 +19,7 @@ from sqlalchemy import select
 from portal.extensions import db
 from portal.notify.models import PENDING, SENT, OutboxMessage
 from portal.notify.sender import Sender, leased_sender, mail_settings
+from portal.notify.sending import TOOK
 from portal.notify.smtp import Envelope, NotOffered, SmtpRefusal
 from tests.notify.conftest import Sink
 
@@ -183,6 +184,7 @@ def test_the_sender_process_stops_at_once_when_its_parent_is_gone(app, sender, s
         outgoing = sender.start(
             [envelope(i, f"c{i}@tapai.example") for i in range(1, 7)], mail_settings()
         )
+    assert sender.conn.poll(10) and sender.conn.recv() == TOOK  # it read the batch
     assert sender.conn.poll(10)  # the first message's answer: the child is mid-batch now
     process = sender.process
     sender.conn.close()
@@ -230,7 +232,7 @@ def test_the_sender_module_imports_no_database_model_or_template_module():
     import subprocess
 
     code = (
-        "import sys, portal.notify.sender; "
+        "import sys, portal.notify.sending; "
         "print(sorted(m for m in sys.modules if m.startswith(('sqlalchemy', 'flask_sqlalchemy', "
         "'portal.models', 'portal.notify.models', 'portal.notify.render', 'portal.templating'))))"
     )

@@ -21,7 +21,8 @@ from sqlalchemy import select
 from portal.extensions import db
 from portal.notify import sender as sender_module
 from portal.notify.models import PENDING, SENT, OutboxMessage
-from portal.notify.sender import ConnectionLost, Sender, leased_sender, mail_settings
+from portal.notify.sender import Sender, leased_sender, mail_settings
+from portal.notify.sending import ConnectionLost
 from portal.notify.smtp import Envelope, SmtpRefusal
 from tests.notify.conftest import SmtpServer
 
