@@ -5,8 +5,11 @@ change for two third-party tenants and one first-party tenant."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import email
+import os
+import signal
 import socket
 import threading
 from email import policy
@@ -19,6 +22,8 @@ from portal.changes.services import publish
 from portal.clock import get_clock
 from portal.extensions import db
 from portal.notify.dispatch import dispatch_due
+from portal.notify.sender import Sender
+from portal.notify.smtp import Envelope
 from tests.conftest import T0
 
 
@@ -164,3 +169,26 @@ def published(world):
     publish(world.change, actor=world.engineer, now=T0)
     db.session.commit()
     return world
+
+
+def envelope(oid: int, to: str = "ops@tapai.example", **fields) -> Envelope:
+    """An envelope as the dispatcher hands it to a sender process (``fields`` override)."""
+    payload = (
+        f"From: notices@forewarn.example\r\nTo: {to}\r\nSubject: Notice {oid}\r\n\r\nHi\r\n"
+    ).encode()
+    plain = Envelope(oid, "notices@forewarn.example", (to,), False, False, payload)
+    return dataclasses.replace(plain, **fields)
+
+
+@pytest.fixture
+def sender(app):
+    """A sender of its own (not the pool's), closed after the test (resumed first if the
+    test stopped its process)."""
+    s = Sender()
+    yield s
+    if s.process is not None and s.process.poll() is None:
+        try:
+            os.kill(s.process.pid, signal.SIGCONT)
+        except ProcessLookupError:
+            pass
+    s.close(wait=2.0)

@@ -5,7 +5,6 @@ dispatchers get a child each; and the interpreter's switch interval is never tou
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import sys
 import threading
@@ -21,24 +20,7 @@ from portal.notify.models import PENDING, SENT, OutboxMessage
 from portal.notify.sender import Sender, leased_sender, mail_settings
 from portal.notify.sending import TOOK
 from portal.notify.smtp import Envelope, NotOffered, SmtpRefusal
-from tests.notify.conftest import Sink
-
-
-def envelope(oid: int, to: str = "ops@tapai.example", **fields) -> Envelope:
-    """An envelope as the dispatcher hands over (``fields`` override)."""
-    payload = (
-        f"From: notices@forewarn.example\r\nTo: {to}\r\nSubject: Notice {oid}\r\n\r\nHi\r\n"
-    ).encode()
-    plain = Envelope(oid, "notices@forewarn.example", (to,), False, False, payload)
-    return dataclasses.replace(plain, **fields)
-
-
-@pytest.fixture
-def sender(app):
-    """A sender of its own (not the pool's), closed after the test."""
-    s = Sender()
-    yield s
-    s.close()
+from tests.notify.conftest import Sink, envelope
 
 
 def rows() -> list[OutboxMessage]:

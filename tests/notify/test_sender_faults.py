@@ -5,7 +5,6 @@ behaviour that holds; the failing ones of a first version were fixed."""
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import os
 import signal
@@ -24,27 +23,7 @@ from portal.notify.models import PENDING, SENT, OutboxMessage
 from portal.notify.sender import Sender, leased_sender, mail_settings
 from portal.notify.sending import ConnectionLost
 from portal.notify.smtp import Envelope, SmtpRefusal
-from tests.notify.conftest import SmtpServer
-
-
-def envelope(oid: int, to: str = "ops@tapai.example", **fields) -> Envelope:
-    payload = (
-        f"From: notices@forewarn.example\r\nTo: {to}\r\nSubject: Notice {oid}\r\n\r\nHi\r\n"
-    ).encode()
-    plain = Envelope(oid, "notices@forewarn.example", (to,), False, False, payload)
-    return dataclasses.replace(plain, **fields)
-
-
-@pytest.fixture
-def sender(app):
-    s = Sender()
-    yield s
-    if s.process is not None and s.process.poll() is None:
-        try:
-            os.kill(s.process.pid, signal.SIGCONT)
-        except ProcessLookupError:
-            pass
-    s.close(wait=2.0)
+from tests.notify.conftest import SmtpServer, envelope
 
 
 def rows() -> list[OutboxMessage]:
@@ -196,27 +175,34 @@ def test_a_stalling_smtp_server_is_bounded_by_the_mail_timeout(app, published, d
     assert all(r.status == PENDING and r.claimed_by is None for r in rows())
 
 
+@pytest.fixture
+def stopped(app, monkeypatch) -> list[int]:
+    """The first sender process to get a batch is stopped (SIGSTOP) right after; its pid is
+    put in the list. One-second mail timeouts and three-second leases."""
+    app.config["MAIL_TIMEOUT_SECONDS"] = 1
+    app.config["DISPATCH_LEASE_SECONDS"] = 3
+    start = Sender.start
+    pids: list[int] = []
+
+    def start_then_stop(self, envelopes, settings):
+        outgoing = start(self, envelopes, settings)
+        if not pids:
+            os.kill(self.process.pid, signal.SIGSTOP)
+            pids.append(self.process.pid)
+        return outgoing
+
+    monkeypatch.setattr(Sender, "start", start_then_stop)
+    return pids
+
+
 def test_a_stopped_sender_process_does_not_hang_the_dispatcher_forever(
-    app, published, dispatch, sink, monkeypatch
+    app, published, dispatch, sink, stopped, monkeypatch
 ):
     """A sender process that stops answering (SIGSTOP, cgroup freezer, stuck in the kernel,
     getaddrinfo that ignores the socket timeout...) must not keep its batch claimed forever:
     the dispatcher renews the leases while it waits, so no other worker ever takes the rows
-    over. With MAIL_TIMEOUT_SECONDS=1 a watchdog of a few timeouts should give up, kill it
-    and record the rows as retried."""
-    app.config["MAIL_TIMEOUT_SECONDS"] = 1
-    app.config["DISPATCH_LEASE_SECONDS"] = 3
-    start = Sender.start
-    stopped: list[int] = []
-
-    def start_then_stop(self, envelopes, settings):
-        outgoing = start(self, envelopes, settings)
-        if not stopped:
-            os.kill(self.process.pid, signal.SIGSTOP)
-            stopped.append(self.process.pid)
-        return outgoing
-
-    monkeypatch.setattr(Sender, "start", start_then_stop)
+    over. With MAIL_TIMEOUT_SECONDS=1 it is killed once silent for 15 s (10 timeouts + 5 s,
+    ``sender.silence_limit``) and the rows are recorded as retried."""
     from portal.notify import dispatch as dispatch_module
 
     renew = dispatch_module.renew
@@ -237,13 +223,20 @@ def test_a_stopped_sender_process_does_not_hang_the_dispatcher_forever(
     done = threading.Event()
     threading.Thread(target=watchdog, daemon=True).start()
     try:
-        dispatch()
+        result = dispatch()
     finally:
         done.set()
     assert not hung, (
         "the dispatcher waited 25 s (25 MAIL timeouts) on a stopped sender process, "
         f"renewing the batch's leases {len(renewals)} times meanwhile (claimed forever)"
     )
+    # The third parties' four rows were in the batch (the first party's waits for them).
+    assert result.retrying == result.claimed == 4 and result.sent == 0
+    tried = [row for row in rows() if row.attempts]
+    assert len(tried) == 4
+    for row in tried:  # given back, to be retried, with the reason
+        assert row.status == PENDING and row.claimed_by is None
+        assert row.last_error.startswith("the sender process answered nothing for 15 s")
 
 
 # 3. Settings and secrets --------------------------------------------------------------------
@@ -499,24 +492,11 @@ def test_a_dispatch_cli_run_leaves_no_sender_process_behind(app, published, tmp_
 
 
 # 9. Worker shutdown as systemd does it --------------------------------------------------------
-def test_worker_stop_while_the_sender_process_is_stopped_returns(app, published, monkeypatch):
+def test_worker_stop_while_the_sender_process_is_stopped_returns(app, published, stopped):
     """systemd stop: the worker's stop event is set; the worker should return within a
     bounded time even if its sender process does not answer (here: SIGSTOP)."""
     from portal.notify.worker import run_worker
 
-    app.config["MAIL_TIMEOUT_SECONDS"] = 1
-    app.config["DISPATCH_LEASE_SECONDS"] = 3
-    start = Sender.start
-    stopped: list[int] = []
-
-    def start_then_stop(self, envelopes, settings):
-        outgoing = start(self, envelopes, settings)
-        if not stopped:
-            os.kill(self.process.pid, signal.SIGSTOP)
-            stopped.append(self.process.pid)
-        return outgoing
-
-    monkeypatch.setattr(Sender, "start", start_then_stop)
     stop = threading.Event()
     t = threading.Thread(target=run_worker, args=(app, stop), daemon=True)
     t.start()
