@@ -9,7 +9,9 @@ layer some 60 µs of Python per statement.
 ``first`` runs one prebuilt statement on a DBAPI connection of its own pool (the ``reads``
 bind, see ``portal.configure_reads_bind``) whose connections stay in autocommit mode and are
 not pinged: one round trip, psycopg prepares the statement after a few uses, and the SQL is
-compiled once per statement and dialect with SQLAlchemy (types still convert the results). A
+compiled once per statement and dialect with SQLAlchemy (types still convert the results). On
+psycopg the statement goes through one cursor kept with each connection, in the binary result
+format (``_kept_cursor``). A
 connection the server dropped (restart, idle timeout) is discarded with the rest of the pool
 and the read tried once more on a fresh one, which is what the ping would have bought. One
 statement sees one consistent snapshot, so nothing is lost by not wrapping it in a transaction.
@@ -31,6 +33,7 @@ from sqlalchemy.engine import Dialect, Engine
 from portal.extensions import db
 
 BIND = "reads"
+_CURSOR = "portal.reads.cursor"  # key of the kept cursor in a pooled connection's info
 
 
 @dataclass(frozen=True)
@@ -78,16 +81,36 @@ def first(statement: Select, params: dict[str, Any] | None = None) -> tuple | No
     return None if row is None else compiled.convert(row)
 
 
+def _kept_cursor(connection):
+    """The psycopg cursor kept with this pooled connection, made on first use.
+
+    One cursor per connection instead of one per read saves some 13 µs a read. It asks for
+    results in PostgreSQL's binary format: the server sends timestamps as integers instead of
+    formatting text in its time zone, and bytea as it is instead of hex (half the bytes of a
+    stored gzip body). A client-side cursor holds nothing on the server between reads, and
+    SQLAlchemy clears ``connection.info`` when the connection is invalidated, so a replaced
+    connection gets a new cursor.
+    """
+    cursor = connection.info.get(_CURSOR)
+    if cursor is None:
+        cursor = connection.info[_CURSOR] = connection.dbapi_connection.cursor(binary=True)
+    return cursor
+
+
 def _fetch_one(engine: Engine, sql: str, arguments, *, retry: bool = True):
     """Run ``sql`` on a pooled connection; a dead connection is discarded and, once, retried."""
     connection = engine.raw_connection()  # close() hands it back to the pool
     try:
+        if engine.dialect.driver == "psycopg":
+            cursor = _kept_cursor(connection)
+            cursor.execute(sql, arguments)
+            return cursor.fetchone()
         cursor = connection.cursor()
         try:
             cursor.execute(sql, arguments)
             return cursor.fetchone()
         finally:
-            cursor.close()
+            cursor.close()  # sqlite3: an unfinished statement would hold its read snapshot
     except engine.dialect.loaded_dbapi.Error as err:
         if not (retry and engine.dialect.is_disconnect(err, connection.dbapi_connection, None)):
             raise

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from sqlalchemy import bindparam, func, literal, select, text
+from sqlalchemy import LargeBinary, bindparam, func, literal, select, text
 
 from portal import reads
 from portal.extensions import db
@@ -89,5 +89,35 @@ def test_the_reads_pool_is_autocommit_without_ping_on_the_same_database(app):
                 assert connection.dbapi_connection.autocommit is True
             else:
                 assert connection.dbapi_connection.isolation_level is None
+        finally:
+            connection.close()
+
+
+def test_psycopg_reads_keep_one_binary_cursor_per_connection(app):
+    """One cursor per pooled connection, results in the binary format (bytea as it is, not
+    hex); the cursor goes with the connection when the server drops it."""
+    with app.app_context():
+        _postgresql_only()
+        engine = db.engines[reads.BIND]
+        (pid,) = reads.first(select(func.pg_backend_pid()))
+        connection = engine.raw_connection()
+        try:
+            kept = connection.info[reads._CURSOR]
+            assert kept.format == 1  # psycopg's BINARY
+        finally:
+            connection.close()
+        assert reads.first(select(func.decode("00ff", "hex", type_=LargeBinary))) == (b"\x00\xff",)
+        connection = engine.raw_connection()
+        try:
+            assert connection.info[reads._CURSOR] is kept  # reused, not made again
+        finally:
+            connection.close()
+        assert db.session.execute(select(func.pg_terminate_backend(pid))).scalar_one()
+        db.session.commit()
+        (new_pid,) = reads.first(select(func.pg_backend_pid()))
+        connection = engine.raw_connection()
+        try:
+            assert new_pid != pid
+            assert connection.info[reads._CURSOR] is not kept
         finally:
             connection.close()
