@@ -56,6 +56,14 @@ class FeedToken(Model):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     last_used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # The id of this token's newest receipt (the largest), set with each new receipt in the
+    # same transaction (``portal.feeds.receipts``), so every poll finds that receipt by its
+    # primary key: a join the planner makes cheaply, where ``max(id)`` in the poll's statement
+    # cost a subplan on each poll (issue #14, bench/README.md). A hint, not a foreign key:
+    # feed_receipts already references feed_tokens, and SQLite could add the reverse
+    # reference only by rebuilding this table. Receipts go only with their token, and a value
+    # that found no receipt would only make the next poll write one more.
+    latest_receipt_id: Mapped[int | None] = mapped_column(Integer)
 
     tenant: Mapped[Tenant] = relationship()
     created_by: Mapped[User | None] = relationship()
@@ -69,9 +77,10 @@ class FeedReceipt(Model):
     """Proof that a token's reader received given content: the change revisions it contained."""
 
     __tablename__ = "feed_receipts"
-    # Every feed poll reads its token's latest receipt (``max(id)`` for the token): with
-    # (token_id, id) that is one index descent, whatever the table holds. With token_id alone
-    # PostgreSQL walked the primary key backwards past every newer receipt of other tokens.
+    # A token's newest receipt is ``max(id)`` for the token (``FeedToken.latest_receipt_id``
+    # keeps it): with (token_id, id) that is one index descent, whatever the table holds. With
+    # token_id alone PostgreSQL walked the primary key backwards past every newer receipt of
+    # other tokens.
     __table_args__ = (Index("ix_feed_receipts_token_id_id", "token_id", "id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)

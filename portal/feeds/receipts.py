@@ -14,7 +14,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import exists, or_, select, update
 from sqlalchemy.orm import joinedload
 
 from portal.extensions import db
@@ -46,12 +46,13 @@ def record_fetch(
 ) -> bool:
     """Record one fetch of content ``content_key`` by ``token``. Flushes; the caller commits.
 
-    New content → a new receipt and a ``feed.fetched`` ledger entry; ``revisions`` is called
-    only then. The same content again → the receipt's count and last-fetch time move, but at
-    most once per ``touch_every`` per format (``fetch_count`` counts those recorded fetches), so
-    the first receipt of each revision is exact and polling writes nothing in between.
-    The token's latest receipt comes with the token (``token_for_secret``), so the common case
-    reads nothing more. Returns whether anything was written.
+    New content → a new receipt (which becomes the token's ``latest_receipt_id``) and a
+    ``feed.fetched`` ledger entry; ``revisions`` is called only then. The same content again →
+    the receipt's count and last-fetch time move, but at most once per ``touch_every`` per
+    format (``fetch_count`` counts those recorded fetches), so the first receipt of each
+    revision is exact and polling writes nothing in between. The token's latest receipt comes
+    with the token (``token_for_secret``), so the common case reads nothing more. Returns
+    whether anything was written.
     """
     wrote = False
     if token.last_used_at is None or now - _utc(token.last_used_at) >= touch_every:
@@ -92,6 +93,7 @@ def record_fetch(
     )
     db.session.add(receipt)
     db.session.flush()
+    point_to_latest(token.id, receipt.id)
     entry = record(
         "feed.fetched",
         subject_type="feed_receipt",
@@ -110,6 +112,32 @@ def record_fetch(
     )
     receipt.ledger_seq = entry.seq
     return True
+
+
+def point_to_latest(token_id: int, receipt_id: int) -> None:
+    """Make ``receipt_id`` the token's ``latest_receipt_id`` unless a newer receipt already is.
+
+    Only ever raised, so receipts of one token written in any order leave it at the newest
+    (largest id), what ``max(id)`` would say; an id that finds no receipt is replaced whatever
+    its value, so a stray one cannot make every later fetch write a receipt. Two writers of one
+    token at the same moment may leave it one receipt behind on PostgreSQL (the second sees
+    the first's id but not yet its receipt); the next poll then writes one receipt more,
+    never one less. One UPDATE in the caller's transaction.
+    """
+    pointed = exists().where(FeedReceipt.id == FeedToken.latest_receipt_id)
+    db.session.execute(
+        update(FeedToken)
+        .where(
+            FeedToken.id == token_id,
+            or_(
+                FeedToken.latest_receipt_id.is_(None),
+                FeedToken.latest_receipt_id < receipt_id,
+                ~pointed,
+            ),
+        )
+        .values(latest_receipt_id=receipt_id)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def _utc(value: dt.datetime) -> dt.datetime:

@@ -130,12 +130,6 @@ class ActiveToken:
 
 
 _TENANT_SCOPE = scope_expression("tenant", FeedToken.tenant_id)
-_LATEST_RECEIPT = (
-    select(func.max(FeedReceipt.id))
-    .where(FeedReceipt.token_id == FeedToken.id)
-    .correlate(FeedToken)
-    .scalar_subquery()
-)
 
 _ACTIVE_TOKEN = (
     select(
@@ -155,7 +149,8 @@ _ACTIVE_TOKEN = (
     )
     .join(Tenant, Tenant.id == FeedToken.tenant_id)
     .outerjoin(FeedVersion, FeedVersion.scope == _TENANT_SCOPE)
-    .outerjoin(FeedReceipt, FeedReceipt.id == _LATEST_RECEIPT)
+    # The token's newest receipt by primary key (``FeedToken.latest_receipt_id``).
+    .outerjoin(FeedReceipt, FeedReceipt.id == FeedToken.latest_receipt_id)
     .where(FeedToken.token_hash == bindparam("token_hash"), FeedToken.revoked_at.is_(None))
 )
 # A request without validators will need the body: fetch the stored one in the same statement,

@@ -1,18 +1,24 @@
-"""Every poll reads its token's latest receipt with the token (``portal.feeds.tokens``): it must
-be the right one, and finding it must not grow with the receipts of other tokens."""
+"""Every poll reads its token's newest receipt with the token (``portal.feeds.tokens``), by the
+id the token keeps (``FeedToken.latest_receipt_id``, migration 0017): it must be the right
+receipt, kept right by every new receipt and by writers side by side, and finding it must cost
+one primary-key read whatever the other tokens' receipts."""
 
 from __future__ import annotations
 
 import datetime as dt
+import random
 
+import flask_migrate
 import pytest
-from sqlalchemy import insert, text
+from sqlalchemy import insert, select, text
 
-from portal import reads
-from portal.extensions import db
+from portal import create_app, reads
+from portal.extensions import db, dispose_engines
 from portal.feeds.models import FeedReceipt, FeedToken
+from portal.feeds.receipts import point_to_latest
 from portal.feeds.tokens import _ACTIVE_TOKEN, hash_secret, token_for_secret
 from tests.conftest import T0
+from tests.feeds.conftest import feed_url
 
 
 def _receipts(tokens: list[FeedToken], per_token: int) -> None:
@@ -34,6 +40,15 @@ def _receipts(tokens: list[FeedToken], per_token: int) -> None:
         for token in tokens
     ]
     db.session.execute(insert(FeedReceipt), rows)
+
+
+def _point_every_token_in_shuffled_order() -> None:
+    """``point_to_latest`` for every receipt, in a random order: writers of one token that
+    commit in any order."""
+    pairs = db.session.execute(select(FeedReceipt.token_id, FeedReceipt.id)).all()
+    random.Random(14).shuffle(pairs)
+    for token_id, receipt_id in pairs:
+        point_to_latest(token_id, receipt_id)
 
 
 @pytest.fixture
@@ -60,23 +75,83 @@ def readers(world, make_tenant):
     others = list(db.session.scalars(db.select(FeedToken).where(FeedToken.id != tok.id)))
     _receipts([tok], 3)
     _receipts(others, 20)
+    _point_every_token_in_shuffled_order()
     db.session.commit()
     return tok, secret
 
 
-def test_the_token_comes_with_its_own_latest_receipt(readers):
-    tok, secret = readers
-    latest = db.session.scalars(
-        db.select(FeedReceipt).where(FeedReceipt.token_id == tok.id).order_by(FeedReceipt.id.desc())
+def _newest(token_id: int) -> FeedReceipt:
+    return db.session.scalars(
+        select(FeedReceipt).where(FeedReceipt.token_id == token_id).order_by(FeedReceipt.id.desc())
     ).first()
+
+
+def test_the_token_comes_with_its_own_newest_receipt(readers):
+    tok, secret = readers
     active = token_for_secret(secret)
     assert active is not None
-    assert (active.receipt_id, active.receipt_etag) == (latest.id, f"{tok.id}-2")
+    assert (active.receipt_id, active.receipt_etag) == (_newest(tok.id).id, f"{tok.id}-2")
 
 
-def test_the_latest_receipt_is_one_index_descent_on_postgresql(readers):
-    """With an index on token_id alone PostgreSQL walked the primary key backwards past every
-    newer receipt of the other tokens; the (token_id, id) index makes it one descent."""
+def test_writers_in_any_order_leave_every_token_at_its_newest_receipt(readers):
+    """An older receipt committed after a newer one never takes the newer one's place."""
+    newest = dict(
+        db.session.execute(
+            select(FeedReceipt.token_id, db.func.max(FeedReceipt.id)).group_by(FeedReceipt.token_id)
+        ).all()
+    )
+    kept = dict(db.session.execute(select(FeedToken.id, FeedToken.latest_receipt_id)).all())
+    assert kept == newest
+
+
+def test_each_new_content_moves_the_token_to_its_new_receipt(world, client, clock):
+    change = world.published(at=T0)
+    tok, secret = world.token()
+    assert db.session.get(FeedToken, tok.id).latest_receipt_id is None  # never fetched
+    etag = client.get(feed_url(secret, "rss")).headers["ETag"]
+    first = _newest(tok.id)
+    db.session.expire_all()
+    assert db.session.get(FeedToken, tok.id).latest_receipt_id == first.id
+    # The same content again (a 304, another format): the same receipt, no new one.
+    clock.advance(minutes=5)
+    assert client.get(feed_url(secret, "rss"), headers={"If-None-Match": etag}).status_code == 304
+    client.get(feed_url(secret, "atom"))
+    db.session.expire_all()
+    assert _newest(tok.id).id == first.id
+    assert db.session.get(FeedToken, tok.id).latest_receipt_id == first.id
+    assert db.session.get(FeedReceipt, first.id).formats == "atom,rss"
+    # New content: a new receipt, and the token points at it.
+    world.reschedule(change, days=12, at=T0 + dt.timedelta(hours=1))
+    assert client.get(feed_url(secret, "rss"), headers={"If-None-Match": etag}).status_code == 200
+    db.session.expire_all()
+    second = _newest(tok.id)
+    assert second.id != first.id
+    assert db.session.get(FeedToken, tok.id).latest_receipt_id == second.id
+    assert token_for_secret(secret).receipt_id == second.id
+
+
+def test_a_token_pointing_at_no_receipt_gets_a_new_one_not_a_skipped_fetch(world, client):
+    """The kept id is a hint, not a foreign key: if it found no receipt, the next fetch
+    writes a receipt (evidence is never skipped), and the token points at that."""
+    world.published(at=T0)
+    tok, secret = world.token()
+    client.get(feed_url(secret, "rss"))
+    first = _newest(tok.id)
+    db.session.execute(
+        db.update(FeedToken).where(FeedToken.id == tok.id).values(latest_receipt_id=first.id + 999)
+    )
+    db.session.commit()
+    client.get(feed_url(secret, "rss"))
+    db.session.expire_all()
+    second = _newest(tok.id)
+    assert second.id != first.id and second.etag == first.etag
+    assert db.session.get(FeedToken, tok.id).latest_receipt_id == second.id
+
+
+def test_the_newest_receipt_is_one_primary_key_read_on_postgresql(readers):
+    """Found as ``max(id)`` inside the poll's statement, the newest receipt cost PostgreSQL a
+    subplan on every poll (and, with an index on token_id alone, a walk past every newer
+    receipt of other tokens). By the id the token keeps, it is one primary-key lookup."""
     if db.engine.dialect.name != "postgresql":
         pytest.skip("a PostgreSQL plan; set PORTAL_TEST_DATABASE_URL")
     _tok, secret = readers
@@ -92,5 +167,46 @@ def test_the_latest_receipt_is_one_index_descent_on_postgresql(readers):
         plan = "\n".join(row[0] for row in cursor.fetchall())
     finally:
         connection.close()
-    assert "ix_feed_receipts_token_id_id" in plan, plan
-    assert "Backward using pk_feed_receipts" not in plan, plan
+    assert "Index Scan using pk_feed_receipts on feed_receipts" in plan, plan
+    assert "SubPlan" not in plan and "InitPlan" not in plan, plan
+    assert "Seq Scan on feed_receipts" not in plan, plan
+
+
+def test_migration_0017_points_existing_tokens_at_their_newest_receipts(tmp_path):
+    """Upgrading a database that already holds receipts: each token gets its newest."""
+    url = f"sqlite:///{tmp_path / 'upgrade.sqlite3'}"
+    app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": url})
+    with app.app_context():
+        flask_migrate.upgrade(revision="0016")
+        with db.engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO tenants (id, slug, name, first_party, time_zone, created_at) "
+                    "VALUES (1, 't', 'T', false, 'UTC', :at)"
+                ),
+                {"at": T0},
+            )
+            for token_id in (1, 2, 3):
+                conn.execute(
+                    text(
+                        "INSERT INTO feed_tokens (id, tenant_id, name, token_hash, prefix, "
+                        "created_at) VALUES (:id, 1, 'r', :hash, 'p', :at)"
+                    ),
+                    {"id": token_id, "hash": f"{token_id:064d}", "at": T0},
+                )
+            for receipt_id, token_id in ((1, 1), (2, 2), (3, 1), (4, 2), (5, 1)):
+                conn.execute(
+                    text(
+                        "INSERT INTO feed_receipts (id, token_id, tenant_id, formats, "
+                        "first_fetched_at, last_fetched_at, fetch_count, user_agent, etag, "
+                        "revisions) VALUES (:id, :token, 1, 'rss', :at, :at, 1, '', 'e', '[]')"
+                    ),
+                    {"id": receipt_id, "token": token_id, "at": T0},
+                )
+        flask_migrate.upgrade()
+        kept = dict(db.session.execute(select(FeedToken.id, FeedToken.latest_receipt_id)).all())
+        assert kept == {1: 5, 2: 4, 3: None}
+        flask_migrate.downgrade(revision="0016")
+        flask_migrate.upgrade()
+        db.session.remove()
+        dispose_engines()
