@@ -364,8 +364,8 @@ def dispatch_due(
 
     One worker, one database connection, and one SMTP connection at a time: a sender process
     (``portal.notify.sender``, leased from this process's pool for the run) sends batch n
-    while this thread saves batch n-1's outcomes and claims and renders batch
-    n+1, so the database and template work happens while the SMTP server answers.
+    while this process saves batch n-1's outcomes and claims and renders batch n+1, so the
+    database and template work happens while the SMTP server answers.
     """
     if current_app.extensions["mail"].suppress:
         raise DeliveryDisabled(
