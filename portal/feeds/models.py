@@ -61,8 +61,8 @@ class FeedToken(Model):
     # primary key: a join the planner makes cheaply, where ``max(id)`` in the poll's statement
     # cost a subplan on each poll (issue #14, bench/README.md). A hint, not a foreign key:
     # feed_receipts already references feed_tokens, and SQLite could add the reverse
-    # reference only by rebuilding this table. Receipts go only with their token, and a value
-    # that found no receipt would only make the next poll write one more.
+    # reference only by rebuilding this table. Receipts go only with their token; a value that
+    # finds no receipt of this token is ignored by the poll and replaced by its next receipt.
     latest_receipt_id: Mapped[int | None] = mapped_column(Integer)
 
     tenant: Mapped[Tenant] = relationship()

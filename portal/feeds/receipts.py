@@ -118,13 +118,15 @@ def point_to_latest(token_id: int, receipt_id: int) -> None:
     """Make ``receipt_id`` the token's ``latest_receipt_id`` unless a newer receipt already is.
 
     Only ever raised, so receipts of one token written in any order leave it at the newest
-    (largest id), what ``max(id)`` would say; an id that finds no receipt is replaced whatever
-    its value, so a stray one cannot make every later fetch write a receipt. Two writers of one
-    token at the same moment may leave it one receipt behind on PostgreSQL (the second sees
-    the first's id but not yet its receipt); the next poll then writes one receipt more,
-    never one less. One UPDATE in the caller's transaction.
+    (largest id), what ``max(id)`` would say; an id that finds no receipt of this token is
+    replaced whatever its value, so a stray one cannot make every later fetch write a receipt.
+    Two writers of one token at the same moment may leave it one receipt behind on PostgreSQL
+    (the second sees the first's id but not yet its receipt); the next poll then writes one
+    receipt more, never one less. One UPDATE in the caller's transaction.
     """
-    pointed = exists().where(FeedReceipt.id == FeedToken.latest_receipt_id)
+    pointed = exists().where(
+        FeedReceipt.id == FeedToken.latest_receipt_id, FeedReceipt.token_id == FeedToken.id
+    )
     db.session.execute(
         update(FeedToken)
         .where(

@@ -149,8 +149,12 @@ _ACTIVE_TOKEN = (
     )
     .join(Tenant, Tenant.id == FeedToken.tenant_id)
     .outerjoin(FeedVersion, FeedVersion.scope == _TENANT_SCOPE)
-    # The token's newest receipt by primary key (``FeedToken.latest_receipt_id``).
-    .outerjoin(FeedReceipt, FeedReceipt.id == FeedToken.latest_receipt_id)
+    # The token's newest receipt by primary key (``FeedToken.latest_receipt_id``), and only if
+    # it is this token's: a stray id must not count this token's fetch as another's.
+    .outerjoin(
+        FeedReceipt,
+        and_(FeedReceipt.id == FeedToken.latest_receipt_id, FeedReceipt.token_id == FeedToken.id),
+    )
     .where(FeedToken.token_hash == bindparam("token_hash"), FeedToken.revoked_at.is_(None))
 )
 # A request without validators will need the body: fetch the stored one in the same statement,

@@ -148,6 +148,31 @@ def test_a_token_pointing_at_no_receipt_gets_a_new_one_not_a_skipped_fetch(world
     assert db.session.get(FeedToken, tok.id).latest_receipt_id == second.id
 
 
+def test_a_token_pointing_at_another_tokens_receipt_still_gets_its_own(world, client, clock):
+    """Two readers of one tenant fetch the same content (the same content key). A stray id
+    pointing at the other token's receipt must not count this token's fetch as the other's."""
+    world.published(at=T0)
+    a, a_secret = world.token(name="A")
+    b, b_secret = world.token(name="B")
+    client.get(feed_url(a_secret, "rss"))
+    a_receipt = _newest(a.id)
+    db.session.execute(
+        db.update(FeedToken).where(FeedToken.id == b.id).values(latest_receipt_id=a_receipt.id)
+    )
+    db.session.commit()
+    clock.advance(minutes=5)
+    assert token_for_secret(b_secret).receipt_id is None  # not A's receipt
+    assert client.get(feed_url(b_secret, "rss")).status_code == 200
+    db.session.expire_all()
+    assert db.session.get(FeedReceipt, a_receipt.id).fetch_count == 1
+    b_receipt = _newest(b.id)
+    assert b_receipt is not None and b_receipt.etag == a_receipt.etag
+    assert db.session.get(FeedToken, b.id).latest_receipt_id == b_receipt.id
+    clock.advance(minutes=5)
+    client.get(feed_url(b_secret, "rss"))
+    assert db.session.scalar(select(db.func.count()).where(FeedReceipt.token_id == b.id)) == 1
+
+
 def test_the_newest_receipt_is_one_primary_key_read_on_postgresql(readers):
     """Found as ``max(id)`` inside the poll's statement, the newest receipt cost PostgreSQL a
     subplan on every poll (and, with an index on token_id alone, a walk past every newer
