@@ -132,9 +132,9 @@ def demo_secret_key(app: Flask) -> str:
 def register_extensions(app: Flask) -> None:
     from portal import models  # noqa: F401  (registers every model on the metadata)
     from portal.clock import SystemClock
-    from portal.extensions import csrf, db, init_limiter, login_manager, mail, migrate
+    from portal.extensions import csrf, db, init_db, init_limiter, login_manager, mail, migrate
 
-    db.init_app(app)
+    init_db(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import weakref
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from flask import Flask, current_app, request
@@ -12,7 +14,7 @@ from flask_mail import Mail
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
-from sqlalchemy import CursorResult, Executable, MetaData, Table
+from sqlalchemy import CursorResult, Engine, Executable, MetaData, Table
 from sqlalchemy.orm import DeclarativeBase
 
 # Named constraints keep migrations deterministic and make batch (SQLite) alterations possible.
@@ -100,6 +102,31 @@ def init_limiter(app: Flask) -> None:
     hooks = app.before_request_funcs.get(None, [])
     if limiter._check_request_limit in hooks:
         hooks.remove(limiter._check_request_limit)
+
+
+# Every engine an app made, so that a forked child can let go of its parent's connections.
+_ENGINES: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
+def init_db(app: Flask) -> None:
+    """Bind ``db`` to ``app`` (which creates its engines: the main one and, when configured,
+    the ``portal.reads`` one), and keep them for ``_forget_inherited_connections``."""
+    db.init_app(app)
+    with app.app_context():
+        _ENGINES.update(db.engines.values())
+
+
+def _forget_inherited_connections() -> None:
+    """In a forked child, drop the pooled connections inherited from the parent without
+    closing them (SQLAlchemy, "Using Connection Pools with Multiprocessing or os.fork()":
+    ``Engine.dispose(close=False)``): they are the parent's sockets, and a child reading on
+    one would take the parent's answers (gunicorn ``--preload``, a script that forks). The
+    child's pools open connections of their own when first used."""
+    for engine in list(_ENGINES):
+        engine.dispose(close=False)
+
+
+os.register_at_fork(after_in_child=_forget_inherited_connections)
 
 
 def dispose_engines() -> None:

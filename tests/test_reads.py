@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
+import signal
+import time
 
 import pytest
 from sqlalchemy import LargeBinary, bindparam, func, literal, select, text
@@ -121,3 +124,47 @@ def test_psycopg_reads_keep_one_binary_cursor_per_connection(app):
             assert connection.info[reads._CURSOR] is not kept
         finally:
             connection.close()
+
+
+def _forked_child_reads(count: int) -> tuple[int, int, int]:
+    """Fork; parent and child each read ``count`` distinct values through ``portal.reads``
+    at the same time. Returns (parent's backend pid, child's backend pid, wrong answers in
+    both). A child that hangs (two processes on one socket) is killed after 20 s."""
+    (parent_pid,) = reads.first(select(func.pg_backend_pid()))
+    r, w = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover (the child's report comes back through the pipe)
+        try:
+            (pid,) = reads.first(select(func.pg_backend_pid()))
+            wrong = sum(reads.first(select(literal(f"c{i}"))) != (f"c{i}",) for i in range(count))
+            os.write(w, f"{pid} {wrong}".encode())
+        finally:
+            os._exit(0)
+    os.close(w)
+    wrong = 0
+    try:
+        wrong = sum(reads.first(select(literal(f"p{i}"))) != (f"p{i}",) for i in range(count))
+    finally:
+        deadline = time.monotonic() + 20
+        while os.waitpid(child, os.WNOHANG) == (0, 0):
+            if time.monotonic() > deadline:
+                os.kill(child, signal.SIGKILL)
+                os.waitpid(child, 0)
+                break
+            time.sleep(0.05)
+    report = os.read(r, 100).decode().split()
+    os.close(r)
+    assert report, "the child reported nothing (it hung or died)"
+    return parent_pid, int(report[0]), wrong + int(report[1])
+
+
+def test_a_forked_child_reads_on_connections_of_its_own(app):
+    """gunicorn --preload or a script that forks after the pools were used: the child must
+    not read on the parent's sockets (``portal.extensions._forget_inherited_connections``).
+    Before, the child's backend was the parent's and side by side their answers crossed."""
+    with app.app_context():
+        _postgresql_only()
+        parent_pid, child_pid, wrong = _forked_child_reads(300)
+        assert child_pid != parent_pid
+        assert wrong == 0
+        assert reads.first(select(func.pg_backend_pid())) == (parent_pid,)  # the parent's stays
