@@ -131,7 +131,8 @@ os.register_at_fork(after_in_child=_forget_inherited_connections)
 
 def dispose_engines() -> None:
     """Close the pooled connections of every engine of the current app (the main one and the
-    ``portal.reads`` one): before forking, and when an app is done with its database."""
+    ``portal.reads`` one) when it is done with its database, or is about to remove it. A
+    forked child needs no call: it drops what it inherited (``_forget_inherited_connections``)."""
     for engine in db.engines.values():
         engine.dispose()
 

@@ -11,10 +11,10 @@ bind, see ``portal.configure_reads_bind``) whose connections stay in autocommit 
 not pinged: one round trip, psycopg prepares the statement after a few uses, and the SQL is
 compiled once per statement and dialect with SQLAlchemy (types still convert the results). On
 psycopg the statement goes through one cursor kept with each connection, in the binary result
-format (``_kept_cursor``). A
-connection the server dropped (restart, idle timeout) is discarded with the rest of the pool
-and the read tried once more on a fresh one, which is what the ping would have bought. One
-statement sees one consistent snapshot, so nothing is lost by not wrapping it in a transaction.
+format (``_kept_cursor``). A connection the server dropped (restart, idle timeout) is
+discarded with the rest of the pool and the read tried once more on a fresh one, which is what
+the ping would have bought. One statement sees one consistent snapshot, so nothing is lost by
+not wrapping it in a transaction.
 
 Only for reads that stand alone, by statements whose parameters need no conversion (strings,
 numbers): anything that writes, or reads what this request wrote, stays on ``db.session``.
