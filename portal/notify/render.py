@@ -25,14 +25,16 @@ from portal.inputs import one_line
 from portal.ledger.witness import HEADER as CHECKPOINT_HEADER
 from portal.ledger.witness import batch_checkpoint, stamp_text
 from portal.notify import mime
-from portal.notify.context import (  # noqa: F401  (re-exported: dispatch, bench, tests)
+from portal.notify.batch import (  # noqa: F401  (load_context re-exported: dispatch, bench, tests)
+    BatchContext,
+    load_context,
+)
+from portal.notify.context import (
     ACK_SLOT,
     SHAPED_KINDS,
     SLOTS,
     TENANT_SLOT,
     UNSUBSCRIBE_SLOT,
-    BatchContext,
-    load_context,
     template_context,
 )
 from portal.notify.models import (
