@@ -1,20 +1,28 @@
-"""The single-line rule of ``portal.inputs`` on every model attribute that holds one line.
+"""The text rules of ``portal.inputs`` on every model attribute that holds what people type.
 
 An ORM ``set`` listener on each attribute listed here checks every assignment (forms, API, CSV
-import, upstream import, CLI) with ``portal.inputs.check_single_line``, raising ``InvalidInput``
-naming the attribute. ``portal.security.init_app`` installs them once per process.
+import, upstream import, CLI): ``portal.inputs.check_single_line`` for those that hold one line,
+``portal.inputs.check_text`` for multi-line text, raising ``InvalidInput`` naming the
+attribute. ``portal.security.init_app`` installs them once per process.
 """
 
 from __future__ import annotations
 
 from sqlalchemy import event
 
-from portal.acks.models import Waiver
+from portal.acks.models import Objection, Waiver
 from portal.auth.models import ApiToken, User
 from portal.catalog.models import Component, PlatformTeam, Service
-from portal.changes.models import BlackoutWindow, Change, ImpactLevel
+from portal.changes.models import (
+    BlackoutWindow,
+    Change,
+    EmergencyRequest,
+    ImpactLevel,
+    NoticeBreach,
+    Revision,
+)
 from portal.feeds.models import FeedToken, UpstreamFeed
-from portal.inputs import check_single_line
+from portal.inputs import check_single_line, check_text
 from portal.tenants.models import ContractTerm, NoticeContact, Tenant
 
 
@@ -46,6 +54,22 @@ def _single_line_attributes():
     ]
 
 
+def _text_attributes():
+    """Multi-line text people type that feeds, calendars or mails carry."""
+    return [
+        (Change, "body_md"),
+        (Change, "customer_action"),
+        (Revision, "summary"),  # a cancellation's reason
+        (EmergencyRequest, "justification"),
+        (EmergencyRequest, "decision_reason"),
+        (NoticeBreach, "justification"),
+        (Objection, "reason"),
+        (Objection, "answer"),
+        (Waiver, "note"),
+        (Service, "description"),
+    ]
+
+
 _installed = False
 
 
@@ -54,10 +78,14 @@ def install_single_line_checks() -> None:
     global _installed
     if _installed:
         return
-    for model, attribute in _single_line_attributes():
+    for rule, attributes in (
+        (check_single_line, _single_line_attributes()),
+        (check_text, _text_attributes()),
+    ):
+        for model, attribute in attributes:
 
-        def check(target, value, oldvalue, initiator, _field=attribute):
-            return check_single_line(value, _field)
+            def check(target, value, oldvalue, initiator, _field=attribute, _rule=rule):
+                return _rule(value, _field)
 
-        event.listen(getattr(model, attribute), "set", check, retval=True)
+            event.listen(getattr(model, attribute), "set", check, retval=True)
     _installed = True

@@ -1,4 +1,5 @@
-"""Single-line text: titles, names, e-mail addresses, references.
+"""What text the portal accepts: single-line values (titles, names, e-mail addresses,
+references) and multi-line text (bodies, reasons, notes).
 
 A control character (CR and LF above all) in a value that ends up in a mail header breaks
 every message carrying it ("header injection"), so such values are refused at input, on every
@@ -6,6 +7,14 @@ path at once: ``portal.input_checks`` lists the model attributes that hold one l
 ORM ``set`` listener checks each assignment (forms, API, CSV import, upstream import, CLI),
 raising ``InvalidInput`` naming the attribute, which views show as a form message or a 400.
 ``one_line`` is for output: it folds what older rows may still hold into one line.
+
+Multi-line text may hold line breaks and tabs, but not the characters XML 1.0 forbids (§2.2
+"Characters": the other C0 controls, lone surrogates, U+FFFE and U+FFFF), which no RSS or Atom
+feed can carry, nor an iCalendar TEXT value (RFC 5545 §3.3.11) or a mail: a vertical tab or a
+pasted terminal colour code in one change's body would otherwise break the feeds of every
+tenant it affects. ``check_text`` refuses them at input (``portal.input_checks`` lists the
+attributes); ``clean_text`` drops them from outside text the portal does not refuse
+(an upstream changelog) and from older rows on output.
 """
 
 from __future__ import annotations
@@ -15,8 +24,11 @@ from typing import Any
 
 from portal.errors import InvalidInput
 
-# C0 and C1 controls, DEL, and the Unicode line and paragraph separators.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# C0 and C1 controls, DEL, the Unicode line and paragraph separators, lone surrogates and the
+# two noncharacters XML 1.0 forbids.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff\ufffe\uffff]")
+# What multi-line text may not hold: every character outside XML 1.0's Char production.
+_NOT_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
 def has_control_characters(value: str) -> bool:
@@ -33,6 +45,28 @@ def check_single_line(value: Any, field: str) -> Any:
             field=field,
         )
     return value
+
+
+def check_text(value: Any, field: str) -> Any:
+    """``value`` unchanged, or ``InvalidInput`` (400) naming ``field`` and the first character
+    when it is a string holding one that feeds, calendars and mails cannot carry (XML 1.0 §2.2;
+    line breaks and tabs are fine). Non-strings pass (other checks own their types)."""
+    if isinstance(value, str):
+        found = _NOT_TEXT.search(value)
+        if found is not None:
+            raise InvalidInput(
+                f"contains a control character (U+{ord(found.group()):04X}) that feeds, "
+                "calendars and mails cannot carry; remove it (pasted terminal output often "
+                "holds one)",
+                field=field,
+            )
+    return value
+
+
+def clean_text(value: str | None) -> str:
+    """``value`` without the characters ``check_text`` refuses (for outside text, and for
+    rows stored before the check)."""
+    return _NOT_TEXT.sub("", value or "")
 
 
 def one_line(value: str | None) -> str:

@@ -18,7 +18,7 @@ from portal.catalog.models import Component, Service
 from portal.changes.models import VISIBILITY_AFFECTED, VISIBILITY_PUBLIC, ImpactLevel
 from portal.errors import InvalidInput
 from portal.extensions import db
-from portal.inputs import check_single_line
+from portal.inputs import check_single_line, check_text
 from portal.timezones import check_time_bounds, format_when_and_utc, input_zone, parse_aware
 
 VISIBILITIES = (VISIBILITY_PUBLIC, VISIBILITY_AFFECTED)
@@ -79,6 +79,7 @@ def check_customer_action(
             f"what customers need to do must be under {CUSTOMER_ACTION_MAX:,} characters",
             field="customer_action",
         )
+    check_text(action, "customer_action")
     if act_by is None:
         return action, None
     if not action:
@@ -181,6 +182,7 @@ def parse_change_input(
     body = pick("body", current.body_md if current else "")
     if not isinstance(body, str) or len(body) > 100_000:
         raise InvalidInput("the body must be Markdown text under 100,000 characters", field="body")
+    check_text(body, "body")
     impact = pick("impact", current.impact if current else None)
     if not isinstance(impact, str) or db.session.get(ImpactLevel, impact) is None:
         raise InvalidInput(f"unknown impact level {impact!r}", field="impact")

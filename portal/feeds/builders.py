@@ -11,6 +11,11 @@ hints (RFC 7986 §5.7 REFRESH-INTERVAL, and the X-PUBLISHED-TTL most clients rea
 for a change's first revision (RFC 5545 §3.8.7.4), and at least one component even when empty
 (RFC 5545 §3.4 ``icalbody``): a UTC VTIMEZONE stands in for the missing events. Public feeds
 link to the public change page (``/public/changes/<id>``), private ones to the signed-in page.
+
+Every text that goes into a body passes ``portal.inputs.clean_text``: the characters XML 1.0
+forbids (and iCalendar TEXT, RFC 5545 §3.3.11), which input refuses, may still sit in rows
+stored before that check, and one of them in one change would otherwise make every feed that
+shows it fail (feedgen's lxml refuses to write them).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from markupsafe import Markup
 
 from portal.feeds.content import Entry, Scope
 from portal.feeds.public import Withdrawn
+from portal.inputs import clean_text
 from portal.templating import render_markdown
 from portal.timezones import format_when
 
@@ -53,7 +59,7 @@ def sequence(revision_number: int) -> int:
 
 def entry_title(entry: Entry) -> str:
     """ "[Rescheduled] Upgrade the fusion model (degradation)"."""
-    return f"[{entry.status_label}] {entry.change.title} ({entry.change.impact})"
+    return clean_text(f"[{entry.status_label}] {entry.change.title} ({entry.change.impact})")
 
 
 def entry_html(entry: Entry) -> str:
@@ -74,7 +80,7 @@ def entry_html(entry: Entry) -> str:
         change.revision_number,
     )
     note = Markup("<p><strong>{}</strong></p>").format(entry.note) if entry.note else Markup("")
-    return str(note + _action_html(entry) + facts + render_markdown(change.body_md))
+    return clean_text(str(note + _action_html(entry) + facts + render_markdown(change.body_md)))
 
 
 def _action_html(entry: Entry) -> Markup:
@@ -104,7 +110,7 @@ def _categories(entry: Entry) -> list[dict]:
         {"term": entry.change.impact, "label": entry.change.impact, "scheme": "impact"},
     ]
     cats += [{"term": s.slug, "label": s.name, "scheme": "service"} for s in entry.services]
-    return cats
+    return [{k: clean_text(v) for k, v in cat.items()} for cat in cats]
 
 
 def feed_id(base_url: str, scope: Scope) -> str:
@@ -130,11 +136,13 @@ def _generator(
     public = scope.kind == "service"
     fg = FeedGenerator()
     fg.id(feed_id(base_url, scope))
-    fg.title(scope.title)
-    fg.description(f"{scope.title}, announced through Forewarn.")
+    title = clean_text(scope.title)
+    fg.title(title)
+    fg.description(f"{title}, announced through Forewarn.")
     fg.language("en")
     fg.generator("Forewarn")
     name, email = author or ("Forewarn", "")
+    name, email = clean_text(name), clean_text(email)
     fg.author({"name": name, **({"email": email} if email else {})})
     if email:
         fg.managingEditor(f"{email} ({name})")
@@ -193,7 +201,7 @@ def build_ics(
     cal.add("prodid", "-//Forewarn//Change feed//EN")
     cal.add("version", "2.0")
     cal.add("calscale", "GREGORIAN")
-    cal.add("x-wr-calname", scope.title)
+    cal.add("x-wr-calname", clean_text(scope.title))
     # How often to poll (RFC 7986 §5.7; X-PUBLISHED-TTL for the clients that predate it).
     cal.add("refresh-interval", refresh, parameters={"VALUE": "DURATION"})
     cal.add("x-published-ttl", vDuration(refresh))
@@ -235,8 +243,8 @@ def _withdrawn_event(entry: Withdrawn, scope: Scope, host: str) -> Event:
     event.add("dtend", entry.ends_at)
     event.add("sequence", sequence(entry.withdrawn_revision))
     event.add("status", "CANCELLED")
-    event.add("summary", f"[Withdrawn] {entry.title} ({entry.impact})")
-    event.add("description", f'No longer announced in "{scope.title}".')
+    event.add("summary", clean_text(f"[Withdrawn] {entry.title} ({entry.impact})"))
+    event.add("description", clean_text(f'No longer announced in "{scope.title}".'))
     return event
 
 
@@ -264,7 +272,7 @@ def _plain_description(entry: Entry, base_url: str, *, public: bool = False) -> 
     if action and entry.status not in ("cancelled", "dropped"):
         by = f" (act by {_utc(change.act_by)})" if change.act_by else ""
         ask = f"What you need to do{by}:\n{action}\n\n"
-    return (
+    return clean_text(
         (f"{entry.note}\n\n" if entry.note else "")
         + ask
         + f"Status: {entry.status_label}\nImpact: {change.impact}\nServices: {services}\n"

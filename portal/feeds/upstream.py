@@ -39,7 +39,7 @@ from portal.changes.models import DRAFT, Change, ChangeTarget
 from portal.errors import InvalidInput, NotFound
 from portal.extensions import db
 from portal.feeds.models import UpstreamEntry, UpstreamFeed
-from portal.inputs import one_line
+from portal.inputs import clean_text, one_line
 from portal.ledger.services import record
 from portal.timezones import check_time_bounds
 
@@ -347,8 +347,9 @@ def _entry_id(item) -> str:
 
 
 def _text(value: str | None) -> str:
-    """Markup stripped to plain text (the body is Markdown, rendered and sanitised later)."""
-    return html.unescape(nh3.clean(value or "", tags=set())).strip()
+    """Markup stripped to plain text (the body is Markdown, rendered and sanitised later),
+    without the characters no feed or mail can carry (``&#11;`` unescapes to one)."""
+    return clean_text(html.unescape(nh3.clean(value or "", tags=set()))).strip()
 
 
 def _entry_date(item, now: dt.datetime) -> dt.datetime | None:

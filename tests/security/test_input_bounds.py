@@ -98,6 +98,16 @@ def test_api_refuses_control_characters_in_a_title(client, story, bearer, title)
     assert _changes() == 0
 
 
+@pytest.mark.parametrize("body", ["colours \x1b[31mred\x1b[0m", "page\x0cbreak", "a\ufffeb"])
+def test_api_refuses_a_body_with_a_character_no_feed_can_carry(client, story, bearer, body):
+    """XML 1.0 §2.2: one such character in a body made every feed showing the change fail."""
+    r = client.post("/api/v1/changes", json=change_body(body=body), headers=bearer(story.ana))
+    assert r.status_code == 400
+    error = r.get_json()["error"]
+    assert error["field"] == "body" and "control character (U+" in error["message"]
+    assert _changes() == 0
+
+
 def test_raw_form_post_refuses_cr_lf_in_a_title(story, login):
     r = login(story.ana).post(
         "/changes/new",
