@@ -1,17 +1,19 @@
 """Fetch receipts: evidence that a tenant's feed reader received given change revisions.
 
-Every successful fetch with a tenant token (200 or 304) is considered. A new receipt row, and a
-``feed.fetched`` ledger entry, are written only when the content differs from the token's last
-receipt; otherwise that receipt's count and last-fetch time move, at most once per
-``FEED_RECEIPT_TOUCH_SECONDS`` and format, so steady polling costs reads only. The certificate
-feature reads them through ``receipts_for``.
+A receipt claims only what a response carried (DESIGN.md "Feeds"). A 200 with new content writes
+a new receipt row and a ``feed.fetched`` ledger entry naming exactly the revisions of the body
+sent; the same content again moves that receipt's count and last-fetch time (and adds the
+format), at most once per ``FEED_RECEIPT_TOUCH_SECONDS`` and format, so steady polling costs
+reads only. A 304 carries no content: it only extends the receipt of content this token
+already received in this format, and records nothing otherwise (``If-None-Match: *``, an
+``If-Modified-Since`` from another format or another reader prove nothing was received). The
+certificate feature reads them through ``receipts_for``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import exists, or_, select, update
@@ -21,7 +23,7 @@ from portal.extensions import db
 from portal.feeds.models import FeedReceipt, FeedToken
 from portal.feeds.tokens import ActiveToken
 from portal.ledger.models import LedgerEntry
-from portal.ledger.services import canonical_json, record
+from portal.ledger.services import record
 
 USER_AGENT_MAX = 300
 # Unchanged content fetched again within this time writes nothing at all (the default of
@@ -40,19 +42,24 @@ def record_fetch(
     content_key: str,
     fmt: str,
     user_agent: str | None,
-    revisions: Callable[[], list[list[int]]],
+    delivered: str | None,
     now: dt.datetime,
     touch_every: dt.timedelta = DEFAULT_TOUCH_EVERY,
 ) -> bool:
-    """Record one fetch of content ``content_key`` by ``token``. Flushes; the caller commits.
+    """Record one fetch of content ``content_key`` in ``fmt`` by ``token``. Flushes; the caller
+    commits.
 
-    New content → a new receipt (which becomes the token's ``latest_receipt_id``) and a
-    ``feed.fetched`` ledger entry; ``revisions`` is called only then. The same content again →
-    the receipt's count and last-fetch time move, but at most once per ``touch_every`` per
-    format (``fetch_count`` counts those recorded fetches), so the first receipt of each
-    revision is exact and polling writes nothing in between. The token's latest receipt comes
-    with the token (``token_for_secret``), so the common case reads nothing more. Returns
-    whether anything was written.
+    ``delivered``: the canonical JSON [[change_id, revision_number], …] of the body the
+    response carried (``ServedBody.revisions``), or None for a 304, which carried none.
+    New content delivered → a new receipt of exactly those revisions (which becomes the token's
+    ``latest_receipt_id``) and a ``feed.fetched`` ledger entry. Content the token's latest
+    receipt already holds → its count and last-fetch time move, at most once per
+    ``touch_every`` per format (``fetch_count`` counts those recorded fetches), so the first
+    receipt of each revision is exact and polling writes nothing in between; a 200 in a new
+    format adds it. A 304 touches only a receipt of the same content that has this format,
+    else records nothing. The token's latest receipt comes with the token
+    (``token_for_secret``), so the common case reads nothing more. Returns whether anything
+    was written.
     """
     wrote = False
     if token.last_used_at is None or now - _utc(token.last_used_at) >= touch_every:
@@ -69,6 +76,8 @@ def record_fetch(
         and fetched_at is not None
     ):
         formats = receipt_formats.split(",")
+        if fmt not in formats and delivered is None:
+            return wrote  # a 304 in a format this token never received: nothing was sent
         if fmt in formats and now - _utc(fetched_at) < touch_every:
             return wrote
         last = db.session.get_one(FeedReceipt, token.receipt_id)
@@ -78,7 +87,8 @@ def record_fetch(
             last.formats = ",".join(sorted([*formats, fmt]))
         db.session.flush()
         return True
-    pairs = revisions()
+    if delivered is None:
+        return wrote  # a 304 for content this token has no receipt of: nothing was sent
     agent = clean_user_agent(user_agent)
     receipt = FeedReceipt(
         token_id=token.id,
@@ -89,7 +99,7 @@ def record_fetch(
         fetch_count=1,
         user_agent=agent,
         etag=content_key,
-        revisions=canonical_json(pairs),
+        revisions=delivered,
     )
     db.session.add(receipt)
     db.session.flush()
@@ -106,7 +116,7 @@ def record_fetch(
             "token_prefix": token.prefix,
             "format": fmt,
             "content": content_key,
-            "revisions": pairs,
+            "revisions": json.loads(delivered),
             "user_agent": agent,
         },
     )

@@ -26,7 +26,7 @@ from portal.feeds.content import Scope, tenant_title
 from portal.feeds.receipts import record_fetch
 from portal.feeds.serving import (
     FeedOptions,
-    current_revisions,
+    StoredBody,
     feed_body,
     feed_state,
     is_not_modified,
@@ -87,8 +87,10 @@ def feed_response(
 ) -> Response:
     """Answer one feed request: 304 when the client's validators still hold, else the body.
 
-    With a tenant ``token`` a GET is recorded as a receipt (and the transaction committed); a
-    HEAD is not a fetch and records nothing.
+    With a tenant ``token`` a GET is recorded (and the transaction committed): a 200 as a
+    receipt of exactly the revisions its body shows, a 304 only as a revalidation of content
+    this token already received in this format (``record_fetch``); a HEAD is not a fetch and
+    records nothing.
     """
     config = current_app.config
     limit = int(config["FEED_MAX_ENTRIES"])
@@ -108,11 +110,16 @@ def feed_response(
     # Every header goes in with the response: one list, where setting them one by one would
     # scan the headers already there each time (this runs on every feed poll).
     headers: list[tuple[str, str]] = []
+    delivered: str | None = None  # the revisions the response carries: none in a 304
     if not_modified:
         status, body = 304, b""
     else:
-        stored = (token.body_etag, token.body) if token is not None and token.body else None
-        body, wrote = feed_body(
+        stored = (
+            StoredBody(token.body_etag, token.body, token.body_revisions)
+            if token is not None and token.body
+            else None
+        )
+        body, wrote, delivered = feed_body(
             state,
             limit=limit,
             options=options,
@@ -132,7 +139,7 @@ def feed_response(
             content_key=state.fingerprint.digest,
             fmt=fmt,
             user_agent=request.headers.get("User-Agent"),
-            revisions=lambda: current_revisions(scope, limit),
+            delivered=delivered,
             now=when,
             touch_every=touch_every,
         )

@@ -13,6 +13,7 @@ import functools
 import gzip
 import zlib
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError
@@ -20,7 +21,6 @@ from werkzeug.datastructures import ETags
 from werkzeug.http import parse_date
 
 from portal import reads
-from portal.changes.models import Change
 from portal.extensions import db
 from portal.feeds import builders, versions
 from portal.feeds.content import (
@@ -29,7 +29,6 @@ from portal.feeds.content import (
     entries,
     fingerprint,
     revision_pairs,
-    shown_ids,
 )
 from portal.feeds.models import FeedBody
 from portal.ledger.services import canonical_json
@@ -109,17 +108,26 @@ def is_not_modified(
     return False
 
 
-def current_revisions(scope: Scope, limit: int) -> list[list[int]]:
-    """[[change_id, revision_number], …] of what the feed shows now, without building it."""
-    ids = shown_ids(scope, limit).scalar_subquery()
-    rows = db.session.execute(
-        select(Change.id, Change.revision_number).where(Change.id.in_(ids))
-    ).all()
-    return sorted([int(c), int(r)] for c, r in rows)
-
-
 _WHERE_SCOPE = (FeedBody.scope == bindparam("scope"), FeedBody.format == bindparam("format"))
-_STORED_BODY = select(FeedBody.etag, FeedBody.body_gzip).where(*_WHERE_SCOPE)
+_STORED_BODY = select(FeedBody.etag, FeedBody.body_gzip, FeedBody.revisions).where(*_WHERE_SCOPE)
+
+
+class StoredBody(NamedTuple):
+    """A ``feed_bodies`` row as read: its ETag, gzip-compressed body and the canonical JSON
+    [[change_id, revision_number], …] it was built from (None each when there is no row)."""
+
+    etag: str | None
+    body_gzip: bytes | None
+    revisions: str | None
+
+
+class ServedBody(NamedTuple):
+    """The body a 200 carries, whether it was (re)built, and the canonical JSON
+    [[change_id, revision_number], …] of exactly that body: what its fetch receipt records."""
+
+    body: bytes
+    built: bool
+    revisions: str
 
 
 def gzip_body(body: bytes) -> bytes:
@@ -154,14 +162,17 @@ def feed_body(
     self_url: str | None,
     now: dt.datetime,
     gzipped: bool = False,
-    stored: tuple[str | None, bytes | None] | None = None,
-) -> tuple[bytes, bool]:
-    """The body for ``state`` and whether it was (re)built: the stored one if its ETag still
-    holds, else built and stored in both forms (flushed; the caller commits).
+    stored: StoredBody | None = None,
+) -> ServedBody:
+    """The body for ``state``: the stored one if its ETag still holds, else built and stored
+    in both forms (flushed; the caller commits); with the revisions it shows.
 
     ``gzipped``: the gzip-compressed bytes are wanted (the client accepts gzip), else the
-    plain ones. ``stored`` is the stored (etag, gzip-compressed body) when the caller read it
-    already (a private feed reads it with its token); otherwise it is read here.
+    plain ones. ``stored`` is the stored row when the caller read it already (a private feed
+    reads it with its token); otherwise it is read here. The revisions come from the same row
+    as the body, or from the entries it was built from, never from a later read: a revision
+    committed meanwhile by another worker is not in this body, so its receipt must not claim
+    it (DESIGN.md "Feeds": receipts are evidence).
 
     A stored body is always read in its gzip form, even for a reader that wants it plain:
     carrying a tenth of the bytes from the database and inflating them here (about 0.1 ms for
@@ -170,12 +181,12 @@ def feed_body(
     """
     if stored is None:
         row = reads.first(_STORED_BODY, {"scope": state.scope.key, "format": state.fmt})
-        stored = row if row is not None else (None, None)
-    etag, data = stored
-    if data is not None and etag == state.etag:
+        stored = StoredBody(*row) if row is not None else StoredBody(None, None, None)
+    etag, data, stored_revisions = stored
+    if data is not None and etag == state.etag and stored_revisions is not None:
         served = _stored_form(bytes(data), gzipped)
         if served is not None:
-            return served, False
+            return ServedBody(served, False, stored_revisions)
         # A stored body that is not gzip (a damaged or hand-edited row) is only a cache:
         # rebuilt from the changes and stored again below, never a 500.
     items = entries(state.scope, limit)
@@ -206,7 +217,7 @@ def feed_body(
         )
     else:
         _insert_body(state, body.decode(), compressed, pairs, now)
-    return (compressed if gzipped else body), True
+    return ServedBody(compressed if gzipped else body, True, pairs)
 
 
 def _insert_body(

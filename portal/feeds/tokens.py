@@ -127,6 +127,7 @@ class ActiveToken:
     receipt_fetched_at: dt.datetime | None
     body_etag: str | None = None
     body: bytes | None = None  # gzip-compressed (``portal.feeds.serving.feed_body``)
+    body_revisions: str | None = None  # the canonical JSON pairs the body was built from
 
 
 _TENANT_SCOPE = scope_expression("tenant", FeedToken.tenant_id)
@@ -161,16 +162,16 @@ _ACTIVE_TOKEN = (
 # in its gzip form whatever the client accepts (a tenth of the bytes to carry; see
 # ``portal.feeds.serving.feed_body``).
 _STORED = and_(FeedBody.scope == _TENANT_SCOPE, FeedBody.format == bindparam("format"))
-_ACTIVE_TOKEN_WITH_BODY = _ACTIVE_TOKEN.add_columns(FeedBody.etag, FeedBody.body_gzip).outerjoin(
-    FeedBody, _STORED
-)
+_ACTIVE_TOKEN_WITH_BODY = _ACTIVE_TOKEN.add_columns(
+    FeedBody.etag, FeedBody.body_gzip, FeedBody.revisions
+).outerjoin(FeedBody, _STORED)
 
 
 def token_for_secret(secret: str, *, with_body: str | None = None) -> ActiveToken | None:
     """The active token with this secret, or None (malformed secrets never reach the database).
 
-    ``with_body`` names a format whose stored body (its gzip-compressed bytes, and its ETag)
-    should come along.
+    ``with_body`` names a format whose stored body (its gzip-compressed bytes, its ETag and the
+    revisions it shows) should come along.
     """
     if not isinstance(secret, str) or not SECRET_PATTERN.fullmatch(secret):
         return None
