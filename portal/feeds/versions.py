@@ -6,7 +6,9 @@ every tenant the change has ever affected (a tenant leaving the affected set mus
 entry go) and of every service whose public feeds show the change before or after the revision
 (``portal.feeds.public.sync_public_listing``): a change that is not public, and was not, moves
 no public feed (DESIGN.md "Feeds": a public feed's validators move only when its own content
-does). A feed request then reads its validators from one row by primary key (``current``).
+does). Renaming a service, an impact level or a tenant moves the scopes that show the name
+(``portal.feeds.renames``, through ``bump_scopes``). A feed request then reads its validators
+from one row by primary key (``current``).
 
 Last-Modified (RFC 9110 §8.8.2) has one-second resolution, while versions can follow each other
 within a second. Each version therefore gets its own whole-second Last-Modified, later than the
@@ -21,7 +23,7 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from sqlalchemy import String, bindparam, case, cast, literal, select, true
+from sqlalchemy import Connection, String, bindparam, case, cast, literal, select, true
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -61,7 +63,7 @@ def bump_for_change(change: Change, now: dt.datetime) -> None:
     here). Flushes; the caller commits.
     """
 
-    _bump(
+    bump_scopes(
         select(scope_expression("tenant", ChangeTenant.tenant_id).label("scope")).where(
             ChangeTenant.change_id == change.id
         ),
@@ -69,7 +71,7 @@ def bump_for_change(change: Change, now: dt.datetime) -> None:
     )
     services = sync_public_listing(change, now)
     if services:
-        _bump(
+        bump_scopes(
             select(scope_expression("service", Service.id).label("scope")).where(
                 Service.id.in_(sorted(services))
             ),
@@ -83,11 +85,17 @@ def last_modified_epoch(now: dt.datetime) -> int:
     return int(now.timestamp()) + 1
 
 
-def _bump(scopes, now: dt.datetime) -> None:
-    """Upsert (scope, 1, now) for each scope the SELECT yields; existing rows count up, and
-    their Last-Modified moves to the second after ``now`` or, if that is not later than the
-    previous one, one second past it."""
-    insert = _INSERTS[db.session.get_bind().dialect.name]
+def bump_scopes(scopes, now: dt.datetime, connection: Connection | None = None) -> None:
+    """Upsert (scope, 1, now) for each scope the SELECT yields (a column labelled ``scope``);
+    existing rows count up, and their Last-Modified moves to the second after ``now`` or, if
+    that is not later than the previous one, one second past it.
+
+    ``connection``: the session's connection, from a flush event (``portal.feeds.renames``),
+    where only Core statements may run; by default the statement goes through the session.
+    """
+    executor = connection if connection is not None else db.session
+    dialect = (connection if connection is not None else db.session.get_bind()).dialect
+    insert = _INSERTS[dialect.name]
     # The WHERE keeps SQLite from reading the upsert's ON CONFLICT as a join constraint.
     rows = select(
         scopes.subquery().c.scope,
@@ -99,7 +107,7 @@ def _bump(scopes, now: dt.datetime) -> None:
         ["scope", "version", "changed_at", "last_modified_epoch"], rows
     )
     excluded = statement.excluded
-    db.session.execute(
+    executor.execute(
         statement.on_conflict_do_update(
             index_elements=[FeedVersion.scope],
             set_={
