@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from portal import hooks
 from portal.changes import reach
 from portal.changes.models import Change, Revision
-from portal.feeds import versions
+from portal.feeds import renames, versions
 from portal.notify import announce, reminders, status
 
 
@@ -25,7 +25,9 @@ def feeds_after_announcement(
 
 
 def subscribe_all() -> None:
-    """Connect every handler to its hook (see ``portal.hooks`` for what each hook means)."""
+    """Connect every handler to its hook (see ``portal.hooks`` for what each hook means), and
+    install the feeds' rename listener: a catalog, impact level or tenant rename moves the
+    feeds that show the name (``portal.feeds.renames``; once per process)."""
     hooks.change_announced.connect(announce.announce)
     hooks.change_announced.connect(feeds_after_announcement)
     hooks.change_rescheduled.connect(reminders.re_arm)
@@ -33,3 +35,4 @@ def subscribe_all() -> None:
     hooks.delivery_problems.connect(status.gate_reasons)
     hooks.contacts_changed.connect(reach.on_contacts_changed)
     hooks.usage_added.connect(reach.on_usage_added)
+    renames.install()

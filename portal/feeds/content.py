@@ -12,7 +12,8 @@ otherwise delete the event of a change still to come.
 
 The fingerprint comes from the scope's version row (``portal.feeds.versions``), so conditional
 requests (304) and receipts never build a feed body nor aggregate over the tenant's changes:
-every publish, revision, cancellation or change of the affected set bumps the version.
+every publish, revision, cancellation or change of the affected set bumps the version, and so
+does renaming a service, impact level or tenant the feed shows (``portal.feeds.renames``).
 """
 
 from __future__ import annotations
