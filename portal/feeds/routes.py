@@ -149,12 +149,11 @@ def private_feed(secret: str, fmt: str):
 
 @bp.get("/public/services/<slug>/changes.<fmt>")
 def public_feed(slug: str, fmt: str):
-    """A service's public feed: its published changes marked public."""
+    """A service's public feed: its published changes marked public. The slug must match
+    whole: a longer one is another URL, a 404, never an alias of the feed."""
     if fmt not in builders.FORMATS:
         abort(404)
-    service = db.session.execute(
-        select(Service).where(Service.slug == slug[:100])
-    ).scalar_one_or_none()
+    service = db.session.execute(select(Service).where(Service.slug == slug)).scalar_one_or_none()
     if service is None:
         abort(404)
     self_url = current_app.config["BASE_URL"].rstrip("/") + url_for(

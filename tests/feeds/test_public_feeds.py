@@ -184,3 +184,17 @@ def test_a_change_back_to_draft_leaves_every_format_of_its_public_feeds(world, c
     [event] = events(client, world.service).values()
     assert str(event["status"]) == "CANCELLED" and event["sequence"] == 1
     assert client.get(f"/public/changes/{change.id}").status_code == 404
+
+
+@pytest.mark.parametrize("length", [64, 100])
+def test_a_public_feed_url_with_more_than_the_slug_is_not_found(world, client, length):
+    """The slug is matched whole: "<slug>JUNK" is no alias of the feed, however long the slug
+    (100 characters only where the database keeps longer text than the column says)."""
+    if length > 64 and db.engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL keeps slugs to their 64 characters")
+    world.service.slug = "s" * length
+    world.published(at=T0, visibility="public")
+    for fmt in FORMATS:
+        assert get_public(client, world.service, fmt).status_code == 200
+        junk = f"/public/services/{world.service.slug}JUNK/changes.{fmt}"
+        assert client.get(junk).status_code == 404
