@@ -74,8 +74,9 @@ def index():
     published changes affecting their tenants, upcoming or past."""
     args = request.args
     status = args.get("status", "")
-    service = args.get("service", "").strip()[:64]
-    impact = args.get("impact", "").strip()[:32]
+    # Compared whole: cut to the column's length, "<slug>junk" would filter as "<slug>".
+    service = args.get("service", "").strip()
+    impact = args.get("impact", "").strip()
     text = args.get("q", "").strip()[:100]
     when = args.get("when", "upcoming" if current_user.is_customer else "")
     query = listed_changes(current_user)

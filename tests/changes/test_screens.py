@@ -329,3 +329,13 @@ def test_gate_list_pages_and_a_page_past_the_end_shows_the_last(story, login, mo
     past = client.get(f"/changes/{change.id}?gates_page=99").data
     assert b"page 2 of 2 (2 tenants)" in past
     assert client.get(f"/changes/{change.id}?gates_page=-3").status_code == 200
+
+
+def test_a_service_filter_longer_than_the_slug_matches_nothing(story, login):
+    story.service.slug = "s" * 64  # the longest slug there is
+    make_draft(story, title="Upgrade the fusion model")
+    client = login(story.ana)
+    html = client.get(f"/changes?when=all&service={'s' * 64}").get_data(as_text=True)
+    assert "Upgrade the fusion model" in html
+    html = client.get(f"/changes?when=all&service={'s' * 64}JUNK").get_data(as_text=True)
+    assert "Upgrade the fusion model" not in html and "No change matches" in html
