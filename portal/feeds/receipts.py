@@ -52,8 +52,10 @@ def record_fetch(
     ``delivered``: the canonical JSON [[change_id, revision_number], …] of the body the
     response carried (``ServedBody.revisions``), or None for a 304, which carried none.
     New content delivered → a new receipt of exactly those revisions (which becomes the token's
-    ``latest_receipt_id``) and a ``feed.fetched`` ledger entry. Content the token's latest
-    receipt already holds → its count and last-fetch time move, at most once per
+    ``latest_receipt_id``) and a ``feed.fetched`` ledger entry. A body of the same version
+    whose revisions differ from the latest receipt's (built while another worker committed a
+    revision) is new content too. Content the token's latest receipt already holds → its
+    count and last-fetch time move, at most once per
     ``touch_every`` per format (``fetch_count`` counts those recorded fetches), so the first
     receipt of each revision is exact and polling writes nothing in between; a 200 in a new
     format adds it. A 304 touches only a receipt of the same content that has this format,
@@ -76,17 +78,18 @@ def record_fetch(
         and fetched_at is not None
     ):
         formats = receipt_formats.split(",")
-        if fmt not in formats and delivered is None:
+        if delivered is None and fmt not in formats:
             return wrote  # a 304 in a format this token never received: nothing was sent
-        if fmt in formats and now - _utc(fetched_at) < touch_every:
-            return wrote
-        last = db.session.get_one(FeedReceipt, token.receipt_id)
-        last.fetch_count = FeedReceipt.fetch_count + 1  # in SQL: concurrent fetches all count
-        last.last_fetched_at = now
-        if fmt not in formats:
-            last.formats = ",".join(sorted([*formats, fmt]))
-        db.session.flush()
-        return True
+        if delivered is None or _same_revisions(token, delivered):
+            if fmt in formats and now - _utc(fetched_at) < touch_every:
+                return wrote
+            last = db.session.get_one(FeedReceipt, token.receipt_id)
+            last.fetch_count = FeedReceipt.fetch_count + 1  # in SQL: concurrent fetches all count
+            last.last_fetched_at = now
+            if fmt not in formats:
+                last.formats = ",".join(sorted([*formats, fmt]))
+            db.session.flush()
+            return True
     if delivered is None:
         return wrote  # a 304 for content this token has no receipt of: nothing was sent
     agent = clean_user_agent(user_agent)
@@ -122,6 +125,18 @@ def record_fetch(
     )
     receipt.ledger_seq = entry.seq
     return True
+
+
+def _same_revisions(token: ActiveToken, delivered: str) -> bool:
+    """Whether the token's latest receipt names exactly the ``delivered`` revisions (both
+    canonical JSON). They come with the token when the body did; otherwise (a 200 after stale
+    validators, rare) the receipt is read by primary key."""
+    known = token.receipt_revisions
+    if known is None:
+        known = db.session.execute(
+            select(FeedReceipt.revisions).where(FeedReceipt.id == token.receipt_id)
+        ).scalar_one()
+    return known == delivered
 
 
 def point_to_latest(token_id: int, receipt_id: int) -> None:

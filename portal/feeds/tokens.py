@@ -128,6 +128,7 @@ class ActiveToken:
     body_etag: str | None = None
     body: bytes | None = None  # gzip-compressed (``portal.feeds.serving.feed_body``)
     body_revisions: str | None = None  # the canonical JSON pairs the body was built from
+    receipt_revisions: str | None = None  # the latest receipt's pairs, read with the body
 
 
 _TENANT_SCOPE = scope_expression("tenant", FeedToken.tenant_id)
@@ -162,8 +163,10 @@ _ACTIVE_TOKEN = (
 # in its gzip form whatever the client accepts (a tenth of the bytes to carry; see
 # ``portal.feeds.serving.feed_body``).
 _STORED = and_(FeedBody.scope == _TENANT_SCOPE, FeedBody.format == bindparam("format"))
+# The latest receipt's revisions come too: a 200 of content that receipt names must deliver the
+# same revisions to be counted in it (``portal.feeds.receipts.record_fetch``).
 _ACTIVE_TOKEN_WITH_BODY = _ACTIVE_TOKEN.add_columns(
-    FeedBody.etag, FeedBody.body_gzip, FeedBody.revisions
+    FeedBody.etag, FeedBody.body_gzip, FeedBody.revisions, FeedReceipt.revisions
 ).outerjoin(FeedBody, _STORED)
 
 

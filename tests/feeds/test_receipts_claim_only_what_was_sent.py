@@ -16,6 +16,7 @@ from sqlalchemy import select
 from werkzeug.http import http_date
 
 import portal.feeds.responses as responses
+import portal.feeds.serving as serving
 from portal.auth.models import User
 from portal.changes.models import Change
 from portal.changes.services import input_of, revise
@@ -153,3 +154,35 @@ def test_a_stored_body_is_receipted_with_the_revisions_it_was_built_from(world, 
     assert client.get(feed_url(first, "rss")).status_code == 200
     assert client.get(feed_url(second, "rss")).status_code == 200
     assert [json.loads(x.revisions) for x in _receipts()] == [[[change.id, 1]]] * 2
+
+
+def test_a_format_built_while_a_revision_lands_gets_its_own_receipt(
+    world, client, clock, monkeypatch
+):
+    """The token's latest receipt is of the same version but names revision 1; the atom body,
+    built after another worker committed revision 2, shows revision 2: it is new content to
+    this reader (its own receipt), not a new format of the old receipt."""
+    change = world.published(at=T0)
+    _, secret = world.token()
+    clock.advance(minutes=2)
+    assert client.get(feed_url(secret, "rss")).status_code == 200
+    clock.advance(minutes=2)
+    real = serving.entries
+    fired = []
+
+    def entries_while_another_worker_revises(scope, limit):
+        if not fired:
+            fired.append(True)
+            world.reschedule(change, days=12, at=clock.now())  # commits revision 2
+        return real(scope, limit)
+
+    monkeypatch.setattr(serving, "entries", entries_while_another_worker_revises)
+    r = client.get(feed_url(secret, "atom"))
+    assert r.status_code == 200 and fired
+    shown = re.findall(r"Revision:(?:</strong>|&lt;/strong&gt;) (\d+)", r.get_data(as_text=True))
+    assert shown == ["2"]
+    assert [(x.formats, json.loads(x.revisions)) for x in _receipts()] == [
+        ("rss", [[change.id, 1]]),
+        ("atom", [[change.id, 2]]),
+    ]
+    assert [e["revisions"] for e in _fetched()] == [[[change.id, 1]], [[change.id, 2]]]
