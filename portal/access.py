@@ -18,6 +18,7 @@ from flask_login import current_user, login_required
 from sqlalchemy import Select, false, select, true
 
 from portal.extensions import Model, db
+from portal.inputs import parse_id
 from portal.tenants.models import AccountManagerAssignment, Tenant
 
 M = TypeVar("M", bound=Model)
@@ -89,12 +90,16 @@ def get_for_tenant_or_404(model: type[M], object_id, user, tenant_column=None) -
 
 
 def get_tenant_or_404(slug_or_id, user) -> Tenant:
-    """A tenant the user may see, by slug or id."""
+    """A tenant the user may see, by slug or id (an id only in its canonical spelling,
+    ``portal.inputs.parse_id``: ``01`` is no alias of tenant 1); else a 404."""
     q = select(Tenant)
-    if isinstance(slug_or_id, int) or str(slug_or_id).isdecimal():
-        q = q.where(Tenant.id == int(slug_or_id))
+    number = parse_id(slug_or_id)
+    if number is not None:
+        q = q.where(Tenant.id == number)
+    elif isinstance(slug_or_id, str) and len(slug_or_id) <= 64:
+        q = q.where(Tenant.slug == slug_or_id)
     else:
-        q = q.where(Tenant.slug == str(slug_or_id))
+        abort(404)
     tenant = db.session.execute(scoped(q, Tenant.id, user)).scalar_one_or_none()
     if tenant is None:
         abort(404)

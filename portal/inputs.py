@@ -1,5 +1,5 @@
 """What text the portal accepts: single-line values (titles, names, e-mail addresses,
-references) and multi-line text (bodies, reasons, notes).
+references), multi-line text (bodies, reasons, notes) and ids written in text.
 
 A control character (CR and LF above all) in a value that ends up in a mail header breaks
 every message carrying it ("header injection"), so such values are refused at input, on every
@@ -15,6 +15,11 @@ pasted terminal colour code in one change's body would otherwise break the feeds
 tenant it affects. ``check_text`` refuses them at input (``portal.input_checks`` lists the
 attributes); ``clean_text`` drops them from outside text the portal does not refuse
 (an upstream changelog) and from older rows on output.
+
+An id or page number in text (a path segment that is a slug or an id, a query parameter) is
+read by ``parse_id`` only: its canonical spelling, within the database's integers. ``01``,
+``١`` (an Arabic-Indic one) or 25 nines would otherwise name tenant 1 under other URLs, or make
+the database driver (or ``int`` itself, past 4,300 digits) fail with a 500.
 """
 
 from __future__ import annotations
@@ -24,6 +29,10 @@ from typing import Any
 
 from portal.errors import InvalidInput
 
+# The largest id or page number: PostgreSQL's ``integer``, the narrowest id column the portal
+# has. Larger values name nothing (a 404 for a path, a 400 for a query parameter).
+MAX_ID = 2**31 - 1
+_CANONICAL_ID = re.compile(r"[1-9][0-9]{0,9}")
 # C0 and C1 controls, DEL, the Unicode line and paragraph separators, lone surrogates and the
 # two noncharacters XML 1.0 forbids.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff\ufffe\uffff]")
@@ -67,6 +76,19 @@ def clean_text(value: str | None) -> str:
     """``value`` without the characters ``check_text`` refuses (for outside text, and for
     rows stored before the check)."""
     return _NOT_TEXT.sub("", value or "")
+
+
+def parse_id(value: Any, maximum: int = MAX_ID) -> int | None:
+    """``value`` as an id from 1 to ``maximum`` when it is one (an int, or ASCII digits without
+    a leading zero), else None; never raises, whatever the text."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if 0 < value <= maximum else None
+    if not isinstance(value, str) or not _CANONICAL_ID.fullmatch(value):
+        return None
+    number = int(value)
+    return number if number <= maximum else None
 
 
 def one_line(value: str | None) -> str:

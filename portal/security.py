@@ -35,10 +35,8 @@ from werkzeug.routing import IntegerConverter
 
 from portal.errors import InvalidInput
 from portal.input_checks import install_single_line_checks
+from portal.inputs import MAX_ID
 
-# The largest id or page number a URL may carry: PostgreSQL's ``integer`` (RFC-free, but the
-# narrowest id column the portal has). Larger values are a 404 (path) or a 400 (query).
-MAX_ID = 2**31 - 1
 MAX_JSON_DEPTH = 32
 # Characters no query-string value or path may carry.
 FORBIDDEN_IN_URL = re.compile(r"[\x00\r\n]")
@@ -150,8 +148,11 @@ def refuse_bad_urls() -> None:
             raise InvalidInput(
                 f"the query parameter {key[:40]!r} contains a control character", field=key[:40]
             )
-        if key in PAGE_PARAMETERS and value.strip().isdecimal() and int(value) > MAX_ID:
-            raise InvalidInput(f"{key} must be at most {MAX_ID}", field=key)
+        if key in PAGE_PARAMETERS:
+            digits = value.strip()
+            # The length first: ``int`` itself refuses more than 4,300 digits (a 500).
+            if digits.isdecimal() and (len(digits) > 10 or int(digits) > MAX_ID):
+                raise InvalidInput(f"{key} must be at most {MAX_ID}", field=key)
     if (
         request.method in ("POST", "PUT", "PATCH", "DELETE")
         and not request.path.startswith("/api/")  # the API reads its body after authenticating

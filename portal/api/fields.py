@@ -14,9 +14,8 @@ import marshmallow as ma
 from flask import current_app
 from marshmallow import fields, post_dump, validate
 
+from portal.inputs import MAX_ID
 from portal.timezones import is_zone
-
-MAX_ID = 2**31 - 1  # PostgreSQL ``integer``: larger ids and pages cannot exist (404 / 400)
 
 
 class Schema(ma.Schema):

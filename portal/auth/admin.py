@@ -16,6 +16,7 @@ from portal.catalog.models import PlatformTeam
 from portal.clock import now
 from portal.errors import DomainError, InvalidInput
 from portal.extensions import db
+from portal.inputs import parse_id
 from portal.tenants import accounts
 from portal.tenants.forms import (
     CustomerEditForm,
@@ -80,8 +81,8 @@ def create():
     else:
         form = CustomerUserForm()
         form.tenant.choices = _tenant_choices()
-        if request.method == "GET" and request.args.get("tenant", "").isdecimal():
-            form.tenant.data = int(request.args["tenant"])
+        if request.method == "GET" and parse_id(request.args.get("tenant")) is not None:
+            form.tenant.data = parse_id(request.args["tenant"])
     if form.validate_on_submit():
         user = commit_or_show(form, lambda: _create(kind, form), field="email")
         if not isinstance(user, DomainError):

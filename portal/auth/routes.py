@@ -27,6 +27,7 @@ from portal.auth.services import (
 from portal.clock import now
 from portal.errors import DomainError, InvalidInput
 from portal.extensions import db, login_manager, rate_limited
+from portal.inputs import parse_id
 from portal.web.submit import commit_or_show
 
 bp = Blueprint("auth", __name__)
@@ -38,10 +39,14 @@ def load_user(user_id: str):
     None once the generation has moved on (sign-out, password change) or the user is inactive.
     A bare ``"<id>"`` (cookies from before generations existed) stands for generation 0."""
     number, _, generation = user_id.partition(".")
-    if not number.isdecimal() or not (generation or "0").isdecimal() or len(user_id) > 40:
+    generation = generation or "0"
+    user_number = parse_id(number)
+    if len(user_id) > 40 or user_number is None:
         return None
-    user = db.session.get(User, int(number))
-    if user is None or not user.active or int(generation or 0) != (user.session_generation or 0):
+    if not (generation.isascii() and generation.isdecimal()):
+        return None
+    user = db.session.get(User, user_number)
+    if user is None or not user.active or int(generation) != (user.session_generation or 0):
         return None
     return user
 

@@ -64,6 +64,8 @@ def parse_since(values: list[str]) -> list[int]:
     for value in values:
         value = value.strip()
         if value.isdecimal():
+            if not value.isascii() or len(value) > 18:  # ``int`` fails past 4,300 digits
+                raise BadRequest("since: a tree size is a whole number below 10^18")
             sizes.append(int(value))
             continue
         try:

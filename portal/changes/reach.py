@@ -33,6 +33,7 @@ from portal.changes.models import (
 from portal.changes.notice import current_targets, plan_notice
 from portal.errors import Conflict, Forbidden, NotFound
 from portal.extensions import db
+from portal.inputs import parse_id
 from portal.ledger.services import canonical_json, record
 from portal.notify.content import CONTENT_KINDS, NOW_AFFECTED, RESENT
 from portal.notify.models import NOTICE, PENDING, SENDING, SENT, OutboxMessage
@@ -164,9 +165,11 @@ def resend_offered(user, change: Change) -> bool:
 
 
 def affected_tenant_id(change: Change, slug_or_id: str) -> int:
-    """The id of a tenant (by slug or id) the change affects or affected, else 404."""
+    """The id of a tenant (by slug or canonical id, ``portal.inputs.parse_id``) the change
+    affects or affected, else 404."""
     key = str(slug_or_id)
-    match = Tenant.id == int(key) if key.isdecimal() else Tenant.slug == key
+    number = parse_id(key)
+    match = Tenant.id == number if number is not None else Tenant.slug == key
     found = db.session.scalar(
         select(ChangeTenant.tenant_id)
         .join(Tenant, Tenant.id == ChangeTenant.tenant_id)

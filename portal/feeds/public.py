@@ -30,9 +30,7 @@ from portal.changes.models import (
 )
 from portal.extensions import db
 from portal.feeds.models import PublicListing
-
-# Ids above this are no change (and PostgreSQL's integer would refuse them with an error).
-MAX_ID = 2**31 - 1
+from portal.inputs import MAX_ID
 
 
 def _public():

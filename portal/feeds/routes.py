@@ -26,6 +26,7 @@ from portal.feeds.content import service_scope
 from portal.feeds.forms import FeedTokenForm, UpstreamFeedForm
 from portal.feeds.receipts import tenant_receipts
 from portal.feeds.responses import feed_response, private_feed_response
+from portal.inputs import parse_id
 from portal.web.submit import commit, commit_or_show
 
 bp = Blueprint("feeds", __name__)
@@ -168,12 +169,12 @@ def public_changes():
 
     ``?page=N`` (1-based): anything but a whole number from 1 is a 400, a page past the last
     a 404."""
-    raw = request.args.get("page", "1")
-    if not (raw.isascii() and raw.isdecimal()) or not 0 < int(raw) <= public.MAX_ID:
+    number = parse_id(request.args.get("page", "1"))
+    if number is None:
         abort(400, description="page must be a whole number from 1")
     page = db.paginate(
         public.upcoming_public_changes_query(now()),
-        page=int(raw),
+        page=number,
         per_page=int(current_app.config["PAGE_SIZE"]),
         error_out=False,
         count=True,

@@ -18,6 +18,7 @@ from portal.catalog.models import Component, Service, Usage
 from portal.clock import now
 from portal.errors import DomainError
 from portal.extensions import db
+from portal.inputs import parse_id
 from portal.notify.render import address_warning
 from portal.tenants import services
 from portal.tenants.forms import (
@@ -227,11 +228,12 @@ def add_usage(tenant_id: int):
     if form.validate_on_submit():
         target = form.target.data or ""
         service = component = None
-        if target.startswith("c") and target[1:].isdecimal():
-            component = db.session.get(Component, int(target[1:]))
+        number = parse_id(target[1:])
+        if target.startswith("c") and number is not None:
+            component = db.session.get(Component, number)
             service = component.service if component else None
-        elif target.startswith("s") and target[1:].isdecimal():
-            service = db.session.get(Service, int(target[1:]))
+        elif target.startswith("s") and number is not None:
+            service = db.session.get(Service, number)
         if service is None:
             add_field_error(form.target, "choose a service or component from the list")
         else:

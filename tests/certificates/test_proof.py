@@ -213,6 +213,11 @@ def test_bad_since_is_a_400(login, signed):
         f"/certificates/{w.change.id}/tapai.json", query_string={"since": "999999"}
     )
     assert r.status_code == 400
+    for since in ("1" * 5000, "\u0661\u0662"):  # past int's 4,300 digits; Arabic-Indic digits
+        r = login(w.tapai_user).get(
+            f"/certificates/{w.change.id}/tapai.json", query_string={"since": since}
+        )
+        assert r.status_code == 400
 
 
 def test_certificate_without_a_key_says_no_checkpoint(login, answered, tmp_path, capsys):  # noqa: F811

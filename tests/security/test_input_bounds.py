@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from portal.changes.models import BlackoutWindow, Change
 from portal.extensions import db
-from portal.inputs import check_single_line, one_line
+from portal.inputs import MAX_ID, check_single_line, one_line, parse_id
 from portal.notify.subjects import notice_subject, staff_subject
 from portal.tenants.models import Tenant
 from portal.timezones import format_in_zone
@@ -273,3 +273,28 @@ def test_unicode_digits_in_page_numbers_never_reach_a_500(client, story, bearer,
     for path, user in (("/api/v1/desk/tenants", story.manager), ("/api/v1/changes", story.ana)):
         r = client.get(path, query_string={"page": digits}, headers=bearer(user))
         assert r.status_code in (200, 400), (path, r.status_code)
+
+
+def test_an_id_in_text_is_read_only_in_its_canonical_spelling():
+    assert parse_id("1") == 1 and parse_id(str(MAX_ID)) == MAX_ID and parse_id(7) == 7
+    for text in ["0", "01", "0001", "\u0661", "1e3", " 1", "+1", "-1", "9" * 25, "1" * 5000, ""]:
+        assert parse_id(text) is None, text
+    assert parse_id(str(MAX_ID + 1)) is None and parse_id(True) is None and parse_id(None) is None
+
+
+def test_a_tenant_has_one_url_and_no_number_makes_it_fail(login, admin, make_tenant):
+    """``01``, ``0001`` or an Arabic-Indic one named tenant 1 under other URLs; 25 nines or
+    5,000 ones made the database driver, or ``int`` itself, fail with a 500."""
+    tenant = make_tenant("tapai", "Tapai")
+    db.session.commit()
+    staff = login(admin)
+    assert staff.get(f"/desk/tenants/{tenant.id}").status_code == 200
+    assert staff.get(f"/desk/tenants/{tenant.slug}").status_code == 200
+    arabic = "".join(chr(0x0660 + int(d)) for d in str(tenant.id))
+    for key in (f"0{tenant.id}", f"000{tenant.id}", arabic, "9" * 25, "1" * 5000):
+        assert staff.get(f"/desk/tenants/{key}").status_code == 404, key[:30]
+
+
+@pytest.mark.parametrize("path", ["/changes", "/public/changes"])
+def test_a_page_number_of_thousands_of_digits_is_a_400(login, admin, path):
+    assert login(admin).get(path, query_string={"page": "1" * 5000}).status_code == 400
