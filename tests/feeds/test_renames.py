@@ -70,6 +70,19 @@ def feeds(world, client, clock, make_usage):
     return urls
 
 
+def rename_service(world, admin, clock, *, slug: str, name: str) -> None:
+    """Save Face Fusion API through the catalog service with this slug and name (not committed)."""
+    save_service(
+        world.service,
+        slug=slug,
+        name=name,
+        description="",
+        team=world.team,
+        actor=admin,
+        now=clock.now(),
+    )
+
+
 def _all(feeds, *keys):
     return [url for key in keys for url in feeds[key]]
 
@@ -77,15 +90,7 @@ def _all(feeds, *keys):
 def test_renaming_a_service_moves_the_feeds_that_show_it(world, client, clock, admin, feeds):
     before = fetch_all(client, _all(feeds, "tapai", "other", "fusion", "lonely", "ocr"))
     clock.advance(minutes=1)
-    save_service(
-        world.service,
-        slug="face-fusion-api",
-        name="Renamed Fusion",
-        description="",
-        team=world.team,
-        actor=admin,
-        now=clock.now(),
-    )
+    rename_service(world, admin, clock, slug="face-fusion-api", name="Renamed Fusion")
     db.session.commit()
     clock.advance(minutes=1)
     moved = _all(feeds, "tapai", "other", "fusion")
@@ -103,15 +108,7 @@ def test_a_change_to_two_services_moves_the_other_public_feed_too(world, client,
     urls = [public_url(world.ocr, fmt) for fmt in FORMATS]
     before = fetch_all(client, urls)
     clock.advance(minutes=1)
-    save_service(
-        world.service,
-        slug="face-fusion-api",
-        name="Renamed Fusion",
-        description="",
-        team=world.team,
-        actor=admin,
-        now=clock.now(),
-    )
+    rename_service(world, admin, clock, slug="face-fusion-api", name="Renamed Fusion")
     db.session.commit()
     assert_moved(client, before, fetch_all(client, urls), b"Renamed Fusion")
 
@@ -119,15 +116,7 @@ def test_a_change_to_two_services_moves_the_other_public_feed_too(world, client,
 def test_a_new_slug_moves_the_feeds_whose_categories_show_it(world, client, clock, admin, feeds):
     before = fetch_all(client, _all(feeds, "tapai", "lonely"))
     clock.advance(minutes=1)
-    save_service(
-        world.service,
-        slug="fusion-v2",
-        name="Face Fusion API",
-        description="",
-        team=world.team,
-        actor=admin,
-        now=clock.now(),
-    )
+    rename_service(world, admin, clock, slug="fusion-v2", name="Face Fusion API")
     db.session.commit()
     after = fetch_all(client, _all(feeds, "tapai", "lonely"))
     # Only Atom shows the slug (a category's term); RSS and calendars move with it.
@@ -203,15 +192,7 @@ def test_saving_the_same_names_again_moves_nothing(world, clock, admin, feeds):
     before = [versions.current(s) for s in scopes]
     clock.advance(minutes=1)
     db.session.expire_all()  # the old values are not loaded when the new ones are set
-    save_service(
-        world.service,
-        slug="face-fusion-api",
-        name="Face Fusion API",
-        description="",
-        team=world.team,
-        actor=admin,
-        now=clock.now(),
-    )
+    rename_service(world, admin, clock, slug="face-fusion-api", name="Face Fusion API")
     update_tenant(
         world.tapai,
         slug="tapai",
