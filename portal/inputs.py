@@ -10,7 +10,7 @@ raising ``InvalidInput`` naming the attribute, which views show as a form messag
 
 Multi-line text may hold line breaks and tabs, but not the characters XML 1.0 forbids (§2.2
 "Characters": the other C0 controls, lone surrogates, U+FFFE and U+FFFF), which no RSS or Atom
-feed can carry, nor an iCalendar TEXT value (RFC 5545 §3.3.11) or a mail: a vertical tab or a
+feed can carry, nor DEL, which no iCalendar TEXT value may (RFC 5545 §3.3.11): a vertical tab or a
 pasted terminal colour code in one change's body would otherwise break the feeds of every
 tenant it affects. ``check_text`` refuses them at input (``portal.input_checks`` lists the
 attributes); ``clean_text`` drops them from outside text the portal does not refuse
@@ -36,8 +36,9 @@ _CANONICAL_ID = re.compile(r"[1-9][0-9]{0,9}")
 # C0 and C1 controls, DEL, the Unicode line and paragraph separators, lone surrogates and the
 # two noncharacters XML 1.0 forbids.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff\ufffe\uffff]")
-# What multi-line text may not hold: every character outside XML 1.0's Char production.
-_NOT_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+# What multi-line text may not hold: every character outside XML 1.0's Char production, and
+# DEL, a CONTROL that iCalendar TEXT excludes (RFC 5545 §3.3.11) though XML allows it.
+_NOT_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
 
 
 def has_control_characters(value: str) -> bool:

@@ -138,7 +138,8 @@ def check_json_strings(value: Any) -> None:
 
 def refuse_bad_urls() -> None:
     """Before every request: no NUL/CR/LF in the path (404) or the query string (400, except
-    for views in ``QUERY_STRING_IGNORED``), and page numbers within ``MAX_ID``; no NUL in a
+    for views in ``QUERY_STRING_IGNORED``), and page numbers within ``MAX_ID`` (``_too_big``);
+    no NUL in a
     form body (400)."""
     if FORBIDDEN_IN_URL.search(request.path):
         abort(404)
@@ -148,11 +149,8 @@ def refuse_bad_urls() -> None:
             raise InvalidInput(
                 f"the query parameter {key[:40]!r} contains a control character", field=key[:40]
             )
-        if key in PAGE_PARAMETERS:
-            digits = value.strip()
-            # The length first: ``int`` itself refuses more than 4,300 digits (a 500).
-            if digits.isdecimal() and (len(digits) > 10 or int(digits) > MAX_ID):
-                raise InvalidInput(f"{key} must be at most {MAX_ID}", field=key)
+        if key in PAGE_PARAMETERS and _too_big(value):
+            raise InvalidInput(f"{key} must be a whole number up to {MAX_ID}", field=key)
     if (
         request.method in ("POST", "PUT", "PATCH", "DELETE")
         and not request.path.startswith("/api/")  # the API reads its body after authenticating
@@ -160,6 +158,18 @@ def refuse_bad_urls() -> None:
     ):
         if any("\x00" in v for _, v in request.form.items(multi=True)):
             abort(400, description="the input contains a NUL character")
+
+
+def _too_big(value: str) -> bool:
+    """Whether a page number is one that ``int`` (which Flask-SQLAlchemy's pagination calls)
+    reads as more than ``MAX_ID``, or too long to be any page: ``+9…9``, `` 9_999…``, 5,000
+    digits (``int`` itself fails past 4,300). Other junk (``abc``) falls back to page 1."""
+    if len(value) > 20:
+        return True
+    try:
+        return int(value) > MAX_ID
+    except ValueError:
+        return False
 
 
 def no_store() -> str:

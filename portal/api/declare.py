@@ -85,7 +85,10 @@ class ApiParser(FlaskParser):
         # The same refusals as the app's JSON provider (portal.security): too deep, lone
         # surrogates, NUL; checked before webargs parses, after authentication.
         check_json_depth(req.get_data(cache=True))
-        value = super().load_json(req, schema)
+        try:
+            value = super().load_json(req, schema)
+        except ValueError:  # not a JSONDecodeError: an integer past int's 4,300 digits
+            raise InvalidInput("the body is not valid JSON") from None
         check_json_strings(value)
         return value
 

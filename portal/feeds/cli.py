@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 
 import click
@@ -12,6 +13,14 @@ from portal.clock import get_clock
 from portal.extensions import db
 from portal.feeds.models import UpstreamFeed
 from portal.feeds.upstream import import_upstream
+from portal.inputs import MAX_ID
+
+
+def _finite(ctx, param, value: float | None) -> float | None:
+    """Refuse NaN, which every range comparison lets through (a usage error, exit status 2)."""
+    if value is not None and not math.isfinite(value):
+        raise click.BadParameter("must be a number of seconds")
+    return value
 
 
 def register(app: Flask) -> None:
@@ -23,13 +32,14 @@ def register(app: Flask) -> None:
     @click.option(
         "--feed",
         "feed_ids",
-        type=int,
+        type=click.IntRange(1, MAX_ID),
         multiple=True,
         help="Only this upstream feed id (repeatable). Default: every active feed.",
     )
     @click.option(
         "--timeout",
-        type=float,
+        type=click.FloatRange(0, 3600, min_open=True),
+        callback=_finite,
         default=None,
         help="Seconds allowed per feed download (default FEED_IMPORT_TIMEOUT_SECONDS).",
     )

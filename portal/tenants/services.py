@@ -22,15 +22,18 @@ from portal.tenants.models import AccountManagerAssignment, NoticeContact, Tenan
 from portal.timezones import is_zone
 
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
-SLUG_RULE = "lower-case letters, digits and inner hyphens, at most 64 characters"
+SLUG_RULE = (
+    "lower-case letters, digits and inner hyphens, at least one letter, at most 64 characters"
+)
 
 
 def check_slug(slug: str, field: str = "slug") -> str:
-    """A clean slug, or InvalidInput naming ``field``."""
+    """A clean slug (``SLUG_RULE``), or InvalidInput naming ``field``."""
     slug = (slug or "").strip()
     if not slug:
         raise InvalidInput("a slug is required", field=field)
-    if not SLUG_RE.match(slug):
+    # Digits alone would read as an id where a path takes a slug or an id (/desk/tenants/1).
+    if not SLUG_RE.match(slug) or slug.replace("-", "").isdigit():
         raise InvalidInput(f"{slug!r} is not a valid slug ({SLUG_RULE})", field=field)
     return slug
 

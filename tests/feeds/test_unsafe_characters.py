@@ -31,6 +31,7 @@ UNSAFE = {
     "bell": "\x07",
     "U+FFFE": "\ufffe",
     "U+FFFF": "\uffff",
+    "DEL": "\x7f",  # XML allows it, iCalendar TEXT does not (RFC 5545 §3.3.11)
 }
 FORMATS = ("rss", "atom", "ics")
 

@@ -169,3 +169,22 @@ def test_engineers_register_feeds_for_their_own_teams_only(world, app, login, ma
     removed = switch(login, world.engineer).post(f"/feeds/upstream/{feed.id}/remove")
     assert removed.status_code == 302
     assert db.session.get(UpstreamFeed, feed.id).active is False
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--feed", "99999999999999999999"],  # beyond the database's integers
+        ["--feed", "0"],
+        ["--timeout", "nan"],
+        ["--timeout", "inf"],
+        ["--timeout", "-1"],
+        ["--timeout", "1e309"],
+    ],
+)
+def test_feeds_import_refuses_numbers_it_cannot_use_as_a_usage_error(app, args):
+    """Exit status 2 with a message naming the option, never a traceback or a run in which
+    every feed "could not be fetched" (a NaN or negative timeout)."""
+    result = app.test_cli_runner().invoke(args=["feeds", "import", *args])
+    assert result.exit_code == 2, (args, result.output, result.exception)
+    assert args[0] in result.output

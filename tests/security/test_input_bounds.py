@@ -298,3 +298,36 @@ def test_a_tenant_has_one_url_and_no_number_makes_it_fail(login, admin, make_ten
 @pytest.mark.parametrize("path", ["/changes", "/public/changes"])
 def test_a_page_number_of_thousands_of_digits_is_a_400(login, admin, path):
     assert login(admin).get(path, query_string={"page": "1" * 5000}).status_code == 400
+
+
+@pytest.mark.parametrize("value", ["+99999999999999999999", " +99999999999999999999",
+                                   "9_999_999_999_999_999_999", "2147483648"])
+@pytest.mark.parametrize("path", ["/changes", "/admin/tenants", "/admin/users", "/admin/services"])
+def test_a_page_number_int_would_read_as_too_big_is_a_400(login, admin, path, value):
+    """``int`` (which the pagination calls) reads signs, spaces and underscores: such a page
+    reached the database as a number it cannot hold (500)."""
+    assert login(admin).get(path, query_string={"page": value}).status_code == 400
+
+
+def test_a_page_that_is_no_number_still_falls_back_to_the_first(login, admin):
+    assert login(admin).get("/admin/tenants", query_string={"page": "abc"}).status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/api/v1/changes", "/api/v1/changes/preview"])
+def test_a_json_integer_of_5000_digits_is_a_400(client, story, bearer, path):
+    """``json.loads`` raises a plain ValueError past int's 4,300 digits, not a decode error."""
+    raw = b'{"title": ' + b"1" * 5000 + b"}"
+    r = client.post(
+        path, data=raw, headers={**bearer(story.ana), "Content-Type": "application/json"}
+    )
+    assert r.status_code == 400
+    assert r.get_json()["error"]["message"] == "the body is not valid JSON"
+
+
+@pytest.mark.parametrize("slug", ["1", "2024", "12-34"])
+def test_a_slug_of_digits_alone_is_refused_as_it_would_read_as_an_id(login, admin, slug):
+    r = login(admin).post(
+        "/admin/tenants/new", data={"slug": slug, "name": "Numbers Ltd", "time_zone": "UTC"}
+    )
+    assert r.status_code == 400 and "at least one letter" in r.get_data(as_text=True)
+    assert db.session.execute(select(func.count()).select_from(Tenant)).scalar() == 0
