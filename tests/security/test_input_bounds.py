@@ -300,8 +300,10 @@ def test_a_page_number_of_thousands_of_digits_is_a_400(login, admin, path):
     assert login(admin).get(path, query_string={"page": "1" * 5000}).status_code == 400
 
 
-@pytest.mark.parametrize("value", ["+99999999999999999999", " +99999999999999999999",
-                                   "9_999_999_999_999_999_999", "2147483648"])
+@pytest.mark.parametrize(
+    "value",
+    ["+99999999999999999999", " +99999999999999999999", "9_999_999_999_999_999_999", "2147483648"],
+)
 @pytest.mark.parametrize("path", ["/changes", "/admin/tenants", "/admin/users", "/admin/services"])
 def test_a_page_number_int_would_read_as_too_big_is_a_400(login, admin, path, value):
     """``int`` (which the pagination calls) reads signs, spaces and underscores: such a page
