@@ -186,12 +186,16 @@ def test_stale_planner_statistics_are_refreshed_before_a_large_dispatch(app, man
 
 
 def test_a_batch_waiting_behind_a_slow_relay_keeps_its_lease(app, published, sink):
-    """Batches wait in the pipeline longer than a lease: renewed, none is sent twice."""
+    """Batches wait in the pipeline longer than a lease: renewed, none is sent twice.
+
+    The last batch waits behind four messages of 1 s, twice the lease. The lease is 2 s, not 1:
+    renewed every 0.67 s, it then survives 1.3 s of scheduling delay, where a 1 s lease
+    (renewed every 0.5 s) lapsed once under a loaded CI run's PostgreSQL phase."""
     from portal.clock import utcnow
     from portal.notify.dispatch import dispatch_due
 
-    app.config["DISPATCH_LEASE_SECONDS"] = 1  # renewed every 0.5 s
-    sink.delay = 0.7
+    app.config["DISPATCH_LEASE_SECONDS"] = 2  # renewed every 0.67 s
+    sink.delay = 1.0
     result = dispatch_due(now=utcnow, batch_size=2)
     assert result.sent == 5 and result.taken_over == 0 and result.lease_lost == 0
     assert len(sink.received) == 5
